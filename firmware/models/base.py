@@ -1,0 +1,89 @@
+"""What every architecture shares: the `process(input, output, n)` contract and its buffers."""
+import numpy as np
+
+
+class ModelConfigError(ValueError):
+    """A config or weight set that this architecture cannot run; the message names the field."""
+
+
+class Model:
+    """A neural audio model that streams: state carries over from one block to the next.
+
+    Subclasses allocate every buffer in `__init__`; `process` allocates nothing and may be
+    called with any n (blocks longer than `max_block` are split), so the output never
+    depends on how the input was cut into blocks.
+    """
+
+    architecture = "?"
+
+    def __init__(self, config, weights, sample_rate=48000, max_block=2048):
+        self.config = config
+        self.sample_rate = int(sample_rate)
+        self.max_block = int(max_block)
+        self.num_knobs = 0
+        self.knobs = np.zeros(2, np.float32)
+
+    # --- the contract -------------------------------------------------------------------
+    def process(self, input, output, n):
+        """Write n output samples for n input samples (1-D float32 arrays, n <= len)."""
+        done = 0
+        while done < n:
+            m = min(self.max_block, n - done)
+            self._process_block(input[done:done + m], output[done:done + m], m)
+            done += m
+
+    def _process_block(self, input, output, n):
+        raise NotImplementedError
+
+    def reset(self):
+        """Back to the initial state (silence history, stored initial recurrent state)."""
+        raise NotImplementedError
+
+    @property
+    def prewarm_samples(self):
+        """Samples of silence a faithful player runs after reset (NAM's prewarm)."""
+        return 0
+
+    def prewarm(self):
+        """Run `prewarm_samples` of silence so the first real sample sees settled state."""
+        left = self.prewarm_samples
+        if left <= 0:
+            return
+        silence = np.zeros(self.max_block, np.float32)
+        scratch = np.empty(self.max_block, np.float32)
+        while left > 0:
+            m = min(left, self.max_block)
+            self._process_block(silence[:m], scratch[:m], m)
+            left -= m
+
+    def set_knob(self, index, value):
+        """Set a conditioned model's knob input (0..1 as trained). Takes effect next block."""
+        if not 0 <= index < self.num_knobs:
+            raise IndexError(f"model has {self.num_knobs} knob input(s), not {index + 1}")
+        self.knobs[index] = value
+
+    def render(self, x, block=None, prewarm=True):
+        """Convenience for offline use: reset, prewarm, process a whole array."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        y = np.empty_like(x)
+        self.reset()
+        if prewarm:
+            self.prewarm()
+        step = block or self.max_block
+        for s in range(0, len(x), step):
+            m = min(step, len(x) - s)
+            self.process(x[s:s + m], y[s:s + m], m)
+        return y
+
+
+def require(config, key, where):
+    """config[key], or a ModelConfigError naming `where.key`."""
+    if key not in config:
+        raise ModelConfigError(f"missing config field '{where}.{key}'")
+    return config[key]
+
+
+def positive_int(value, where):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ModelConfigError(f"'{where}' must be a positive integer, got {value!r}")
+    return int(value)
