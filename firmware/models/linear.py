@@ -1,0 +1,65 @@
+"""Linear (FIR) model: y[t] = bias + sum_k taps[k] * x[t - k].
+
+`taps[0]` multiplies the newest sample, as NeuralAmpModelerCore plays NAM's Linear
+models (the NAM trainer's own PyTorch order is reversed: a known bug the importer undoes).
+"""
+import numpy as np
+from numba import njit
+
+from .base import Model, positive_int, require
+
+ARCHITECTURE = "Linear"
+
+
+def weight_shapes(config):
+    n = positive_int(require(config, "receptive_field", "config"), "config.receptive_field")
+    shapes = {"taps": (n,)}
+    if config.get("bias", False):
+        shapes["bias"] = (1,)
+    return shapes
+
+
+@njit(cache=True, fastmath={"contract"})
+def linear_block(x, y, n, taps, bias, hist, pos):
+    """hist: input history ring [cap]; pos[0]: where this block's first sample goes."""
+    N = taps.shape[0]
+    span = N - 1
+    cap = hist.shape[0]
+    p = pos[0]
+    if p + n > cap:
+        for t in range(span):
+            hist[t] = hist[p - span + t]
+        p = span
+    hist[p:p + n] = x[:n]
+    for t in range(n):
+        y[t] = bias
+    for k in range(N):
+        w = taps[k]
+        src = hist[p - k:p - k + n]
+        for t in range(n):
+            y[t] += w * src[t]
+    pos[0] = p + n
+
+
+class Linear(Model):
+    architecture = ARCHITECTURE
+
+    def __init__(self, config, weights, sample_rate=48000, max_block=2048):
+        super().__init__(config, weights, sample_rate, max_block)
+        self._taps = np.ascontiguousarray(weights["taps"], np.float32).reshape(-1)
+        self._bias = np.float32(np.asarray(weights["bias"]).reshape(-1)[0]) if "bias" in weights else np.float32(0)
+        span = len(self._taps) - 1
+        self._span = span
+        self._hist = np.zeros(span + max(span, 4 * self.max_block), np.float32)
+        self._pos = np.array([span], np.int64)
+
+    @property
+    def prewarm_samples(self):
+        return len(self._taps)
+
+    def reset(self):
+        self._hist[:] = 0.0
+        self._pos[0] = self._span
+
+    def _process_block(self, input, output, n):
+        linear_block(input, output, n, self._taps, self._bias, self._hist, self._pos)

@@ -1,0 +1,165 @@
+"""LSTM as GuitarML, AIDA-X and NAM play it: stacked nn.LSTM layers, a linear head, optional skip.
+
+PyTorch gate order i, f, g, o. The input vector is [audio, knob1, knob2]: knobs are
+constant over a block, so their contribution is folded into the first layer's bias once
+per block and each sample costs one column for the audio plus the recurrent matrix.
+Weights are kept transposed, `(inputs + H, 4H)`, so a gate update is a run of 4H-long
+AXPYs that LLVM vectorises.
+
+    gates = b + W_ih @ [x, knobs] + W_hh @ h
+    c = sigmoid(f) * c + sigmoid(i) * tanh(g);  h = sigmoid(o) * tanh(c)
+    y = output_gain * (head_w . h + head_b + skip * x'),  x' = input_gain * x
+"""
+import numpy as np
+from numba import njit
+
+from .activations import sigmoid, tanh
+from .base import Model, ModelConfigError, positive_int, require
+
+ARCHITECTURE = "LSTM"
+MAX_KNOBS = 2
+
+
+def _dims(config):
+    n_in = positive_int(require(config, "input_size", "config"), "config.input_size")
+    H = positive_int(require(config, "hidden_size", "config"), "config.hidden_size")
+    L = positive_int(config.get("num_layers", 1), "config.num_layers")
+    if n_in > 1 + MAX_KNOBS:
+        raise ModelConfigError(f"config.input_size {n_in}: at most {MAX_KNOBS} knob inputs are supported")
+    return n_in, H, L
+
+
+def weight_shapes(config, gates=4):
+    n_in, H, L = _dims(config)
+    shapes = {}
+    for layer in range(L):
+        p = f"layers/{layer}/"
+        shapes[p + "weight_ih"] = (gates * H, n_in if layer == 0 else H)
+        shapes[p + "weight_hh"] = (gates * H, H)
+        if gates == 4:
+            shapes[p + "bias"] = (gates * H,)
+        else:
+            shapes[p + "bias_ih"] = (gates * H,)
+            shapes[p + "bias_hh"] = (gates * H,)
+        if config.get("initial_state", False):
+            shapes[p + "h0"] = (H,)
+            if gates == 4:
+                shapes[p + "c0"] = (H,)
+    shapes["head/weight"] = (1, H)
+    shapes["head/bias"] = (1,)
+    return shapes
+
+
+@njit(cache=True, fastmath={"contract"})
+def lstm_block(x, y, n, WT, B, h, c, knobs, n_knobs, head_w, head_b, skip, in_gain, out_gain, gates, beff):
+    """WT: (L, 1 + n_knobs + H or H + H, 4H) transposed weights, zero-padded; B: (L, 4H)."""
+    L = h.shape[0]
+    H = h.shape[1]
+    G = 4 * H
+    # Layer 0's bias with the (block-constant) knobs folded in.
+    for q in range(G):
+        beff[q] = B[0, q]
+    for k in range(n_knobs):
+        wk = WT[0, 1 + k]
+        kv = knobs[k]
+        for q in range(G):
+            beff[q] += wk[q] * kv
+    for t in range(n):
+        v = x[t] * in_gain
+        for layer in range(L):
+            W = WT[layer]
+            if layer == 0:
+                w0 = W[0]
+                for q in range(G):
+                    gates[q] = beff[q] + w0[q] * v
+                rec = 1 + n_knobs
+            else:
+                b = B[layer]
+                for q in range(G):
+                    gates[q] = b[q]
+                below = h[layer - 1]
+                for j in range(H):
+                    wj = W[j]
+                    hj = below[j]
+                    for q in range(G):
+                        gates[q] += wj[q] * hj
+                rec = H
+            hl = h[layer]
+            cl = c[layer]
+            for j in range(H):
+                wj = W[rec + j]
+                hj = hl[j]
+                for q in range(G):
+                    gates[q] += wj[q] * hj
+            for j in range(H):
+                ig = sigmoid(gates[j])
+                fg = sigmoid(gates[H + j])
+                gg = tanh(gates[2 * H + j])
+                og = sigmoid(gates[3 * H + j])
+                cj = fg * cl[j] + ig * gg
+                cl[j] = cj
+                hl[j] = og * tanh(cj)
+        top = h[L - 1]
+        acc = head_b
+        for j in range(H):
+            acc += head_w[j] * top[j]
+        y[t] = out_gain * (acc + skip * v)
+
+
+class LSTM(Model):
+    architecture = ARCHITECTURE
+    gates = 4
+
+    def __init__(self, config, weights, sample_rate=48000, max_block=2048):
+        super().__init__(config, weights, sample_rate, max_block)
+        n_in, H, L = _dims(config)
+        shapes = weight_shapes(config, self.gates)
+        for name, shape in shapes.items():
+            if tuple(np.shape(weights[name])) != tuple(shape):
+                raise ModelConfigError(f"weight '{name}' has shape {np.shape(weights[name])}, expected {shape}")
+        G = self.gates * H
+        self.num_knobs = n_in - 1
+        self.hidden_size, self.num_layers = H, L
+        rows = max(n_in, H) + H
+        self._WT = np.zeros((L, rows, G), np.float32)
+        for layer in range(L):
+            p = f"layers/{layer}/"
+            w_ih = np.asarray(weights[p + "weight_ih"], np.float32)
+            w_hh = np.asarray(weights[p + "weight_hh"], np.float32)
+            self._WT[layer, :w_ih.shape[1]] = w_ih.T
+            self._WT[layer, w_ih.shape[1]:w_ih.shape[1] + H] = w_hh.T
+        self._set_biases(weights, L, G)
+        self._h0 = np.zeros((L, H), np.float32)
+        self._c0 = np.zeros((L, H), np.float32)
+        if config.get("initial_state", False):
+            for layer in range(L):
+                self._h0[layer] = weights[f"layers/{layer}/h0"]
+                if self.gates == 4:
+                    self._c0[layer] = weights[f"layers/{layer}/c0"]
+        self._h = self._h0.copy()
+        self._c = self._c0.copy()
+        self._head_w = np.ascontiguousarray(np.asarray(weights["head/weight"], np.float32).reshape(-1))
+        self._head_b = np.float32(np.asarray(weights["head/bias"]).reshape(-1)[0])
+        self._skip = np.float32(1.0 if config.get("skip", False) else 0.0)
+        self._in_gain = np.float32(config.get("input_gain", 1.0))
+        self._out_gain = np.float32(config.get("output_gain", 1.0))
+        self._gates = np.zeros(2 * G, np.float32)
+        self._beff = np.zeros(2 * G, np.float32)
+        # NAM prewarms recurrent models with half a second of silence.
+        self._prewarm = int(0.5 * self.sample_rate)
+
+    def _set_biases(self, weights, L, G):
+        self._B = np.stack([np.asarray(weights[f"layers/{i}/bias"], np.float32) for i in range(L)])
+
+    @property
+    def prewarm_samples(self):
+        return self._prewarm
+
+    def reset(self):
+        self._h[:] = self._h0
+        self._c[:] = self._c0
+
+    def _process_block(self, input, output, n):
+        lstm_block(input, output, n, self._WT, self._B, self._h, self._c, self.knobs, self.num_knobs,
+                   self._head_w, self._head_b, self._skip, self._in_gain, self._out_gain,
+                   self._gates, self._beff)
