@@ -1,0 +1,177 @@
+"""`tubeless bench`: single-thread real-time factor of every kernel, and PyTorch's on the same weights.
+
+RTF = seconds of 48 kHz audio per second of compute (median of repeated runs, one core).
+PyTorch's number (when torch and training/ are installed: never on the pedal) is one call
+over the whole clip with torch.set_num_threads(1), the way a trainer evaluates.
+The JIT columns come from fresh subprocesses: the first compiles into an empty Numba cache,
+the second starts again on that cache and must load, not compile.
+"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from . import models
+from .models import presets
+
+BENCH_MODELS = [
+    ("WaveNet standard", "WaveNet", lambda: presets.wavenet_preset("standard")),
+    ("WaveNet lite", "WaveNet", lambda: presets.wavenet_preset("lite")),
+    ("WaveNet feather", "WaveNet", lambda: presets.wavenet_preset("feather")),
+    ("WaveNet nano", "WaveNet", lambda: presets.wavenet_preset("nano")),
+    ("LSTM-12", "LSTM", lambda: presets.recurrent_config(12)),
+    ("LSTM-16", "LSTM", lambda: presets.recurrent_config(16)),
+    ("LSTM-24", "LSTM", lambda: presets.recurrent_config(24)),
+    ("LSTM-40", "LSTM", lambda: presets.recurrent_config(40)),
+    ("GRU-16", "GRU", lambda: presets.recurrent_config(16)),
+]
+SAMPLE_RATE = 48000
+
+
+def random_weights(architecture, config, seed=0):
+    """Weights of plausible scale (fan-in normalised) so activations are neither dead nor saturated."""
+    rng = np.random.default_rng(seed)
+    weights = {}
+    for name, shape in models.weight_shapes(architecture, config).items():
+        fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        weights[name] = (rng.standard_normal(shape) / np.sqrt(max(fan_in, 1))).astype(np.float32)
+    return weights
+
+
+def test_signal(seconds, seed=1):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    return (0.3 * np.sin(2 * np.pi * 110 * t) * (1 + 0.5 * np.sin(2 * np.pi * 0.7 * t))
+            + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def numba_rtf(model, x, block, repeats):
+    y = np.empty_like(x)
+    times = []
+    for _ in range(repeats):
+        model.reset()
+        t0 = time.perf_counter()
+        for s in range(0, len(x) - block + 1, block):
+            model.process(x[s:s + block], y[s:s + block], block)
+        times.append(time.perf_counter() - t0)
+    return (len(x) // block * block) / SAMPLE_RATE / statistics.median(times)
+
+
+def torch_rtf(architecture, config, weights, x, repeats):
+    """PyTorch's RTF on the same weights, or None when torch/training are not installed."""
+    try:
+        import torch
+        from training.models import build_torch_model, load_weights
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    module = build_torch_model(architecture, config)
+    load_weights(module, weights)
+    module.eval()
+    xt = torch.from_numpy(x)[None]
+    times = []
+    with torch.no_grad():
+        module(xt[:, :4096])
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            module(xt)
+            times.append(time.perf_counter() - t0)
+    return len(x) / SAMPLE_RATE / statistics.median(times)
+
+
+_JIT_PROBE = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import firmware.bench as b
+from firmware.models import wavenet, lstm, gru, linear
+import numpy as np
+out = {}
+for label, arch, cfg in [("WaveNet", "WaveNet", b.presets.wavenet_preset("nano")),
+                         ("LSTM", "LSTM", b.presets.recurrent_config(8)),
+                         ("GRU", "GRU", b.presets.recurrent_config(8)),
+                         ("Linear", "Linear", {"receptive_field": 32, "bias": True})]:
+    t = time.perf_counter()
+    m = b.models.build(arch, cfg, b.random_weights(arch, cfg), 48000, 64)
+    x = np.zeros(64, np.float32); m.process(x, x.copy(), 64)
+    out[label] = time.perf_counter() - t
+kernels = [wavenet.wavenet_block, lstm.lstm_block, gru.gru_block, linear.linear_block]
+out["hits"] = sum(sum(k.stats.cache_hits.values()) for k in kernels)
+out["misses"] = sum(sum(k.stats.cache_misses.values()) for k in kernels)
+print(json.dumps(out))
+"""
+
+
+def jit_probe(cache_dir):
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    res = subprocess.run([sys.executable, "-c", _JIT_PROBE], env=env, capture_output=True, text=True, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def run_bench(seconds=10.0, blocks=(32, 64, 128), repeats=5, with_torch=True, with_jit=True, only=None):
+    x = test_signal(seconds)
+    rows = []
+    for label, arch, make_config in BENCH_MODELS:
+        if only and not any(o.lower() in label.lower() for o in only):
+            continue
+        config = make_config()
+        weights = random_weights(arch, config)
+        t_rtf = torch_rtf(arch, config, weights, x, repeats) if with_torch else None
+        for block in blocks:
+            model = models.build(arch, config, weights, SAMPLE_RATE, block)
+            numba_rtf(model, x[:block * 4], block, 1)  # compile / warm caches
+            rtf = numba_rtf(model, x, block, repeats)
+            rows.append({"model": label, "block": block, "rtf": round(rtf, 1),
+                         "torch_rtf": None if t_rtf is None else round(t_rtf, 1)})
+    jit = None
+    if with_jit:
+        with tempfile.TemporaryDirectory(prefix="tubeless-jit-") as d:
+            first, second = jit_probe(d), jit_probe(d)
+        jit = {"first": first, "second": second}
+    return rows, jit
+
+
+def format_table(rows, jit):
+    lines = ["| model | block | RTF (numba, 1 thread) | RTF (PyTorch, 1 call, 1 thread) | ratio |",
+             "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        t = r["torch_rtf"]
+        ratio = f"{r['rtf'] / t:.1f}x" if t else "n/a"
+        lines.append(f"| {r['model']} | {r['block']} | {r['rtf']:.1f} | {t if t is not None else 'n/a'} | {ratio} |")
+    if jit:
+        f, s = jit["first"], jit["second"]
+        lines.append("")
+        lines.append("| JIT | WaveNet | LSTM | GRU | Linear | cache hits / misses |")
+        lines.append("|---|---:|---:|---:|---:|---|")
+        for name, d in (("first start (empty cache)", f), ("second start (same cache)", s)):
+            lines.append(f"| {name} | {d['WaveNet']:.2f} s | {d['LSTM']:.2f} s | {d['GRU']:.2f} s | "
+                         f"{d['Linear']:.2f} s | {d['hits']} / {d['misses']} |")
+        reused = s["misses"] == 0 and s["hits"] > 0
+        lines.append(f"\nsecond start reused the cache: {'yes' if reused else 'NO'}")
+    return "\n".join(lines)
+
+
+def run(args):
+    rows, jit = run_bench(seconds=args.seconds, blocks=args.blocks, repeats=args.repeats,
+                          with_torch=not args.no_torch, with_jit=not args.no_jit, only=args.only)
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        print(format_table(rows, jit))
+    return 0
+
+
+def register(sub):
+    p = sub.add_parser("bench", help="real-time factor table of every kernel")
+    p.add_argument("--json", action="store_true", help='print [{"model", "block", "rtf", "torch_rtf"}, ...]')
+    p.add_argument("--seconds", type=float, default=10.0, help="audio per run (default 10)")
+    p.add_argument("--repeats", type=int, default=5, help="runs per cell; the median is reported (default 5)")
+    p.add_argument("--blocks", type=int, nargs="+", default=[32, 64, 128])
+    p.add_argument("--only", nargs="+", metavar="NAME", help="only models whose name contains NAME")
+    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
+    p.add_argument("--no-jit", action="store_true", help="skip the JIT compile/cache probe")
+    p.set_defaults(func=run)
