@@ -4,10 +4,10 @@ Eight output rows per pass, each a 1-D view, and the source taken as a slice fir
 sees unit-stride loops with no negative-index wrap and vectorises them (16 GMAC/s on the
 dev machine's core, against ~7 for the naive 2-D indexing of the same arithmetic).
 """
-from numba import njit
+from ._jit import kernel
 
 
-@njit(cache=True, fastmath={"contract"})
+@kernel
 def gemm_acc(out, o0, oc0, nrows, W, woff, w_ostride, w_istride, src, c0, nin, n):
     """out[o0+r, oc0:oc0+n] += sum_i W[woff + r*w_ostride + i*w_istride] * src[i, c0:c0+n]."""
     oe = oc0 + n
@@ -52,7 +52,7 @@ def gemm_acc(out, o0, oc0, nrows, W, woff, w_ostride, w_istride, src, c0, nin, n
         r += 1
 
 
-@njit(cache=True)
+@kernel
 def fill_rows(out, o0, oc0, nrows, W, boff, n):
     """out[o0 + r, oc0:oc0+n] = W[boff + r] (a bias), or 0 when boff < 0."""
     for r in range(nrows):

@@ -6,7 +6,8 @@ stays within ~2e-7 of the exact value, so it is what "Tanh" means here. NAM's cr
 "Fasttanh" is reproduced exactly for models trained with it.
 """
 import numpy as np
-from numba import njit
+
+from ._jit import kernel, inline
 
 # Activation ids shared by the model file loader and the kernels.
 IDENTITY, TANH, FASTTANH, HARDTANH, RELU, LEAKYRELU, SIGMOID, SILU, SOFTSIGN, HARDSWISH, \
@@ -29,7 +30,7 @@ def activation_id(name):
     return _NAMES[key]
 
 
-@njit(cache=True, inline="always")
+@inline
 def tanh(x):
     # Eigen's generic_fast_tanh_float coefficients: max error ~2e-7 over the float range.
     if x > 7.90531110763549805:
@@ -50,12 +51,12 @@ def tanh(x):
     return p / q
 
 
-@njit(cache=True, inline="always")
+@inline
 def sigmoid(x):
     return np.float32(0.5) + np.float32(0.5) * tanh(np.float32(0.5) * x)
 
 
-@njit(cache=True, inline="always")
+@inline
 def fast_tanh(x):
     # NeuralAmpModelerCore's fast_tanh, bit for bit in float32.
     ax = abs(x)
@@ -67,7 +68,7 @@ def fast_tanh(x):
     return num / den
 
 
-@njit(cache=True)
+@kernel
 def apply_row(row, n, kind, p0, p1, p2, p3):
     """Apply activation `kind` in place to row[:n]. p0..p3: its parameters (slopes, bounds)."""
     if kind == IDENTITY:

@@ -11,8 +11,8 @@ Input-side and recurrent-side sums are kept apart (two 3H vectors) for that reas
 Knobs, skip and gains behave as in `lstm.py`.
 """
 import numpy as np
-from numba import njit
 
+from ._jit import kernel
 from .activations import sigmoid, tanh
 from .lstm import LSTM, weight_shapes as _lstm_shapes
 
@@ -23,7 +23,7 @@ def weight_shapes(config):
     return _lstm_shapes(config, gates=3)
 
 
-@njit(cache=True, fastmath={"contract"})
+@kernel
 def gru_block(x, y, n, WT, BI, BH, h, knobs, n_knobs, head_w, head_b, skip, in_gain, out_gain, acc, beff):
     """WT: (L, rows, 3H) transposed [W_ih; W_hh]; BI/BH: (L, 3H) input/recurrent biases."""
     L = h.shape[0]

@@ -4,8 +4,8 @@
 models (the NAM trainer's own PyTorch order is reversed: a known bug the importer undoes).
 """
 import numpy as np
-from numba import njit
 
+from ._jit import kernel
 from .base import Model, positive_int, require
 
 ARCHITECTURE = "Linear"
@@ -19,7 +19,7 @@ def weight_shapes(config):
     return shapes
 
 
-@njit(cache=True, fastmath={"contract"})
+@kernel
 def linear_block(x, y, n, taps, bias, hist, pos):
     """hist: input history ring [cap]; pos[0]: where this block's first sample goes."""
     N = taps.shape[0]

@@ -11,8 +11,8 @@ AXPYs that LLVM vectorises.
     y = output_gain * (head_w . h + head_b + skip * x'),  x' = input_gain * x
 """
 import numpy as np
-from numba import njit
 
+from ._jit import kernel
 from .activations import sigmoid, tanh
 from .base import Model, ModelConfigError, positive_int, require
 
@@ -50,7 +50,7 @@ def weight_shapes(config, gates=4):
     return shapes
 
 
-@njit(cache=True, fastmath={"contract"})
+@kernel
 def lstm_block(x, y, n, WT, B, h, c, knobs, n_knobs, head_w, head_b, skip, in_gain, out_gain, gates, beff):
     """WT: (L, 1 + n_knobs + H or H + H, 4H) transposed weights, zero-padded; B: (L, 4H)."""
     L = h.shape[0]

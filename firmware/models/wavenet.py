@@ -20,8 +20,8 @@ position nears the end, the last `span` frames move to the front, so every dilat
 one contiguous slice and no index wraps inside the inner loop.
 """
 import numpy as np
-from numba import njit
 
+from ._jit import kernel
 from . import activations as act
 from ._gemm import fill_rows, gemm_acc
 from .base import Model, ModelConfigError, positive_int, require
@@ -40,7 +40,7 @@ R_OFF, R_ROWS, R_CAP, R_SPAN = range(4)
 GATING = {"none": 0, "gated": 1, "blended": 2}
 
 
-@njit(cache=True)
+@kernel
 def _ring(hist, RT, j):
     off = RT[j, R_OFF]
     rows = RT[j, R_ROWS]
@@ -48,7 +48,7 @@ def _ring(hist, RT, j):
     return hist[off:off + rows * cap].reshape((rows, cap))
 
 
-@njit(cache=True)
+@kernel
 def wavenet_block(x, cond, y, n, W, AT, LT, LF, RT, hist, pos, z, ybuf, headout, tmp, head_scale):
     """Run one block of n frames. x: (in, >=n) input; cond: (cond, >=n); y: (out, >=n)."""
     # Make room in every ring so this block's frames land in one contiguous run.
