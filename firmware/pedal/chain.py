@@ -1,0 +1,301 @@
+"""The tone chain: what the pedal does to every block, reusable by `tubeless render`.
+
+    input -> drive (input gain) -> model (loudness-normalised; a conditioned model's knob
+    follows the drive pot) -> noise gate (detected on the input) -> DC blocker -> cabinet
+    IR -> output level -> bypass crossfade -> limiter (under -0.1 dBFS, NaN -> silence)
+
+Usage (offline, e.g. render):
+
+    chain = ToneChain(48000, block=64, ir=ir_array, model=model_file)   # defaults = pedal's
+    chain.process(x, y, len(x))          # any length; state carries between calls
+
+In the pedal, the control side only writes targets (`set_drive`, `set_level`, `set_bypass`,
+`request_switch`...), each a single store that the audio thread picks up at its next
+block; every parameter is smoothed per sample there. Every buffer is allocated here, in
+`__init__`/`make_slot`: `process` allocates nothing.
+"""
+import logging
+import math
+
+import numpy as np
+
+from . import dsp
+
+log = logging.getLogger(__name__)
+
+DEFAULTS = {
+    "drive": 0.5,                 # pot position 0..1
+    "drive_range_db": (-12.0, 12.0),
+    "level": 0.8,                 # pot position 0..1
+    "level_range_db": (-24.0, 6.0),
+    "gate_threshold_db": -80.0,   # NAM's default: effectively open
+    "gate_attack_ms": 5.0,
+    "gate_hold_ms": 10.0,
+    "gate_release_ms": 50.0,
+    "ceiling_db": -0.1,
+    "limiter_release_ms": 80.0,
+    "smooth_ms": 20.0,            # pots, level, drive: one-pole time constant
+    "ramp_ms": 10.0,              # bypass and mute crossfades
+    "fade_ms": 30.0,              # model switch crossfade
+    "target_loudness_db": -18.0,  # NAM plugin's output normalisation
+    "normalize": True,
+    "interface_input_dbu": 12.0,  # 0 dBFS at the input = this many dBu
+    "calibrate_input": True,
+    "dc_hz": 5.0,
+}
+
+
+def pot_to_db(v, lo, hi):
+    return lo + (hi - lo) * min(1.0, max(0.0, float(v)))
+
+
+def db_to_gain(db):
+    return 10.0 ** (db / 20.0)
+
+
+class Slot:
+    """A model ready to play: built, prewarmed, with its gains. Made off the audio thread."""
+
+    def __init__(self, model, name="", out_gain=1.0, in_gain=1.0, conditioned=False, tag=None):
+        self.model = model
+        self.name = name
+        self.out_gain = float(out_gain)
+        self.in_gain = float(in_gain)
+        self.conditioned = bool(conditioned)
+        self.tag = tag                  # the library's key (path) of this model
+        self.faulted = False
+
+
+def model_gains(model_file, settings):
+    """(input gain, output gain) from a model file's metadata and the chain settings."""
+    meta = getattr(model_file, "metadata", {}) or {}
+    out_gain = in_gain = 1.0
+    loud = meta.get("loudness")
+    if settings.get("normalize", True) and isinstance(loud, (int, float)) and math.isfinite(loud):
+        out_gain = db_to_gain(settings.get("target_loudness_db", -18.0) - loud)
+    lvl = meta.get("input_level_dbu")
+    if settings.get("calibrate_input", True) and isinstance(lvl, (int, float)) and math.isfinite(lvl):
+        in_gain = db_to_gain(settings.get("interface_input_dbu", 12.0) - lvl)
+    return in_gain, out_gain
+
+
+def make_slot(model_file, max_block, settings=None, tag=None):
+    """Build and prewarm a model file's Model for the chain (slow: call off the audio thread)."""
+    settings = {**DEFAULTS, **(settings or {})}
+    model = model_file.build(max_block=max_block)
+    model.reset()
+    model.prewarm()
+    in_gain, out_gain = model_gains(model_file, settings)
+    return Slot(model, model_file.name, out_gain, in_gain, model.num_knobs > 0, tag)
+
+
+class ToneChain:
+    def __init__(self, sample_rate=48000, block=64, ir=None, model=None, **settings):
+        unknown = set(settings) - set(DEFAULTS)
+        if unknown:
+            raise TypeError(f"unknown ToneChain setting(s): {', '.join(sorted(unknown))}")
+        self.settings = s = {**DEFAULTS, **settings}
+        self.sample_rate = sr = int(sample_rate)
+        self.block = int(block)
+        B = self.block
+        self.params = np.zeros(dsp.N_PARAMS)
+        self.state = np.zeros(dsp.N_STATE)
+        self.coef = np.zeros(dsp.N_COEF)
+        c = self.coef
+        c[dsp.C_SMOOTH] = 1.0 - math.exp(-1.0 / (s["smooth_ms"] * 1e-3 * sr))
+        c[dsp.C_RAMP] = 1.0 / max(1.0, s["ramp_ms"] * 1e-3 * sr)
+        c[dsp.C_GATE_DET] = math.exp(-1.0 / (0.010 * sr))
+        c[dsp.C_GATE_ATTACK] = 1.0 / max(1.0, s["gate_attack_ms"] * 1e-3 * sr)
+        c[dsp.C_GATE_RELEASE] = math.exp(-1.0 / (s["gate_release_ms"] * 1e-3 * sr / 4.6))  # -40 dB in release_ms
+        c[dsp.C_GATE_HOLD] = s["gate_hold_ms"] * 1e-3 * sr
+        c[dsp.C_DC_R] = math.exp(-2 * math.pi * s["dc_hz"] / sr)
+        c[dsp.C_LIM_RELEASE] = math.exp(-1.0 / (s["limiter_release_ms"] * 1e-3 * sr))
+        c[dsp.C_CEILING] = db_to_gain(s["ceiling_db"])
+        self.fade_samples = max(1, int(round(s["fade_ms"] * 1e-3 * sr)))
+        c[dsp.C_FADE_STEP] = 1.0 / self.fade_samples
+        # buffers, all made now
+        self.x = np.zeros(B, np.float32)       # raw input
+        self.xa = np.zeros(B, np.float32)      # after drive
+        self.xm = np.zeros(B, np.float32)      # one model's input (calibration gain)
+        self.gate = np.zeros(B, np.float32)
+        self.ma = np.zeros(B, np.float32)
+        self.mb = np.zeros(B, np.float32)
+        self.wet = np.zeros(B, np.float32)
+        self.out = np.zeros(B, np.float32)
+        self.convolver = None
+        if ir is not None and len(ir):
+            self.convolver = dsp.Convolver(ir, block=B)
+        # switching state: written by the control side, consumed by the audio thread
+        self.current = None
+        self.incoming = None
+        self.pending = None       # Slot to fade to (a single attribute store: atomic)
+        self.retired = []         # slots done playing, dropped by the control side
+        self.faults = 0           # counts NaN/Inf blocks (control side logs them)
+        self.fault_slot = None
+        self.clips = 0
+        self.switches = 0
+        self.samples = 0          # samples processed (the audio clock)
+        self.last_switch_done = 0  # sample index where the last crossfade ended
+        self.set_drive(s["drive"], immediate=True)
+        self.set_level(s["level"], immediate=True)
+        self.set_gate_threshold_db(s["gate_threshold_db"])
+        self.set_bypass(False, immediate=True)
+        self.set_mute(False, immediate=True)
+        self.set_knob2(0.5, immediate=True)
+        self.state[dsp.S_GATE_GAIN] = 1.0 if s["gate_threshold_db"] <= -79.0 else 0.0
+        if model is not None:
+            if hasattr(model, "build"):
+                model = make_slot(model, B, s)
+            self.current = model
+
+    # --- control side: single stores, picked up at the next block ----------------------
+    def set_drive(self, v, immediate=False):
+        lo, hi = self.settings["drive_range_db"]
+        self._set(dsp.P_DRIVE_GAIN, dsp.S_DRIVE_GAIN, db_to_gain(pot_to_db(v, lo, hi)), immediate)
+        self._set(dsp.P_DRIVE, dsp.S_DRIVE, min(1.0, max(0.0, float(v))), immediate)
+
+    def set_level(self, v, immediate=False):
+        lo, hi = self.settings["level_range_db"]
+        v = min(1.0, max(0.0, float(v)))
+        self._set(dsp.P_LEVEL_GAIN, dsp.S_LEVEL_GAIN, 0.0 if v <= 0.0 else db_to_gain(pot_to_db(v, lo, hi)), immediate)
+
+    def set_gate_threshold_db(self, db):
+        self.params[dsp.P_GATE_OPEN] = 0.0 if db <= -120 else db_to_gain(db)
+
+    def set_knob2(self, v, immediate=False):
+        self._set(dsp.P_KNOB2, dsp.S_KNOB2, min(1.0, max(0.0, float(v))), immediate)
+
+    def set_bypass(self, on, immediate=False):
+        self._set(dsp.P_BYPASS, dsp.S_BYPASS, 1.0 if on else 0.0, immediate)
+
+    def set_mute(self, on, immediate=False):
+        self._set(dsp.P_MUTE, dsp.S_MUTE, 1.0 if on else 0.0, immediate)
+
+    @property
+    def bypassed(self):
+        return self.params[dsp.P_BYPASS] > 0.5
+
+    @property
+    def muted(self):
+        return self.params[dsp.P_MUTE] > 0.5
+
+    def _set(self, p, s, value, immediate):
+        self.params[p] = value
+        if immediate:
+            self.state[s] = value
+
+    def request_switch(self, slot):
+        """Fade to `slot` (prepared off the audio thread) at the next block."""
+        self.pending = slot
+
+    @property
+    def switching(self):
+        return self.pending is not None or self.incoming is not None
+
+    def set_model(self, slot):
+        """Offline use: play `slot` from now on, no crossfade."""
+        self.current = slot
+        self.pending = self.incoming = None
+
+    def reset(self):
+        self.state[dsp.S_GATE_ENV] = self.state[dsp.S_DC_X1] = self.state[dsp.S_DC_Y1] = 0
+        self.state[dsp.S_LIM_ENV] = 0
+        if self.convolver is not None:
+            self.convolver.reset()
+
+    # --- audio side ---------------------------------------------------------------------
+    def process(self, input, output, n):
+        """n samples of float32 input -> output (any n; split into blocks). No allocation."""
+        done = 0
+        B = self.block
+        while done < n:
+            m = n - done
+            if m > B:
+                m = B
+            if done == 0 and m == n:
+                dsp.scale_into(input, self.x, m, 1.0)
+            else:
+                dsp.scale_into(input[done:done + m], self.x, m, 1.0)
+            self._block(m)
+            if done == 0 and m == n:
+                dsp.scale_into(self.out, output, m, 1.0)
+            else:
+                dsp.scale_into(self.out, output[done:done + m], m, 1.0)
+            done += m
+
+    def process_block(self, n):
+        """The pedal's entry: self.x holds n <= block input samples; self.out gets the result."""
+        self._block(n)
+
+    def _block(self, n):
+        st = self.state
+        if self.incoming is None and self.pending is not None:
+            self.incoming = self.pending
+            self.pending = None
+            st[dsp.S_FADE] = 0.0
+        dsp.pre_block(self.x, self.xa, self.gate, n, self.params, st, self.coef)
+        a = self.current
+        b = self.incoming
+        use_a = a is not None and not a.faulted
+        use_b = b is not None and not b.faulted
+        if use_a:
+            self._run(a, self.ma, n)
+        if use_b:
+            self._run(b, self.mb, n)
+        flags = dsp.post_block(self.ma, self.mb, use_a, use_b, a.out_gain if use_a else 0.0,
+                               b.out_gain if use_b else 0.0, b is not None, self.gate, self.wet, n, st, self.coef)
+        if flags:
+            if flags & dsp.F_BAD_A:
+                a.faulted = True
+                self.fault_slot = a
+                self.faults += 1
+            if flags & dsp.F_BAD_B:
+                b.faulted = True
+                self.fault_slot = b
+                self.faults += 1
+        if a is None and b is None:
+            dsp.scale_into(self.x, self.wet, n, 0.0)
+        if self.convolver is not None:
+            self.convolver.process(self.wet, self.wet, n)
+        if dsp.final_block(self.wet, self.x, self.out, n, self.params, st, self.coef):
+            self.clips += 1
+        self.samples += n
+        if b is not None and st[dsp.S_FADE] >= 1.0:
+            self.retired.append(a)      # list.append of an existing object: no new buffer
+            self.current = b
+            self.incoming = None
+            self.switches += 1
+            self.last_switch_done = self.samples
+
+    def _run(self, slot, y, n):
+        m = slot.model
+        if slot.conditioned:
+            m.knobs[0] = self.state[dsp.S_DRIVE]
+            if m.num_knobs > 1:
+                m.knobs[1] = self.state[dsp.S_KNOB2]
+            src = self.x
+        else:
+            src = self.xa
+        if slot.in_gain != 1.0:
+            dsp.scale_into(src, self.xm, n, slot.in_gain)
+            src = self.xm
+        m.process(src, y, n)
+
+
+def load_ir(path, sample_rate=48000, max_ms=500.0, normalize=True):
+    """A cabinet IR from a WAV file: first channel, resampled to the chain's rate,
+    truncated, normalised to unit energy (so the cab does not change the loudness much)."""
+    import soundfile as sf
+    data, sr = sf.read(str(path), dtype="float64", always_2d=True)
+    ir = data[:, 0]
+    if sr != sample_rate:
+        from math import gcd
+        from scipy.signal import resample_poly
+        g = gcd(int(sr), int(sample_rate))
+        ir = resample_poly(ir, sample_rate // g, sr // g)
+    ir = ir[: int(max_ms * 1e-3 * sample_rate)]
+    if not np.all(np.isfinite(ir)) or not np.any(ir):
+        raise ValueError(f"{path}: IR is silent or not finite")
+    if normalize:
+        ir = ir / np.sqrt(np.sum(ir * ir))
+    return ir.astype(np.float64)

@@ -1,0 +1,195 @@
+"""Footswitches, pots and LEDs through gpiozero; the keyboard when there is no GPIO.
+
+Each control only calls the pedal's action methods (`next_model`, `prev_model`,
+`toggle_bypass`, `toggle_mute`, `set_pot`); nothing here touches audio. Pots are read by
+the pedal's control thread through `Pots.poll()`: exponential smoothing, then hysteresis,
+so a noisy pot never makes a parameter dither.
+"""
+import logging
+import os
+import sys
+import threading
+
+log = logging.getLogger(__name__)
+
+
+class Footswitch:
+    """A debounced button: short press -> on_short, long press (hold_time) -> on_long."""
+
+    def __init__(self, pin, on_short, on_long, hold_time=0.6, bounce_time=0.02):
+        from gpiozero import Button
+        self.button = Button(pin, pull_up=True, bounce_time=bounce_time, hold_time=hold_time)
+        self._held = False
+        self.on_short, self.on_long = on_short, on_long
+        self.button.when_pressed = self._pressed
+        self.button.when_held = self._long
+        self.button.when_released = self._released
+
+    def _pressed(self):
+        self._held = False
+
+    def _long(self):
+        self._held = True
+        self.on_long()
+
+    def _released(self):
+        if not self._held:
+            self.on_short()
+        self._held = False
+
+    def close(self):
+        self.button.close()
+
+
+class Pot:
+    """One ADC channel -> a stable 0..1 value (smoothing + hysteresis), read by poll()."""
+
+    def __init__(self, device, role, smoothing=0.3, hysteresis=0.01):
+        self.device = device
+        self.role = role
+        self.alpha = float(smoothing)
+        self.hysteresis = float(hysteresis)
+        self.smoothed = None
+        self.value = None
+
+    def poll(self):
+        """Returns the new value when it moved past the hysteresis, else None."""
+        raw = float(self.device.value)
+        self.smoothed = raw if self.smoothed is None else self.smoothed + self.alpha * (raw - self.smoothed)
+        v = self.smoothed
+        if v < self.hysteresis / 2:
+            v = 0.0
+        elif v > 1 - self.hysteresis / 2:
+            v = 1.0
+        if self.value is None or abs(v - self.value) >= self.hysteresis or (v in (0.0, 1.0) and v != self.value):
+            self.value = v
+            return v
+        return None
+
+    def close(self):
+        self.device.close()
+
+
+def _adc_class(name):
+    import gpiozero
+    cls = getattr(gpiozero, name, None)
+    if cls is None:
+        raise ValueError(f"unknown ADC {name!r} (gpiozero has no such class)")
+    return cls
+
+
+class GpioControls:
+    """Everything on the GPIO header, as the [controls] config says."""
+
+    def __init__(self, pedal, cfg):
+        from gpiozero import LED
+        self.pedal = pedal
+        c = cfg
+        self.devices = []
+        self.footswitches = [
+            Footswitch(c["footswitch1"], pedal.next_model, pedal.prev_model, c["hold_time"], c["bounce_time"]),
+            Footswitch(c["footswitch2"], pedal.toggle_bypass, pedal.toggle_mute, c["hold_time"], c["bounce_time"]),
+        ]
+        self.devices += self.footswitches
+        self.pots = []
+        adc = _adc_class(c["adc"])
+        for role, key in (("drive", "pot_drive"), ("level", "pot_level"), (c["pot_assign_role"], "pot_assign")):
+            ch = c[key]
+            if ch is None or ch < 0:
+                continue
+            dev = adc(channel=ch, port=c["adc_spi_port"], device=c["adc_spi_device"])
+            self.pots.append(Pot(dev, role, c["pot_smoothing"], c["pot_hysteresis"]))
+        self.devices += self.pots
+        self.led_bypass = LED(c["led_bypass"]) if c.get("led_bypass", -1) >= 0 else None
+        self.led_model = LED(c["led_model"]) if c.get("led_model", -1) >= 0 else None
+        self.led_clip = LED(c["led_clip"]) if c.get("led_clip", -1) >= 0 else None
+        self.devices += [d for d in (self.led_bypass, self.led_model, self.led_clip) if d is not None]
+
+    def poll_pots(self):
+        for pot in self.pots:
+            v = pot.poll()
+            if v is not None:
+                self.pedal.set_pot(pot.role, v)
+
+    def show(self, active, clip):
+        if self.led_bypass is not None:
+            self.led_bypass.value = bool(active)
+        if self.led_clip is not None:
+            self.led_clip.value = bool(clip)
+
+    def blink_model(self):
+        if self.led_model is not None:
+            self.led_model.blink(on_time=0.08, off_time=0.08, n=2)
+
+    def close(self):
+        for d in self.devices:
+            try:
+                d.close()
+            except Exception:
+                pass
+
+
+class KeyboardControls:
+    """n = next, p = previous, b = bypass, m = mute, q = quit; only on a terminal."""
+
+    def __init__(self, pedal, stream=None):
+        self.pedal = pedal
+        self.stream = stream or sys.stdin
+        self.pots = []
+        self._thread = threading.Thread(target=self._run, name="tubeless-keys", daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        fd = self.stream.fileno()
+        old = None
+        try:
+            import termios
+            import tty
+            old = termios.tcgetattr(fd)
+            tty.setcbreak(fd)
+        except Exception:
+            old = None
+        try:
+            print("keys: n = next model, p = previous, b = bypass, m = mute, q = quit", file=sys.stderr)
+            while not self.pedal.stopped:
+                ch = os.read(fd, 1).decode(errors="ignore")
+                if not ch:
+                    break
+                action = {"n": self.pedal.next_model, "p": self.pedal.prev_model, "b": self.pedal.toggle_bypass,
+                          "m": self.pedal.toggle_mute, "q": self.pedal.stop}.get(ch.lower())
+                if action:
+                    action()
+        finally:
+            if old is not None:
+                import termios
+                termios.tcsetattr(fd, termios.TCSADRAIN, old)
+
+    def poll_pots(self):
+        pass
+
+    def show(self, active, clip):
+        pass
+
+    def blink_model(self):
+        pass
+
+    def close(self):
+        pass
+
+
+class NoControls(KeyboardControls):
+    def __init__(self, pedal):
+        self.pedal = pedal
+        self.pots = []
+
+
+def make_controls(pedal, cfg):
+    """GPIO when available; else the keyboard on a terminal; else nothing."""
+    if cfg.get("enabled", True):
+        try:
+            return GpioControls(pedal, cfg)
+        except Exception as e:    # BadPinFactory on a laptop, a busy pin, no SPI...
+            log.info("no GPIO controls (%s: %s)", type(e).__name__, e)
+    if cfg.get("keyboard", True) and sys.stdin is not None and sys.stdin.isatty():
+        return KeyboardControls(pedal)
+    return NoControls(pedal)

@@ -1,0 +1,214 @@
+"""The model library: a directory the pedal watches while it plays.
+
+Files arrive by scp/rsync over SSH. A file is considered only when its size and mtime have
+stayed the same over two scans (a copy in progress keeps changing), never when its name
+looks temporary (`.file.XXXX` from rsync, `*.tmp`, `*.part`, `~`), and never when larger
+than the limit. It is then loaded and checked against its reference pair (all off the
+audio thread); a bad file is skipped with one log line and remembered so it is not retried
+until it changes. Order: by name, or the order of `setlist.txt` when present.
+"""
+import logging
+import os
+import threading
+import time
+
+from .. import modelfile
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = (".npz", ".nam", ".json")
+SETLIST = "setlist.txt"
+MAX_BYTES = modelfile.MAX_FILE_BYTES
+
+
+class UnsupportedModel(Exception):
+    pass
+
+
+def load_model(path, verify=True):
+    """Any model file the pedal plays -> ModelFile. `.npz` is the tubeless format; `.nam`
+    and `.json` (NAM, GuitarML, AIDA-X) go through `firmware.importers` when installed."""
+    path = os.fspath(path)
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".npz":
+        return modelfile.load(path, verify=verify)
+    if ext in (".nam", ".json"):
+        try:
+            from .. import importers
+        except ImportError:
+            raise UnsupportedModel(f"{path}: {ext} files need firmware.importers, which is not installed") from None
+        for name in ("load", "import_file", "load_model", "convert", "import_model", "from_file"):
+            fn = getattr(importers, name, None)
+            if callable(fn):
+                mf = fn(path)
+                if isinstance(mf, (str, os.PathLike)):
+                    mf = modelfile.load(mf, verify=verify)
+                elif verify and hasattr(mf, "verify") and getattr(mf, "reference_input", None) is not None:
+                    mf.verify()
+                return mf
+        raise UnsupportedModel(f"{path}: firmware.importers has no loader function this pedal knows")
+    raise UnsupportedModel(f"{path}: unsupported file type {ext!r}")
+
+
+def is_temporary(name):
+    return (name.startswith(".") or name.endswith(("~", ".tmp", ".part", ".partial", ".swp"))
+            or ".tmp-" in name)
+
+
+class Entry:
+    def __init__(self, path, stamp, model_file):
+        self.path = path
+        self.stamp = stamp
+        self.model_file = model_file
+
+    @property
+    def name(self):
+        return self.model_file.name
+
+
+class ModelLibrary:
+    """Scan with `scan()` (or `start()` a polling thread). `entries()` is the ordered list;
+    `version` increases whenever it changes. Thread-safe."""
+
+    def __init__(self, directory, poll_s=0.5, max_bytes=MAX_BYTES, loader=load_model, on_change=None):
+        self.directory = os.fspath(directory)
+        self.poll_s = poll_s
+        self.max_bytes = max_bytes
+        self.loader = loader
+        self.on_change = on_change
+        self._lock = threading.Lock()
+        self._entries = {}       # path -> Entry
+        self._seen = {}          # path -> stamp seen on the previous scan (stability check)
+        self._rejected = {}      # path -> stamp that failed (one log line per version)
+        self._order = []
+        self.version = 0
+        self._stop = threading.Event()
+        self._thread = None
+
+    # --- scanning -----------------------------------------------------------------------
+    def _listing(self):
+        out = {}
+        try:
+            names = os.listdir(self.directory)
+        except FileNotFoundError:
+            return out
+        for name in names:
+            if is_temporary(name) or not name.lower().endswith(EXTENSIONS):
+                continue
+            path = os.path.join(self.directory, name)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if not os.path.isfile(path):
+                continue
+            out[path] = (st.st_size, st.st_mtime_ns, st.st_ino)
+        return out
+
+    def scan(self, settle=True):
+        """One pass. With settle, a new or changed file is taken only once it has the same
+        size and mtime as on the previous pass. Returns True when the list changed."""
+        listing = self._listing()
+        changed = False
+        with self._lock:
+            known = dict(self._entries)
+        for path in [p for p in known if p not in listing]:
+            with self._lock:
+                self._entries.pop(path, None)
+            log.info("model removed: %s", os.path.basename(path))
+            changed = True
+        for path, stamp in sorted(listing.items()):
+            entry = known.get(path)
+            if entry is not None and entry.stamp == stamp:
+                continue
+            if self._rejected.get(path) == stamp:
+                continue
+            if settle and self._seen.get(path) != stamp:
+                continue        # still being copied (or just appeared): look again next pass
+            if stamp[0] > self.max_bytes:
+                self._reject(path, stamp, f"{stamp[0] / 1e6:.0f} MB is larger than the {self.max_bytes / 1e6:.0f} MB limit")
+                continue
+            if stamp[0] == 0:
+                self._reject(path, stamp, "empty file")
+                continue
+            try:
+                mf = self.loader(path)
+            except Exception as e:      # any bad file: one line, never a crash
+                self._reject(path, stamp, str(e).replace(path + ": ", ""))
+                if entry is not None:
+                    with self._lock:
+                        self._entries.pop(path, None)
+                    changed = True
+                continue
+            self._rejected.pop(path, None)
+            with self._lock:
+                self._entries[path] = Entry(path, stamp, mf)
+            log.info("model %s: %s (%s, %d Hz)", "updated" if entry else "added", os.path.basename(path),
+                     mf.architecture, mf.sample_rate)
+            changed = True
+        self._seen = listing
+        order = self._ordered()
+        if order != self._order:
+            changed = True
+        if changed:
+            with self._lock:
+                self._order = order
+                self.version += 1
+            if self.on_change:
+                self.on_change(self)
+        return changed
+
+    def _reject(self, path, stamp, why):
+        self._rejected[path] = stamp
+        log.warning("model skipped: %s: %s", os.path.basename(path), why)
+
+    def _ordered(self):
+        with self._lock:
+            paths = sorted(self._entries, key=lambda p: os.path.basename(p).lower())
+        setlist = os.path.join(self.directory, SETLIST)
+        try:
+            with open(setlist, encoding="utf-8") as f:
+                wanted = [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
+        except OSError:
+            return paths
+        by_name = {}
+        for p in paths:
+            base = os.path.basename(p)
+            by_name.setdefault(base, p)
+            by_name.setdefault(os.path.splitext(base)[0], p)
+        first = []
+        for w in wanted:
+            p = by_name.get(w)
+            if p and p not in first:
+                first.append(p)
+        return first + [p for p in paths if p not in first]
+
+    # --- access -------------------------------------------------------------------------
+    def entries(self):
+        with self._lock:
+            return [self._entries[p] for p in self._order if p in self._entries]
+
+    def get(self, path):
+        with self._lock:
+            return self._entries.get(path)
+
+    def __len__(self):
+        return len(self.entries())
+
+    def start(self):
+        self.scan(settle=False) if not self._entries else None
+        self._thread = threading.Thread(target=self._run, name="tubeless-library", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.wait(self.poll_s):
+            try:
+                self.scan()
+            except Exception:
+                log.exception("library scan failed")
+
+    def stop(self):
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=2)
