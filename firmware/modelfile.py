@@ -175,9 +175,16 @@ def load(path, verify=True):
         with open(path, "rb") as f:
             data = f.read()
         npz = np.load(io.BytesIO(data), allow_pickle=False)
-        arrays = {k: npz[k] for k in npz.files}
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
         raise ModelFileError(path, f"not a valid model file (truncated or not .npz): {e}") from None
+    arrays = {}
+    for key in npz.files:
+        try:
+            arrays[key] = npz[key]
+        except ValueError as e:  # includes object arrays, refused by allow_pickle=False
+            raise ModelFileError(path, f"array '{key}' cannot be read: {e}") from None
+        except (zipfile.BadZipFile, EOFError, OSError) as e:
+            raise ModelFileError(path, f"array '{key}' is truncated or corrupt: {e}") from None
 
     if HEADER_KEY not in arrays:
         raise ModelFileError(path, "no 'header' array: not a tubeless model file")
