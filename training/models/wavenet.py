@@ -12,6 +12,11 @@ head_kernel_size?, head_dilation?, head_bias?, layer1x1?, head1x1?, layers: [{ke
 dilation, activation, gating?, secondary_activation?}, ...]}`. The condition is the raw
 input (condition_size 1).
 
+`receptive_field` is the firmware's (its prewarm length): the sum of every conv's span,
+which over-counts when more than one array has a head kernel > 1, so the first outputs
+may ignore the first inputs; the output length is T - receptive_field + 1 regardless. As in
+NAM, the last layer's layer1x1 feeds nothing (its residual goes nowhere) and gets no gradient.
+
 Module names mirror the model file's weight names ("arrays.0.layers.3.conv.weight" is
 "arrays/0/layers/3/conv/weight"), and every nn.Conv1d already has the file's (out, in, k)
 shape, so export is a rename.
