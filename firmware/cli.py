@@ -9,6 +9,8 @@ import sys
 COMMAND_MODULES = [
     "firmware.render",
     "firmware.bench",
+    "firmware.importers",
+    "firmware.pedal.cli",
 ]
 
 
