@@ -56,11 +56,9 @@ class Pot:
         """Returns the new value when it moved past the hysteresis, else None."""
         raw = float(self.device.value)
         self.smoothed = raw if self.smoothed is None else self.smoothed + self.alpha * (raw - self.smoothed)
-        v = self.smoothed
-        if v < self.hysteresis / 2:
-            v = 0.0
-        elif v > 1 - self.hysteresis / 2:
-            v = 1.0
+        # on a grid of half the hysteresis (an ADC's 1/1023 steps never reach 0.5 exactly)
+        step = self.hysteresis / 2 if self.hysteresis > 0 else 1e-3
+        v = min(1.0, max(0.0, round(self.smoothed / step) * step))
         if self.value is None or abs(v - self.value) >= self.hysteresis or (v in (0.0, 1.0) and v != self.value):
             self.value = v
             return v

@@ -37,15 +37,12 @@ def load_model(path, verify=True):
             from .. import importers
         except ImportError:
             raise UnsupportedModel(f"{path}: {ext} files need firmware.importers, which is not installed") from None
-        for name in ("load", "import_file", "load_model", "convert", "import_model", "from_file"):
-            fn = getattr(importers, name, None)
-            if callable(fn):
-                mf = fn(path)
-                if isinstance(mf, (str, os.PathLike)):
-                    mf = modelfile.load(mf, verify=verify)
-                elif verify and hasattr(mf, "verify") and getattr(mf, "reference_input", None) is not None:
-                    mf.verify()
-                return mf
+        fn = getattr(importers, "load", None) or getattr(importers, "import_file", None)
+        if callable(fn):
+            mf = fn(path, verify=verify)
+            if isinstance(mf, (str, os.PathLike)):
+                mf = modelfile.load(mf, verify=verify)
+            return mf
         raise UnsupportedModel(f"{path}: firmware.importers has no loader function this pedal knows")
     raise UnsupportedModel(f"{path}: unsupported file type {ext!r}")
 

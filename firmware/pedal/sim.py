@@ -1,0 +1,230 @@
+"""`tubeless simulate`: the real pedal loop on a WAV file.
+
+The real ALSA code runs on alsa-lib `file` PCMs (capture reads a raw file made from IN.wav,
+playback writes a raw file), the real gpiozero code runs on mock pins and a mock MCP3008,
+and the events of `--events` are played on those pins when the loop reaches their time.
+The file PCMs are not paced: the loop runs as fast as it can, and waits between blocks
+while an event is being handled, so the result does not depend on the machine's speed.
+"""
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .audio import AlsaDuplex
+from .config import load_config
+from .library import ModelLibrary
+from .pedal import Pedal
+
+log = logging.getLogger(__name__)
+
+ALSA_CONF = """
+pcm.tubeless_simin {
+    @args [ INFILE ]
+    @args.INFILE { type string }
+    type file
+    slave.pcm "null"
+    file "/dev/null"
+    infile $INFILE
+    format "raw"
+}
+pcm.tubeless_simout {
+    @args [ OUTFILE ]
+    @args.OUTFILE { type string }
+    type file
+    slave.pcm "null"
+    file $OUTFILE
+    format "raw"
+    truncate true
+}
+"""
+SYSTEM_ALSA_CONF = "/usr/share/alsa/alsa.conf"
+ACTIONS = ("next", "prev", "bypass", "mute", "drive", "level", "knob")
+
+
+class SimulationError(ValueError):
+    pass
+
+
+@dataclass
+class Event:
+    time: float
+    action: str
+    value: float = None
+
+
+def parse_events(text):
+    """'0.5:next,1.2:drive=0.8' -> [Event], sorted by time."""
+    events = []
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        try:
+            t, what = part.split(":", 1)
+            t = float(t)
+        except ValueError:
+            raise SimulationError(f"event {part!r}: expected SECONDS:ACTION (e.g. 0.5:next)") from None
+        value = None
+        if "=" in what:
+            what, v = what.split("=", 1)
+            try:
+                value = float(v)
+            except ValueError:
+                raise SimulationError(f"event {part!r}: {v!r} is not a number") from None
+            if not 0.0 <= value <= 1.0:
+                raise SimulationError(f"event {part!r}: pot values are 0..1")
+        what = what.strip().lower()
+        if what not in ACTIONS:
+            raise SimulationError(f"event {part!r}: unknown action {what!r} (known: {', '.join(ACTIONS)})")
+        if (what in ("drive", "level", "knob")) != (value is not None):
+            raise SimulationError(f"event {part!r}: {'pots take =VALUE' if value is None else 'no value for ' + what}")
+        if t < 0:
+            raise SimulationError(f"event {part!r}: negative time")
+        events.append(Event(t, what, value))
+    return sorted(events, key=lambda e: e.time)
+
+
+class Simulator:
+    """Set up once, `run(x) -> y` (float32 mono in, float32 mono out, same length)."""
+
+    def __init__(self, models_dir, config=None, overrides=None, events=(), pace=0.0, library=None,
+                 state_path=None, on_block=None):
+        cfg = load_config(config, overrides)
+        cfg["models"]["directory"] = os.fspath(models_dir)
+        cfg["audio"]["realtime"] = False
+        cfg["audio"]["status_file"] = ""
+        cfg["controls"]["enabled"] = True
+        self.cfg = cfg
+        self.events = parse_events(events) if isinstance(events, str) else list(events)
+        self.pace = pace
+        self.library = library
+        self.state_path = state_path or ""
+        self.on_block = on_block
+        self.pedal = None
+        self.switch_frames = []      # (event frame, frame where the crossfade ended)
+
+    def run(self, x):
+        from .controls import GpioControls
+        from .mockhw import MockMCP3008, use_mock_pins
+        cfg = self.cfg
+        a, c = cfg["audio"], cfg["controls"]
+        rate, P, periods, chans = a["rate"], a["period"], a["periods"], a["channels"]
+        x = np.ascontiguousarray(x, np.float32)
+        n = len(x)
+        total = -(-n // P) * P
+        with tempfile.TemporaryDirectory(prefix="tubeless-sim-") as tmp:
+            conf = os.path.join(tmp, "sim.conf")
+            with open(conf, "w") as f:
+                f.write(ALSA_CONF)
+            inraw, outraw = os.path.join(tmp, "in.raw"), os.path.join(tmp, "out.raw")
+            frames = np.zeros((total + (periods + 4) * P, chans), np.int32)   # reads past the end: zeros
+            frames[:n, a["input_channel"]] = np.round(np.clip(x, -1, 1 - 2 ** -31) * 2147483648.0).astype(np.int64)
+            frames.tofile(inraw)
+            old_conf = os.environ.get("ALSA_CONFIG_PATH")
+            os.environ["ALSA_CONFIG_PATH"] = f"{SYSTEM_ALSA_CONF}:{conf}"
+            factory = use_mock_pins()
+            adc = controls = io = None
+            try:
+                io = AlsaDuplex(f"tubeless_simin:INFILE={inraw}", f"tubeless_simout:OUTFILE={outraw}", rate, chans, P,
+                                periods, formats=["S32_LE"], input_channel=a["input_channel"])
+                adc = MockMCP3008(c["adc_spi_port"], c["adc_spi_device"])
+                tone = cfg["tone"]
+                self.pot_channels = {"drive": c["pot_drive"], "level": c["pot_level"], "knob": c["pot_assign"]}
+                adc.set(c["pot_drive"], tone["drive"]) if c["pot_drive"] >= 0 else None
+                adc.set(c["pot_level"], tone["level"]) if c["pot_level"] >= 0 else None
+                if c["pot_assign"] >= 0:
+                    adc.set(c["pot_assign"], 0.5)
+                library = self.library or ModelLibrary(cfg["models"]["directory"], poll_s=cfg["models"]["poll_s"])
+                pedal = self.pedal = Pedal(cfg, io=io, library=library, state_path=self.state_path)
+                controls = GpioControls(pedal, c)
+                pedal.controls = controls
+                controls.poll_pots()             # the pots' positions before the first sample
+                self.adc, self.factory = adc, factory
+                pedal.block_hook = self._hook
+                self._t0 = None
+                pedal.run(max_frames=total)
+            finally:
+                if controls is not None:
+                    controls.close()
+                if adc is not None:
+                    adc.close()
+                if io is not None:
+                    io.close()
+                if old_conf is None:
+                    os.environ.pop("ALSA_CONFIG_PATH", None)
+                else:
+                    os.environ["ALSA_CONFIG_PATH"] = old_conf
+            raw = np.fromfile(outraw, np.int32).reshape(-1, chans)
+        played = raw[periods * P:, 0].astype(np.float64) / 2147483648.0     # drop the primed cushion
+        if len(played) < n:
+            raise SimulationError(f"the loop played {len(played)} of {n} samples")
+        return played[:n].astype(np.float32)
+
+    # --- events, between blocks ---------------------------------------------------------
+    def _hook(self, frame):
+        pedal = self.pedal
+        rate = self.cfg["audio"]["rate"]
+        if self.pace:
+            if self._t0 is None:
+                self._t0 = time.monotonic()
+            ahead = frame / rate / self.pace - (time.monotonic() - self._t0)
+            if ahead > 0:
+                time.sleep(ahead)
+        if self.on_block is not None:
+            self.on_block(self, frame)
+        ch = pedal.chain
+        if self.switch_frames and self.switch_frames[-1][1] is None and not ch.switching:
+            self.switch_frames[-1] = (self.switch_frames[-1][0], ch.last_switch_done)
+        while self.events and self.events[0].time * rate <= frame:
+            ev = self.events.pop(0)
+            self._apply(ev, frame)
+
+    def _press(self, pin_no, long=False):
+        c = self.cfg["controls"]
+        pin = self.factory.pin(pin_no)
+        count = self.pedal.actions
+        pin.drive_low()
+        if long:
+            self.pedal.wait_actions(count + 1, timeout=c["hold_time"] + 5)
+            pin.drive_high()
+            time.sleep(c["bounce_time"] * 2 + 0.01)
+        else:
+            time.sleep(c["bounce_time"] * 2 + 0.01)
+            pin.drive_high()
+            self.pedal.wait_actions(count + 1, timeout=5)
+
+    def _apply(self, ev, frame):
+        c = self.cfg["controls"]
+        if ev.action in ("next", "prev"):
+            self._press(c["footswitch1"], long=ev.action == "prev")
+            self.switch_frames.append((frame, None))
+        elif ev.action in ("bypass", "mute"):
+            self._press(c["footswitch2"], long=ev.action == "mute")
+        else:
+            ch = self.pot_channels[ev.action]
+            if ch < 0:
+                raise SimulationError(f"no pot is assigned to {ev.action}")
+            self.adc.set(ch, ev.value)
+            role = {"drive": "drive", "level": "level", "knob": c["pot_assign_role"]}[ev.action]
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:        # until the smoothed pot has arrived
+                if abs(self.pedal.pots.get(role, -1) - ev.value) <= c["pot_hysteresis"]:
+                    break
+                time.sleep(0.005)
+
+
+def simulate_file(in_wav, out_wav, models_dir, config=None, events="", **kw):
+    import soundfile as sf
+    try:
+        x, sr = sf.read(os.fspath(in_wav), dtype="float32", always_2d=True)
+    except (RuntimeError, OSError, sf.LibsndfileError) as e:
+        raise SimulationError(f"{in_wav}: cannot read: {e}") from None
+    sim = Simulator(models_dir, config, events=events, **kw)
+    rate = sim.cfg["audio"]["rate"]
+    if sr != rate:
+        raise SimulationError(f"{in_wav}: sample rate {sr} Hz, the pedal runs at {rate} Hz (resample it first)")
+    ch = min(sim.cfg["audio"]["input_channel"], x.shape[1] - 1)
+    y = sim.run(x[:, ch])
+    sf.write(os.fspath(out_wav), y, rate, subtype="FLOAT")
+    return sim, y
