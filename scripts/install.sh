@@ -1,0 +1,261 @@
+#!/bin/sh
+# Install (or upgrade in place) the tubeless pedal on Raspberry Pi OS 64-bit, Bookworm or
+# Trixie, Pi 4 or Pi 5. Run from the repository: sudo make install [HAT=...].
+# Keeps the user's config and models; new config defaults land beside it as config.toml.dist.
+set -eu
+
+usage() {
+    cat <<EOF
+Usage: install.sh [--dry-run] [--hat HAT] [--no-apt] [--no-venv] [--no-warm] [--no-service]
+
+  --hat HAT     also enable the codec HAT in the boot config.txt (reboot needed) and, once
+                its card is present, set its mixer for a guitar (first install only).
+                HAT: $SUPPORTED_HATS
+  --dry-run     print what would be done, change nothing
+  --no-apt      skip apt-get (packages already there)
+  --no-venv     skip creating/upgrading the Python environment in PREFIX/venv
+  --no-warm     skip compiling the Numba cache now (the first start then takes longer)
+  --no-service  install the unit but do not enable or start it
+
+Paths (environment): PREFIX=$PREFIX SYSCONFDIR=$SYSCONFDIR STATEDIR=$STATEDIR
+  UNITDIR=$UNITDIR BINDIR=$BINDIR BOOT_CONFIG=$BOOT_CONFIG
+  DESTDIR=dir   stage every file under dir and leave the live system alone (no apt,
+                users, venv, Numba warm-up or systemctl): for packaging and tests.
+  ASSETS_DIR    default model and IR to seed an empty models directory with
+                (default: firmware/data/default-models in this repository)
+  PYTHON        interpreter for the venv (default: python3, >= 3.11)
+EOF
+}
+
+here=$(cd "$(dirname "$0")" && pwd)
+SRC=$(cd "$here/.." && pwd)
+# shellcheck source=scripts/install-common.sh
+. "$here/install-common.sh"
+# shellcheck source=scripts/hats.sh
+. "$here/hats.sh"
+
+PYTHON=${PYTHON:-python3}
+ASSETS_DIR=${ASSETS_DIR:-$SRC/firmware/data/default-models}
+hat="" do_apt=1 do_venv=1 do_warm=1 do_service=1
+while [ $# -gt 0 ]; do
+    case $1 in
+        --dry-run) DRY_RUN=1 ;;
+        --hat) [ $# -ge 2 ] || { usage >&2; exit 2; }; hat=$2; shift ;;
+        --hat=*) hat=${1#--hat=} ;;
+        --no-apt) do_apt=0 ;;
+        --no-venv) do_venv=0 ;;
+        --no-warm) do_warm=0 ;;
+        --no-service) do_service=0 ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "install.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+done
+[ -z "$hat" ] || require_supported_hat "$hat"
+require_root_for_live_system install
+
+if ! on_live_system; then
+    say "staging into DESTDIR=$DESTDIR: skipping apt, users, venv, Numba warm-up and systemctl"
+    do_apt=0 do_venv=0 do_warm=0 do_service=0
+fi
+
+# ---------------------------------------------------------------- preflight
+arch=$(uname -m)
+if on_live_system; then
+    case $arch in
+        aarch64) ;;
+        armv6l|armv7l) die "this is a 32-bit OS ($arch). Numba has no 32-bit ARM builds: flash Raspberry Pi OS (64-bit)." ;;
+        *) warn "this is not a Raspberry Pi ($arch): installing anyway" ;;
+    esac
+fi
+if [ "$do_venv" = 1 ] && [ "$do_apt" = 0 ]; then
+    "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+        || die "$PYTHON is missing or older than 3.11 (tubeless needs 3.11+)"
+fi
+
+# ---------------------------------------------------------------- packages
+if [ "$do_apt" = 1 ]; then
+    say "installing system packages"
+    # Compilers and headers: pyalsaaudio (and RPi.GPIO) build from source on aarch64.
+    packages="python3 python3-venv python3-dev gcc libc6-dev libasound2-dev libsndfile1 alsa-utils"
+    # Raspberry Pi OS ships lgpio (the Pi 5's GPIO backend); pip's lgpio may be an empty stub.
+    if apt-cache show python3-lgpio >/dev/null 2>&1; then
+        packages="$packages python3-lgpio"
+    fi
+    run env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    # shellcheck disable=SC2086  # word splitting of the package list is intended
+    run env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $packages
+    [ "$DRY_RUN" = 1 ] || "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+        || die "$PYTHON is older than 3.11: Raspberry Pi OS Bookworm or later is needed"
+fi
+
+# ---------------------------------------------------------------- user and groups
+if on_live_system; then
+    # The unit's SupplementaryGroups must all exist or the service cannot start. Raspberry
+    # Pi OS has them (udev gives /dev/gpiochip* to gpio, /dev/spidev* to spi).
+    for group in audio gpio spi; do
+        getent group "$group" >/dev/null || run groupadd --system "$group"
+    done
+    if ! getent passwd "$SERVICE_USER" >/dev/null; then
+        run useradd --system --user-group --home-dir "$STATEDIR" --no-create-home \
+            --shell /usr/sbin/nologin --comment "tubeless pedal" "$SERVICE_USER"
+    fi
+    run usermod -a -G audio,gpio,spi "$SERVICE_USER"
+    # Whoever ran sudo may copy models in (make deploy): group write on the models dir.
+    if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
+        run usermod -a -G "$SERVICE_USER" "$SUDO_USER"
+    fi
+fi
+
+# ---------------------------------------------------------------- directories
+say "directories: $SYSCONFDIR, $MODELS_DIR"
+run install -d -m 0755 "$DESTDIR$SYSCONFDIR" "$DESTDIR$STATEDIR" "$DESTDIR$PREFIX/docs"
+# setgid: files copied in by the deploying user stay group tubeless, readable by the pedal.
+run install -d -m 2775 "$DESTDIR$MODELS_DIR"
+run install -d -m 0755 "$DESTDIR$CACHEDIR" "$DESTDIR$CACHEDIR/numba"
+if on_live_system; then
+    # Not recursive: the user's model files keep their owner.
+    run chown "$SERVICE_USER:$SERVICE_USER" "$STATEDIR" "$MODELS_DIR" "$CACHEDIR" "$CACHEDIR/numba"
+fi
+
+# ---------------------------------------------------------------- config
+# The pedal's own defaults, every key commented out: the file documents itself and a
+# later version's defaults still apply to whatever the user did not set.
+defaults=$SRC/firmware/pedal/default_config.toml
+[ -f "$defaults" ] || die "$defaults is missing: is this a complete tubeless checkout?"
+card_id=""
+[ -z "$hat" ] || card_id=$(hat_card_id "$hat")
+config_text=$(awk -v card="$card_id" '
+    NR == 1 { print "# /etc/tubeless/config.toml, written by scripts/install.sh and kept on upgrades."
+              print "# Uncomment a key to change it; every commented value is the built-in default." }
+    /^\[/ { section = $0 }
+    /^[[:space:]]*$/ || /^[[:space:]]*#/ || /^\[/ { print; next }
+    card != "" && section == "[audio]" && /^device[[:space:]]*=/ {
+        printf "device = \"%s\"        # the codec HAT, set by install.sh --hat\n", card; next }
+    { print "# " $0 }
+' "$defaults")
+target=$DESTDIR$CONFIG_FILE
+if [ ! -e "$target" ]; then
+    say "writing $CONFIG_FILE (commented defaults)"
+    printf '%s\n' "$config_text" | write_file "$target" 0644
+else
+    say "keeping your $CONFIG_FILE; current defaults are in $CONFIG_FILE.dist"
+    printf '%s\n' "$config_text" | write_file "$target.dist" 0644
+fi
+
+# ---------------------------------------------------------------- Python environment
+if [ "$do_venv" = 1 ]; then
+    say "Python environment in $VENV (takes a few minutes the first time)"
+    if [ ! -x "$VENV/bin/python" ]; then
+        # System site packages: Raspberry Pi OS's python3-lgpio is the reliable lgpio.
+        run "$PYTHON" -m venv --system-site-packages "$VENV"
+    fi
+    # Reinstall the pedal itself every time (same version number, new code), then let pip
+    # bring the dependencies to what this version asks for.
+    run "$VENV/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$SRC"
+    run "$VENV/bin/pip" install -q --disable-pip-version-check "$SRC"
+    run install -d -m 0755 "$BINDIR"
+    run ln -sfn "$VENV/bin/tubeless" "$BINDIR/tubeless"
+fi
+
+# ---------------------------------------------------------------- docs (the unit's Documentation=)
+for doc in docs/pi-setup.md hw/README.md; do
+    if [ -f "$SRC/$doc" ]; then
+        run install -m 0644 "$SRC/$doc" "$DESTDIR$PREFIX/docs/$(basename "$doc")"
+    fi
+done
+
+# ---------------------------------------------------------------- default model and IR
+seeded=0
+if [ -d "$ASSETS_DIR" ]; then
+    for asset in "$ASSETS_DIR"/*; do
+        [ -f "$asset" ] || continue
+        name=$(basename "$asset")
+        # Never overwrite: a file of that name in the models directory is the user's.
+        if [ ! -e "$DESTDIR$MODELS_DIR/$name" ]; then
+            run install -m 0644 "$asset" "$DESTDIR$MODELS_DIR/$name"
+            seeded=$((seeded + 1))
+        fi
+    done
+    [ "$seeded" = 0 ] || say "added $seeded default model/IR file(s) to $MODELS_DIR"
+else
+    warn "no default model in $ASSETS_DIR: copy one in with 'make deploy' before playing"
+fi
+if on_live_system && [ "$seeded" != 0 ]; then
+    run chgrp "$SERVICE_USER" "$MODELS_DIR"/*
+fi
+
+# ---------------------------------------------------------------- systemd unit
+say "installing $UNITDIR/$UNIT_NAME"
+run install -d -m 0755 "$DESTDIR$UNITDIR"
+sed -e "s#/opt/tubeless#$PREFIX#g" \
+    -e "s#/etc/tubeless#$SYSCONFDIR#g" \
+    -e "s#/var/lib/tubeless#$STATEDIR#g" \
+    "$SRC/systemd/$UNIT_NAME" | write_file "$DESTDIR$UNITDIR/$UNIT_NAME" 0644
+
+# ---------------------------------------------------------------- Numba cache
+if [ "$do_warm" = 1 ]; then
+    # Compiled code is keyed by source path and CPU: it must be built here, by the service
+    # user, into the directory the service reads (CacheDirectory=tubeless).
+    say "compiling the DSP kernels into $CACHEDIR/numba (a minute or two on a Pi)"
+    if [ "$DRY_RUN" != 1 ] && "$VENV/bin/tubeless" --help 2>/dev/null | grep -q '^ *warm '; then
+        warm="warm"
+    else
+        warm="bench --seconds 0.05 --repeats 1 --blocks 64 --no-torch --no-jit"
+    fi
+    quiet=/dev/null
+    [ "$DRY_RUN" != 1 ] || quiet=/dev/stdout
+    # shellcheck disable=SC2086  # $warm is a command line
+    run runuser -u "$SERVICE_USER" -- env NUMBA_CACHE_DIR="$CACHEDIR/numba" \
+        "$VENV/bin/tubeless" $warm >"$quiet" \
+        || warn "warming the Numba cache failed: the pedal compiles on its first start instead"
+fi
+
+# ---------------------------------------------------------------- codec HAT
+card_present=0
+if [ -n "$hat" ]; then
+    boot=$DESTDIR$BOOT_CONFIG
+    block="$BOOT_BEGIN
+dtparam=spi=on
+$(hat_overlay "$hat")
+$BOOT_END"
+    if [ -f "$boot" ]; then
+        current=$(cat "$boot")
+        updated="$(strip_boot_block "$boot")
+$block"
+        if [ "$current" != "$updated" ]; then
+            say "enabling $hat in $BOOT_CONFIG (takes effect after a reboot)"
+            [ -e "$boot.tubeless-orig" ] || run cp -p "$boot" "$boot.tubeless-orig"
+            printf '%s\n' "$updated" | write_file "$boot" 0644
+        fi
+    else
+        warn "no $BOOT_CONFIG here: add these lines to the Pi's config.txt yourself:
+$block"
+    fi
+    if grep -q "\[$card_id *\]" /proc/asound/cards 2>/dev/null && on_live_system; then
+        card_present=1
+        marker=$STATEDIR/.mixer-set-$hat
+        # Once only: later upgrades must not undo the user's own gain changes.
+        if [ ! -e "$marker" ]; then
+            run sh "$here/hat-mixer.sh" "$hat" && run touch "$marker"
+        fi
+    fi
+fi
+
+# ---------------------------------------------------------------- service
+if [ "$do_service" = 1 ]; then
+    if have_systemd || [ "$DRY_RUN" = 1 ]; then
+        run systemctl daemon-reload
+        run systemctl enable "$UNIT_NAME"
+        if [ -n "$hat" ] && [ "$card_present" = 0 ]; then
+            say "the $hat card is not there yet: reboot, then run 'sudo make install HAT=$hat' once more"
+        else
+            # restart = start if stopped: an upgrade takes effect now.
+            run systemctl restart "$UNIT_NAME"
+        fi
+    else
+        warn "systemd is not running here: enable $UNIT_NAME on the Pi"
+    fi
+fi
+
+say "done. Logs: journalctl -u tubeless -f   State: tubeless status"

@@ -1,0 +1,233 @@
+"""install.sh / uninstall.sh / hat-mixer.sh staged into a temporary root (DESTDIR): what
+lands where, re-running keeps the user's config and models, uninstall reverses it."""
+import os
+import re
+import shutil
+import stat
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from firmware import alsa_cards
+from firmware.pedal.config import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "scripts"
+BOOT_BEGIN = "# >>> tubeless: codec HAT (scripts/install.sh) >>>"
+ORIGINAL_BOOT_CONFIG = "[all]\ndtparam=audio=on\n"
+
+
+def run_script(name, *args, env=None, check=True):
+    proc = subprocess.run(["sh", str(SCRIPTS / name), *args], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, **(env or {})})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{name} {args} exited {proc.returncode}:\n{proc.stdout}{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def staging(tmp_path):
+    """A root with a Bookworm-style boot partition, and bundled default model + IR."""
+    root = tmp_path / "root"
+    (root / "boot/firmware").mkdir(parents=True)
+    (root / "boot/firmware/config.txt").write_text(ORIGINAL_BOOT_CONFIG)
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    (assets / "default.npz").write_bytes(b"bundled model")
+    (assets / "default.wav").write_bytes(b"bundled IR")
+    env = {"DESTDIR": str(root), "ASSETS_DIR": str(assets)}
+    return root, env
+
+
+def snapshot(root):
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None)
+            for p in sorted(root.rglob("*"))}
+
+
+def test_install_stages_config_models_unit_and_boot_config(staging):
+    root, env = staging
+    run_script("install.sh", "--hat", "hifiberry-dacplusadcpro", env=env)
+
+    config = root / "etc/tubeless/config.toml"
+    # Every default commented out except the card the HAT choice set; the pedal accepts it.
+    assert tomllib.loads(config.read_text()) == {
+        "audio": {"device": "sndrpihifiberry"}, "models": {}, "tone": {}, "controls": {}, "state": {}}
+    assert load_config(str(config))["audio"]["device"] == "sndrpihifiberry"
+
+    models = root / "var/lib/tubeless/models"
+    assert stat.S_IMODE(models.stat().st_mode) == 0o2775
+    assert (models / "default.npz").read_bytes() == b"bundled model"
+    assert (models / "default.wav").read_bytes() == b"bundled IR"
+    assert (root / "var/cache/tubeless/numba").is_dir()
+
+    unit = (root / "etc/systemd/system/tubeless.service").read_text()
+    assert unit == (ROOT / "systemd/tubeless.service").read_text()   # default paths: unchanged
+
+    boot = (root / "boot/firmware/config.txt").read_text()
+    assert boot.startswith(ORIGINAL_BOOT_CONFIG)
+    assert boot[len(ORIGINAL_BOOT_CONFIG):] == (
+        f"{BOOT_BEGIN}\ndtparam=spi=on\ndtoverlay=hifiberry-dacplusadcpro\n# <<< tubeless <<<\n")
+
+
+def test_rerun_upgrades_in_place_and_keeps_the_users_files(staging):
+    root, env = staging
+    run_script("install.sh", "--hat", "pisound", env=env)
+    config = root / "etc/tubeless/config.toml"
+    models = root / "var/lib/tubeless/models"
+    config.write_text('[audio]\ndevice = "hw:CARD=USB,DEV=0"\n')
+    (models / "default.npz").write_bytes(b"the user's own edit")
+    (models / "Plexi.npz").write_bytes(b"user model")
+
+    out = run_script("install.sh", "--hat", "codec-zero", env=env).stdout
+    assert config.read_text() == '[audio]\ndevice = "hw:CARD=USB,DEV=0"\n'
+    assert "config.toml.dist" in out
+    # The new defaults sit beside the kept config, with the new HAT's card.
+    assert tomllib.loads((root / "etc/tubeless/config.toml.dist").read_text())["audio"] == {"device": "Zero"}
+    assert (models / "default.npz").read_bytes() == b"the user's own edit"
+    assert (models / "Plexi.npz").read_bytes() == b"user model"
+    boot = (root / "boot/firmware/config.txt").read_text()
+    assert boot.count(BOOT_BEGIN) == 1
+    assert "dtoverlay=rpi-codeczero" in boot and "dtoverlay=pisound" not in boot
+
+    # A third identical run changes nothing at all.
+    before = snapshot(root)
+    run_script("install.sh", "--hat", "codec-zero", env=env)
+    assert snapshot(root) == before
+
+
+def test_custom_paths_are_written_into_the_unit(staging):
+    root, env = staging
+    env = {**env, "PREFIX": "/usr/local/lib/tubeless", "SYSCONFDIR": "/etc/pedal",
+           "STATEDIR": "/srv/pedal"}
+    run_script("install.sh", env=env)
+    unit = (root / "etc/systemd/system/tubeless.service").read_text()
+    assert "ExecStart=/usr/local/lib/tubeless/venv/bin/tubeless run --config /etc/pedal/config.toml" in unit
+    assert "ReadWritePaths=/srv/pedal" in unit
+    assert "/opt/tubeless" not in unit and "/var/lib/tubeless" not in unit
+    assert (root / "srv/pedal/models").is_dir()
+    # No --hat: the boot config is not touched.
+    assert (root / "boot/firmware/config.txt").read_text() == ORIGINAL_BOOT_CONFIG
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_installed_unit_with_custom_prefix_verifies_clean(staging, tmp_path):
+    root, env = staging
+    prefix = tmp_path / "prefix"           # a real directory, so ExecStart can exist
+    run_script("install.sh", env={**env, "PREFIX": str(prefix)})
+    exe = prefix / "venv/bin/tubeless"
+    exe.parent.mkdir(parents=True)
+    exe.write_text("#!/bin/sh\nexit 0\n")
+    exe.chmod(0o755)
+    unit = root / "etc/systemd/system/tubeless.service"
+    proc = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, (proc.stdout + proc.stderr).strip()) == (0, "")
+
+
+def test_dry_run_lists_the_live_steps_and_writes_nothing(staging):
+    root, env = staging
+    before = snapshot(root)
+    out = run_script("install.sh", "--dry-run", "--hat", "pisound", env={"DESTDIR": ""}).stdout
+    for step in ("apt-get install", "useradd --system", "python3 -m venv",
+                 "write /etc/tubeless/config.toml", "write /etc/systemd/system/tubeless.service",
+                 "systemctl enable tubeless.service", "runuser -u tubeless"):
+        assert step in out, step
+    # Staged dry run: nothing appears in the root either.
+    run_script("install.sh", "--dry-run", env=env)
+    assert snapshot(root) == before
+
+
+def test_bad_arguments_are_refused_with_usage(staging):
+    _, env = staging
+    proc = run_script("install.sh", "--hat", "sb-live", env=env, check=False)
+    assert proc.returncode == 2 and "unknown HAT 'sb-live'" in proc.stderr
+    proc = run_script("install.sh", "--frobnicate", env=env, check=False)
+    assert proc.returncode == 2 and "Usage:" in proc.stderr
+
+
+def test_uninstall_reverses_install_but_keeps_config_and_models(staging):
+    root, env = staging
+    run_script("install.sh", "--hat", "audioinjector-stereo", env=env)
+    (root / "var/lib/tubeless/models/Plexi.npz").write_bytes(b"user model")
+
+    run_script("uninstall.sh", env=env)
+    assert not (root / "etc/systemd/system/tubeless.service").exists()
+    assert not (root / "opt/tubeless").exists()
+    assert not (root / "var/cache/tubeless").exists()
+    assert (root / "boot/firmware/config.txt").read_text() == ORIGINAL_BOOT_CONFIG
+    assert (root / "etc/tubeless/config.toml").exists()
+    assert (root / "var/lib/tubeless/models/Plexi.npz").read_bytes() == b"user model"
+
+    run_script("uninstall.sh", "--purge", env=env)
+    assert not (root / "etc/tubeless").exists() and not (root / "var/lib/tubeless").exists()
+    run_script("uninstall.sh", env=env)   # nothing left to do is not an error
+
+
+# ----------------------------------------------------------------------------- hat-mixer.sh
+
+def hats_table(function):
+    """{hat: value} from a function in scripts/hats.sh, as the shell answers it."""
+    script = f'. "{SCRIPTS}/hats.sh"; for h in $SUPPORTED_HATS; do echo "$h=$({function} $h)"; done'
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout
+    return dict(line.split("=", 1) for line in out.split())
+
+
+def test_shell_and_python_agree_on_card_ids():
+    assert hats_table("hat_card_id") == alsa_cards.HAT_CARD_IDS
+    assert set(hats_table("hat_overlay").values()) == {
+        "dtoverlay=hifiberry-dacplusadcpro", "dtoverlay=rpi-codeczero", "dtoverlay=iqaudio-codec",
+        "dtoverlay=audioinjector-wm8731-audio", "dtoverlay=pisound"}
+
+
+@pytest.fixture
+def fake_amixer(tmp_path):
+    """amixer and alsactl stand-ins that log their arguments, one call per line."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls"
+    for tool in ("amixer", "alsactl"):
+        script = bin_dir / tool
+        script.write_text(f'#!/bin/sh\nprintf "{tool}" >>"{log}"\n'
+                          f'for a in "$@"; do printf " [%s]" "$a" >>"{log}"; done\necho >>"{log}"\n'
+                          # a control this fake card lacks, to exercise the failure report
+                          'case "$*" in *"name=Input Mux"*) exit 1 ;; esac\n')
+        script.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    return env, log
+
+
+def test_mixer_sets_each_control_on_the_hats_card_then_stores(fake_amixer):
+    env, log = fake_amixer
+    out = run_script("hat-mixer.sh", "--gain", "20", "hifiberry-dacplusadcpro", env=env).stdout
+    calls = log.read_text().splitlines()
+    assert calls[0] == "amixer [-c] [sndrpihifiberry] [info]"
+    assert "amixer [-q] [-c] [sndrpihifiberry] [cset] [name=ADC Left Input] [VINL1[SE]]" in calls
+    assert "amixer [-q] [-c] [sndrpihifiberry] [cset] [name=PGA Gain Left] [20.0dB]" in calls
+    assert calls[-1] == "alsactl [store] [sndrpihifiberry]"
+    assert "input gain 20 dB" in out
+
+
+def test_mixer_gain_maps_to_the_codecs_steps(fake_amixer):
+    env, log = fake_amixer
+    run_script("hat-mixer.sh", "--no-store", "--gain", "12", "codec-zero", env=env)
+    calls = log.read_text()
+    assert "[name=Mixin PGA Volume] [11,11]" in calls          # -4.5 dB + 11 x 1.5 dB = 12 dB
+    assert "[name=Mixout Left Aux Left Switch] [off]" in calls  # no dry analog path
+    assert "alsactl" not in calls
+
+
+def test_mixer_reports_controls_the_card_lacks(fake_amixer):
+    env, log = fake_amixer
+    proc = run_script("hat-mixer.sh", "audioinjector-stereo", env=env, check=False)
+    assert proc.returncode == 1
+    assert re.search(r"could not be set on card 'audioinjectorpi'.*\n  Input Mux = Line In", proc.stderr)
+    assert "alsactl" not in log.read_text()    # a half-set mixer is not saved
+
+
+def test_mixer_refuses_bad_input(fake_amixer):
+    env, _ = fake_amixer
+    assert run_script("hat-mixer.sh", "--gain", "loud", "pisound", env=env, check=False).returncode == 2
+    assert run_script("hat-mixer.sh", "soundblaster", env=env, check=False).returncode == 2
+    out = run_script("hat-mixer.sh", "pisound", env=env).stdout
+    assert "knob" in out
