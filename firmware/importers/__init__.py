@@ -1,0 +1,118 @@
+"""Importers of the community's model files: NAM `.nam`, GuitarML and AIDA-X JSON.
+
+Each turns a foreign file into a `ModelFile` (the pedal's own format, see
+`firmware/modelfile.py`) that plays sample for sample as the format's reference player
+does. The format is told from the content, not the file name. `tubeless import` writes
+the result as `.npz`; `load` lets any command take either kind of file.
+"""
+import os
+import sys
+
+from .. import modelfile
+from . import aidax, guitarml, nam
+from ._common import read_json
+
+# Formats in detection order. Each module has looks_like(doc) and convert(doc, path, ...).
+FORMATS = (nam, guitarml, aidax)
+
+
+def detect(doc, path):
+    """The format module of a parsed JSON document; ModelFileError when none fits."""
+    for module in FORMATS:
+        if module.looks_like(doc):
+            return module
+    raise modelfile.ModelFileError(
+        path, "not a model format this firmware imports (NAM .nam, GuitarML JSON, AIDA-X JSON): "
+              f"top-level fields are {sorted(doc)[:8]}")
+
+
+def import_file(path, sample_rate=None, submodel=None, verify=True):
+    """A ModelFile of a NAM, GuitarML or AIDA-X file.
+
+    `sample_rate` overrides the rate of a GuitarML or AIDA-X file (GuitarML files do not
+    carry one); `submodel` picks a size of a NAM SlimmableContainer (default: the largest).
+    An AIDA-X file brings its own reference pair, checked here unless `verify` is false;
+    NAM and GuitarML files bring none, and `ModelFile.save` makes one with our kernel."""
+    path = os.fspath(path)
+    doc = read_json(path)
+    fmt = detect(doc, path)
+    if fmt is nam:
+        if sample_rate is not None:
+            raise modelfile.ModelFileError(path, "a .nam file states its own sample rate; --sample-rate is for "
+                                                 "GuitarML and AIDA-X files")
+        return nam.convert(doc, path, submodel=submodel)
+    if submodel is not None:
+        raise modelfile.ModelFileError(path, "--submodel is only meaningful for a NAM SlimmableContainer")
+    if fmt is aidax:
+        return aidax.convert(doc, path, sample_rate, verify=verify)
+    return guitarml.convert(doc, path, sample_rate)
+
+
+def load(path, verify=True, **options):
+    """A ModelFile of any model file the pedal plays: our own `.npz`, or whatever
+    `import_file` reads (told apart by content, not by name)."""
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(2)
+    except OSError as e:
+        raise modelfile.ModelFileError(path, f"cannot read: {e.strerror}") from None
+    if magic == b"PK":
+        return modelfile.load(path, verify=verify)
+    return import_file(path, verify=verify, **options)
+
+
+# --- `tubeless import` ------------------------------------------------------------------
+def register(subparsers):
+    p = subparsers.add_parser(
+        "import", help="convert NAM, GuitarML or AIDA-X model files to the pedal's format",
+        description="Convert NAM (.nam), GuitarML (.json) or AIDA-X (.json/.aidax) model files into the "
+                    "pedal's model file (.npz), checked to play the way the format's own player does.")
+    p.add_argument("inputs", nargs="+", metavar="FILE", help="model file(s) to import")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("-o", "--output", metavar="OUT.npz", help="output file (one input only)")
+    out.add_argument("-d", "--out-dir", metavar="DIR",
+                     help="write each model as DIR/<input name>.npz (default: beside its input)")
+    p.add_argument("--sample-rate", type=int, metavar="HZ",
+                   help="sample rate of a GuitarML/AIDA-X model (GuitarML files do not state one; "
+                        "default 44100 for GuitarML)")
+    p.add_argument("--submodel", type=int, metavar="N",
+                   help="which size of a NAM SlimmableContainer to import (default: the largest)")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite existing output files")
+    p.set_defaults(func=_run)
+
+
+def _run(args):
+    from ..cli import CliError
+
+    if args.output and len(args.inputs) > 1:
+        raise CliError("--output takes one input; use --out-dir for several")
+    if args.out_dir:
+        os.makedirs(args.out_dir, exist_ok=True)
+    failed = 0
+    for src in args.inputs:
+        stem = os.path.splitext(os.path.basename(src))[0]
+        dst = args.output or os.path.join(args.out_dir or os.path.dirname(src) or ".", stem + ".npz")
+        if os.path.abspath(dst) == os.path.abspath(src):
+            raise CliError(f"{src}: output would overwrite the input")
+        if os.path.exists(dst) and not args.force:
+            raise CliError(f"{dst} exists (use --force to overwrite)")
+        try:
+            mf = import_file(src, sample_rate=args.sample_rate, submodel=args.submodel)
+            mf.save(dst)
+            err = modelfile.load(dst).verify()
+        except modelfile.ModelFileError as e:
+            if len(args.inputs) == 1:
+                raise CliError(str(e)) from None
+            print(f"tubeless: error: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        print(describe(mf, src, dst, err))
+    return 1 if failed else 0
+
+
+def describe(mf, src, dst, err):
+    source = mf.metadata.get("source", {})
+    knobs = ", ".join(k["name"] for k in mf.knobs) or "none"
+    return (f"{src} -> {dst}\n  {mf.name!r}: {source.get('format', '?')} {mf.architecture}, "
+            f"{sum(w.size for w in mf.weights.values())} weights, {mf.sample_rate} Hz, knobs: {knobs}, "
+            f"reference reproduced to {err:.2g}")

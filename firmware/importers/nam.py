@@ -1,0 +1,310 @@
+"""Neural Amp Modeler `.nam` files (format 0.5 to 0.7) as NeuralAmpModelerCore reads them.
+
+A `.nam` file is JSON: `version`, `architecture`, `config`, a flat `weights` list,
+optional `sample_rate` (missing means 48 kHz) and `metadata`. Supported architectures:
+
+- `WaveNet`, classic ("A1", `head_size`/`head_bias`, one kernel size, `gated`) and the
+  0.6/0.7 layout ("A2": `head` object with a kernel, `kernel_sizes`, per-layer
+  activations and `gating_mode`, `bottleneck`, `layer1x1`, `head1x1`, a nested
+  `condition_dsp` model). The last weight is the head scale, which Core uses instead of
+  `config.head_scale`.
+- `LSTM`: per layer concat(W_ih, W_hh), one bias, then the initial h and c; then the head.
+- `Linear`: taps (the first multiplies the newest sample, as Core plays it), then a bias.
+- `SlimmableContainer`: several sizes of one capture; the largest plays, as in Core.
+
+What the engine has no kernel for is refused with the reason: ConvNet, grouped
+convolutions, FiLM, the post-stack `head`, slimmable (channel-sliced) WaveNets.
+"""
+import numpy as np
+
+from .. import modelfile
+from ..models import ModelConfigError, wavenet
+from ..models import lstm as lstm_model
+from ._common import array, field, integer, sample_rate
+from ._common import metadata as source_metadata
+
+FORMAT = "nam"
+SUPPORTED_VERSIONS = ((0, 5), (0, 6), (0, 7))
+DEFAULT_SAMPLE_RATE = 48000
+FILM_KEYS = ("conv_pre_film", "conv_post_film", "input_mixin_pre_film", "input_mixin_post_film",
+             "activation_pre_film", "activation_post_film", "layer1x1_post_film", "head1x1_post_film")
+
+
+def looks_like(doc):
+    return isinstance(doc, dict) and "architecture" in doc and "config" in doc and "weights" in doc
+
+
+def convert(doc, path, submodel=None):
+    """A ModelFile of a parsed `.nam` file (no reference pair: `save` makes one).
+
+    `submodel`: for a SlimmableContainer, the index of the size to import (default: the
+    largest, which is what NAM's plugin plays)."""
+    architecture, config, weights, rate, metadata = _convert(doc, path, "", submodel)
+    meta = source_metadata(metadata, path, FORMAT, version=doc.get("version"), architecture=doc.get("architecture"))
+    return modelfile.ModelFile(architecture=architecture, config=config, weights=weights, sample_rate=rate,
+                               metadata=meta, knobs=[], prewarm=True, path=path)
+
+
+def _convert(doc, path, where, submodel=None):
+    """(architecture, config, weights, sample_rate, metadata) of one .nam model object."""
+    _check_version(doc, path, where)
+    architecture = field(doc, "architecture", path, where.rstrip("."), str)
+    config = field(doc, "config", path, where.rstrip("."), dict)
+    rate = (sample_rate(doc["sample_rate"], path, where + "sample_rate")
+            if doc.get("sample_rate") is not None else DEFAULT_SAMPLE_RATE)
+    metadata = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+
+    if architecture == "SlimmableContainer":
+        chosen, index = _pick_submodel(config, path, where, submodel)
+        inner = f"{where}config.submodels[{index}].model."
+        model = field(chosen, "model", path, inner[:-len(".model.")], dict)
+        if model.get("sample_rate") is None:
+            model = dict(model, sample_rate=rate)
+        arch, cfg, weights, rate, meta = _convert(model, path, inner)
+        meta = dict(meta)
+        meta["submodel"] = {"index": index, "max_value": chosen.get("max_value"),
+                            "count": len(config["submodels"])}
+        return arch, cfg, weights, rate, meta
+
+    flat = array(field(doc, "weights", path, where.rstrip("."), list), path, where + "weights")
+    if flat.ndim != 1:
+        raise modelfile.ModelFileError(path, f"field '{where}weights' must be a flat list of numbers")
+    if architecture == "WaveNet":
+        cfg, weights = _wavenet(config, flat, path, where)
+        nested = config.get("condition_dsp")
+        if nested is not None:
+            inner = where + "config.condition_dsp."
+            if not isinstance(nested, dict):
+                raise modelfile.ModelFileError(path, f"field '{inner[:-1]}' must be an object")
+            n_arch, n_cfg, n_weights, n_rate, _ = _convert(nested, path, inner)
+            if n_arch != "WaveNet":
+                raise modelfile.ModelFileError(
+                    path, f"'{inner}architecture' is {n_arch}: only a WaveNet condition_dsp is supported")
+            if n_rate != rate:
+                raise modelfile.ModelFileError(
+                    path, f"'{inner}sample_rate' ({n_rate}) differs from the model's ({rate})")
+            cfg["condition_dsp"] = {"architecture": n_arch, "config": n_cfg}
+            weights.update({"condition_dsp/" + k: v for k, v in n_weights.items()})
+    elif architecture == "LSTM":
+        cfg, weights = _lstm(config, flat, path, where)
+    elif architecture == "Linear":
+        cfg, weights = _linear(config, flat, path, where)
+    elif architecture == "ConvNet":
+        raise modelfile.ModelFileError(path, f"'{where}architecture' ConvNet is not supported by this firmware "
+                                             "(WaveNet, LSTM, Linear and SlimmableContainer are)")
+    else:
+        raise modelfile.ModelFileError(path, f"'{where}architecture' {architecture!r} is not a NAM architecture "
+                                             "this firmware knows (WaveNet, LSTM, Linear, SlimmableContainer)")
+    return architecture, cfg, weights, rate, metadata
+
+
+def _check_version(doc, path, where):
+    version = field(doc, "version", path, where.rstrip("."), str)
+    try:
+        major_minor = tuple(int(p) for p in version.split(".")[:2])
+    except ValueError:
+        raise modelfile.ModelFileError(path, f"'{where}version' {version!r} is not a version number") from None
+    if major_minor not in SUPPORTED_VERSIONS:
+        raise modelfile.ModelFileError(
+            path, f"'{where}version' {version} is not supported (this firmware reads .nam 0.5.x to 0.7.x)")
+
+
+def _pick_submodel(config, path, where, submodel):
+    subs = field(config, "submodels", path, where + "config", list)
+    if not subs or not all(isinstance(s, dict) for s in subs):
+        raise modelfile.ModelFileError(path, f"'{where}config.submodels' must be a non-empty list of objects")
+    if submodel is None:
+        def key(i):
+            value = subs[i].get("max_value")
+            return value if isinstance(value, (int, float)) and not isinstance(value, bool) else float("-inf")
+        index = max(range(len(subs)), key=key)
+    elif not 0 <= submodel < len(subs):
+        raise modelfile.ModelFileError(path, f"submodel {submodel} does not exist (the file has {len(subs)}: "
+                                             f"0 to {len(subs) - 1})")
+    else:
+        index = submodel
+    return subs[index], index
+
+
+def _split(flat, shapes, path, where, extra=0):
+    """Cut the flat weight list into named arrays, in file order; `extra` trailing floats stay."""
+    need = sum(int(np.prod(s)) for s in shapes.values()) + extra
+    if flat.size != need:
+        raise modelfile.ModelFileError(
+            path, f"'{where}weights' has {flat.size} values, the config needs {need}")
+    weights, offset = {}, 0
+    for name, shape in shapes.items():
+        n = int(np.prod(shape))
+        weights[name] = flat[offset:offset + n].reshape(shape).copy()
+        offset += n
+    return weights
+
+
+def _shapes(module_shapes, config, path, where):
+    try:
+        return module_shapes(config)
+    except (ModelConfigError, KeyError, TypeError) as e:
+        raise modelfile.ModelFileError(path, f"'{where}config' cannot be played: {e}") from None
+
+
+# --- WaveNet ----------------------------------------------------------------------------
+def _wavenet(config, flat, path, where):
+    w = where + "config"
+    if config.get("head") is not None:
+        raise modelfile.ModelFileError(path, f"'{w}.head' (a post-stack head) is not supported by this firmware")
+    if config.get("in_channels", 1) != 1:
+        raise modelfile.ModelFileError(path, f"'{w}.in_channels' must be 1 (mono audio), got {config['in_channels']!r}")
+    layers = field(config, "layers", path, w, list)
+    if not layers:
+        raise modelfile.ModelFileError(path, f"'{w}.layers' is empty")
+    arrays = [_layer_array(lc, path, f"{w}.layers[{i}]") for i, lc in enumerate(layers)]
+    cfg = {"layer_arrays": arrays}
+    weights = _split(flat, _shapes(wavenet.weight_shapes, cfg, path, where), path, where, extra=1)
+    # Core takes the head scale from the last weight, not from config.head_scale.
+    cfg["head_scale"] = float(flat[-1])
+    return cfg, weights
+
+
+def _per_layer(value, n, path, name):
+    """A per-layer list: a list of n entries, or one value repeated."""
+    if isinstance(value, list):
+        if len(value) != n:
+            raise modelfile.ModelFileError(path, f"'{name}' has {len(value)} entries, the array has {n} layers")
+        return list(value)
+    return [value] * n
+
+
+def _layer_array(lc, path, w):
+    if not isinstance(lc, dict):
+        raise modelfile.ModelFileError(path, f"'{w}' must be an object")
+    for key in ("groups_input", "groups_input_mixin"):
+        if lc.get(key, 1) != 1:
+            raise modelfile.ModelFileError(path, f"'{w}.{key}' = {lc[key]!r}: grouped convolutions are not supported")
+    for key in FILM_KEYS:
+        spec = lc.get(key)
+        if spec not in (None, False) and (not isinstance(spec, dict) or spec.get("active", True)):
+            raise modelfile.ModelFileError(path, f"'{w}.{key}' is active: FiLM is not supported")
+    if isinstance(lc.get("slimmable"), dict):
+        raise modelfile.ModelFileError(path, f"'{w}.slimmable': slimmable (channel-sliced) WaveNets are not supported")
+
+    channels = integer(field(lc, "channels", path, w), path, w + ".channels")
+    arr = {
+        "input_size": integer(field(lc, "input_size", path, w), path, w + ".input_size"),
+        "condition_size": integer(field(lc, "condition_size", path, w), path, w + ".condition_size"),
+        "channels": channels,
+        "bottleneck": integer(lc.get("bottleneck", channels), path, w + ".bottleneck"),
+    }
+
+    head = lc.get("head")
+    if head is not None:
+        if not isinstance(head, dict):
+            raise modelfile.ModelFileError(path, f"'{w}.head' must be an object")
+        arr["head_size"] = integer(field(head, "out_channels", path, w + ".head"), path, w + ".head.out_channels")
+        arr["head_kernel_size"] = integer(field(head, "kernel_size", path, w + ".head"), path, w + ".head.kernel_size")
+        arr["head_bias"] = bool(field(head, "bias", path, w + ".head", bool))
+        for key in ("head_dilation", "dilation"):
+            if key in head:
+                arr["head_dilation"] = integer(head[key], path, f"{w}.head.{key}")
+    else:
+        arr["head_size"] = integer(field(lc, "head_size", path, w), path, w + ".head_size")
+        arr["head_kernel_size"] = 1
+        arr["head_bias"] = bool(field(lc, "head_bias", path, w, bool))
+
+    layer1x1 = lc.get("layer1x1")
+    if layer1x1 is not None:
+        active = bool(field(layer1x1, "active", path, w + ".layer1x1", bool))
+        if active and layer1x1.get("groups", 1) != 1:
+            raise modelfile.ModelFileError(path, f"'{w}.layer1x1.groups': grouped convolutions are not supported")
+        arr["layer1x1"] = active
+    head1x1 = lc.get("head1x1")
+    if head1x1 is not None and field(head1x1, "active", path, w + ".head1x1", bool):
+        if head1x1.get("groups", 1) != 1:
+            raise modelfile.ModelFileError(path, f"'{w}.head1x1.groups': grouped convolutions are not supported")
+        arr["head1x1"] = integer(field(head1x1, "out_channels", path, w + ".head1x1"), path,
+                                 w + ".head1x1.out_channels")
+
+    dilations = field(lc, "dilations", path, w, list)
+    n = len(dilations)
+    if n == 0:
+        raise modelfile.ModelFileError(path, f"'{w}.dilations' is empty")
+    if "kernel_sizes" in lc and "kernel_size" in lc:
+        raise modelfile.ModelFileError(path, f"'{w}' has both kernel_size and kernel_sizes")
+    if "kernel_sizes" in lc:
+        kernels = _per_layer(field(lc, "kernel_sizes", path, w, list), n, path, w + ".kernel_sizes")
+    else:
+        kernels = [field(lc, "kernel_size", path, w)] * n
+    activations = _per_layer(field(lc, "activation", path, w), n, path, w + ".activation")
+
+    if "gating_mode" in lc:
+        gating = _per_layer(lc["gating_mode"], n, path, w + ".gating_mode")
+        secondary = _per_layer(lc.get("secondary_activation"), n, path, w + ".secondary_activation")
+    elif "gated" in lc:
+        gated = field(lc, "gated", path, w, bool)
+        gating = ["gated" if gated else "none"] * n
+        secondary = [None] * n
+    else:
+        gating, secondary = ["none"] * n, [None] * n
+
+    arr["layers"] = []
+    for i in range(n):
+        lw = f"{w}.layers[{i}]"
+        if gating[i] not in wavenet.GATING:
+            raise modelfile.ModelFileError(
+                path, f"'{w}.gating_mode' entry {i} is {gating[i]!r} (expected one of {sorted(wavenet.GATING)})")
+        layer = {"kernel_size": integer(kernels[i], path, f"{w}.kernel_sizes[{i}]"),
+                 "dilation": integer(dilations[i], path, f"{w}.dilations[{i}]"),
+                 "activation": activations[i], "gating": gating[i]}
+        if gating[i] != "none":
+            layer["secondary_activation"] = secondary[i] if secondary[i] is not None else "Sigmoid"
+        try:
+            wavenet._activation_spec(layer["activation"], lw + ".activation")
+            if gating[i] != "none":
+                wavenet._activation_spec(layer["secondary_activation"], lw + ".secondary_activation")
+        except ModelConfigError as e:
+            raise modelfile.ModelFileError(path, str(e)) from None
+        arr["layers"].append(layer)
+    return arr
+
+
+# --- LSTM -------------------------------------------------------------------------------
+def _lstm(config, flat, path, where):
+    w = where + "config"
+    n_in = integer(field(config, "input_size", path, w), path, w + ".input_size")
+    if n_in != 1:
+        raise modelfile.ModelFileError(path, f"'{w}.input_size' must be 1 for a NAM LSTM, got {n_in}")
+    H = integer(field(config, "hidden_size", path, w), path, w + ".hidden_size")
+    L = integer(config.get("num_layers", 1), path, w + ".num_layers")
+    cfg = {"input_size": n_in, "hidden_size": H, "num_layers": L, "initial_state": True}
+    # File order per layer: W = [W_ih | W_hh] (4H, in + H), b (4H), h0 (H), c0 (H); then head w (H), b (1).
+    file_shapes = {}
+    for layer in range(L):
+        p = f"layers/{layer}/"
+        file_shapes[p + "weight"] = (4 * H, (n_in if layer == 0 else H) + H)
+        file_shapes[p + "bias"] = (4 * H,)
+        file_shapes[p + "h0"] = (H,)
+        file_shapes[p + "c0"] = (H,)
+    file_shapes["head/weight"] = (1, H)
+    file_shapes["head/bias"] = (1,)
+    raw = _split(flat, file_shapes, path, where)
+    weights = {}
+    for layer in range(L):
+        p = f"layers/{layer}/"
+        W = raw.pop(p + "weight")
+        n = W.shape[1] - H
+        weights[p + "weight_ih"] = np.ascontiguousarray(W[:, :n])
+        weights[p + "weight_hh"] = np.ascontiguousarray(W[:, n:])
+    weights.update(raw)
+    _shapes(lstm_model.weight_shapes, cfg, path, where)
+    return cfg, weights
+
+
+# --- Linear -----------------------------------------------------------------------------
+def _linear(config, flat, path, where):
+    w = where + "config"
+    n = integer(field(config, "receptive_field", path, w), path, w + ".receptive_field")
+    bias = bool(config.get("bias", False))
+    cfg = {"receptive_field": n, "bias": bias}
+    shapes = {"taps": (n,)}
+    if bias:
+        shapes["bias"] = (1,)
+    return cfg, _split(flat, shapes, path, where)

@@ -1,0 +1,342 @@
+"""Importers: NAM, GuitarML and AIDA-X files play sample for sample as their own players do.
+
+Against the conformance corpus (../shared/corpus: real files and their reference players'
+outputs) where it is present, and against independent references (PyTorch, a NumPy
+WaveNet written from the .nam layout) for synthetic files everywhere.
+"""
+import json
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from firmware import modelfile
+from firmware.cli import main
+from firmware.importers import guitarml, import_file, load
+
+# NAM Core's outputs: 1e-5, the deep WaveNets 1e-4 (corpus/README.md).
+NAM_TOLERANCE = {"wavenet": 1e-5, "lstm": 1e-5, "slimmable_container": 1e-5, "wavenet_condition_dsp": 1e-5,
+                 "wavenet_a1_standard": 1e-4, "A2": 1e-4}
+AIDADSP_THRESHOLD = 1e-5  # aidadsp-lv2's own check of a file's reference pair
+
+
+@pytest.fixture(scope="module")
+def corpus(shared_dir):
+    path = shared_dir / "corpus"
+    if not path.is_dir():
+        pytest.skip(f"conformance corpus not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def core_input(corpus):
+    return _wav(corpus / "audio" / "nam_core_input.wav")
+
+
+def _wav(path):
+    x, _ = sf.read(str(path), dtype="float32")
+    return x
+
+
+def _play(mf, x, knobs=(), block=64):
+    """The model's output for x the way its reference player makes it (blocks of 64)."""
+    model = mf.build(max_block=block)
+    for i, v in enumerate(knobs):
+        model.set_knob(i, v)
+    return model.render(x, block=block, prewarm=mf.prewarm)
+
+
+def _write_json(path, doc):
+    path.write_text(json.dumps(doc))
+    return path
+
+
+# --- the corpus: real files against their reference players ---------------------------------
+@pytest.mark.parametrize("name", sorted(NAM_TOLERANCE))
+def test_nam_file_plays_as_neuralampmodelercore(corpus, core_input, name):
+    mf = import_file(corpus / "nam" / f"{name}.nam")
+    assert mf.prewarm and mf.sample_rate == 48000
+    err = np.max(np.abs(_play(mf, core_input) - _wav(corpus / "expected" / f"{name}.wav")))
+    assert err <= NAM_TOLERANCE[name], f"{name}: max error {err:.3g}"
+
+
+@pytest.mark.parametrize("name, knob", [("TS9_FullD", None), ("BluesJr", 0.0), ("BluesJr", 0.5), ("BluesJr", 1.0)])
+def test_guitarml_file_plays_as_pytorch(corpus, core_input, name, knob):
+    mf = import_file(corpus / "guitarml" / f"{name}.json")
+    assert not mf.prewarm and mf.sample_rate == guitarml.DEFAULT_SAMPLE_RATE
+    assert mf.num_knobs == (0 if knob is None else 1)
+    expected = _wav(corpus / "expected" / (name + ("" if knob is None else f"_knob{knob}") + ".wav"))
+    err = np.max(np.abs(_play(mf, core_input, [] if knob is None else [knob]) - expected))
+    assert err <= 1e-5, f"{name} knob {knob}: max error {err:.3g}"
+
+
+@pytest.mark.parametrize("name", ["tw40_blues_deluxe_deerinkstudios", "tw40_british_lead_deerinkstudios"])
+def test_aidax_file_reproduces_its_own_reference(corpus, name):
+    mf = import_file(corpus / "aidax" / f"{name}.json")
+    doc = json.loads((corpus / "aidax" / f"{name}.json").read_text())
+    assert np.array_equal(mf.reference_input, np.float32(doc["input_batch"]))
+    assert mf.verify() <= AIDADSP_THRESHOLD
+    assert mf.sample_rate == 48000 and mf.metadata["author"] == "deer ink studios"
+
+
+def test_slimmable_container_plays_the_largest_submodel_unless_asked(corpus):
+    path = corpus / "nam" / "slimmable_container.nam"
+    largest = import_file(path)
+    assert largest.architecture == "WaveNet" and largest.metadata["submodel"]["max_value"] == 1.0
+    smallest = import_file(path, submodel=0)
+    assert smallest.architecture == "LSTM" and smallest.metadata["submodel"]["index"] == 0
+    with pytest.raises(modelfile.ModelFileError, match="submodel 9 does not exist"):
+        import_file(path, submodel=9)
+
+
+@pytest.mark.parametrize("rel", ["nam/A2.nam", "nam/wavenet_condition_dsp.nam", "nam/lstm.nam",
+                                 "guitarml/BluesJr.json", "aidax/tw40_blues_deluxe_deerinkstudios.json"])
+def test_saved_import_plays_identically(corpus, tmp_path, rel):
+    mf = import_file(corpus / rel)
+    x = modelfile.default_reference_input(mf.sample_rate)
+    direct = _play(mf, x, [0.5] * mf.num_knobs)
+    saved = modelfile.load(mf.save(tmp_path / "m.npz"))
+    assert saved.architecture == mf.architecture and saved.config == mf.config
+    assert saved.metadata["source"]["format"] == rel.split("/")[0]
+    assert np.array_equal(_play(saved, x, [0.5] * saved.num_knobs), direct)
+
+
+def test_import_command_converts_a_batch(corpus, tmp_path, capsys):
+    sources = [corpus / "nam" / "wavenet.nam", corpus / "guitarml" / "TS9_FullD.json",
+               corpus / "aidax" / "tw40_british_lead_deerinkstudios.json"]
+    out = tmp_path / "lib"
+    assert main(["import", *map(str, sources), "--out-dir", str(out)]) == 0
+    for src in sources:
+        mf = modelfile.load(out / (src.stem + ".npz"))
+        assert mf.metadata["source"]["file"] == src.name
+    assert "reference reproduced" in capsys.readouterr().out
+    # An existing output is not overwritten without --force.
+    assert main(["import", str(sources[0]), "-o", str(out / "wavenet.npz")]) == 2
+    assert main(["import", str(sources[0]), "-o", str(out / "wavenet.npz"), "--force"]) == 0
+    # GuitarML files state no rate: --sample-rate sets it.
+    assert main(["import", str(sources[1]), "-o", str(tmp_path / "ts9.npz"), "--sample-rate", "48000"]) == 0
+    assert modelfile.load(tmp_path / "ts9.npz").sample_rate == 48000
+
+
+def test_load_takes_our_files_and_foreign_ones(corpus, tmp_path):
+    foreign = load(corpus / "nam" / "lstm.nam")
+    ours = load(foreign.save(tmp_path / "lstm.npz"))
+    assert ours.architecture == foreign.architecture == "LSTM"
+    assert ours.reference_output is not None
+
+
+# --- synthetic files: independent references, no corpus needed --------------------------------
+def _classic_wavenet_nam(rng, gated=False, channels=(3, 2), dilations=((1, 2, 4), (8, 1)), kernel=3):
+    """A small classic-layout (0.5.x) .nam WaveNet of two arrays with random weights."""
+    layers, count, prev = [], 0, 1
+    for a, (C, dil) in enumerate(zip(channels, dilations)):
+        head_size = 1 if a == len(channels) - 1 else channels[a + 1]
+        Z = 2 * C if gated else C
+        layers.append({"input_size": prev, "condition_size": 1, "head_size": head_size, "channels": C,
+                       "kernel_size": kernel, "dilations": list(dil), "activation": "Tanh", "gated": gated,
+                       "head_bias": a == len(channels) - 1})
+        count += C * prev + len(dil) * (Z * C * kernel + Z + Z + C * C + C) + head_size * C
+        count += head_size if a == len(channels) - 1 else 0
+        prev = C
+    weights = (0.4 * rng.standard_normal(count + 1)).tolist()
+    weights[-1] = 0.3  # the head scale, which Core takes from here
+    return {"version": "0.5.4", "architecture": "WaveNet",
+            "config": {"layers": layers, "head": None, "head_scale": 0.02},
+            "weights": weights, "sample_rate": 48000, "metadata": {"name": "synthetic"}}
+
+
+def _numpy_nam_wavenet(doc, x):
+    """The .nam WaveNet forward straight from its layout, in float64, zero history."""
+    flat = np.asarray(doc["weights"], np.float64)
+    pos = 0
+
+    def take(*shape):
+        nonlocal pos
+        n = math.prod(shape)
+        out = flat[pos:pos + n].reshape(shape)
+        pos += n
+        return out
+
+    T = len(x)
+    cond = x[None, :].astype(np.float64)
+    y, head = cond, None
+    for arr in doc["config"]["layers"]:
+        C, K, gated = arr["channels"], arr["kernel_size"], arr["gated"]
+        Z = 2 * C if gated else C
+        R = take(C, arr["input_size"], 1)[:, :, 0]
+        params = [(take(Z, C, K), take(Z), take(Z, 1, 1)[:, :, 0], take(C, C, 1)[:, :, 0], take(C))
+                  for _ in arr["dilations"]]
+        H = take(arr["head_size"], C, 1)[:, :, 0]
+        hb = take(arr["head_size"]) if arr["head_bias"] else np.zeros(arr["head_size"])
+        h = R @ y
+        acc = np.zeros((C, T)) if head is None else head
+        for d, (Wc, bc, M, W1, b1) in zip(arr["dilations"], params):
+            z = bc[:, None] + M @ cond
+            for k in range(K):
+                shift = d * (K - 1 - k)
+                past = np.zeros_like(h)
+                past[:, shift:] = h[:, :T - shift]
+                z += Wc[:, :, k] @ past
+            a = np.tanh(z[:C]) / (1 + np.exp(-z[C:])) if gated else np.tanh(z)
+            acc = acc + a
+            h = h + W1 @ a + b1[:, None]
+        head = H @ acc + hb[:, None]
+        y = h
+    assert pos == len(flat) - 1
+    return flat[-1] * head[0]
+
+
+@pytest.mark.parametrize("gated", [False, True])
+def test_classic_nam_wavenet_matches_numpy_reference(tmp_path, rng, test_signal, gated):
+    doc = _classic_wavenet_nam(rng, gated=gated)
+    mf = import_file(_write_json(tmp_path / "m.nam", doc))
+    x = test_signal(3000)
+    # NAM prewarms with silence; prepending it to the NumPy input gives the same history.
+    rf = mf.build().prewarm_samples
+    expected = _numpy_nam_wavenet(doc, np.concatenate([np.zeros(rf, np.float32), x]))[rf:]
+    assert np.max(np.abs(_play(mf, x) - expected)) <= 1e-5
+
+
+def test_nam_linear_applies_the_first_tap_to_the_newest_sample(tmp_path, rng, test_signal):
+    taps = rng.standard_normal(7)
+    doc = {"version": "0.5.4", "architecture": "Linear", "config": {"receptive_field": 7, "bias": True},
+           "weights": taps.tolist() + [0.25]}
+    mf = import_file(_write_json(tmp_path / "lin.nam", doc))
+    x = test_signal(500)
+    expected = np.convolve(x.astype(np.float64), taps)[:len(x)] + 0.25
+    assert np.max(np.abs(_play(mf, x) - expected)) <= 1e-5
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["weights"].pop(), r"'weights' has \d+ values, the config needs \d+"),
+    (lambda d: d.update(version="0.4.0"), "version' 0.4.0 is not supported"),
+    (lambda d: d.update(architecture="ConvNet"), "ConvNet is not supported"),
+    (lambda d: d.update(architecture="Transformer"), "'Transformer' is not a NAM architecture"),
+    (lambda d: d["config"]["layers"][0].update(conv_pre_film={"active": True}), "conv_pre_film.*FiLM"),
+    (lambda d: d["config"]["layers"][1].update(groups_input=2), r"layers\[1\]\.groups_input.*grouped"),
+    (lambda d: d["config"].update(head={"kernel_sizes": [1]}), "post-stack head"),
+    (lambda d: d["config"]["layers"][0].update(activation="Wobble"), "unsupported activation 'Wobble'"),
+    (lambda d: d["config"]["layers"][0].update(dilations=[1, 0, 4]), r"layers\[0\]\.dilations\[1\]"),
+    (lambda d: d["config"]["layers"][0].pop("channels"), r"missing field 'config\.layers\[0\]\.channels'"),
+    (lambda d: d["weights"].__setitem__(3, float("nan")), "NaN or Inf"),
+    (lambda d: d.update(sample_rate=12), "sample_rate.*out of range"),
+])
+def test_nam_file_that_cannot_play_is_refused_with_the_field(tmp_path, rng, change, message):
+    doc = _classic_wavenet_nam(rng)
+    change(doc)
+    with pytest.raises(modelfile.ModelFileError, match=message):
+        import_file(_write_json(tmp_path / "bad.nam", doc))
+
+
+def test_files_that_are_not_models_are_refused(tmp_path):
+    broken = tmp_path / "a.nam"
+    broken.write_bytes(b"{oops")
+    with pytest.raises(modelfile.ModelFileError, match="not valid JSON"):
+        import_file(broken)
+    with pytest.raises(modelfile.ModelFileError, match="not a model format"):
+        import_file(_write_json(tmp_path / "b.json", {"hello": 1}))
+    with pytest.raises(modelfile.ModelFileError, match="top level of the JSON is not an object"):
+        import_file(_write_json(tmp_path / "c.json", [1, 2]))
+    with pytest.raises(modelfile.ModelFileError, match="cannot read"):
+        load(tmp_path / "missing.nam")
+
+
+# GuitarML and AIDA-X layouts against PyTorch's own nn.LSTM / nn.GRU.
+def _torch_rnn(torch, unit, n_in, H, L, seed, bias=True):
+    torch.manual_seed(seed)
+    rnn = getattr(torch.nn, unit)(n_in, H, num_layers=L, batch_first=True, bias=bias)
+    lin = torch.nn.Linear(H, 1)
+    with torch.no_grad():  # larger than the defaults, so the nonlinearity is exercised
+        for p in list(rnn.parameters()) + list(lin.parameters()):
+            p.mul_(2.0)
+    return rnn, lin
+
+
+def _torch_out(torch, rnn, lin, x, knobs=(), skip=True, in_gain=1.0, out_gain=1.0):
+    with torch.no_grad():
+        v = torch.tensor(x, dtype=torch.float64)[None, :, None] * in_gain
+        cols = [v] + [torch.full_like(v, k) for k in knobs]
+        rnn, lin = rnn.double(), lin.double()
+        h, _ = rnn(torch.cat(cols, dim=-1))
+        y = lin(h)[0, :, 0] + (v[0, :, 0] if skip else 0)
+        return (out_gain * y).numpy()
+
+
+@pytest.mark.parametrize("unit, n_in, layers, bias", [("LSTM", 1, 2, False), ("GRU", 2, 1, True),
+                                                      ("GRU", 3, 2, True)])
+def test_guitarml_layout_matches_pytorch(tmp_path, test_signal, unit, n_in, layers, bias):
+    torch = pytest.importorskip("torch")
+    rnn, lin = _torch_rnn(torch, unit, n_in, 6, layers, seed=n_in, bias=bias)
+    state = {f"rec.{k}": v.tolist() for k, v in rnn.state_dict().items()}
+    state.update({f"lin.{k}": v.tolist() for k, v in lin.state_dict().items()})
+    doc = {"model_data": {"model": "SimpleRNN", "input_size": n_in, "skip": 1, "output_size": 1, "unit_type": unit,
+                          "num_layers": layers, "hidden_size": 6, "bias_fl": bias}, "state_dict": state}
+    mf = import_file(_write_json(tmp_path / "g.json", doc), sample_rate=48000)
+    knobs = [0.3, 0.8][:n_in - 1]
+    x = test_signal(2000)
+    assert [k["name"] for k in mf.knobs] == list(guitarml.KNOB_NAMES[:n_in - 1])
+    err = np.max(np.abs(_play(mf, x, knobs) - _torch_out(torch, rnn, lin, x, knobs)))
+    assert err <= 1e-5
+
+
+def _keras_layers(torch, rnn, lin, unit):
+    """RTNeural's Keras layout of a torch RNN: transposed, GRU gates z, r, h, GRU bias (2, 3H)."""
+    layers = []
+    H = rnn.hidden_size
+    sd = {k: v.double().numpy() for k, v in rnn.state_dict().items()}
+    for layer in range(rnn.num_layers):
+        w_ih, w_hh = sd[f"weight_ih_l{layer}"], sd[f"weight_hh_l{layer}"]
+        b_ih, b_hh = sd[f"bias_ih_l{layer}"], sd[f"bias_hh_l{layer}"]
+        if unit == "GRU":
+            order = np.r_[H:2 * H, 0:H, 2 * H:3 * H]
+            weights = [w_ih[order].T, w_hh[order].T, np.stack([b_ih[order], b_hh[order]])]
+        else:
+            weights = [w_ih.T, w_hh.T, b_ih + b_hh]
+        layers.append({"type": unit.lower(), "activation": "", "shape": [None, None, H],
+                       "weights": [w.tolist() for w in weights]})
+    layers.append({"type": "dense", "activation": "", "shape": [None, None, 1],
+                   "weights": [lin.weight.detach().double().numpy().T.tolist(), lin.bias.tolist()]})
+    return layers
+
+
+@pytest.mark.parametrize("unit, n_in, layers", [("GRU", 1, 1), ("LSTM", 3, 2), ("GRU", 2, 2)])
+def test_aidax_layout_matches_pytorch(tmp_path, test_signal, unit, n_in, layers):
+    torch = pytest.importorskip("torch")
+    rnn, lin = _torch_rnn(torch, unit, n_in, 5, layers, seed=10 + n_in)
+    x = test_signal(2048)
+    in_db, out_db = 3.0, -2.0
+    gains = dict(skip=True, in_gain=10 ** (in_db / 20), out_gain=10 ** (out_db / 20))
+    # The player checks the pair with every knob at 0.
+    y = _torch_out(torch, rnn, lin, x, [0.0] * (n_in - 1), **gains)
+    doc = {"in_shape": [None, None, n_in], "in_skip": 1, "in_gain": in_db, "out_gain": out_db,
+           "layers": _keras_layers(torch, rnn, lin, unit), "input_batch": x.tolist(), "output_batch": y.tolist(),
+           "metadata": {"name": "synthetic", "samplerate": 44100}}
+    mf = import_file(_write_json(tmp_path / "a.json", doc))
+    assert mf.verify() <= AIDADSP_THRESHOLD
+    assert mf.sample_rate == 44100 and [k["name"] for k in mf.knobs] == ["param1", "param2"][:n_in - 1]
+    # Knobs away from 0 too.
+    knobs = [0.7, 0.2][:n_in - 1]
+    err = np.max(np.abs(_play(mf, x, knobs) - _torch_out(torch, rnn, lin, x, knobs, **gains)))
+    assert err <= 1e-5
+    # A file whose pair the network does not reproduce is refused.
+    doc["output_batch"] = (y + 1e-3).tolist()
+    with pytest.raises(modelfile.ModelFileError, match="does not reproduce"):
+        import_file(_write_json(tmp_path / "bad.json", doc))
+    assert import_file(tmp_path / "bad.json", verify=False).reference_output is not None
+
+
+def test_aidax_and_guitarml_fields_are_checked(tmp_path):
+    gru = {"type": "gru", "shape": [None, None, 2],
+           "weights": [np.zeros((1, 6)).tolist(), np.zeros((2, 6)).tolist(), np.zeros(6).tolist()]}
+    dense = {"type": "dense", "weights": [[[0.0], [0.0]], [0.0]]}
+    with pytest.raises(modelfile.ModelFileError, match="reset_after"):
+        import_file(_write_json(tmp_path / "a.json", {"in_shape": [None, None, 1], "layers": [gru, dense]}))
+    conv = {"type": "conv1d", "weights": []}
+    with pytest.raises(modelfile.ModelFileError, match="'conv1d'"):
+        import_file(_write_json(tmp_path / "b.json", {"in_shape": [None, None, 1], "layers": [conv, dense]}))
+    state = {"rec.weight_ih_l0": np.zeros((8, 1)).tolist(), "rec.weight_hh_l0": np.zeros((8, 3)).tolist(),
+             "lin.weight": [[0.0, 0.0]]}
+    md = {"model": "SimpleRNN", "input_size": 1, "unit_type": "LSTM", "hidden_size": 2, "skip": 1}
+    with pytest.raises(modelfile.ModelFileError, match=r"state_dict\.rec\.weight_hh_l0' has shape \(8, 3\)"):
+        import_file(_write_json(tmp_path / "c.json", {"model_data": md, "state_dict": state}))
