@@ -79,4 +79,6 @@ class DiodeClipper:
         if self.oversample > 1:
             v = signal.resample_poly(v, 1, self.oversample)[:len(x)]
         b, a = signal.butter(1, self.tone_hz, "lowpass", fs=fs)
+        v = signal.lfilter(b, a, v)
+        b, a = signal.butter(1, 10.0, "highpass", fs=fs)     # output coupling capacitor
         return (0.6 * signal.lfilter(b, a, v)).astype(np.float32)   # diodes clamp at ~0.6 / 1.2 V

@@ -1,0 +1,227 @@
+"""tubeless-train: make the reamp signal, then fit a model to what the amp made of it.
+
+    tubeless-train capture-signal reamp.wav
+    tubeless-train fit reamp.wav amp.wav -o amp.npz --arch feather --minutes 10 --nam amp.nam --plot amp.png
+    tubeless-train fit reamp.wav --capture d0.wav:drive=0 --capture d5.wav:drive=0.5 \\
+        --capture d10.wav:drive=1 -o drive.npz --arch lstm-16
+"""
+import argparse
+import os
+import sys
+from datetime import datetime, timezone
+
+import numpy as np
+
+from . import capture, data
+from .nam_export import NamExportError
+from .trainer import CaptureData, Trainer, TrainingError, TrainOptions, verdict
+
+
+class UsageError(ValueError):
+    pass
+
+
+def parse_capture(text):
+    """'AMP.wav:drive=0.5,tone=0.2' -> ('AMP.wav', {'drive': 0.5, 'tone': 0.2})."""
+    path, sep, settings = text.rpartition(":")
+    if not sep or not path or "=" not in settings:
+        raise UsageError(f"--capture {text!r}: expected AMP.wav:KNOB=VALUE[,KNOB=VALUE]")
+    knobs = {}
+    for item in settings.split(","):
+        name, _, value = item.partition("=")
+        try:
+            knobs[name.strip()] = float(value)
+        except ValueError:
+            raise UsageError(f"--capture {text!r}: {value!r} is not a number") from None
+        if not 0.0 <= knobs[name.strip()] <= 1.0:
+            raise UsageError(f"--capture {text!r}: knob values are positions 0..1")
+    return path, knobs
+
+
+def _load_captures(args, log):
+    di = data.load_wav(args.input)
+    if args.output and args.capture:
+        raise UsageError("give either one AMP.wav or several --capture AMP.wav:KNOB=V, not both")
+    if not args.output and not args.capture:
+        raise UsageError("give the amp's recording (AMP.wav), or --capture AMP.wav:KNOB=V for each knob setting")
+    captures = [(args.output, {})] if args.output else [parse_capture(c) for c in args.capture]
+    names = [sorted(k) for _, k in captures]
+    if any(n != names[0] for n in names):
+        raise UsageError("every --capture must set the same knobs")
+    knob_names = names[0]
+    loaded = []
+    for path, knobs in captures:
+        parts = data.split(di, data.load_wav(path), latency=args.latency, val_seconds=args.val_seconds,
+                           val_range=args.val_range, train_range=args.train_range, strict=not args.ignore_checks)
+        r = parts.report
+        where = f" [{', '.join(f'{k}={v:g}' for k, v in knobs.items())}]" if knobs else ""
+        by_blip = f" (blips: {r.latency_by_blip})" if r.latency_by_blip else ""
+        log(f"{path}{where}: latency {r.latency} samples ({r.latency_method}){by_blip}")
+        if r.validation_copies_esr is not None:
+            log(f"{path}: the two validation recordings agree (ESR {r.validation_copies_esr:.2e})")
+        for w in r.warnings:
+            log(f"warning: {w}")
+        train_seconds = sum(len(x) for x, _ in parts.train) / parts.sample_rate
+        log(f"{path}: {train_seconds:.1f} s training, {len(parts.validation[0]) / parts.sample_rate:.1f} s validation")
+        loaded.append((CaptureData(parts.train, parts.validation, tuple(knobs[k] for k in knob_names)), parts.sample_rate))
+    rates = {rate for _, rate in loaded}
+    if len(rates) != 1:
+        raise UsageError("all captures must have the same sample rate")
+    return [c for c, _ in loaded], rates.pop(), knob_names
+
+
+def firmware_validation(model_file, captures):
+    """ESR of the saved file as the pedal's own kernel plays it, per capture."""
+    results = []
+    for c in captures:
+        player = model_file.build()
+        for i, v in enumerate(c.knobs):
+            player.set_knob(i, v)
+        prediction = player.render(c.validation[0])
+        results.append((prediction, data.esr(prediction, c.validation[1])))
+    return results
+
+
+def cmd_fit(args, log=print):
+    import torch                                   # only `fit` needs it; capture-signal stays light
+    from .models import to_modelfile
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError("--device cuda: this PyTorch sees no CUDA device")
+    captures, sample_rate, knob_names = _load_captures(args, log)
+    options = TrainOptions(arch=args.arch, minutes=args.minutes, epochs=args.epochs, patience=args.patience,
+                           batch_size=args.batch_size, segment=args.segment, lr=args.lr,
+                           pre_emphasis=args.pre_emphasis, stft_weight=args.stft_weight, seed=args.seed,
+                           device=device, skip=not args.nam, knob_names=knob_names)
+    if args.nam and not (args.arch in ("standard", "lite", "feather", "nano") or args.arch.startswith("lstm-")):
+        raise UsageError(f"--nam: NAM plays WaveNets and LSTMs, not {args.arch}")
+    if args.nam and knob_names:
+        raise UsageError("--nam: NAM files have no knob inputs; leave --nam out for a conditioned model")
+    checkpoint = args.model + ".ckpt"
+    trainer = Trainer(captures, options, checkpoint_path=checkpoint, progress=not args.quiet)
+    if args.resume:
+        trainer.resume(checkpoint if args.resume is True else args.resume)
+        log(f"resumed at epoch {trainer.epoch} ({trainer.elapsed:.0f} s spent, best ESR {trainer.best_esr:.4f})")
+    parameters = sum(p.numel() for p in trainer.module.parameters())
+    log(f"training {trainer.module.architecture} ({args.arch}, {parameters} parameters) on {device}")
+    result = trainer.run()
+    log(f"stopped after {result.epochs} epochs, {result.seconds:.0f} s: {result.stopped_because}; "
+        f"best epoch {trainer.best_epoch}")
+
+    module = result.module.cpu()
+    knobs = [{"name": name, "min": 0.0, "max": 1.0, "default": float(np.mean([c.knobs[i] for c in captures]))}
+             for i, name in enumerate(knob_names)]
+    metadata = {"name": args.name or os.path.splitext(os.path.basename(args.model))[0],
+                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "training": {"arch": args.arch, "epochs": result.epochs, "seconds": round(result.seconds, 1),
+                             "torch_validation_esr": result.validation_esr, "seed": args.seed,
+                             "latency": None if args.latency is None else args.latency}}
+    model_file = to_modelfile(module, sample_rate=sample_rate, metadata=metadata, knobs=knobs or None)
+    played = firmware_validation(model_file, captures)
+    final_esr = float(np.mean([e for _, e in played]))
+    model_file.metadata["training"]["validation_esr"] = final_esr
+    model_file.save(args.model)
+    log(f"wrote {args.model}")
+    if args.nam:
+        _write_nam(module, args.nam, sample_rate, final_esr, args, log)
+    if args.plot:
+        from .plot import save_comparison
+        save_comparison(args.plot, played[0][0], captures[0].validation[1], sample_rate, final_esr,
+                        verdict(final_esr), title=args.arch)
+        log(f"wrote {args.plot}")
+    log(f"validation ESR {final_esr:.4f} ({verdict(final_esr)})")
+    return 0
+
+
+def _write_nam(module, path, sample_rate, final_esr, args, log):
+    """Write the .nam, then read it back with the pedal's NAM importer: both must play alike."""
+    from firmware.importers import import_file
+    from .models import to_modelfile
+    from .nam_export import save_nam
+
+    save_nam(module, path, sample_rate, {"name": args.name or os.path.splitext(os.path.basename(path))[0],
+                                         "training": {"validation_esr": final_esr}})
+    ours = to_modelfile(module, sample_rate=sample_rate, verify=False)
+    x = ours.reference_input
+    error = float(np.max(np.abs(ours.build().render(x) - import_file(path).build().render(x))))
+    if error > 1e-5:
+        raise TrainingError(f"{path} plays differently from the model ({error:.2e}): not written correctly")
+    log(f"wrote {path} (the NAM importer plays it like the model: max difference {error:.1e})")
+
+
+def cmd_capture_signal(args, log=print):
+    if not args.path.lower().endswith(".wav"):
+        raise UsageError(f"{args.path}: the capture signal is a .wav file")
+    layout = capture.write(args.path, validation_seconds=args.val_seconds, playing_seconds=args.playing_seconds,
+                           seed=args.seed)
+    log(f"wrote {args.path} ({layout.length / layout.sample_rate:.1f} s, 48 kHz 24-bit) and "
+        f"{capture.sidecar_path(args.path)}")
+    log("reamp it through the amp at the level a guitar gives, record the amp's output (mono, 48 kHz), "
+        "then: tubeless-train fit " + args.path + " AMP.wav -o MODEL.npz")
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="tubeless-train", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    cap = sub.add_parser("capture-signal", help="write the reamp signal and its layout sidecar")
+    cap.add_argument("path", help="OUT.wav (the sidecar is OUT.json)")
+    cap.add_argument("--val-seconds", type=float, default=15.0, help="length of each validation copy")
+    cap.add_argument("--playing-seconds", type=float, default=150.0, help="length of the guitar material")
+    cap.add_argument("--seed", type=int, default=0)
+    cap.set_defaults(run=cmd_capture_signal)
+
+    fit = sub.add_parser("fit", help="train a model on a DI/amp pair")
+    fit.add_argument("input", help="DI.wav: what went into the amp (its sidecar, if any, gives the layout)")
+    fit.add_argument("output", nargs="?", help="AMP.wav: the amp's recording")
+    fit.add_argument("-o", "--model", required=True, help="MODEL.npz to write")
+    fit.add_argument("--arch", default="feather",
+                     help="standard, lite, feather, nano, lstm-N, gru-N (lstm-NxL: L layers) or a JSON config")
+    fit.add_argument("--capture", action="append", default=[], metavar="AMP.wav:KNOB=V",
+                     help="one recording per knob setting (repeat) for a conditioned model")
+    fit.add_argument("--minutes", type=float, help="wall-clock budget")
+    fit.add_argument("--epochs", type=int, default=200, help="at most this many epochs")
+    fit.add_argument("--patience", type=int, default=20, help="stop after this many epochs without improvement")
+    fit.add_argument("--val-seconds", type=float, help="validate on the last S seconds (overrides the sidecar)")
+    fit.add_argument("--val-range", metavar="START:END", help="validation range in seconds (e.g. 0:9)")
+    fit.add_argument("--train-range", metavar="START:END", help="training range in seconds")
+    fit.add_argument("--latency", type=int, help="output delay in samples (default: measured)")
+    fit.add_argument("--ignore-checks", action="store_true", help="train even when the validation copies differ")
+    fit.add_argument("--nam", metavar="MODEL.nam", help="also write a .nam file")
+    fit.add_argument("--plot", metavar="FILE.png", help="save a prediction/target comparison plot")
+    fit.add_argument("--name", help="model name in the file's metadata")
+    fit.add_argument("--resume", nargs="?", const=True, metavar="CKPT",
+                     help="continue from MODEL.npz.ckpt (or the given checkpoint)")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    fit.add_argument("--threads", type=int, help="CPU threads for PyTorch")
+    fit.add_argument("--lr", type=float, help="Adam learning rate (WaveNet 0.004, recurrent 0.005)")
+    fit.add_argument("--batch-size", type=int)
+    fit.add_argument("--segment", type=int, help="samples per training segment")
+    fit.add_argument("--pre-emphasis", type=float, help="ESR on pre-emphasised signals, e.g. 0.85")
+    fit.add_argument("--stft-weight", type=float, default=2e-4, help="weight of the multi-resolution STFT term")
+    fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    fit.set_defaults(run=cmd_fit)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (UsageError, data.DataError, capture.LayoutError, TrainingError, NamExportError) as e:
+        print(f"tubeless-train: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tubeless-train: interrupted (resume with --resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
