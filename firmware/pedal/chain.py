@@ -206,6 +206,8 @@ class ToneChain:
     # --- audio side ---------------------------------------------------------------------
     def process(self, input, output, n):
         """n samples of float32 input -> output (any n; split into blocks). No allocation."""
+        if n > len(input) or n > len(output):
+            raise ValueError(f"n={n} is longer than the input ({len(input)}) or output ({len(output)})")
         done = 0
         B = self.block
         while done < n:

@@ -165,7 +165,9 @@ def final_block(wet, dry, out, n, params, state, coef):
             s = 0.0
             flags |= 2
         v = abs(s)
-        env = v if v > env else env * relc
+        env *= relc
+        if v > env:
+            env = v
         if env > ceil:
             s *= ceil / env
             flags |= 1
