@@ -1,7 +1,7 @@
 # Shared by install.sh and uninstall.sh (sourced, not run): where things go, and helpers.
 # Every path can be overridden from the environment. DESTDIR prefixes every path written
 # (a staging or test root); the paths written *into* files stay the final ones.
-# shellcheck shell=sh
+# shellcheck shell=sh disable=SC2034  # the variables are for the scripts that source this
 
 PREFIX=${PREFIX:-/opt/tubeless}
 SYSCONFDIR=${SYSCONFDIR:-/etc/tubeless}

@@ -231,3 +231,11 @@ def test_mixer_refuses_bad_input(fake_amixer):
     assert run_script("hat-mixer.sh", "soundblaster", env=env, check=False).returncode == 2
     out = run_script("hat-mixer.sh", "pisound", env=env).stdout
     assert "knob" in out
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
+def test_scripts_are_shellcheck_clean():
+    scripts = ["install.sh", "uninstall.sh", "install-common.sh", "hats.sh", "hat-mixer.sh", "deploy.sh"]
+    proc = subprocess.run(["shellcheck", "-x", "-s", "sh", *scripts], cwd=SCRIPTS,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
