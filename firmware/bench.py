@@ -1,6 +1,8 @@
 """`tubeless bench`: single-thread real-time factor of every kernel, and PyTorch's on the same weights.
 
 RTF = seconds of 48 kHz audio per second of compute (median of repeated runs, one core).
+Compute is CPU time of this process (time.process_time), so other load on the machine
+shows up less than in wall-clock time; on a quiet machine the two agree.
 PyTorch's number (when torch and training/ are installed: never on the pedal) is one call
 over the whole clip with torch.set_num_threads(1), the way a trainer evaluates.
 The JIT columns come from fresh subprocesses: the first compiles into an empty Numba cache,
@@ -55,10 +57,10 @@ def numba_rtf(model, x, block, repeats):
     times = []
     for _ in range(repeats):
         model.reset()
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         for s in range(0, len(x) - block + 1, block):
             model.process(x[s:s + block], y[s:s + block], block)
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
     return (len(x) // block * block) / SAMPLE_RATE / statistics.median(times)
 
 
@@ -78,9 +80,9 @@ def torch_rtf(architecture, config, weights, x, repeats):
     with torch.no_grad():
         module(xt[:, :4096])
         for _ in range(repeats):
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             module(xt)
-            times.append(time.perf_counter() - t0)
+            times.append(time.process_time() - t0)
     return len(x) / SAMPLE_RATE / statistics.median(times)
 
 
