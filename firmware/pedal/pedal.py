@@ -45,7 +45,7 @@ class Pedal:
         if cfg["models"].get("ir"):
             ir = chain_mod.load_ir(cfg["models"]["ir"], self.rate, cfg["models"].get("ir_max_ms", 500))
         self.chain = chain_mod.ToneChain(self.rate, self.period, ir=ir, **self.tone)
-        self.library = library or ModelLibrary(cfg["models"]["directory"], poll_s=cfg["models"]["poll_s"])
+        self.library = library if library is not None else ModelLibrary(cfg["models"]["directory"], poll_s=cfg["models"]["poll_s"])
         self.state_path = state_path if state_path is not None else cfg["state"]["file"]
         self.state = load_state(self.state_path) if self.state_path else {}
         self.controls = controls
@@ -285,13 +285,12 @@ class Pedal:
 
     # --- the audio thread ---------------------------------------------------------------
     def warm_up(self):
-        """Compile every kernel on the loop's path before real time starts."""
-        ch = self.chain
-        ch.x[:] = 0
-        saved = ch.samples
+        """Compile every kernel on the loop's path before real time starts, on a scratch
+        chain (the real one's state stays untouched: the output matches an offline render).
+        The models' own kernels were compiled when their slots were prewarmed."""
+        scratch = chain_mod.ToneChain(self.rate, self.period, ir=np.ones(3 * self.period), **self.tone)
         for _ in range(3):
-            ch.process_block(self.period)
-        ch.samples = saved
+            scratch.process_block(self.period)
         if self.io is not None and hasattr(self.io, "warm_up"):
             self.io.warm_up()
 

@@ -135,7 +135,7 @@ class Simulator:
                 adc.set(c["pot_level"], tone["level"]) if c["pot_level"] >= 0 else None
                 if c["pot_assign"] >= 0:
                     adc.set(c["pot_assign"], 0.5)
-                library = self.library or ModelLibrary(cfg["models"]["directory"], poll_s=cfg["models"]["poll_s"])
+                library = self.library if self.library is not None else ModelLibrary(cfg["models"]["directory"], poll_s=cfg["models"]["poll_s"])
                 pedal = self.pedal = Pedal(cfg, io=io, library=library, state_path=self.state_path)
                 controls = GpioControls(pedal, c)
                 pedal.controls = controls
