@@ -173,11 +173,11 @@ class ToneChain:
 
     @property
     def bypassed(self):
-        return self.params[dsp.P_BYPASS] > 0.5
+        return bool(self.params[dsp.P_BYPASS] > 0.5)
 
     @property
     def muted(self):
-        return self.params[dsp.P_MUTE] > 0.5
+        return bool(self.params[dsp.P_MUTE] > 0.5)
 
     def _set(self, p, s, value, immediate):
         self.params[p] = value

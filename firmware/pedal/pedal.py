@@ -353,7 +353,8 @@ class Pedal:
         status_every = float(a.get("status_every_s", 10.0))
         xrun_every = float(a.get("xrun_log_every_s", 5.0))
         status_file = a.get("status_file")
-        last_status = last_xrun_log = time.monotonic()
+        last_status = time.monotonic()
+        last_xrun_log = -math.inf              # the first xrun is logged at once
         logged_xruns = 0
         while not self._stop.wait(period_s):
             try:
