@@ -39,7 +39,6 @@ def parse_capture(text):
 
 
 def _load_captures(args, log):
-    di = data.load_wav(args.input)
     if args.output and args.capture:
         raise UsageError("give either one AMP.wav or several --capture AMP.wav:KNOB=V, not both")
     if not args.output and not args.capture:
@@ -49,6 +48,7 @@ def _load_captures(args, log):
     if any(n != names[0] for n in names):
         raise UsageError("every --capture must set the same knobs")
     knob_names = names[0]
+    di = data.load_wav(args.input)
     loaded = []
     for path, knobs in captures:
         parts = data.split(di, data.load_wav(path), latency=args.latency, val_seconds=args.val_seconds,

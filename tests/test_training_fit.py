@@ -1,0 +1,196 @@
+"""Losses, the training loop, .nam export and the tubeless-train command (tiny runs only)."""
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from firmware import modelfile
+from firmware.importers import import_file
+from training import capture, cli, losses, trainer
+from training.circuits import DiodeClipper
+from training.models import build_torch_model, preset_config, to_modelfile
+from training.nam_export import NamExportError, save_nam
+
+SR = 48000
+TINY = dict(epochs=2, segment=1024, batch_size=4, tbptt=512, warmup=256)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)         # the dev machine is shared
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_esr_is_zero_for_a_perfect_prediction_and_one_for_silence():
+    y = torch.randn(2, 1000)
+    assert losses.esr(y, y).item() == 0.0
+    assert losses.esr(torch.zeros_like(y), y).item() == pytest.approx(1.0, rel=1e-6)
+    # Pre-emphasis weighs a high-frequency error more than a low-frequency one of equal power.
+    t = torch.arange(1000) / SR
+    low, high = 0.1 * torch.sin(2 * np.pi * 100 * t), 0.1 * torch.sin(2 * np.pi * 10000 * t)
+    target = torch.sin(2 * np.pi * 1000 * t)
+    ratio_plain = losses.esr(target + high, target) / losses.esr(target + low, target)
+    ratio_emph = losses.esr(target + high, target, 0.85) / losses.esr(target + low, target, 0.85)
+    assert ratio_emph > 10 * ratio_plain
+
+
+def test_mrstft_sees_spectral_differences_and_has_gradients():
+    t = torch.arange(8192) / SR
+    target = torch.sin(2 * np.pi * 440 * t)[None]
+    assert losses.multi_resolution_stft(target, target).item() == pytest.approx(0.0, abs=1e-5)
+    shifted = torch.sin(2 * np.pi * 880 * t)[None].requires_grad_()
+    loss = losses.multi_resolution_stft(shifted, target)
+    loss.backward()
+    assert loss.item() > 1.0 and torch.isfinite(shifted.grad).all()
+
+
+def test_architecture_names():
+    assert trainer.model_spec("feather")[0] == "WaveNet"
+    arch, config = trainer.model_spec("lstm-12x2", num_knobs=1)
+    assert (arch, config["hidden_size"], config["num_layers"], config["input_size"]) == ("LSTM", 12, 2, 2)
+    assert trainer.model_spec("gru-8")[0] == "GRU"
+    with pytest.raises(trainer.TrainingError, match="recurrent"):
+        trainer.model_spec("nano", num_knobs=1)
+    with pytest.raises(trainer.TrainingError, match="unknown --arch"):
+        trainer.model_spec("transformer")
+
+
+def test_verdict_words_follow_nam():
+    assert [trainer.verdict(v) for v in (0.005, 0.02, 0.05, 0.2)] == [
+        "great", "not bad", "might sound OK", "probably won't sound great"]
+
+
+def _circuit_capture(drive=0.5, seconds=6.0, seed=0):
+    x, _ = capture.generate(validation_seconds=1.0, playing_seconds=seconds, seed=seed)
+    y = DiodeClipper(drive)(x)
+    v = SR
+    return trainer.CaptureData(train=[(x[:-v], y[:-v])], validation=(x[-v:], y[-v:]), knobs=())
+
+
+@pytest.fixture(scope="module")
+def circuit():
+    return _circuit_capture()
+
+
+def test_wavenet_training_lowers_the_validation_esr_and_keeps_the_best(circuit):
+    result = trainer.Trainer([circuit], trainer.TrainOptions(arch="nano", **TINY), progress=False).run()
+    esrs = [h["esr"] for h in result.history]
+    assert result.validation_esr == min(esrs) < 1.0
+    # The module handed back is the best epoch's, and the firmware kernel plays it the same.
+    assert trainer.validation_esr(result.module, [circuit]) == pytest.approx(result.validation_esr, rel=1e-6)
+    played = to_modelfile(result.module).build().render(circuit.validation[0])
+    assert np.max(np.abs(played - trainer.predict(result.module, circuit.validation[0]))) < 1e-4
+
+
+def test_recurrent_prediction_in_chunks_is_the_sequential_output():
+    torch.manual_seed(0)
+    module = build_torch_model("LSTM", {"input_size": 1, "hidden_size": 5, "skip": True, "initial_state": True})
+    x = np.random.default_rng(0).standard_normal(5000).astype(np.float32) * 0.3
+    chunked = trainer.predict(module, x, chunk=700)
+    whole = trainer.predict(module, x, chunk=10 ** 6)
+    np.testing.assert_allclose(chunked, whole, atol=1e-5)
+    np.testing.assert_allclose(to_modelfile(module).build().render(x), whole, atol=1e-4)
+
+
+def test_conditioned_lstm_trains_on_several_knob_settings():
+    captures = [_circuit_capture(d, seconds=3.0, seed=1) for d in (0.0, 1.0)]
+    for c, d in zip(captures, (0.0, 1.0)):
+        c.knobs = (d,)
+    t = trainer.Trainer(captures, trainer.TrainOptions(arch="lstm-4", **TINY), progress=False)
+    result = t.run()
+    assert result.module.num_knobs == 1 and np.isfinite(result.validation_esr)
+    with pytest.raises(trainer.TrainingError, match="same knobs"):
+        trainer.Trainer([captures[0], _circuit_capture(seconds=3.0)], trainer.TrainOptions(arch="lstm-4"))
+
+
+def test_budget_stops_training_early(circuit):
+    result = trainer.Trainer([circuit], trainer.TrainOptions(arch="nano", minutes=1e-4, epochs=50, segment=1024,
+                                                             batch_size=4), progress=False).run()
+    assert result.stopped_because == "time budget" and result.epochs == 1
+
+
+def test_resume_continues_from_the_checkpoint(tmp_path, circuit):
+    path = str(tmp_path / "run.ckpt")
+    options = trainer.TrainOptions(arch="nano", seed=5, **TINY)
+    first = trainer.Trainer([circuit], options, checkpoint_path=path, progress=False)
+    first.run()
+    options.epochs = 3
+    resumed = trainer.Trainer([circuit], options, checkpoint_path=path, progress=False)
+    resumed.resume(path)
+    assert resumed.epoch == 2 and resumed.best_esr == first.best_esr
+    result = resumed.run()
+    assert result.epochs == 3 and len(result.history) == 3
+    other = trainer.Trainer([circuit], trainer.TrainOptions(arch="lstm-4"), progress=False)
+    with pytest.raises(trainer.TrainingError, match="another configuration"):
+        other.resume(path)
+
+
+def test_same_seed_same_model(circuit):
+    run = lambda: trainer.Trainer([circuit], trainer.TrainOptions(arch="nano", seed=7, epochs=1, segment=1024,
+                                                                  batch_size=4), progress=False).run()
+    a, b = run(), run()
+    assert a.validation_esr == b.validation_esr
+    for p, q in zip(a.module.parameters(), b.module.parameters()):
+        assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("arch, config", [
+    ("WaveNet", preset_config("nano")),
+    ("LSTM", {"input_size": 1, "hidden_size": 6, "num_layers": 2, "skip": False, "initial_state": True}),
+])
+def test_nam_export_plays_the_same_samples_through_the_importer(tmp_path, arch, config):
+    torch.manual_seed(1)
+    module = build_torch_model(arch, config)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.05 * torch.randn_like(p))        # states and biases away from zero
+    path = tmp_path / "m.nam"
+    document = save_nam(module, path)
+    assert document["version"] == "0.5.4"
+    x = np.random.default_rng(2).standard_normal(4000).astype(np.float32) * 0.4
+    ours = to_modelfile(module).build().render(x)
+    theirs = import_file(str(path)).build().render(x)
+    np.testing.assert_allclose(theirs, ours, atol=1e-6)
+
+
+def test_nam_export_refuses_what_nam_cannot_play():
+    with pytest.raises(NamExportError, match="skip"):
+        save_nam(build_torch_model("LSTM", {"input_size": 1, "hidden_size": 4, "skip": True}), "/nonexistent.nam")
+    with pytest.raises(NamExportError, match="GRU"):
+        save_nam(build_torch_model("GRU", {"input_size": 1, "hidden_size": 4}), "/nonexistent.nam")
+
+
+def test_command_line_fit_end_to_end(tmp_path, capsys):
+    di = str(tmp_path / "di.wav")
+    assert cli.main(["capture-signal", di, "--val-seconds", "1", "--playing-seconds", "6"]) == 0
+    x, sr = sf.read(di, dtype="float32")
+    y = np.concatenate([np.zeros(25, np.float32), DiodeClipper(0.4)(x)[:-25]])
+    amp = str(tmp_path / "amp.wav")
+    sf.write(amp, y, sr, subtype="PCM_24")
+    model, nam, png = (str(tmp_path / n) for n in ("m.npz", "m.nam", "m.png"))
+    code = cli.main(["fit", di, amp, "-o", model, "--arch", "nano", "--epochs", "1", "--segment", "1024",
+                     "--batch-size", "4", "--nam", nam, "--plot", png, "--quiet", "--threads", "1"])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 0
+    # 25 samples of delay; the circuit's oversampling filters ring a few samples early.
+    measured = [int(line.split("latency ")[1].split()[0]) for line in out if "(blips)" in line]
+    assert len(measured) == 1 and 18 <= measured[0] <= 25 - 1
+    last = out[-1]
+    assert last.startswith("validation ESR ") and last.endswith(f"({trainer.verdict(float(last.split()[2]))})")
+    saved = modelfile.load(model)                     # verifies the reference pair
+    assert saved.metadata["training"]["validation_esr"] == pytest.approx(float(last.split()[2]), abs=1e-4)
+    assert json.load(open(nam))["architecture"] == "WaveNet"
+    assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_command_line_errors_are_one_clear_line(tmp_path, capsys):
+    di = str(tmp_path / "di.wav")
+    sf.write(di, np.zeros((SR, 2), np.float32), SR)
+    assert cli.main(["fit", di, di, "-o", str(tmp_path / "m.npz")]) == 2
+    assert "2 channels" in capsys.readouterr().err
+    assert cli.main(["fit", di, "-o", "m.npz", "--capture", "amp.wav"]) == 2
+    assert "KNOB=VALUE" in capsys.readouterr().err
