@@ -188,6 +188,12 @@ def make_controls(pedal, cfg):
             return GpioControls(pedal, cfg)
         except Exception as e:    # BadPinFactory on a laptop, a busy pin, no SPI...
             log.info("no GPIO controls (%s: %s)", type(e).__name__, e)
+            try:
+                from gpiozero import Device
+                if Device.pin_factory is not None:
+                    Device.pin_factory.close()    # release what was opened before the failure
+            except Exception:
+                pass
     if cfg.get("keyboard", True) and sys.stdin is not None and sys.stdin.isatty():
         return KeyboardControls(pedal)
     return NoControls(pedal)
