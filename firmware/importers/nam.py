@@ -7,7 +7,8 @@ optional `sample_rate` (missing means 48 kHz) and `metadata`. Supported architec
   0.6/0.7 layout ("A2": `head` object with a kernel, `kernel_sizes`, per-layer
   activations and `gating_mode`, `bottleneck`, `layer1x1`, `head1x1`, a nested
   `condition_dsp` model). The last weight is the head scale, which Core uses instead of
-  `config.head_scale`.
+  `config.head_scale`. With `layer1x1` inactive the residual is the layer's input, as in
+  Core (NAM's trainer adds the activation there instead; see docs/importers.md).
 - `LSTM`: per layer concat(W_ih, W_hh), one bias, then the initial h and c; then the head.
 - `Linear`: taps (the first multiplies the newest sample, as Core plays it), then a bias.
 - `SlimmableContainer`: several sizes of one capture; the largest plays, as in Core.
