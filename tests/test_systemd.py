@@ -176,3 +176,63 @@ def test_a_separate_process_reports_through_the_environment(notify_socket):
                    env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert received(notify_socket) == ["READY=1", "STATUS=up"]
     assert received(notify_socket) == ["WATCHDOG=1"]
+
+
+# ------------------------------------------------------------- the pedal under a notify socket
+
+ALSA_FILE_PCMS = """
+pcm.fxin  { @args [ INFILE ]  @args.INFILE  { type string }
+            type file  slave.pcm "null"  file "/dev/null"  infile $INFILE  format "raw" }
+"""
+
+
+def test_tubeless_run_reports_ready_and_pings_the_watchdog(notify_socket, tmp_path):
+    """`tubeless run` as systemd starts it: READY=1 with a STATUS once audio runs, then
+    WATCHDOG=1 at half of $WATCHDOG_USEC, and an exit on SIGTERM. Audio goes through
+    alsa-lib's file plugin (no sound card here), controls are off."""
+    import signal
+    import numpy as np
+    from firmware.pedal.testing import write_model
+
+    models = tmp_path / "models"
+    models.mkdir()
+    write_model(str(models / "Tiny.npz"), arch="Linear", taps=8)   # compiles in seconds
+    silence = tmp_path / "in.raw"
+    silence.write_bytes(np.zeros(48000 * 2 * 60, np.int32).tobytes())   # 60 s, stereo S32
+    alsa_conf = tmp_path / "alsa.conf"
+    alsa_conf.write_text(ALSA_FILE_PCMS)
+    config = tmp_path / "config.toml"
+    config.write_text(f"""
+[audio]
+capture_device = "fxin:INFILE={silence}"
+playback_device = "file:FILE={tmp_path / 'out.raw'},FORMAT=raw"
+formats = ["S32_LE"]
+realtime = false
+status_file = "{tmp_path / 'status.json'}"
+[models]
+directory = "{models}"
+[controls]
+enabled = false
+keyboard = false
+[state]
+file = "{tmp_path / 'state.json'}"
+""")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "WATCHDOG_USEC": "1000000",
+           "ALSA_CONFIG_PATH": f"/usr/share/alsa/alsa.conf:{alsa_conf}",
+           "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", str(ROOT / ".cache/numba"))}
+    env.pop("WATCHDOG_PID", None)
+    proc = subprocess.Popen([sys.executable, "-m", "firmware", "run", "--config", str(config)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        notify_socket.settimeout(240)   # JIT warm-up comes before READY=1
+        messages = []
+        while "WATCHDOG=1" not in messages:
+            messages += received(notify_socket)
+        proc.send_signal(signal.SIGTERM)    # systemctl stop
+        proc.wait(timeout=30)
+    except (socket.timeout, subprocess.TimeoutExpired):
+        proc.kill()
+        raise AssertionError(f"messages so far: {messages}\npedal output:\n{proc.communicate()[0]}")
+    ready = messages.index("READY=1")
+    assert any(m.startswith("STATUS=playing ") for m in messages[ready:]), messages
+    assert messages.index("WATCHDOG=1") > ready     # no pings before the pedal is up
