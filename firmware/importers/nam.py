@@ -20,7 +20,6 @@ import numpy as np
 
 from .. import modelfile
 from ..models import ModelConfigError, wavenet
-from ..models import lstm as lstm_model
 from ._common import array, field, integer, sample_rate
 from ._common import metadata as source_metadata
 
@@ -141,13 +140,6 @@ def _split(flat, shapes, path, where, extra=0):
     return weights
 
 
-def _shapes(module_shapes, config, path, where):
-    try:
-        return module_shapes(config)
-    except (ModelConfigError, KeyError, TypeError) as e:
-        raise modelfile.ModelFileError(path, f"'{where}config' cannot be played: {e}") from None
-
-
 # --- WaveNet ----------------------------------------------------------------------------
 def _wavenet(config, flat, path, where):
     w = where + "config"
@@ -160,7 +152,11 @@ def _wavenet(config, flat, path, where):
         raise modelfile.ModelFileError(path, f"'{w}.layers' is empty")
     arrays = [_layer_array(lc, path, f"{w}.layers[{i}]") for i, lc in enumerate(layers)]
     cfg = {"layer_arrays": arrays}
-    weights = _split(flat, _shapes(wavenet.weight_shapes, cfg, path, where), path, where, extra=1)
+    try:
+        shapes = wavenet.weight_shapes(cfg)
+    except ModelConfigError as e:
+        raise modelfile.ModelFileError(path, f"'{w}' cannot be played: {e}") from None
+    weights = _split(flat, shapes, path, where, extra=1)
     # Core takes the head scale from the last weight, not from config.head_scale.
     cfg["head_scale"] = float(flat[-1])
     return cfg, weights
@@ -248,7 +244,6 @@ def _layer_array(lc, path, w):
 
     arr["layers"] = []
     for i in range(n):
-        lw = f"{w}.layers[{i}]"
         if gating[i] not in wavenet.GATING:
             raise modelfile.ModelFileError(
                 path, f"'{w}.gating_mode' entry {i} is {gating[i]!r} (expected one of {sorted(wavenet.GATING)})")
@@ -258,9 +253,9 @@ def _layer_array(lc, path, w):
         if gating[i] != "none":
             layer["secondary_activation"] = secondary[i] if secondary[i] is not None else "Sigmoid"
         try:
-            wavenet._activation_spec(layer["activation"], lw + ".activation")
+            wavenet._activation_spec(layer["activation"], f"{w}.activation (layer {i})")
             if gating[i] != "none":
-                wavenet._activation_spec(layer["secondary_activation"], lw + ".secondary_activation")
+                wavenet._activation_spec(layer["secondary_activation"], f"{w}.secondary_activation (layer {i})")
         except ModelConfigError as e:
             raise modelfile.ModelFileError(path, str(e)) from None
         arr["layers"].append(layer)
@@ -295,7 +290,6 @@ def _lstm(config, flat, path, where):
         weights[p + "weight_ih"] = np.ascontiguousarray(W[:, :n])
         weights[p + "weight_hh"] = np.ascontiguousarray(W[:, n:])
     weights.update(raw)
-    _shapes(lstm_model.weight_shapes, cfg, path, where)
     return cfg, weights
 
 
