@@ -21,8 +21,8 @@ Paths (environment): PREFIX=$PREFIX SYSCONFDIR=$SYSCONFDIR STATEDIR=$STATEDIR
   UNITDIR=$UNITDIR BINDIR=$BINDIR BOOT_CONFIG=$BOOT_CONFIG
   DESTDIR=dir   stage every file under dir and leave the live system alone (no apt,
                 users, venv, Numba warm-up or systemctl): for packaging and tests.
-  ASSETS_DIR    default model and IR to seed an empty models directory with
-                (default: firmware/data/default-models in this repository)
+  ASSETS_DIR    where default_model.npz and default_cab.wav are (make default-model;
+                default: firmware/data in this repository)
   PYTHON        interpreter for the venv (default: python3, >= 3.11)
 EOF
 }
@@ -35,7 +35,7 @@ SRC=$(cd "$here/.." && pwd)
 . "$here/hats.sh"
 
 PYTHON=${PYTHON:-python3}
-ASSETS_DIR=${ASSETS_DIR:-$SRC/firmware/data/default-models}
+ASSETS_DIR=${ASSETS_DIR:-$SRC/firmware/data}
 hat="" do_apt=1 do_venv=1 do_warm=1 do_service=1
 while [ $# -gt 0 ]; do
     case $1 in
@@ -166,24 +166,24 @@ for doc in docs/pi-setup.md hw/README.md; do
 done
 
 # ---------------------------------------------------------------- default model and IR
+# `make default-model` writes them; the IR is installed under the model's name so the pedal
+# pairs it with that model (a model's own IR is NAME.wav beside NAME.npz).
 seeded=0
-if [ -d "$ASSETS_DIR" ]; then
-    for asset in "$ASSETS_DIR"/*; do
-        [ -f "$asset" ] || continue
-        name=$(basename "$asset")
+for pair in "default_model.npz:default_model.npz" "default_cab.wav:default_model.wav"; do
+    asset=$ASSETS_DIR/${pair%%:*}
+    target=$MODELS_DIR/${pair#*:}
+    if [ ! -f "$asset" ]; then
+        warn "no $asset (make default-model): copy a model in with 'make deploy' before playing"
+    elif [ ! -e "$DESTDIR$target" ]; then
         # Never overwrite: a file of that name in the models directory is the user's.
-        if [ ! -e "$DESTDIR$MODELS_DIR/$name" ]; then
-            run install -m 0644 "$asset" "$DESTDIR$MODELS_DIR/$name"
-            seeded=$((seeded + 1))
+        run install -m 0644 "$asset" "$DESTDIR$target"
+        if on_live_system; then
+            run chgrp "$SERVICE_USER" "$target"
         fi
-    done
-    [ "$seeded" = 0 ] || say "added $seeded default model/IR file(s) to $MODELS_DIR"
-else
-    warn "no default model in $ASSETS_DIR: copy one in with 'make deploy' before playing"
-fi
-if on_live_system && [ "$seeded" != 0 ]; then
-    run chgrp "$SERVICE_USER" "$MODELS_DIR"/*
-fi
+        seeded=$((seeded + 1))
+    fi
+done
+[ "$seeded" = 0 ] || say "added the default model and IR to $MODELS_DIR"
 
 # ---------------------------------------------------------------- systemd unit
 say "installing $UNITDIR/$UNIT_NAME"

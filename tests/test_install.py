@@ -35,8 +35,9 @@ def staging(tmp_path):
     (root / "boot/firmware/config.txt").write_text(ORIGINAL_BOOT_CONFIG)
     assets = tmp_path / "assets"
     assets.mkdir()
-    (assets / "default.npz").write_bytes(b"bundled model")
-    (assets / "default.wav").write_bytes(b"bundled IR")
+    (assets / "default_model.npz").write_bytes(b"bundled model")
+    (assets / "default_cab.wav").write_bytes(b"bundled IR")
+    (assets / "di_clip.wav").write_bytes(b"not for the pedal")
     env = {"DESTDIR": str(root), "ASSETS_DIR": str(assets)}
     return root, env
 
@@ -58,8 +59,10 @@ def test_install_stages_config_models_unit_and_boot_config(staging):
 
     models = root / "var/lib/tubeless/models"
     assert stat.S_IMODE(models.stat().st_mode) == 0o2775
-    assert (models / "default.npz").read_bytes() == b"bundled model"
-    assert (models / "default.wav").read_bytes() == b"bundled IR"
+    # The IR goes in under the model's name: the pedal pairs NAME.wav with NAME.npz.
+    assert sorted(p.name for p in models.iterdir()) == ["default_model.npz", "default_model.wav"]
+    assert (models / "default_model.npz").read_bytes() == b"bundled model"
+    assert (models / "default_model.wav").read_bytes() == b"bundled IR"
     assert (root / "var/cache/tubeless/numba").is_dir()
 
     unit = (root / "etc/systemd/system/tubeless.service").read_text()
@@ -77,7 +80,7 @@ def test_rerun_upgrades_in_place_and_keeps_the_users_files(staging):
     config = root / "etc/tubeless/config.toml"
     models = root / "var/lib/tubeless/models"
     config.write_text('[audio]\ndevice = "hw:CARD=USB,DEV=0"\n')
-    (models / "default.npz").write_bytes(b"the user's own edit")
+    (models / "default_model.npz").write_bytes(b"the user's own edit")
     (models / "Plexi.npz").write_bytes(b"user model")
 
     out = run_script("install.sh", "--hat", "codec-zero", env=env).stdout
@@ -85,7 +88,7 @@ def test_rerun_upgrades_in_place_and_keeps_the_users_files(staging):
     assert "config.toml.dist" in out
     # The new defaults sit beside the kept config, with the new HAT's card.
     assert tomllib.loads((root / "etc/tubeless/config.toml.dist").read_text())["audio"] == {"device": "Zero"}
-    assert (models / "default.npz").read_bytes() == b"the user's own edit"
+    assert (models / "default_model.npz").read_bytes() == b"the user's own edit"
     assert (models / "Plexi.npz").read_bytes() == b"user model"
     boot = (root / "boot/firmware/config.txt").read_text()
     assert boot.count(BOOT_BEGIN) == 1
