@@ -14,13 +14,36 @@ import numpy as np
 
 from ._jit import kernel
 from .activations import sigmoid, tanh
-from .lstm import LSTM, weight_shapes as _lstm_shapes
+from .lstm import LSTM, axpy_rows, weight_shapes as _lstm_shapes
 
 ARCHITECTURE = "GRU"
 
 
 def weight_shapes(config):
     return _lstm_shapes(config, gates=3)
+
+
+@kernel
+def _single_layer(x, y, n, W, bi, bh, rec, h, head_w, head_b, skip, in_gain, out_gain, gi, gh):
+    """The one-layer case on plain 1-D state (see lstm._single_layer for why)."""
+    H = h.shape[0]
+    G = 3 * H
+    w0 = W[0]
+    for t in range(n):
+        v = x[t] * in_gain
+        for q in range(G):
+            gi[q] = bi[q] + w0[q] * v
+            gh[q] = bh[q]
+        axpy_rows(gh, W, rec, h, H, G)
+        for j in range(H):
+            r = sigmoid(gi[j] + gh[j])
+            z = sigmoid(gi[H + j] + gh[H + j])
+            nn = tanh(gi[2 * H + j] + r * gh[2 * H + j])
+            h[j] = (np.float32(1.0) - z) * nn + z * h[j]
+        s = head_b
+        for j in range(H):
+            s += head_w[j] * h[j]
+        y[t] = out_gain * (s + skip * v)
 
 
 @kernel
@@ -38,6 +61,10 @@ def gru_block(x, y, n, WT, BI, BH, h, knobs, n_knobs, head_w, head_b, skip, in_g
         kv = knobs[k]
         for q in range(G):
             beff[q] += wk[q] * kv
+    if L == 1:
+        _single_layer(x, y, n, WT[0], beff[:G], BH[0], 1 + n_knobs, h[0], head_w, head_b, skip, in_gain,
+                      out_gain, gi, gh)
+        return
     for t in range(n):
         v = x[t] * in_gain
         for layer in range(L):
@@ -51,22 +78,13 @@ def gru_block(x, y, n, WT, BI, BH, h, knobs, n_knobs, head_w, head_b, skip, in_g
                 b = BI[layer]
                 for q in range(G):
                     gi[q] = b[q]
-                below = h[layer - 1]
-                for j in range(H):
-                    wj = W[j]
-                    hj = below[j]
-                    for q in range(G):
-                        gi[q] += wj[q] * hj
+                axpy_rows(gi, W, 0, h[layer - 1], H, G)
                 rec = H
             hl = h[layer]
             bh = BH[layer]
             for q in range(G):
                 gh[q] = bh[q]
-            for j in range(H):
-                wj = W[rec + j]
-                hj = hl[j]
-                for q in range(G):
-                    gh[q] += wj[q] * hj
+            axpy_rows(gh, W, rec, hl, H, G)
             for j in range(H):
                 r = sigmoid(gi[j] + gh[j])
                 z = sigmoid(gi[H + j] + gh[H + j])
