@@ -4,12 +4,17 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 
-.PHONY: run test bench render default-model clean-cache help deps
+.PHONY: help run test bench default-model install uninstall deploy mixer check-arm64 clean-cache
 
 help:
-	@echo "make run     set up, then render the bundled DI clip through the bundled model"
-	@echo "make test    set up (incl. torch for reference tests), then run the test suite"
-	@echo "make bench   real-time factor table of every kernel (and PyTorch's)"
+	@echo "make run            set up, then play the bundled model (sound card) or simulate it into out/demo.wav"
+	@echo "make test           set up (incl. torch for the reference tests), then run the test suite"
+	@echo "make bench          real-time factor table of every kernel, and PyTorch's"
+	@echo "make default-model  retrain the bundled model and remake the bundled IR and DI clip"
+	@echo "make install        on a Raspberry Pi: install the pedal as a boot service (sudo)"
+	@echo "make uninstall      reverse make install (PURGE=1 also removes config and models)"
+	@echo "make deploy HOST=pedal.local FILES=\"a.nam b.npz\"   copy models to a pedal over SSH"
+	@echo "make check-arm64    install and test in an emulated arm64 Debian root (slow)"
 
 $(VENV)/.base: pyproject.toml scripts/bootstrap.sh
 	sh scripts/bootstrap.sh "$(PYTHON)" "$(VENV)" base
@@ -20,7 +25,7 @@ $(VENV)/.dev: $(VENV)/.base
 	@touch $@
 
 run: $(VENV)/.base
-	$(VENV)/bin/tubeless demo
+	$(VENV)/bin/tubeless demo $(if $(SIM),--simulate)
 
 test: $(VENV)/.dev
 	$(PY) -m pytest -q tests
@@ -28,5 +33,25 @@ test: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(VENV)/bin/tubeless bench
 
+default-model: $(VENV)/.dev
+	$(PY) scripts/make_default_model.py --out-dir firmware/data --minutes 10
+
+# On the Pi (these build their own venv in /opt/tubeless; no dev venv needed).
+install:
+	sh scripts/install.sh $(if $(HAT),--hat $(HAT)) $(if $(DRYRUN),--dry-run)
+
+uninstall:
+	sh scripts/uninstall.sh $(if $(PURGE),--purge) $(if $(DRYRUN),--dry-run)
+
+deploy:
+	@test -n "$(HOST)" && test -n "$(FILES)" || { echo 'usage: make deploy HOST=pedal.local FILES="a.nam b.npz"' >&2; exit 2; }
+	sh scripts/deploy.sh $(HOST) $(FILES)
+
+mixer:
+	sh scripts/hat-mixer.sh $(if $(GAIN),--gain $(GAIN)) $(HAT)
+
+check-arm64:
+	sh scripts/check-arm64.sh
+
 clean-cache:
-	rm -rf .cache/numba
+	rm -rf .cache/numba .cache/demo

@@ -11,6 +11,8 @@ COMMAND_MODULES = [
     "firmware.bench",
     "firmware.importers",
     "firmware.pedal.cli",
+    "firmware.demo",
+    "firmware.warm",
 ]
 
 

@@ -31,6 +31,20 @@ def render_model(mf, x, block=64, knobs=None, prewarm=None):
     return model.render(x, block=block, prewarm=mf.prewarm if prewarm is None else prewarm)
 
 
+def render_with_chain(mf, x, block=64, knobs=None, ir=None, **settings):
+    """What the pedal plays for x with its default settings: the whole tone chain."""
+    from .pedal.chain import ToneChain
+    chain = ToneChain(mf.sample_rate, block=block, ir=ir, model=mf, **settings)
+    if knobs:
+        # A conditioned model's first knob follows the drive pot; the second, the third pot.
+        chain.set_drive(knobs[0], immediate=True)
+        if len(knobs) > 1:
+            chain.set_knob2(knobs[1], immediate=True)
+    y = np.empty_like(x)
+    chain.process(x, y, len(x))
+    return y
+
+
 def run(args):
     from .cli import CliError
     try:
@@ -38,18 +52,24 @@ def run(args):
         x, rate = audiofile.read_mono(args.input, expected_rate=mf.sample_rate)
     except (modelfile.ModelFileError, audiofile.AudioFileError) as e:
         raise CliError(str(e)) from None
-    if args.knob and len(args.knob) > mf.num_knobs and mf.num_knobs == 0:
-        log.warning("%s has no knob inputs: --knob ignored", mf.name)
-    knobs = (args.knob or [])[:max(mf.num_knobs, 0)] or None
+    if args.block < 1:
+        raise CliError(f"--block must be at least 1, got {args.block}")
+    if args.knob and len(args.knob) > mf.num_knobs:
+        log.warning("%s has %d knob input(s): extra --knob values ignored", mf.name, mf.num_knobs)
+    knobs = (args.knob or [])[:mf.num_knobs] or None
     t0 = time.perf_counter()
     if args.model_only:
         y = render_model(mf, x, block=args.block, knobs=knobs)
     else:
-        try:
-            from .pedal.chain import render_with_chain
-        except ImportError:
-            raise CliError("the pedal's tone chain is not available in this build: use --model-only") from None
-        y = render_with_chain(mf, x, block=args.block, knobs=knobs)
+        from .pedal.chain import load_ir
+        ir = None
+        if args.ir:
+            try:
+                ir = load_ir(args.ir, sample_rate=mf.sample_rate)
+            except (ValueError, OSError, RuntimeError) as e:
+                raise CliError(f"{args.ir}: {e}") from None
+        settings = {k: v for k, v in (("drive", args.drive), ("level", args.level)) if v is not None}
+        y = render_with_chain(mf, x, block=args.block, knobs=knobs, ir=ir, **settings)
     dt = time.perf_counter() - t0
     if not np.all(np.isfinite(y)):
         raise CliError(f"{mf.path}: the model produced NaN/Inf on this input")
@@ -70,4 +90,7 @@ def register(sub):
                    help="knob input value 0..1 of a conditioned model (repeat for a second knob)")
     p.add_argument("--model-only", action="store_true",
                    help="the bare model output, as its reference player gives it (no gate, IR, level)")
+    p.add_argument("--ir", metavar="IR.wav", help="cabinet impulse response (not with --model-only)")
+    p.add_argument("--drive", type=float, metavar="V", help="drive pot position 0..1 (pedal default 0.5)")
+    p.add_argument("--level", type=float, metavar="V", help="level pot position 0..1 (pedal default 0.8)")
     p.set_defaults(func=run)
