@@ -4,7 +4,8 @@ RTF = seconds of 48 kHz audio per second of compute (median of repeated runs, on
 Compute is CPU time of this process (time.process_time), so other load on the machine
 shows up less than in wall-clock time; on a quiet machine the two agree.
 PyTorch's number (when torch and training/ are installed: never on the pedal) is one call
-over the whole clip with torch.set_num_threads(1), the way a trainer evaluates.
+over the whole clip with torch.set_num_threads(1), the way a trainer evaluates, on the very
+weights the Numba kernel runs (PyTorch's default initialisation, exported to our format).
 The JIT columns come from fresh subprocesses: the first compiles into an empty Numba cache,
 the second starts again on that cache and must load, not compile.
 """
@@ -64,21 +65,26 @@ def numba_rtf(model, x, block, repeats):
     return (len(x) // block * block) / SAMPLE_RATE / statistics.median(times)
 
 
-def torch_rtf(architecture, config, weights, x, repeats):
-    """PyTorch's RTF on the same weights, or None when torch/training are not installed."""
+def torch_model(architecture, config):
+    """(nn.Module, its weights under the model file's names), or None without torch/training."""
     try:
         import torch
-        from training.models import build_torch_model, load_weights
+        from training.models import build_torch_model, state_dict_to_weights
     except ImportError:
         return None
+    torch.manual_seed(0)
+    module = build_torch_model(architecture, config).eval()
+    return module, state_dict_to_weights(module)
+
+
+def torch_rtf(module, x, repeats):
+    """PyTorch's RTF: one forward over the whole clip, one thread (how a trainer evaluates)."""
+    import torch
     torch.set_num_threads(1)
-    module = build_torch_model(architecture, config)
-    load_weights(module, weights)
-    module.eval()
     xt = torch.from_numpy(x)[None]
     times = []
     with torch.no_grad():
-        module(xt[:, :4096])
+        module(xt[:, :8192])
         for _ in range(repeats):
             t0 = time.process_time()
             module(xt)
@@ -121,8 +127,12 @@ def run_bench(seconds=10.0, blocks=(32, 64, 128), repeats=5, with_torch=True, wi
         if only and not any(o.lower() in label.lower() for o in only):
             continue
         config = make_config()
-        weights = random_weights(arch, config)
-        t_rtf = torch_rtf(arch, config, weights, x, repeats) if with_torch else None
+        reference = torch_model(arch, config) if with_torch else None
+        if reference is None:
+            weights, t_rtf = random_weights(arch, config), None
+        else:
+            module, weights = reference
+            t_rtf = torch_rtf(module, x, repeats)
         for block in blocks:
             model = models.build(arch, config, weights, SAMPLE_RATE, block)
             numba_rtf(model, x[:block * 4], block, 1)  # compile / warm caches
