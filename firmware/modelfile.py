@@ -123,6 +123,11 @@ class ModelFile:
         directory = os.path.dirname(os.path.abspath(path))
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
         try:
+            # mkstemp makes the file owner-only; a model file is meant to be shared (the
+            # pedal's service user reads what an SSH user wrote): use the usual umask mode.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **arrays)
                 f.flush()
