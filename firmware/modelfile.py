@@ -124,10 +124,9 @@ class ModelFile:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
         try:
             # mkstemp makes the file owner-only; a model file is meant to be shared (the
-            # pedal's service user reads what an SSH user wrote): use the usual umask mode.
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(fd, 0o666 & ~umask)
+            # pedal's service user reads what an SSH user wrote). Not via os.umask(): that
+            # is process-wide and the pedal imports models on a background thread.
+            os.fchmod(fd, 0o644)
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **arrays)
                 f.flush()
