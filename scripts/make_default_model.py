@@ -4,9 +4,11 @@ Everything is made here from first principles, nothing is copied: the "amp" is t
 clipper overdrive of training/circuits.py solved numerically, reamped with our own capture
 signal; the cabinet IR is a minimum-phase filter designed from the response of a closed-back
 2x12 guitar cabinet (port-less box resonance near 100 Hz, cone break-up presence around
-2.5 kHz, the steep fall above 5 kHz that makes a guitar speaker sound like one).
+2.5 kHz, the steep fall above 5 kHz that makes a guitar speaker sound like one); the demo DI
+clip (demo_di.wav, 8 s) is training/capture.py's plucked-string material, seeded.
 
     python scripts/make_default_model.py --out-dir firmware/data --minutes 10
+    python scripts/make_default_model.py --out-dir firmware/data --assets-only   # IR + DI clip only
 """
 import argparse
 import os
@@ -56,6 +58,7 @@ def main(argv=None):
     parser.add_argument("--drive", type=float, default=0.6)
     parser.add_argument("--work-dir", default=".cache/default-model")
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--assets-only", action="store_true", help="write the IR and the DI clip, train nothing")
     args = parser.parse_args(argv)
     os.makedirs(args.out_dir, exist_ok=True)
     os.makedirs(args.work_dir, exist_ok=True)
@@ -63,6 +66,11 @@ def main(argv=None):
     ir_path = os.path.join(args.out_dir, "default_cab.wav")
     sf.write(ir_path, cabinet_ir(), SR, subtype="FLOAT")
     print(f"wrote {ir_path}")
+    di_path = os.path.join(args.out_dir, "demo_di.wav")
+    capture.write_demo_clip(di_path, seconds=8.0, seed=0)
+    print(f"wrote {di_path}")
+    if args.assets_only:
+        return 0
 
     di = os.path.join(args.work_dir, "reamp.wav")
     capture.write(di, validation_seconds=15.0, playing_seconds=150.0, seed=0)
