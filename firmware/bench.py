@@ -116,7 +116,9 @@ print(json.dumps(out))
 
 def jit_probe(cache_dir):
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
-    res = subprocess.run([sys.executable, "-c", _JIT_PROBE], env=env, capture_output=True, text=True, check=True)
+    res = subprocess.run([sys.executable, "-c", _JIT_PROBE], env=env, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"JIT probe failed:\n{res.stderr[-2000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 

@@ -1,0 +1,61 @@
+"""One compile per architecture family, reused from Numba's on-disk cache on the next start."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from firmware import bench, models
+from firmware.models import gru, linear, lstm, presets, wavenet
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run_once(arch, config):
+    model = models.build(arch, config, bench.random_weights(arch, config, seed=3), 48000, 32)
+    x = np.linspace(-0.5, 0.5, 100).astype(np.float32)
+    y = np.empty_like(x)
+    model.process(x, y, len(x))
+    assert np.all(np.isfinite(y))
+
+
+def test_new_models_of_a_known_family_do_not_compile_again():
+    wavenets = [presets.wavenet_preset("nano"), presets.wavenet_preset("feather", gated=True),
+                {"layer_arrays": [{"input_size": 1, "condition_size": 1, "channels": 5, "bottleneck": 3,
+                                   "head_size": 2, "head_kernel_size": 4, "head_bias": True, "head1x1": 2,
+                                   "layers": [{"kernel_size": 6, "dilation": d, "gating": "blended",
+                                               "activation": {"type": "LeakyReLU", "negative_slope": 0.1}}
+                                              for d in (1, 7, 13)]}], "head_scale": 0.5}]
+    recurrent = [presets.recurrent_config(h, num_layers=layers, knobs=k, skip=s)
+                 for h, layers, k, s in ((3, 1, 0, False), (12, 2, 1, True), (24, 1, 2, False))]
+    for config in wavenets:
+        _run_once("WaveNet", config)
+    for config in recurrent:
+        _run_once("LSTM", config)
+        _run_once("GRU", config)
+    for taps in (1, 5, 300):
+        _run_once("Linear", {"receptive_field": taps, "bias": taps > 1})
+    for kernel in (wavenet.wavenet_block, lstm.lstm_block, gru.gru_block, linear.linear_block):
+        assert len(kernel.signatures) == 1, f"{kernel.__name__} compiled {len(kernel.signatures)} times"
+
+
+def test_second_start_loads_every_kernel_from_the_cache(tmp_path):
+    cache = str(tmp_path / "numba")
+    first = bench.jit_probe(cache)
+    assert first["misses"] > 0 and first["hits"] == 0
+    assert any(Path(cache).rglob("*.nbi")), "nothing was written to the cache directory"
+    second = bench.jit_probe(cache)
+    assert second["misses"] == 0 and second["hits"] == first["misses"]
+
+
+@pytest.mark.parametrize("bad", ["/proc/forbidden-cache", "/dev/null/x"])
+def test_an_unwritable_cache_directory_falls_back_to_a_writable_one(tmp_path, bad):
+    env = dict(os.environ, NUMBA_CACHE_DIR=bad, XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    env.pop("TUBELESS_CACHE_DIR", None)
+    out = subprocess.run([sys.executable, "-c", "import firmware, os; print(firmware.NUMBA_CACHE_DIR); "
+                          "print(os.environ['NUMBA_CACHE_DIR'])"],
+                         env=env, cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == out[1] == str(tmp_path / "xdg" / "tubeless" / "numba")
+    assert os.access(out[0], os.W_OK)
