@@ -31,10 +31,12 @@ def render_model(mf, x, block=64, knobs=None, prewarm=None):
     return model.render(x, block=block, prewarm=mf.prewarm if prewarm is None else prewarm)
 
 
-def render_with_chain(mf, x, block=64, knobs=None, ir=None, **settings):
-    """What the pedal plays for x with its default settings: the whole tone chain."""
+def render_with_chain(mf, x, block=64, knobs=None, ir=None, sample_rate=None, **settings):
+    """What the pedal plays for x with its default settings: the whole tone chain, at
+    sample_rate (x's rate; default the model's). A model trained at another rate is
+    resampled as on the pedal; an IR must be at the chain's rate (load_ir does that)."""
     from .pedal.chain import ToneChain
-    chain = ToneChain(mf.sample_rate, block=block, ir=ir, model=mf, **settings)
+    chain = ToneChain(sample_rate or mf.sample_rate, block=block, ir=ir, model=mf, **settings)
     if knobs:
         # A conditioned model's first knob follows the drive pot; the second, the third pot.
         chain.set_drive(knobs[0], immediate=True)
@@ -49,7 +51,8 @@ def run(args):
     from .cli import CliError
     try:
         mf = load_any(args.model)
-        x, rate = audiofile.read_mono(args.input, expected_rate=mf.sample_rate)
+        # the bare model needs its own rate; the tone chain resamples, as the pedal does
+        x, rate = audiofile.read_mono(args.input, expected_rate=mf.sample_rate if args.model_only else None)
     except (modelfile.ModelFileError, audiofile.AudioFileError) as e:
         raise CliError(str(e)) from None
     if args.block < 1:
@@ -65,11 +68,17 @@ def run(args):
         ir = None
         if args.ir:
             try:
-                ir = load_ir(args.ir, sample_rate=mf.sample_rate)
+                ir = load_ir(args.ir, sample_rate=rate)
             except (ValueError, OSError, RuntimeError) as e:
                 raise CliError(f"{args.ir}: {e}") from None
+        if rate != mf.sample_rate:
+            log.info("%s runs at %d Hz: resampled from and to the input's %d Hz", mf.name, mf.sample_rate, rate)
         settings = {k: v for k, v in (("drive", args.drive), ("level", args.level)) if v is not None}
-        y = render_with_chain(mf, x, block=args.block, knobs=knobs, ir=ir, **settings)
+        from .pedal.resample import ResampleError
+        try:
+            y = render_with_chain(mf, x, block=args.block, knobs=knobs, ir=ir, sample_rate=rate, **settings)
+        except ResampleError as e:      # rates with no usable ratio
+            raise CliError(f"{args.input}: {e}") from None
     dt = time.perf_counter() - t0
     if not np.all(np.isfinite(y)):
         raise CliError(f"{mf.path}: the model produced NaN/Inf on this input")

@@ -1,8 +1,13 @@
 """The tone chain: what the pedal does to every block, reusable by `tubeless render`.
 
     input -> drive (input gain) -> model (loudness-normalised; a conditioned model's knob
-    follows the drive pot) -> noise gate (detected on the input) -> DC blocker -> cabinet
-    IR -> output level -> bypass crossfade -> limiter (under -0.1 dBFS, NaN -> silence)
+    follows the drive pot; resampled when trained at another rate) -> noise gate (detected
+    on the input) -> cabinet IR (the model's own, else the global one) -> DC blocker ->
+    output level -> bypass crossfade -> limiter (under -0.1 dBFS, NaN -> silence)
+
+A model switch crossfades whole paths: when the two models use different IRs, each plays
+through its own, the new one faded in before its IR, the old one faded out after its IR
+(its tail fades instead of being cut); with the same IR the mix goes through it once.
 
 Usage (offline, e.g. render):
 
@@ -19,7 +24,7 @@ import math
 
 import numpy as np
 
-from . import dsp
+from . import dsp, resample
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +61,8 @@ def db_to_gain(db):
 class Slot:
     """A model ready to play: built, prewarmed, with its gains. Made off the audio thread."""
 
-    def __init__(self, model, name="", out_gain=1.0, in_gain=1.0, conditioned=False, tag=None):
+    def __init__(self, model, name="", out_gain=1.0, in_gain=1.0, conditioned=False, tag=None,
+                 convolver=None):
         self.model = model
         self.name = name
         self.out_gain = float(out_gain)
@@ -64,6 +70,7 @@ class Slot:
         self.conditioned = bool(conditioned)
         self.tag = tag                  # the library's key (path) of this model
         self.faulted = False
+        self.convolver = convolver      # the model's own cabinet IR (dsp.Convolver), or None
 
 
 def model_gains(model_file, settings):
@@ -79,14 +86,21 @@ def model_gains(model_file, settings):
     return in_gain, out_gain
 
 
-def make_slot(model_file, max_block, settings=None, tag=None):
-    """Build and prewarm a model file's Model for the chain (slow: call off the audio thread)."""
+def make_slot(model_file, max_block, settings=None, tag=None, sample_rate=None, ir=None):
+    """Build and prewarm a model file's Model for the chain (slow: call off the audio thread).
+
+    sample_rate: the chain's; a model trained at another rate is wrapped in a resampler
+    (resample.ResampledModel). ir: the model's own cabinet IR (an array at the chain's
+    rate, see load_ir), played instead of the chain's global one."""
     settings = {**DEFAULTS, **(settings or {})}
-    model = model_file.build(max_block=max_block)
+    rate = int(sample_rate or model_file.sample_rate)
+    model = model_file.build(max_block=resample.model_block(max_block, rate, model_file.sample_rate))
+    model = resample.wrap(model, rate, max_block)
     model.reset()
     model.prewarm()
     in_gain, out_gain = model_gains(model_file, settings)
-    return Slot(model, model_file.name, out_gain, in_gain, model.num_knobs > 0, tag)
+    conv = dsp.Convolver(ir, block=max_block) if ir is not None and len(ir) else None
+    return Slot(model, model_file.name, out_gain, in_gain, model.num_knobs > 0, tag, conv)
 
 
 class ToneChain:
@@ -121,6 +135,7 @@ class ToneChain:
         self.ma = np.zeros(B, np.float32)
         self.mb = np.zeros(B, np.float32)
         self.wet = np.zeros(B, np.float32)
+        self.wf = np.zeros(B, np.float32)      # crossfade weight, when it follows the IRs
         self.out = np.zeros(B, np.float32)
         self.convolver = None
         if ir is not None and len(ir):
@@ -145,7 +160,7 @@ class ToneChain:
         self.state[dsp.S_GATE_GAIN] = 1.0 if s["gate_threshold_db"] <= -79.0 else 0.0
         if model is not None:
             if hasattr(model, "build"):
-                model = make_slot(model, B, s)
+                model = make_slot(model, B, s, sample_rate=sr)
             self.current = model
 
     # --- control side: single stores, picked up at the next block ----------------------
@@ -202,6 +217,8 @@ class ToneChain:
         self.state[dsp.S_LIM_ENV] = 0
         if self.convolver is not None:
             self.convolver.reset()
+        if self.current is not None and self.current.convolver is not None:
+            self.current.convolver.reset()
 
     # --- audio side ---------------------------------------------------------------------
     def process(self, input, output, n):
@@ -232,9 +249,14 @@ class ToneChain:
     def _block(self, n):
         st = self.state
         if self.incoming is None and self.pending is not None:
-            self.incoming = self.pending
+            self.incoming = b = self.pending
             self.pending = None
             st[dsp.S_FADE] = 0.0
+            a = self.current
+            ca = self.convolver if a is None or a.convolver is None else a.convolver
+            cb = self.convolver if b.convolver is None else b.convolver
+            if cb is not None and cb is not ca:
+                cb.reset()              # an IR that was idle starts from silence, no stale tail
         dsp.pre_block(self.x, self.xa, self.gate, n, self.params, st, self.coef)
         a = self.current
         b = self.incoming
@@ -244,8 +266,12 @@ class ToneChain:
             self._run(a, self.ma, n)
         if use_b:
             self._run(b, self.mb, n)
-        flags = dsp.post_block(self.ma, self.mb, use_a, use_b, a.out_gain if use_a else 0.0,
-                               b.out_gain if use_b else 0.0, b is not None, self.gate, self.wet, n, st, self.coef)
+        ca = self.convolver if a is None or a.convolver is None else a.convolver
+        cb = ca if b is None else (self.convolver if b.convolver is None else b.convolver)
+        shared = cb is ca
+        flags = dsp.fade_block(self.ma, self.mb, use_a, use_b, a.out_gain if use_a else 0.0,
+                               b.out_gain if use_b else 0.0, b is not None, shared, self.gate, self.wf, n,
+                               st, self.coef)
         if flags:
             if flags & dsp.F_BAD_A:
                 a.faulted = True
@@ -255,10 +281,13 @@ class ToneChain:
                 b.faulted = True
                 self.fault_slot = b
                 self.faults += 1
+        if ca is not None:
+            ca.process(self.ma, self.ma, n)
+        if not shared and cb is not None:
+            cb.process(self.mb, self.mb, n)
+        dsp.mix_block(self.ma, self.mb, self.wf, not shared, self.wet, n, st, self.coef)
         if a is None and b is None:
             dsp.scale_into(self.x, self.wet, n, 0.0)
-        if self.convolver is not None:
-            self.convolver.process(self.wet, self.wet, n)
         if dsp.final_block(self.wet, self.x, self.out, n, self.params, st, self.coef):
             self.clips += 1
         self.samples += n

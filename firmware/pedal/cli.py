@@ -135,5 +135,8 @@ def cmd_models(args):
     for i, e in enumerate(entries, 1):
         mf = e.model_file
         knobs = f", {mf.num_knobs} knob(s)" if getattr(mf, "num_knobs", 0) else ""
+        rate = int(cfg["audio"]["rate"])
+        knobs += f", resampled to {rate} Hz" if mf.sample_rate != rate else ""
+        knobs += f", IR {os.path.basename(e.ir_path)}" if getattr(e, "ir_path", None) else ""
         print(f"{i:3d}  {mf.name}  [{os.path.basename(e.path)}; {mf.architecture}, {mf.sample_rate} Hz{knobs}]")
     return 0

@@ -23,7 +23,7 @@ N_STATE = 16
  C_LIM_RELEASE, C_CEILING, C_FADE_STEP) = range(10)
 N_COEF = 12
 
-# flags returned by post_block
+# flags returned by fade_block
 F_BAD_A, F_BAD_B, F_CLIP = 1, 2, 4
 
 
@@ -87,10 +87,15 @@ def all_finite(y, n):
 
 
 @njit(cache=True, fastmath={"contract"})
-def post_block(ma, mb, use_a, use_b, ga, gb, fading, gate, out, n, state, coef):
-    """Mix the model(s) (crossfade while switching), apply the gate, block DC.
+def fade_block(ma, mb, use_a, use_b, ga, gb, fading, shared, gate, wf, n, state, coef):
+    """The model(s) before the cabinet: output gain, gate, switch crossfade; in place.
 
-    A model whose block holds NaN/Inf contributes silence and is reported in the flags."""
+    shared (both models go through the same IR, or no switch): the crossfaded mix goes to
+    ma, a single IR follows. Otherwise each model goes to its own IR: the incoming one
+    faded in before it (mb, so the new IR starts smoothly, no onset transient), the
+    outgoing one unweighted (ma), its weight 1 - wf applied after its IR (`mix_block`),
+    so the old cab's tail fades out with it instead of being cut. A model that is not
+    playing, or whose block holds NaN/Inf (reported in the flags), is silence."""
     flags = 0
     if use_a:
         for i in range(n):
@@ -106,9 +111,6 @@ def post_block(ma, mb, use_a, use_b, ga, gb, fading, gate, out, n, state, coef):
                 break
     f = state[S_FADE]
     step = coef[C_FADE_STEP]
-    x1 = state[S_DC_X1]
-    y1 = state[S_DC_Y1]
-    r = coef[C_DC_R]
     for i in range(n):
         if fading:
             f += step
@@ -117,20 +119,35 @@ def post_block(ma, mb, use_a, use_b, ga, gb, fading, gate, out, n, state, coef):
             w = 0.5 - 0.5 * math.cos(math.pi * f)    # raised cosine
         else:
             w = 0.0
-        s = 0.0
-        if use_a:
-            s += ma[i] * ga * (1.0 - w)
-        if use_b:
-            s += mb[i] * gb * w
-        s *= gate[i]
+        a = ma[i] * ga * gate[i] if use_a else 0.0
+        b = mb[i] * gb * gate[i] if use_b else 0.0
+        if shared:
+            ma[i] = a * (1.0 - w) + b * w
+        else:
+            ma[i] = a
+            mb[i] = b * w
+        wf[i] = w
+    state[S_FADE] = f
+    return flags
+
+
+@njit(cache=True, fastmath={"contract"})
+def mix_block(ma, mb, wf, two, out, n, state, coef):
+    """After the IR(s): the outgoing model's fade-out (when `two`) and the DC blocker."""
+    x1 = state[S_DC_X1]
+    y1 = state[S_DC_Y1]
+    r = coef[C_DC_R]
+    for i in range(n):
+        if two:
+            s = ma[i] * (1.0 - wf[i]) + mb[i]
+        else:
+            s = ma[i]
         y = s - x1 + r * y1
         x1 = s
         y1 = y
         out[i] = y
-    state[S_FADE] = f
     state[S_DC_X1] = x1
     state[S_DC_Y1] = y1
-    return flags
 
 
 @njit(cache=True, fastmath={"contract"})
@@ -315,7 +332,7 @@ class Convolver:
 
     def reset(self):
         for a in (self.fdl_re, self.fdl_im, self.xbuf, self.tail):
-            a[:] = 0
+            a.fill(0.0)
         self.pos[0] = 0
         self.fdl_idx[0] = 0
 

@@ -6,6 +6,10 @@ looks temporary (`.file.XXXX` from rsync, `*.tmp`, `*.part`, `~`), and never whe
 than the limit. It is then loaded and checked against its reference pair (all off the
 audio thread); a bad file is skipped with one log line and remembered so it is not retried
 until it changes. Order: by name, or the order of `setlist.txt` when present.
+
+A model's own cabinet IR is `NAME.wav` beside `NAME.npz` (or .nam/.json): a WAV in the
+directory is never a model itself. It is part of the model's version (adding, changing or
+removing it reloads the entry), and the pedal loads it when it prepares the model's slot.
 """
 import logging
 import os
@@ -17,6 +21,7 @@ from .. import modelfile
 log = logging.getLogger(__name__)
 
 EXTENSIONS = (".npz", ".nam", ".json")
+IR_EXTENSIONS = (".wav",)
 SETLIST = "setlist.txt"
 MAX_BYTES = modelfile.MAX_FILE_BYTES
 
@@ -47,16 +52,25 @@ def load_model(path, verify=True):
     raise UnsupportedModel(f"{path}: unsupported file type {ext!r}")
 
 
+def _stat_file(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st if os.path.isfile(path) else None
+
+
 def is_temporary(name):
     return (name.startswith(".") or name.endswith(("~", ".tmp", ".part", ".partial", ".swp"))
             or ".tmp-" in name)
 
 
 class Entry:
-    def __init__(self, path, stamp, model_file):
+    def __init__(self, path, stamp, model_file, ir_path=None):
         self.path = path
         self.stamp = stamp
         self.model_file = model_file
+        self.ir_path = ir_path          # the model's own cabinet IR (NAME.wav), or None
 
     @property
     def name(self):
@@ -84,22 +98,33 @@ class ModelLibrary:
 
     # --- scanning -----------------------------------------------------------------------
     def _listing(self):
+        """{model path: stamp}: (size, mtime, inode, the paired IR's (path, size, mtime) or None)."""
         out = {}
         try:
             names = os.listdir(self.directory)
         except FileNotFoundError:
             return out
+        irs = {}
+        for name in names:
+            if not is_temporary(name) and name.lower().endswith(IR_EXTENSIONS):
+                stem = os.path.splitext(name)[0]
+                if stem not in irs or name.endswith(".wav"):       # NAME.wav before NAME.WAV
+                    irs[stem] = name
         for name in names:
             if is_temporary(name) or not name.lower().endswith(EXTENSIONS):
                 continue
             path = os.path.join(self.directory, name)
-            try:
-                st = os.stat(path)
-            except OSError:
+            st = _stat_file(path)
+            if st is None:
                 continue
-            if not os.path.isfile(path):
-                continue
-            out[path] = (st.st_size, st.st_mtime_ns, st.st_ino)
+            ir = None
+            ir_name = irs.get(os.path.splitext(name)[0])
+            if ir_name is not None:
+                ir_path = os.path.join(self.directory, ir_name)
+                ist = _stat_file(ir_path)
+                if ist is not None:
+                    ir = (ir_path, ist.st_size, ist.st_mtime_ns)
+            out[path] = (st.st_size, st.st_mtime_ns, st.st_ino, ir)
         return out
 
     def scan(self, settle=True):
@@ -138,10 +163,11 @@ class ModelLibrary:
                     changed = True
                 continue
             self._rejected.pop(path, None)
+            ir_path = stamp[3][0] if stamp[3] else None
             with self._lock:
-                self._entries[path] = Entry(path, stamp, mf)
-            log.info("model %s: %s (%s, %d Hz)", "updated" if entry else "added", os.path.basename(path),
-                     mf.architecture, mf.sample_rate)
+                self._entries[path] = Entry(path, stamp, mf, ir_path)
+            log.info("model %s: %s (%s, %d Hz%s)", "updated" if entry else "added", os.path.basename(path),
+                     mf.architecture, mf.sample_rate, f", IR {os.path.basename(ir_path)}" if ir_path else "")
             changed = True
         self._seen = listing
         order = self._ordered()

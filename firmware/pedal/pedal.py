@@ -135,14 +135,25 @@ class Pedal:
         return self._make_slot(entry)
 
     def _make_slot(self, entry):
+        """The model, resampled when trained at another rate, with its own IR when it has
+        one (NAME.wav beside it; else the global IR plays). Slow: control side only."""
         mf = entry.model_file
-        if mf.sample_rate != self.rate:
-            log.warning("%s was trained at %d Hz and plays at %d Hz (not resampled)", mf.name, mf.sample_rate, self.rate)
+        ir = None
+        ir_path = getattr(entry, "ir_path", None)
+        if ir_path:
+            try:
+                ir = chain_mod.load_ir(ir_path, self.rate, self.cfg["models"].get("ir_max_ms", 500))
+            except Exception as e:      # a bad IR: the model still plays, through the global IR
+                log.warning("%s: IR %s not used: %s", mf.name, os.path.basename(ir_path), e)
         try:
-            return chain_mod.make_slot(mf, self.period, self.tone, tag=entry.path)
+            slot = chain_mod.make_slot(mf, self.period, self.tone, tag=entry.path, sample_rate=self.rate, ir=ir)
         except Exception as e:
             log.error("model %s cannot be built: %s", mf.name, e)
             return None
+        if mf.sample_rate != self.rate:
+            log.debug("%s: %d Hz model resampled to %d Hz (+%d samples)", mf.name, mf.sample_rate, self.rate,
+                      getattr(slot.model, "latency", 0))
+        return slot
 
     def toggle_bypass(self):
         self.set_bypass(not self.chain.bypassed)

@@ -1,0 +1,175 @@
+"""A model's own cabinet IR (NAME.wav beside NAME.npz) wins over the global one; switching
+models crossfades the IR change too."""
+import logging
+
+import numpy as np
+import pytest
+
+from firmware.pedal.chain import ToneChain, load_ir, make_slot
+from firmware.pedal.library import ModelLibrary
+from firmware.pedal.testing import make_model, write_model
+
+sf = pytest.importorskip("soundfile")
+
+SR = 48000
+B = 64
+
+
+def tone(n, f=110.0, a=0.4):
+    t = np.arange(n) / SR
+    return (a * np.sin(2 * np.pi * f * t) * np.minimum(1.0, t * 40)).astype(np.float32)
+
+
+def cab(seed, n=2400, polarity=1.0):
+    """A cab-like IR: a decaying, coloured burst, unit energy (as load_ir makes it)."""
+    rng = np.random.default_rng(seed)
+    ir = rng.standard_normal(n) * np.exp(-np.arange(n) / (n / 8))
+    ir[0] += 2.0 * polarity
+    return ir / np.sqrt(np.sum(ir * ir))
+
+
+def write_ir(path, ir):
+    sf.write(path, ir / np.max(np.abs(ir)), SR, subtype="FLOAT")
+
+
+def unity():
+    mf = make_model("Linear", taps=1, name="unity")
+    mf.weights["taps"][:] = 1.0
+    return mf
+
+
+def run(chain, x, switch=None):
+    y = np.zeros_like(x)
+    for s in range(0, len(x), B):
+        if switch is not None and s in switch:
+            chain.request_switch(switch[s])
+        m = min(B, len(x) - s)
+        chain.process(x[s:s + m], y[s:s + m], m)
+    return y
+
+
+def max_step(y):
+    return float(np.max(np.abs(np.diff(y.astype(np.float64)))))
+
+
+def test_library_pairs_name_wav_with_the_model_and_never_plays_a_wav(tmp_path, caplog):
+    d = tmp_path / "models"
+    d.mkdir()
+    write_model(d / "amp.npz", arch="Linear", seed=1, name="Amp")
+    write_model(d / "other.npz", arch="Linear", seed=2, name="Other")
+    write_ir(d / "amp.wav", cab(1))
+    write_ir(d / "lonely.wav", cab(2))
+    lib = ModelLibrary(d)
+    with caplog.at_level(logging.INFO, logger="firmware.pedal.library"):
+        lib.scan(settle=False)
+    by_name = {e.name: e for e in lib.entries()}
+    assert sorted(by_name) == ["Amp", "Other"]                  # no WAV became a model
+    assert by_name["Amp"].ir_path == str(d / "amp.wav")
+    assert by_name["Other"].ir_path is None
+    assert not any("skipped" in r.getMessage() for r in caplog.records)
+    # an IR that arrives later is picked up (the model's entry is reloaded with it)
+    write_ir(d / "other.wav", cab(3))
+    lib.scan(settle=False)
+    assert lib.get(str(d / "other.npz")).ir_path == str(d / "other.wav")
+    (d / "amp.wav").unlink()
+    lib.scan(settle=False)
+    assert lib.get(str(d / "amp.npz")).ir_path is None
+
+
+def test_slot_ir_wins_over_the_global_one(tmp_path):
+    own, glob = cab(1), cab(2)
+    x = tone(SR // 4, a=0.1)
+    # the slot's IR with some other global IR == that IR as the global one
+    y = run(ToneChain(SR, B, ir=glob, model=make_slot(unity(), B, ir=own)), x)
+    ref = run(ToneChain(SR, B, ir=own, model=unity()), x)
+    other = run(ToneChain(SR, B, ir=glob, model=unity()), x)
+    assert 0.02 < np.max(np.abs(ref)) < 0.8          # below the limiter
+    assert np.max(np.abs(y - ref)) < 1e-6
+    assert np.max(np.abs(y - other)) > 0.01
+    # and the IR is really convolved: unity model through `own` (no DC blocker, gate open)
+    direct = np.convolve(x.astype(np.float64), own)[:len(x)]
+    y2 = run(ToneChain(SR, B, model=make_slot(unity(), B, ir=own), dc_hz=0.001), x)
+    assert np.max(np.abs(y2 - direct)) < 1e-3 * np.max(np.abs(direct))
+
+
+def test_switch_between_models_with_different_irs_has_no_click():
+    x = tone(SR // 2, a=0.1)
+    a = make_slot(unity(), B, ir=cab(1))
+    b = make_slot(unity(), B, ir=-cab(1))           # the same cab, inverted: the hardest case
+    at = 100 * B
+    chain = ToneChain(SR, B, model=a)
+    y = run(chain, x, switch={at: b})
+    done = chain.last_switch_done
+    assert chain.current is b and done - at <= 0.050 * SR
+    assert np.max(np.abs(y)) < 0.8
+    steady = max(max_step(y[2000:at]), max_step(y[done + 3000:]))
+    assert max_step(y[at - 1:done + 2400]) <= 1.1 * steady
+    # without the crossfade (IR swapped at once) the same switch is a big step
+    hard = ToneChain(SR, B, model=make_slot(unity(), B, ir=cab(1)), fade_ms=0.001)
+    yh = run(hard, x, switch={at: make_slot(unity(), B, ir=-cab(1))})
+    assert max_step(yh[at - 1:at + 200]) > 3 * steady
+
+
+def test_a_global_ir_back_in_use_starts_from_silence():
+    # A (global IR) -> B (own IR, silent model) -> C (global IR, silent model): when C fades
+    # in, the global IR must not replay what A fed it before B (its tail is still long).
+    silent = make_model("Linear", taps=4, gain=0.0, name="silent")
+    x = tone(SR // 2, a=0.1)
+    ys = []
+    for then in (None, make_slot(silent, B)):
+        chain = ToneChain(SR, B, ir=cab(5, n=24000), model=unity())
+        switch = {60 * B: make_slot(silent, B, ir=cab(6))}
+        if then is not None:
+            switch[200 * B] = then
+        ys.append(run(chain, x, switch=switch))
+    assert chain.current is then
+    assert np.max(np.abs(ys[1][: 60 * B])) > 0.02
+    # C adds nothing to B's silence (only the DC blocker's own decay, the same in both)
+    assert np.max(np.abs(ys[1] - ys[0])) < 1e-7
+
+
+def test_simulate_plays_the_models_own_ir_and_switches_cleanly(tmp_path):
+    pytest.importorskip("alsaaudio")
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory
+    from firmware.pedal.library import load_model
+    from firmware.pedal.sim import Simulator
+    Device.pin_factory = MockFactory()
+    try:
+        d = tmp_path / "models"
+        d.mkdir()
+        write_model(d / "a.npz", arch="LSTM", seed=1, gain=0.6, name="A")
+        write_model(d / "b.npz", arch="LSTM", seed=1, gain=0.6, name="B")   # same model, other cab
+        write_ir(d / "a.wav", cab(1))
+        write_ir(d / "b.wav", -cab(1))
+        x = tone(int(0.6 * SR), a=0.3)
+        sim = Simulator(d, events="0.3:next")
+        y = sim.run(x)
+        ref = np.zeros_like(x)
+        ToneChain(SR, B, model=make_slot(load_model(d / "a.npz"), B, ir=load_ir(d / "a.wav", SR))).process(
+            x, ref, len(x))
+        start = sim.switch_frames[0][0]
+        assert np.max(np.abs(ref)) > 0.02
+        assert np.max(np.abs(y[:start] - ref[:start])) < 1e-5        # A's own cab, not none
+        end = sim.switch_frames[0][1]
+        assert sim.pedal.chain.current.name == "B"
+        assert end - start <= 0.050 * SR
+        steady = max(max_step(y[2000:start]), max_step(y[end + 3000:]))
+        assert max_step(y[start - 1:end + 2400]) <= 1.1 * steady
+        # after the switch it is B's (inverted) cab: the output flips sign (once the DC
+        # blocker has settled on the flipped model offset)
+        tail = slice(len(x) - 2400, len(x))
+        assert np.max(np.abs(y[tail] + ref[tail])) < 0.05 * np.max(np.abs(ref[tail]))
+    finally:
+        Device.pin_factory.reset()
+
+
+def test_models_command_shows_the_paired_ir(tmp_path, capsys):
+    from firmware import cli
+    d = tmp_path / "models"
+    d.mkdir()
+    write_model(d / "amp.npz", arch="Linear", seed=1, name="Amp")
+    write_ir(d / "amp.wav", cab(1))
+    assert cli.main(["models", "--models", str(d)]) == 0
+    out = capsys.readouterr().out
+    assert "Amp" in out and "IR amp.wav" in out and out.count("\n") == 1
