@@ -5,10 +5,11 @@ Each turns a foreign file into a `ModelFile` (the pedal's own format, see
 does. The format is told from the content, not the file name. `tubeless import` writes
 the result as `.npz`; `load` lets any command take either kind of file.
 """
+import math
 import os
 import sys
 
-from .. import modelfile
+from .. import loudness, modelfile
 from . import aidax, guitarml, nam
 from ._common import read_json
 
@@ -40,12 +41,23 @@ def import_file(path, sample_rate=None, submodel=None, verify=True):
         if sample_rate is not None:
             raise modelfile.ModelFileError(path, "a .nam file states its own sample rate; --sample-rate is for "
                                                  "GuitarML and AIDA-X files")
-        return nam.convert(doc, path, submodel=submodel)
+        return _with_loudness(nam.convert(doc, path, submodel=submodel))
     if submodel is not None:
         raise modelfile.ModelFileError(path, "--submodel is only meaningful for a NAM SlimmableContainer")
     if fmt is aidax:
-        return aidax.convert(doc, path, sample_rate, verify=verify)
-    return guitarml.convert(doc, path, sample_rate)
+        return _with_loudness(aidax.convert(doc, path, sample_rate, verify=verify))
+    return _with_loudness(guitarml.convert(doc, path, sample_rate))
+
+
+def _with_loudness(mf):
+    """Fill `metadata.loudness` when the source format has none (GuitarML, AIDA-X, some NAM
+    files), measured on our standard input, so the pedal levels every model alike."""
+    if not isinstance(mf.metadata.get("loudness"), (int, float)):
+        measured = loudness.measure(mf)
+        if math.isfinite(measured):
+            mf.metadata["loudness"] = round(measured, 2)
+            mf.metadata["loudness_measured_by"] = "tubeless"
+    return mf
 
 
 def load(path, verify=True, **options):
