@@ -226,3 +226,26 @@ def test_simulate_cli(tmp_path):
     sf.write(tmp_path / "in44.wav", x, 44100)
     assert cli.main(["simulate", str(tmp_path / "in44.wav"), str(tmp_path / "o.wav"), "--models", str(d)]) == 2
     assert cli.main(["models", "--models", str(d)]) == 0
+
+
+def test_the_playing_model_is_reloaded_when_its_file_is_replaced(tmp_path, caplog):
+    d = models_dir(tmp_path)
+    replacement = tmp_path / "a_new.npz"
+    write_model(replacement, arch="LSTM", seed=9, gain=0.2, name="A2")
+    steps = {}
+
+    def on_block(sim, frame):
+        if frame / SR >= 0.2 and "swap" not in steps:
+            os.replace(replacement, d / "a_lstm.npz")       # how `make deploy` lands a file
+            steps["swap"] = frame
+
+    lib = ModelLibrary(d, poll_s=0.05)
+    x = signal(1.0)
+    with caplog.at_level(logging.INFO, logger="firmware.pedal.pedal"):
+        sim = Simulator(d, library=lib, pace=1.0, on_block=on_block)
+        y = sim.run(x)
+    assert any("a_lstm.npz changed on disk: reloading" in r.getMessage() for r in caplog.records)
+    assert sim.pedal.chain.current.name == "A2"
+    assert sim.pedal.io.xruns == 0
+    steady = np.max(np.abs(np.diff(y[: steps["swap"]])))
+    assert np.max(np.abs(np.diff(y))) < 2 * steady + 1e-3       # crossfaded, no click

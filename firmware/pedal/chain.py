@@ -71,6 +71,7 @@ class Slot:
         self.tag = tag                  # the library's key (path) of this model
         self.faulted = False
         self.convolver = convolver      # the model's own cabinet IR (dsp.Convolver), or None
+        self.stamp = None               # the library entry's stamp it was built from
 
 
 def model_gains(model_file, settings):

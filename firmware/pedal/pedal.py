@@ -101,10 +101,10 @@ class Pedal:
     def select(self, path):
         self._switch_to(path)
 
-    def _switch_to(self, path, action=True):
+    def _switch_to(self, path, action=True, reload=False):
         try:
             if path is None or (path == self.current_path and self.chain.current is not None
-                                and not self.chain.current.faulted):
+                                and not self.chain.current.faulted and not reload):
                 return
             slot = self._slot_for(path)
             if slot is None:
@@ -150,6 +150,7 @@ class Pedal:
         except Exception as e:
             log.error("model %s cannot be built: %s", mf.name, e)
             return None
+        slot.stamp = entry.stamp
         if mf.sample_rate != self.rate:
             log.debug("%s: %d Hz model resampled to %d Hz (+%d samples)", mf.name, mf.sample_rate, self.rate,
                       getattr(slot.model, "latency", 0))
@@ -232,8 +233,10 @@ class Pedal:
                     self._switch_to(paths[0], action=False)
             elif self.library.get(self.current_path) is not None and cur is not None:
                 entry = self.library.get(self.current_path)
-                if cur.tag == entry.path and getattr(cur, "stamp", entry.stamp) != entry.stamp:
-                    pass
+                if cur.tag == entry.path and cur.stamp is not None and cur.stamp != entry.stamp:
+                    # The playing model's file (or its IR) was replaced: fade to the new one.
+                    log.info("model %s changed on disk: reloading", os.path.basename(entry.path))
+                    self._switch_to(entry.path, action=False, reload=True)
             self._prepare_neighbours()
         if self._state_dirty and self.state_path:
             self._state_dirty = False
