@@ -20,7 +20,7 @@ from .. import modelfile
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = (".npz", ".nam", ".json")
+EXTENSIONS = (".npz", ".nam", ".json", ".aidax")
 IR_EXTENSIONS = (".wav",)
 SETLIST = "setlist.txt"
 MAX_BYTES = modelfile.MAX_FILE_BYTES
@@ -37,7 +37,7 @@ def load_model(path, verify=True):
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npz":
         return modelfile.load(path, verify=verify)
-    if ext in (".nam", ".json"):
+    if ext in (".nam", ".json", ".aidax"):
         try:
             from .. import importers
         except ImportError:
