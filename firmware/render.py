@@ -9,7 +9,7 @@ from . import audiofile, modelfile
 
 log = logging.getLogger(__name__)
 
-IMPORTED_SUFFIXES = (".nam", ".json")
+IMPORTED_SUFFIXES = (".nam", ".json", ".aidax")
 
 
 def load_any(path, verify=True):
@@ -90,7 +90,7 @@ def run(args):
 
 def register(sub):
     p = sub.add_parser("render", help="render a WAV file through a model offline",
-                       description="Render IN.wav through MODEL (.npz, .nam or .json) into OUT.wav (32-bit float).")
+                       description="Render IN.wav through MODEL (.npz, .nam, .json or .aidax) into OUT.wav (32-bit float).")
     p.add_argument("model")
     p.add_argument("input", metavar="IN.wav")
     p.add_argument("output", metavar="OUT.wav")

@@ -6,6 +6,7 @@ WaveNet written from the .nam layout) for synthetic files everywhere.
 """
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import soundfile as sf
 
 from firmware import modelfile
 from firmware.cli import main
-from firmware.importers import guitarml, import_file, load
+from firmware.importers import guitarml, import_file, load, nam
 
 # NAM Core's outputs: 1e-5, the deep WaveNets 1e-4 (corpus/README.md).
 NAM_TOLERANCE = {"wavenet": 1e-5, "lstm": 1e-5, "slimmable_container": 1e-5, "wavenet_condition_dsp": 1e-5,
@@ -119,6 +120,24 @@ def test_import_command_converts_a_batch(corpus, tmp_path, capsys):
     assert modelfile.load(tmp_path / "ts9.npz").sample_rate == 48000
 
 
+def test_convert_is_import_of_one_file(tmp_path, capsys):
+    src = NAM_DATA / "convnet.nam"
+    out = tmp_path / "c.npz"
+    assert main(["convert", str(src), str(out)]) == 0
+    assert modelfile.load(out).architecture == "ConvNet" and "reference reproduced" in capsys.readouterr().out
+    assert main(["convert", str(src), str(out)]) == 2  # exists: --force needed
+    assert main(["convert", str(src), str(out), "--force"]) == 0
+
+
+def test_aidax_extension_is_accepted(corpus, tmp_path):
+    from firmware import render
+    from firmware.pedal import library
+    src = tmp_path / "capture.aidax"
+    src.write_bytes((corpus / "aidax" / "tw40_blues_deluxe_deerinkstudios.json").read_bytes())
+    assert render.load_any(src).architecture == "LSTM"
+    assert library.load_model(src).architecture == "LSTM"
+
+
 def test_load_takes_our_files_and_foreign_ones(corpus, tmp_path):
     foreign = load(corpus / "nam" / "lstm.nam")
     ours = load(foreign.save(tmp_path / "lstm.npz"))
@@ -211,11 +230,20 @@ def test_nam_linear_applies_the_first_tap_to_the_newest_sample(tmp_path, rng, te
 @pytest.mark.parametrize("change, message", [
     (lambda d: d["weights"].pop(), r"'weights' has \d+ values, the config needs \d+"),
     (lambda d: d.update(version="0.4.0"), "version' 0.4.0 is not supported"),
-    (lambda d: d.update(architecture="ConvNet"), "ConvNet is not supported"),
+    (lambda d: d.update(architecture="ConvNet"), r"missing field 'config\.channels'"),
     (lambda d: d.update(architecture="Transformer"), "'Transformer' is not a NAM architecture"),
-    (lambda d: d["config"]["layers"][0].update(conv_pre_film={"active": True}), "conv_pre_film.*FiLM"),
-    (lambda d: d["config"]["layers"][1].update(groups_input=2), r"layers\[1\]\.groups_input.*grouped"),
-    (lambda d: d["config"].update(head={"kernel_sizes": [1]}), "post-stack head"),
+    (lambda d: d["config"]["layers"][0].update(conv_pre_film={"active": True, "groups": 2}),
+     "grouped convolution.*do not divide into 2 groups"),
+    (lambda d: d["config"]["layers"][1].update(groups_input=3), r"arrays/1/layers/0/conv: 2 inputs and 2 outputs do not divide into 3 groups"),
+    (lambda d: d["config"]["layers"][0].update(conv_pre_film=True), "conv_pre_film' must be an object or false"),
+    (lambda d: d["config"]["layers"][0].update(layer1x1={"active": False, "groups": 1},
+                                               layer1x1_post_film={"active": True}),
+     "layer1x1_post_film' is active but layer1x1 is not"),
+    (lambda d: d["config"]["layers"][0].update(slimmable={"method": "slice_channels_uniform", "kwargs": {}}),
+     "slimmable"),
+    (lambda d: d["config"].update(head={"kernel_sizes": [1]}), r"missing field 'config\.head\.channels'"),
+    (lambda d: d["config"].update(head={"kernel_sizes": [1], "channels": 2, "out_channels": 2,
+                                        "activation": "Tanh"}), "head.out_channels' must be 1"),
     (lambda d: d["config"]["layers"][0].update(activation="Wobble"), "unsupported activation 'Wobble'"),
     (lambda d: d["config"]["layers"][0].update(dilations=[1, 0, 4]), r"layers\[0\]\.dilations\[1\]"),
     (lambda d: d["config"]["layers"][0].pop("channels"), r"missing field 'config\.layers\[0\]\.channels'"),
@@ -340,3 +368,67 @@ def test_aidax_and_guitarml_fields_are_checked(tmp_path):
     md = {"model": "SimpleRNN", "input_size": 1, "unit_type": "LSTM", "hidden_size": 2, "skip": 1}
     with pytest.raises(modelfile.ModelFileError, match=r"state_dict\.rec\.weight_hh_l0' has shape \(8, 3\)"):
         import_file(_write_json(tmp_path / "c.json", {"model_data": md, "state_dict": state}))
+
+
+# --- NAM's trainer: files it exported (tests/data/nam, made by scripts/make_nam_test_files.py) ---
+NAM_DATA = Path(__file__).resolve().parent / "data" / "nam"
+TRAINER_CASES = sorted(p.name[:-len(".nam")] for p in NAM_DATA.glob("*.nam"))
+
+
+@pytest.mark.parametrize("name", TRAINER_CASES)
+def test_trainer_exported_file_plays_as_the_trainer_computes(name):
+    """The trainer's forward (prewarmed the way Core prewarms) against our render in blocks
+    of 64; for the features the corpus lacks: gating, blending, FiLM, grouped convs,
+    the post-stack head, ConvNet (with batchnorm), LSTM 2x8, Linear."""
+    x = np.load(NAM_DATA / "input.npy")
+    expected = np.load(NAM_DATA / f"{name}.expected.npy")
+    mf = import_file(NAM_DATA / f"{name}.nam")
+    assert mf.prewarm and mf.architecture == json.loads((NAM_DATA / f"{name}.nam").read_text())["architecture"]
+    err = float(np.max(np.abs(_play(mf, x) - expected)))
+    print(f"{name}: max error {err:.2e} (output peak {np.max(np.abs(expected)):.2f})")
+    assert err <= 1e-5 * max(1.0, float(np.max(np.abs(expected)))), f"{name}: max error {err:.3g}"
+
+
+def test_trainer_cases_cover_the_features_the_corpus_lacks():
+    assert len(TRAINER_CASES) >= 10
+    film = json.loads((NAM_DATA / "wavenet_film.nam").read_text())["config"]["layers"][0]
+    assert all(film[slot]["active"] for slot in nam.FILM_KEYS)
+    grouped = json.loads((NAM_DATA / "wavenet_grouped.nam").read_text())["config"]["layers"][0]
+    assert grouped["groups_input"] == 2 and grouped["layer1x1"]["groups"] == 2 and grouped["head1x1"]["groups"] == 2
+    assert json.loads((NAM_DATA / "wavenet_post_head.nam").read_text())["config"]["head"]["kernel_sizes"]
+    assert json.loads((NAM_DATA / "convnet_batchnorm.nam").read_text())["config"]["batchnorm"]
+
+
+def _one_layer_nam(rng, gating, film_weights=None):
+    """A 0.7 WaveNet of one 2-channel layer; with film_weights, its layer1x1_post_film is
+    active and takes them (4 scale/shift x 1 condition, then 4 biases) after the layer1x1."""
+    Z = 2 if gating == "none" else 4
+    layer = [rng.standard_normal(Z * 2 * 3 + Z).tolist(), rng.standard_normal(Z).tolist(),
+             rng.standard_normal(2 * 2 + 2).tolist()]
+    weights = rng.standard_normal(2).tolist() + sum(layer, []) + (film_weights or []) + [0.7, -0.4, 0.1, 0.5]
+    config = {"input_size": 1, "condition_size": 1, "channels": 2, "dilations": [2], "kernel_sizes": [3],
+              "activation": "Tanh", "gating_mode": gating, "secondary_activation": "Sigmoid",
+              "head": {"out_channels": 1, "kernel_size": 1, "bias": True},
+              "layer1x1": {"active": True, "groups": 1}, "head1x1": {"active": False, "out_channels": 1, "groups": 1}}
+    if film_weights is not None:
+        config["layer1x1_post_film"] = {"active": True, "shift": True, "groups": 1}
+    return {"version": "0.7.0", "architecture": "WaveNet", "weights": weights,
+            "config": {"layers": [config], "head": None, "head_scale": 0.5}}
+
+
+@pytest.mark.parametrize("gating", ["none", "gated"])
+def test_layer1x1_post_film_outside_blended_layers_is_ignored_as_core_does(tmp_path, test_signal, gating):
+    """NeuralAmpModelerCore applies layer1x1_post_film in blended layers only: elsewhere it
+    reads its weights and they play no part (NAM's trainer would apply it)."""
+    x = test_signal(1000)
+    outputs = []
+    for film in (None, [0.0] * 8, [5.0] * 8):
+        doc = _one_layer_nam(np.random.default_rng(3), gating, film)
+        mf = import_file(_write_json(tmp_path / "m.nam", doc))
+        assert "film" not in mf.config["layer_arrays"][0]["layers"][0]
+        outputs.append(_play(mf, x))
+    assert np.array_equal(outputs[0], outputs[1]) and np.array_equal(outputs[0], outputs[2])
+    # In a blended layer it does apply.
+    doc = _one_layer_nam(np.random.default_rng(3), "blended", [0.0] * 8)
+    mf = import_file(_write_json(tmp_path / "b.nam", doc))
+    assert mf.config["layer_arrays"][0]["layers"][0]["film"] == {"layer1x1_post_film": {"shift": True}}

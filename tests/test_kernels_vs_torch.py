@@ -11,6 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from firmware import models as fw  # noqa: E402
+from firmware.models.wavenet import FILM_SLOTS  # noqa: E402
 from training.models import (  # noqa: E402
     PRESETS, build_torch_model, preset_config, reference_output, state_dict_to_weights)
 from training.models.recurrent import Recurrent  # noqa: E402
@@ -69,7 +70,7 @@ def max_error(module, x, knobs=(), block=256):
 
 def wavenet_array(input_size, channels, head_size, dilations, kernel_size=3, activation="Tanh", **extra):
     kernel_sizes = kernel_size if isinstance(kernel_size, list) else [kernel_size] * len(dilations)
-    layer_extra = {k: extra.pop(k) for k in ("gating", "secondary_activation") if k in extra}
+    layer_extra = {k: extra.pop(k) for k in ("gating", "secondary_activation", "film") if k in extra}
     return {"input_size": input_size, "condition_size": 1, "channels": channels, "head_size": head_size,
             "layers": [{"kernel_size": k, "dilation": d, "activation": activation, **layer_extra}
                        for k, d in zip(kernel_sizes, dilations)],
@@ -107,6 +108,20 @@ WAVENET_CASES = {
         1, 3, 1, [1, 3, 7, 17, 41, 1, 13], kernel_size=[6, 6, 6, 6, 6, 15, 15],
         activation={"type": "LeakyReLU", "negative_slope": 0.01}, head_kernel_size=16, head_bias=True)],
         "head_scale": 1.0},
+    "post_head": {"layer_arrays": [wavenet_array(1, 6, 3, [1, 2, 4, 8], head_bias=True)], "head_scale": 0.5,
+                  "post_head": {"channels": 4, "out_channels": 1, "activation": "Tanh", "kernel_sizes": [3, 1, 4]}},
+    "film_every_slot": {"layer_arrays": [
+        wavenet_array(1, 6, 4, [1, 2, 4], bottleneck=4, head1x1=5, gating="blended",
+                      film={slot: {"shift": i % 3 != 1} for i, slot in enumerate(FILM_SLOTS)}),
+        wavenet_array(6, 4, 1, [1, 3], gating="gated", head_bias=True,
+                      film={"conv_pre_film": {"shift": False}, "activation_post_film": {"shift": True}})],
+        "head_scale": 0.3},
+    "film_and_post_head": {"layer_arrays": [
+        wavenet_array(1, 5, 2, [1, 2, 4, 8], activation="ReLU",
+                      film={"input_mixin_post_film": {"shift": True}, "layer1x1_post_film": {"shift": False}})],
+        "head_scale": 0.4,
+        "post_head": {"channels": 3, "out_channels": 1, "activation": {"type": "LeakyReLU", "negative_slope": 0.2},
+                      "kernel_sizes": [2, 5]}},
 }
 
 ACTIVATIONS = {
@@ -192,12 +207,43 @@ def test_linear_matches_torch(bias, signal):
     assert err <= SHALLOW_TOL
 
 
+CONVNET = {"channels": 6, "dilations": [1, 2, 4, 8, 16, 32], "activation": "Tanh"}
+
+
+def randomized_convnet(config, seed):
+    """A ConvNet with random weights and, with batchnorm, random running statistics and
+    affine parameters (PyTorch's defaults would make the batchnorm an identity)."""
+    module = randomized("ConvNet", config, seed=seed, gain=1.5)
+    if config.get("batchnorm"):
+        g = torch.Generator().manual_seed(seed + 1)
+        with torch.no_grad():
+            for bn in module.norms:
+                bn.running_mean.copy_(0.3 * torch.randn(bn.running_mean.shape, generator=g))
+                bn.running_var.copy_(0.5 + torch.rand(bn.running_var.shape, generator=g))
+                bn.weight.copy_(1.0 + 0.3 * torch.randn(bn.weight.shape, generator=g))
+                bn.bias.copy_(0.2 * torch.randn(bn.bias.shape, generator=g))
+    return module
+
+
+@pytest.mark.parametrize("batchnorm", [False, True], ids=["bias", "batchnorm"])
+@pytest.mark.parametrize("activation", ["Tanh", "ReLU", {"type": "LeakyReLU", "negative_slope": 0.1}],
+                         ids=["Tanh", "ReLU", "LeakyReLU"])
+def test_convnet_matches_torch(batchnorm, activation, signal):
+    module = randomized_convnet({**CONVNET, "activation": activation, "batchnorm": batchnorm}, seed=9)
+    err = max_error(module, signal)
+    print(f"ConvNet batchnorm={batchnorm} {activation}: max abs error {err:.2e}")
+    assert err <= SHALLOW_TOL
+
+
 BLOCK_CASES = {
     "wavenet": ("WaveNet", WAVENET_CASES["head_kernel_4"], ()),
     "wavenet_gated_head1x1": ("WaveNet", WAVENET_CASES["gated_bottleneck_head1x1"], ()),
+    "wavenet_film_post_head": ("WaveNet", WAVENET_CASES["film_and_post_head"], ()),
+    "wavenet_film": ("WaveNet", WAVENET_CASES["film_every_slot"], ()),
     "lstm_knob": ("LSTM", recurrent_config(12, 2, knobs=1, skip=True, initial_state=True), (0.4,)),
     "gru": ("GRU", recurrent_config(12, knobs=2), (0.2, 0.9)),
     "linear": ("Linear", {"receptive_field": 200, "bias": True}, ()),
+    "convnet": ("ConvNet", {**CONVNET, "batchnorm": True}, ()),
 }
 
 
@@ -217,7 +263,8 @@ def test_block_size_does_not_change_output(case, signal):
 
 @pytest.mark.parametrize("architecture, config, gain", [
     ("WaveNet", preset_config("nano"), 1.0), ("WaveNet", WAVENET_CASES["gated"], 1.0),
-    ("WaveNet", one_array("Tanh"), 1.5), ("LSTM", recurrent_config(16), 1.5), ("GRU", recurrent_config(16), 1.5)])
+    ("WaveNet", one_array("Tanh"), 1.5), ("LSTM", recurrent_config(16), 1.5), ("GRU", recurrent_config(16), 1.5),
+    ("ConvNet", CONVNET, 1.5), ("WaveNet", WAVENET_CASES["film_every_slot"], 1.0)])
 def test_random_weights_exercise_the_nonlinearity(architecture, config, gain, signal):
     """Guards the tests above (same configs and gains): with too small weights every model
     is nearly linear, and a kernel with a wrong activation would still pass."""

@@ -5,6 +5,7 @@ Each turns a foreign file into a `ModelFile` (the pedal's own format, see
 does. The format is told from the content, not the file name. `tubeless import` writes
 the result as `.npz`; `load` lets any command take either kind of file.
 """
+import argparse
 import math
 import os
 import sys
@@ -91,6 +92,19 @@ def register(subparsers):
                    help="which size of a NAM SlimmableContainer to import (default: the largest)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite existing output files")
     p.set_defaults(func=_run)
+
+    c = subparsers.add_parser(
+        "convert", help="convert one NAM, GuitarML or AIDA-X model file: IN OUT.npz (= import IN -o OUT.npz)",
+        description="Convert one NAM (.nam), GuitarML (.json) or AIDA-X (.json/.aidax) model file into the "
+                    "pedal's model file; the same as `tubeless import IN -o OUT.npz`.")
+    c.add_argument("input", metavar="IN", help="model file to convert")
+    c.add_argument("output", metavar="OUT.npz", help="output file")
+    c.add_argument("--sample-rate", type=int, metavar="HZ", help="sample rate of a GuitarML/AIDA-X model")
+    c.add_argument("--submodel", type=int, metavar="N", help="which size of a NAM SlimmableContainer to convert")
+    c.add_argument("-f", "--force", action="store_true", help="overwrite an existing output file")
+    c.set_defaults(func=lambda args: _run(argparse.Namespace(
+        inputs=[args.input], output=args.output, out_dir=None, sample_rate=args.sample_rate,
+        submodel=args.submodel, force=args.force)))
 
 
 def _run(args):

@@ -5,21 +5,26 @@ optional `sample_rate` (missing means 48 kHz) and `metadata`. Supported architec
 
 - `WaveNet`, classic ("A1", `head_size`/`head_bias`, one kernel size, `gated`) and the
   0.6/0.7 layout ("A2": `head` object with a kernel, `kernel_sizes`, per-layer
-  activations and `gating_mode`, `bottleneck`, `layer1x1`, `head1x1`, a nested
-  `condition_dsp` model). The last weight is the head scale, which Core uses instead of
-  `config.head_scale`. With `layer1x1` inactive the residual is the layer's input, as in
-  Core (NAM's trainer adds the activation there instead; see docs/importers.md).
+  activations and `gating_mode`, `bottleneck`, `layer1x1`, `head1x1`, grouped
+  convolutions, FiLM slots, a post-stack `head`, a nested `condition_dsp` model). The
+  last weight is the head scale, which Core uses instead of `config.head_scale`. With
+  `layer1x1` inactive the residual is the layer's input, as in Core (NAM's trainer adds
+  the activation there instead; see docs/importers.md). Grouped convolutions become
+  block-diagonal dense weights. Core applies `layer1x1_post_film` in blended layers only:
+  elsewhere its weights are read and dropped, as Core does.
 - `LSTM`: per layer concat(W_ih, W_hh), one bias, then the initial h and c; then the head.
 - `Linear`: taps (the first multiplies the newest sample, as Core plays it), then a bias.
+- `ConvNet`: kernel-2 dilated convs (bias, or batchnorm folded into weight and bias with
+  its running statistics, as Core does), an activation, then a 1x1 head.
 - `SlimmableContainer`: several sizes of one capture; the largest plays, as in Core.
 
-What the engine has no kernel for is refused with the reason: ConvNet, grouped
-convolutions, FiLM, the post-stack `head`, slimmable (channel-sliced) WaveNets.
+What the engine has no kernel for is refused with the reason: slimmable (channel-sliced)
+WaveNets, PReLU with per-channel slopes, multi-channel input.
 """
 import numpy as np
 
 from .. import modelfile
-from ..models import ModelConfigError, wavenet
+from ..models import ModelConfigError, convnet, wavenet
 from ._common import array, field, integer, sample_rate
 from ._common import metadata as source_metadata
 
@@ -90,11 +95,11 @@ def _convert(doc, path, where, submodel=None):
     elif architecture == "Linear":
         cfg, weights = _linear(config, flat, path, where)
     elif architecture == "ConvNet":
-        raise modelfile.ModelFileError(path, f"'{where}architecture' ConvNet is not supported by this firmware "
-                                             "(WaveNet, LSTM, Linear and SlimmableContainer are)")
+        cfg, weights = _convnet(config, flat, path, where)
     else:
         raise modelfile.ModelFileError(path, f"'{where}architecture' {architecture!r} is not a NAM architecture "
-                                             "this firmware knows (WaveNet, LSTM, Linear, SlimmableContainer)")
+                                             "this firmware knows (WaveNet, LSTM, Linear, ConvNet, "
+                                             "SlimmableContainer)")
     return architecture, cfg, weights, rate, metadata
 
 
@@ -143,23 +148,115 @@ def _split(flat, shapes, path, where, extra=0):
 # --- WaveNet ----------------------------------------------------------------------------
 def _wavenet(config, flat, path, where):
     w = where + "config"
-    if config.get("head") is not None:
-        raise modelfile.ModelFileError(path, f"'{w}.head' (a post-stack head) is not supported by this firmware")
     if config.get("in_channels", 1) != 1:
         raise modelfile.ModelFileError(path, f"'{w}.in_channels' must be 1 (mono audio), got {config['in_channels']!r}")
     layers = field(config, "layers", path, w, list)
     if not layers:
         raise modelfile.ModelFileError(path, f"'{w}.layers' is empty")
-    arrays = [_layer_array(lc, path, f"{w}.layers[{i}]") for i, lc in enumerate(layers)]
+    parsed = [_layer_array(lc, path, f"{w}.layers[{i}]") for i, lc in enumerate(layers)]
+    arrays = [arr for arr, _ in parsed]
     cfg = {"layer_arrays": arrays}
+    if config.get("head") is not None:
+        cfg["post_head"] = _post_head(config["head"], path, w + ".head")
     try:
-        shapes = wavenet.weight_shapes(cfg)
+        wavenet.weight_shapes(cfg)
     except ModelConfigError as e:
         raise modelfile.ModelFileError(path, f"'{w}' cannot be played: {e}") from None
-    weights = _split(flat, shapes, path, where, extra=1)
+    weights = _read_convs(flat, _wavenet_file_layout(cfg, [g for _, g in parsed]), path, where, extra=1)
     # Core takes the head scale from the last weight, not from config.head_scale.
     cfg["head_scale"] = float(flat[-1])
     return cfg, weights
+
+
+def _post_head(head, path, w):
+    """The post-stack head (NAM's detail::Head): per kernel size, activation then conv."""
+    if not isinstance(head, dict):
+        raise modelfile.ModelFileError(path, f"'{w}' must be an object")
+    kernels = field(head, "kernel_sizes", path, w, list)
+    if not kernels:
+        raise modelfile.ModelFileError(path, f"'{w}.kernel_sizes' is empty")
+    post = {"channels": integer(field(head, "channels", path, w), path, w + ".channels"),
+            "out_channels": integer(field(head, "out_channels", path, w), path, w + ".out_channels"),
+            "activation": field(head, "activation", path, w),
+            "kernel_sizes": [integer(k, path, f"{w}.kernel_sizes[{i}]") for i, k in enumerate(kernels)]}
+    if post["out_channels"] != 1:
+        raise modelfile.ModelFileError(path, f"'{w}.out_channels' must be 1 (mono output), got {post['out_channels']}")
+    try:
+        wavenet._activation_spec(post["activation"], w + ".activation")
+    except ModelConfigError as e:
+        raise modelfile.ModelFileError(path, str(e)) from None
+    return post
+
+
+def _wavenet_file_layout(cfg, groups):
+    """The .nam weight order of a WaveNet: [(our name or None to drop, out, in, kernel, groups, bias)].
+
+    Per array: rechannel; per layer conv, mixin, layer1x1, head1x1, then the FiLM slots in
+    NAM's order; the head rechannel. Then the post-stack head's convs."""
+    layout = []
+    for a, (arr, g) in enumerate(zip(cfg["layer_arrays"], groups)):
+        p = f"arrays/{a}/"
+        C, B, nc = arr["channels"], arr["bottleneck"], arr["condition_size"]
+        hin = arr.get("head1x1") or B
+        layout.append((p + "rechannel", C, arr["input_size"], 1, 1, False))
+        for i, layer in enumerate(arr["layers"]):
+            q = f"{p}layers/{i}/"
+            Z = B if layer["gating"] == "none" else 2 * B
+            layout.append((q + "conv", Z, C, layer["kernel_size"], g["conv"], True))
+            layout.append((q + "mixin", Z, nc, 1, g["mixin"], False))
+            if arr.get("layer1x1", True):
+                layout.append((q + "layer1x1", C, B, 1, g["layer1x1"], True))
+            if arr.get("head1x1"):
+                layout.append((q + "head1x1", hin, B, 1, g["head1x1"], True))
+            dims = {"conv_pre_film": C, "conv_post_film": Z, "input_mixin_pre_film": nc, "input_mixin_post_film": Z,
+                    "activation_pre_film": Z, "activation_post_film": B, "layer1x1_post_film": C,
+                    "head1x1_post_film": hin}
+            kept = layer.get("film", {})
+            for slot, (shift, film_groups) in g["film"].items():
+                name = f"{q}film/{slot}" if slot in kept else None
+                layout.append((name, dims[slot] * (2 if shift else 1), nc, 1, film_groups, True))
+        layout.append((p + "head", arr["head_size"], hin, arr.get("head_kernel_size", 1), 1,
+                       bool(arr.get("head_bias"))))
+    post = cfg.get("post_head")
+    if post:
+        cin = cfg["layer_arrays"][-1]["head_size"]
+        for i, k in enumerate(post["kernel_sizes"]):
+            cout = post["out_channels"] if i == len(post["kernel_sizes"]) - 1 else post["channels"]
+            layout.append((f"post_head/{i}", cout, cin, k, 1, True))
+            cin = cout
+    return layout
+
+
+def _read_convs(flat, layout, path, where, extra=0):
+    """Named dense (out, in, k) weights and biases read in file order; a grouped conv's
+    (out, in / groups, k) weights become a block-diagonal dense one."""
+    for name, out, inp, k, g, bias in layout:
+        if inp % g or out % g:
+            raise modelfile.ModelFileError(
+                path, f"grouped convolution {name or 'FiLM'}: {inp} inputs and {out} outputs do not divide "
+                      f"into {g} groups")
+    need = sum(out * (inp // g) * k + (out if bias else 0) for _, out, inp, k, g, bias in layout) + extra
+    if flat.size != need:
+        raise modelfile.ModelFileError(path, f"'{where}weights' has {flat.size} values, the config needs {need}")
+    weights, pos = {}, 0
+    for name, out, inp, k, g, bias in layout:
+        per_in, per_out = inp // g, out // g
+        n = out * per_in * k
+        packed = flat[pos:pos + n].reshape(out, per_in, k)
+        pos += n
+        if g == 1:
+            dense = packed.copy()
+        else:
+            dense = np.zeros((out, inp, k), np.float32)
+            for j in range(g):
+                dense[j * per_out:(j + 1) * per_out, j * per_in:(j + 1) * per_in] = packed[j * per_out:(j + 1) * per_out]
+        if name is not None:
+            weights[name + "/weight"] = dense
+        if bias:
+            if name is not None:
+                weights[name + "/bias"] = flat[pos:pos + out].copy()
+            pos += out
+    return weights
 
 
 def _per_layer(value, n, path, name):
@@ -174,13 +271,19 @@ def _per_layer(value, n, path, name):
 def _layer_array(lc, path, w):
     if not isinstance(lc, dict):
         raise modelfile.ModelFileError(path, f"'{w}' must be an object")
-    for key in ("groups_input", "groups_input_mixin"):
-        if lc.get(key, 1) != 1:
-            raise modelfile.ModelFileError(path, f"'{w}.{key}' = {lc[key]!r}: grouped convolutions are not supported")
+    groups = {"conv": integer(lc.get("groups_input", 1), path, w + ".groups_input"),
+              "mixin": integer(lc.get("groups_input_mixin", 1), path, w + ".groups_input_mixin"),
+              "layer1x1": 1, "head1x1": 1, "film": {}}
     for key in FILM_KEYS:
+        # As Core reads them: absent or false is off; an object is on unless "active": false.
         spec = lc.get(key)
-        if spec not in (None, False) and (not isinstance(spec, dict) or spec.get("active", True)):
-            raise modelfile.ModelFileError(path, f"'{w}.{key}' is active: FiLM is not supported")
+        if spec is None or spec is False:
+            continue
+        if not isinstance(spec, dict):
+            raise modelfile.ModelFileError(path, f"field '{w}.{key}' must be an object or false")
+        if field(spec, "active", path, w + "." + key, bool) if "active" in spec else True:
+            shift = field(spec, "shift", path, w + "." + key, bool) if "shift" in spec else True
+            groups["film"][key] = (shift, integer(spec.get("groups", 1), path, f"{w}.{key}.groups"))
     if isinstance(lc.get("slimmable"), dict):
         raise modelfile.ModelFileError(path, f"'{w}.slimmable': slimmable (channel-sliced) WaveNets are not supported")
 
@@ -210,13 +313,14 @@ def _layer_array(lc, path, w):
     layer1x1 = lc.get("layer1x1")
     if layer1x1 is not None:
         active = bool(field(layer1x1, "active", path, w + ".layer1x1", bool))
-        if active and layer1x1.get("groups", 1) != 1:
-            raise modelfile.ModelFileError(path, f"'{w}.layer1x1.groups': grouped convolutions are not supported")
+        if active:
+            groups["layer1x1"] = integer(layer1x1.get("groups", 1), path, w + ".layer1x1.groups")
         arr["layer1x1"] = active
+    if "layer1x1_post_film" in groups["film"] and not arr.get("layer1x1", True):
+        raise modelfile.ModelFileError(path, f"'{w}.layer1x1_post_film' is active but layer1x1 is not")
     head1x1 = lc.get("head1x1")
     if head1x1 is not None and field(head1x1, "active", path, w + ".head1x1", bool):
-        if head1x1.get("groups", 1) != 1:
-            raise modelfile.ModelFileError(path, f"'{w}.head1x1.groups': grouped convolutions are not supported")
+        groups["head1x1"] = integer(head1x1.get("groups", 1), path, w + ".head1x1.groups")
         arr["head1x1"] = integer(field(head1x1, "out_channels", path, w + ".head1x1"), path,
                                  w + ".head1x1.out_channels")
 
@@ -252,6 +356,11 @@ def _layer_array(lc, path, w):
                  "activation": activations[i], "gating": gating[i]}
         if gating[i] != "none":
             layer["secondary_activation"] = secondary[i] if secondary[i] is not None else "Sigmoid"
+        # Core applies layer1x1_post_film in blended layers only, head1x1_post_film with a head1x1 only.
+        film = {slot: {"shift": shift} for slot, (shift, _) in groups["film"].items()
+                if not (slot == "layer1x1_post_film" and gating[i] != "blended")}
+        if film:
+            layer["film"] = film
         try:
             wavenet._activation_spec(layer["activation"], f"{w}.activation (layer {i})")
             if gating[i] != "none":
@@ -259,7 +368,12 @@ def _layer_array(lc, path, w):
         except ModelConfigError as e:
             raise modelfile.ModelFileError(path, str(e)) from None
         arr["layers"].append(layer)
-    return arr
+    if not arr.get("head1x1"):
+        # Neither Core nor the trainer builds (or stores) this FiLM without a head1x1.
+        groups["film"].pop("head1x1_post_film", None)
+        for layer in arr["layers"]:
+            layer.get("film", {}).pop("head1x1_post_film", None)
+    return arr, groups
 
 
 # --- LSTM -------------------------------------------------------------------------------
@@ -303,3 +417,49 @@ def _linear(config, flat, path, where):
     if bias:
         shapes["bias"] = (1,)
     return cfg, _split(flat, shapes, path, where)
+
+
+# --- ConvNet ----------------------------------------------------------------------------
+def _convnet(config, flat, path, where):
+    w = where + "config"
+    C = integer(field(config, "channels", path, w), path, w + ".channels")
+    dilations = field(config, "dilations", path, w, list)
+    if not dilations:
+        raise modelfile.ModelFileError(path, f"'{w}.dilations' is empty")
+    dilations = [integer(d, path, f"{w}.dilations[{i}]") for i, d in enumerate(dilations)]
+    batchnorm = bool(field(config, "batchnorm", path, w, bool)) if "batchnorm" in config else False
+    activation = field(config, "activation", path, w)
+    try:
+        wavenet._activation_spec(activation, w + ".activation")
+    except ModelConfigError as e:
+        raise modelfile.ModelFileError(path, str(e)) from None
+    cfg = {"channels": C, "dilations": dilations, "activation": activation}
+    # File order per block: conv weight (C, in, 2), its bias unless batchnorm, else the
+    # batchnorm's running mean, running var, weight, bias (C each) and eps; then the head.
+    shapes = {}
+    for i in range(len(dilations)):
+        p = f"layers/{i}/"
+        shapes[p + "weight"] = (C, 1 if i == 0 else C, convnet.KERNEL_SIZE)
+        if batchnorm:
+            for name in ("running_mean", "running_var", "bn_weight", "bn_bias"):
+                shapes[p + name] = (C,)
+            shapes[p + "eps"] = (1,)
+        else:
+            shapes[p + "bias"] = (C,)
+    shapes["head/weight"] = (1, C)
+    shapes["head/bias"] = (1,)
+    raw = _split(flat, shapes, path, where)
+    if batchnorm:
+        for i in range(len(dilations)):
+            p = f"layers/{i}/"
+            # Core: scale = weight / sqrt(eps + var), loc = bias - scale * mean, after a bias-free conv.
+            var = raw.pop(p + "running_var").astype(np.float64)
+            eps = float(raw.pop(p + "eps")[0])
+            if np.any(eps + var <= 0):
+                raise modelfile.ModelFileError(path, f"'{where}weights': batchnorm {i} has a variance + eps <= 0")
+            scale = raw.pop(p + "bn_weight").astype(np.float64) / np.sqrt(eps + var)
+            loc = raw.pop(p + "bn_bias") - scale * raw.pop(p + "running_mean")
+            raw[p + "weight"] = (raw[p + "weight"] * scale[:, None, None]).astype(np.float32)
+            raw[p + "bias"] = loc.astype(np.float32)
+    cfg_shapes = convnet.weight_shapes(cfg)
+    return cfg, {name: raw[name] for name in cfg_shapes}

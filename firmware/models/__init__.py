@@ -1,9 +1,10 @@
 """The architectures the pedal plays, one module each, behind one `build()`."""
-from . import gru, linear, lstm, wavenet
+from . import convnet, gru, linear, lstm, wavenet
 from .base import Model, ModelConfigError
 
-_MODULES = {m.ARCHITECTURE: m for m in (wavenet, lstm, gru, linear)}
-_CLASSES = {"WaveNet": wavenet.WaveNet, "LSTM": lstm.LSTM, "GRU": gru.GRU, "Linear": linear.Linear}
+_MODULES = {m.ARCHITECTURE: m for m in (wavenet, lstm, gru, linear, convnet)}
+_CLASSES = {"WaveNet": wavenet.WaveNet, "LSTM": lstm.LSTM, "GRU": gru.GRU, "Linear": linear.Linear,
+            "ConvNet": convnet.ConvNet}
 ARCHITECTURES = tuple(_MODULES)
 CONDITION_PREFIX = "condition_dsp/"
 

@@ -14,6 +14,11 @@ Per layer array (C channels, bottleneck B, Z = B or 2B when gated/blended):
                      h = h + layer1x1 @ a + b  (or h when layer1x1 is inactive)
     head_out = causal conv of head (kernel head_kernel_size) + optional bias
     output = head_scale * head_out of the last array
+    post-stack head (optional): for each of its convs, output = conv(act(output))
+
+FiLM (optional, per layer and slot, NAM 0.7): `x = x * scale + shift` with (scale, shift)
+= 1x1 conv of the condition, at eight places in a layer (see FILM_SLOTS). A layer without
+FiLM takes the same path as before: its per-layer cost is one integer test.
 
 Each layer's input is kept in a ring, channel-major `[C, capacity]` rows of one history
 array; when the write position nears the end, the last `span` frames move to the front,
@@ -30,22 +35,204 @@ ARCHITECTURE = "WaveNet"
 
 # Layer table columns.
 (L_C, L_B, L_Z, L_K, L_DIL, L_GATING, L_ACT, L_SEC, L_COND, L_CONV_W, L_CONV_B, L_MIX_W,
- L_1X1_W, L_1X1_B, L_HH_OUT, L_HH_W, L_HH_B, L_RING, L_NCOLS) = range(19)
+ L_1X1_W, L_1X1_B, L_HH_OUT, L_HH_W, L_HH_B, L_RING, L_FILM, L_FRING, L_FT) = range(21)
+# FiLM slot j of a layer: columns L_FT + 3j + (F_W, F_B, F_SHIFT): weight offset, bias offset,
+# shift (1) or scale only (0).
+F_W, F_B, F_SHIFT = range(3)
+L_NCOLS = L_FT + 3 * 8
 # Array table columns.
 (A_FIRST, A_NLAYERS, A_IN, A_C, A_HIN, A_HOUT, A_HK, A_HDIL, A_RECH_W, A_HEAD_W, A_HEAD_B,
  A_HRING, A_NCOLS) = range(13)
 # Ring table columns: first row in the history array, rows, history span in frames.
 R_ROW, R_ROWS, R_SPAN = range(3)
 
+# Post-stack head table columns: in and out channels, kernel, ring, weight, bias, activation,
+# the row of LF holding the activation's parameters.
+P_IN, P_OUT, P_K, P_RING, P_W, P_B, P_ACT, P_LF, P_NCOLS = range(9)
+
 GATING = {"none": 0, "gated": 1, "blended": 2}
+# NAM's FiLM slots, in its weight order; bit i of a layer's L_FILM flags is slot i.
+FILM_SLOTS = ("conv_pre_film", "conv_post_film", "input_mixin_pre_film", "input_mixin_post_film",
+              "activation_pre_film", "activation_post_film", "layer1x1_post_film", "head1x1_post_film")
+(FILM_CONV_PRE, FILM_CONV_POST, FILM_MIX_PRE, FILM_MIX_POST, FILM_ACT_PRE, FILM_ACT_POST,
+ FILM_1X1_POST, FILM_HEAD1X1_POST) = (1 << i for i in range(8))
 
 
 @kernel
-def wavenet_block(x, cond, y, n, W, AT, LT, LF, RT, hist, pos, z, ybuf, headout, tmp, head_scale):
+def film(src, s0, sc0, dst, d0, dc0, D, W, woff, boff, shift, cond, nc, fbuf, n):
+    """dst[d0+r, dc0:dc0+n] = src[s0+r, sc0:sc0+n] * scale[r] + shift[r] for r < D, where
+    (scale; shift) = W @ cond + b, W (D or 2D, nc) at woff; src and dst may be the same rows."""
+    rows = 2 * D if shift else D
+    fill_rows(fbuf, 0, 0, rows, W, boff, n)
+    gemm_acc(fbuf, 0, 0, rows, W, woff, nc, 1, cond, 0, 0, nc, n)
+    for r in range(D):
+        x = src[s0 + r, sc0:sc0 + n]
+        y = dst[d0 + r, dc0:dc0 + n]
+        sc = fbuf[r, :n]
+        if shift:
+            sh = fbuf[D + r, :n]
+            for t in range(n):
+                y[t] = x[t] * sc[t] + sh[t]
+        else:
+            for t in range(n):
+                y[t] = x[t] * sc[t]
+
+
+@kernel
+def film_layer(li, first, nl, C, hrow, ph, cond, W, LT, LF, RT, hist, pos, z, ybuf, tmp, scratch, n):
+    """One layer of wavenet_block with its FiLM slots (Core's Layer::Process order).
+
+    scratch: four stacked buffers of equal height: the mixin's output, FiLM's scale and
+    shift, the modulated condition, and a 1x1's output."""
+    R = scratch.shape[0] // 4
+    zm = scratch[0:R]
+    fbuf = scratch[R:2 * R]
+    cbuf = scratch[2 * R:3 * R]
+    lbuf = scratch[3 * R:4 * R]
+    B = LT[li, L_B]
+    Z = LT[li, L_Z]
+    K = LT[li, L_K]
+    d = LT[li, L_DIL]
+    row = RT[LT[li, L_RING], R_ROW]
+    p = pos[LT[li, L_RING]]
+
+    # z = bias + input mixin of the condition + dilated causal conv of h.
+    nc = LT[li, L_COND]
+    flags = LT[li, L_FILM]
+    if (flags & FILM_CONV_PRE) != 0:
+        # The conv sees the FiLM-modulated input, kept in a ring of its own.
+        frow = RT[LT[li, L_FRING], R_ROW]
+        fp = pos[LT[li, L_FRING]]
+        film(hist, row, p, hist, frow, fp, C, W, LT[li, L_FT], LT[li, L_FT + 1], LT[li, L_FT + 2],
+             cond, nc, fbuf, n)
+        row = frow
+        p = fp
+    if (flags & (FILM_CONV_POST | FILM_MIX_PRE | FILM_MIX_POST)) != 0:
+        fill_rows(z, 0, 0, Z, W, LT[li, L_CONV_B], n)
+        conv_acc(z, 0, 0, Z, W, LT[li, L_CONV_W], C, K, hist, row, p, d, n)
+        if (flags & FILM_CONV_POST) != 0:
+            film(z, 0, 0, z, 0, 0, Z, W, LT[li, L_FT + 3], LT[li, L_FT + 4], LT[li, L_FT + 5], cond, nc, fbuf, n)
+        fill_rows(zm, 0, 0, Z, W, -1, n)
+        if (flags & FILM_MIX_PRE) != 0:
+            film(cond, 0, 0, cbuf, 0, 0, nc, W, LT[li, L_FT + 6], LT[li, L_FT + 7], LT[li, L_FT + 8],
+                 cond, nc, fbuf, n)
+            gemm_acc(zm, 0, 0, Z, W, LT[li, L_MIX_W], nc, 1, cbuf, 0, 0, nc, n)
+        else:
+            gemm_acc(zm, 0, 0, Z, W, LT[li, L_MIX_W], nc, 1, cond, 0, 0, nc, n)
+        if (flags & FILM_MIX_POST) != 0:
+            film(zm, 0, 0, zm, 0, 0, Z, W, LT[li, L_FT + 9], LT[li, L_FT + 10], LT[li, L_FT + 11], cond, nc,
+                 fbuf, n)
+        for r in range(Z):
+            zr = z[r, :n]
+            mr = zm[r, :n]
+            for t in range(n):
+                zr[t] += mr[t]
+    elif nc == 1:
+        # One condition channel (the usual case): bias and mixin in a single pass.
+        c0 = cond[0, :n]
+        for r in range(Z):
+            zr = z[r, :n]
+            bias = W[LT[li, L_CONV_B] + r]
+            m = W[LT[li, L_MIX_W] + r]
+            for t in range(n):
+                zr[t] = bias + m * c0[t]
+    else:
+        fill_rows(z, 0, 0, Z, W, LT[li, L_CONV_B], n)
+        gemm_acc(z, 0, 0, Z, W, LT[li, L_MIX_W], nc, 1, cond, 0, 0, nc, n)
+    if (flags & (FILM_CONV_POST | FILM_MIX_PRE | FILM_MIX_POST)) == 0:
+        conv_acc(z, 0, 0, Z, W, LT[li, L_CONV_W], C, K, hist, row, p, d, n)
+    # The residual takes the layer's own input, not the FiLM-modulated one.
+    row = RT[LT[li, L_RING], R_ROW]
+    p = pos[LT[li, L_RING]]
+    if (flags & FILM_ACT_PRE) != 0:
+        film(z, 0, 0, z, 0, 0, Z, W, LT[li, L_FT + 12], LT[li, L_FT + 13], LT[li, L_FT + 14], cond, nc, fbuf, n)
+
+    # Activation (plain, gated or blended); the result is z[:B].
+    gating = LT[li, L_GATING]
+    for r in range(B):
+        if gating == 2:
+            tmp[:n] = z[r, :n]
+        act.apply_row(z[r], n, LT[li, L_ACT], LF[li, 0], LF[li, 1], LF[li, 2], LF[li, 3])
+        if gating != 0:
+            g = z[B + r]
+            act.apply_row(g, n, LT[li, L_SEC], LF[li, 4], LF[li, 5], LF[li, 6], LF[li, 7])
+            zr = z[r]
+            if gating == 1:
+                for t in range(n):
+                    zr[t] = zr[t] * g[t]
+            else:
+                for t in range(n):
+                    zr[t] = g[t] * zr[t] + (np.float32(1.0) - g[t]) * tmp[t]
+
+    if (flags & FILM_ACT_POST) != 0:
+        film(z, 0, 0, z, 0, 0, B, W, LT[li, L_FT + 15], LT[li, L_FT + 16], LT[li, L_FT + 17], cond, nc, fbuf, n)
+
+    # Skip path into the head accumulator.
+    hh = LT[li, L_HH_OUT]
+    if hh > 0 and (flags & FILM_HEAD1X1_POST) != 0:
+        fill_rows(lbuf, 0, 0, hh, W, LT[li, L_HH_B], n)
+        matmul_acc(lbuf, 0, 0, hh, W, LT[li, L_HH_W], z, 0, 0, B, n)
+        film(lbuf, 0, 0, lbuf, 0, 0, hh, W, LT[li, L_FT + 21], LT[li, L_FT + 22], LT[li, L_FT + 23], cond, nc,
+             fbuf, n)
+        for r in range(hh):
+            acc = hist[hrow + r, ph:ph + n]
+            lr = lbuf[r, :n]
+            for t in range(n):
+                acc[t] += lr[t]
+    elif hh > 0:
+        if LT[li, L_HH_B] >= 0:
+            for r in range(hh):
+                bias = W[LT[li, L_HH_B] + r]
+                acc = hist[hrow + r, ph:ph + n]
+                for t in range(n):
+                    acc[t] += bias
+        matmul_acc(hist, hrow, ph, hh, W, LT[li, L_HH_W], z, 0, 0, B, n)
+    else:
+        for r in range(B):
+            acc = hist[hrow + r, ph:ph + n]
+            zr = z[r, :n]
+            for t in range(n):
+                acc[t] += zr[t]
+
+    # Residual path: the next layer's ring, or ybuf after the array's last layer.
+    if li == first + nl - 1:
+        dst = ybuf
+        drow0 = 0
+        q = 0
+    else:
+        dst = hist
+        drow0 = RT[LT[li + 1, L_RING], R_ROW]
+        q = pos[LT[li + 1, L_RING]]
+    b1 = LT[li, L_1X1_B]
+    if (flags & FILM_1X1_POST) != 0:
+        fill_rows(lbuf, 0, 0, C, W, b1, n)
+        matmul_acc(lbuf, 0, 0, C, W, LT[li, L_1X1_W], z, 0, 0, B, n)
+        film(lbuf, 0, 0, lbuf, 0, 0, C, W, LT[li, L_FT + 18], LT[li, L_FT + 19], LT[li, L_FT + 20], cond, nc,
+             fbuf, n)
+        for r in range(C):
+            src = hist[row + r, p:p + n]
+            drow = dst[drow0 + r, q:q + n]
+            lr = lbuf[r, :n]
+            for t in range(n):
+                drow[t] = src[t] + lr[t]
+        return
+    for r in range(C):
+        src = hist[row + r, p:p + n]
+        drow = dst[drow0 + r, q:q + n]
+        bias = W[b1 + r] if b1 >= 0 else np.float32(0.0)
+        for t in range(n):
+            drow[t] = src[t] + bias
+    if LT[li, L_1X1_W] >= 0:
+        matmul_acc(dst, drow0, q, C, W, LT[li, L_1X1_W], z, 0, 0, B, n)
+
+
+@kernel
+def wavenet_block(x, cond, y, n, W, AT, LT, LF, RT, PT, hist, pos, z, ybuf, headout, tmp, scratch, head_scale):
     """Run one block of n frames. x: (in, >=n) input; cond: (cond, >=n); y: (out, >=n).
 
     hist: every ring stacked as rows of one (rows, capacity) array, so a ring is a row
-    offset and no view has to be built per layer.
+    offset and no view has to be built per layer. PT: the post-stack head (no rows: none).
+    scratch: used by FiLM layers only. Few arguments: each costs time on every call.
     """
     cap = hist.shape[1]
     # Make room in every ring so this block's frames land in one contiguous run.
@@ -84,6 +271,10 @@ def wavenet_block(x, cond, y, n, W, AT, LT, LF, RT, hist, pos, z, ybuf, headout,
             gemm_acc(hist, row0, p0, C, W, AT[a, A_RECH_W], AT[a, A_IN], 1, ybuf, 0, 0, AT[a, A_IN], n)
 
         for li in range(first, first + nl):
+            if LT[li, L_FILM] != 0:
+                # Layers with FiLM take their own path, so the others pay nothing for it.
+                film_layer(li, first, nl, C, hrow, ph, cond, W, LT, LF, RT, hist, pos, z, ybuf, tmp, scratch, n)
+                continue
             B = LT[li, L_B]
             Z = LT[li, L_Z]
             K = LT[li, L_K]
@@ -166,11 +357,40 @@ def wavenet_block(x, cond, y, n, W, AT, LT, LF, RT, hist, pos, z, ybuf, headout,
         conv_acc(headout, 0, 0, hout, W, AT[a, A_HEAD_W], hin, AT[a, A_HK], hist, hrow, ph, AT[a, A_HDIL], n)
 
     last_out = AT[AT.shape[0] - 1, A_HOUT]
-    for r in range(last_out):
-        yr = y[r, :n]
-        hr = headout[r, :n]
-        for t in range(n):
-            yr[t] = head_scale * hr[t]
+    npost = PT.shape[0]
+    if npost == 0:
+        for r in range(last_out):
+            yr = y[r, :n]
+            hr = headout[r, :n]
+            for t in range(n):
+                yr[t] = head_scale * hr[t]
+    else:
+        # Post-stack head: each conv's input is the activated output before it, kept in a ring.
+        prow = RT[PT[0, P_RING], R_ROW]
+        pp = pos[PT[0, P_RING]]
+        for r in range(last_out):
+            dr = hist[prow + r, pp:pp + n]
+            hr = headout[r, :n]
+            for t in range(n):
+                dr[t] = head_scale * hr[t]
+            lf = PT[0, P_LF]
+            act.apply_row(dr, n, PT[0, P_ACT], LF[lf, 0], LF[lf, 1], LF[lf, 2], LF[lf, 3])
+        for i in range(npost):
+            srow = RT[PT[i, P_RING], R_ROW]
+            sp = pos[PT[i, P_RING]]
+            cout = PT[i, P_OUT]
+            if i == npost - 1:
+                fill_rows(y, 0, 0, cout, W, PT[i, P_B], n)
+                conv_acc(y, 0, 0, cout, W, PT[i, P_W], PT[i, P_IN], PT[i, P_K], hist, srow, sp, 1, n)
+            else:
+                drow = RT[PT[i + 1, P_RING], R_ROW]
+                dp = pos[PT[i + 1, P_RING]]
+                fill_rows(hist, drow, dp, cout, W, PT[i, P_B], n)
+                conv_acc(hist, drow, dp, cout, W, PT[i, P_W], PT[i, P_IN], PT[i, P_K], hist, srow, sp, 1, n)
+                lf = PT[i + 1, P_LF]
+                for r in range(cout):
+                    act.apply_row(hist[drow + r, dp:dp + n], n, PT[i + 1, P_ACT], LF[lf, 0], LF[lf, 1],
+                                  LF[lf, 2], LF[lf, 3])
 
     for j in range(RT.shape[0]):
         pos[j] += n
@@ -273,20 +493,69 @@ def weight_shapes(config):
             if head1x1:
                 shapes[q + "head1x1/weight"] = (hin, B, 1)
                 shapes[q + "head1x1/bias"] = (hin,)
+            dims = {"conv_pre_film": C, "conv_post_film": Z, "input_mixin_pre_film": n_cond,
+                    "input_mixin_post_film": Z, "activation_pre_film": Z, "activation_post_film": B,
+                    "layer1x1_post_film": C, "head1x1_post_film": hin}
+            for slot, spec in _films(layer, lw).items():
+                if slot == "layer1x1_post_film" and not layer1x1:
+                    raise ModelConfigError(f"{lw}.film.{slot} needs layer1x1")
+                if slot == "head1x1_post_film" and not head1x1:
+                    raise ModelConfigError(f"{lw}.film.{slot} needs head1x1")
+                rows = dims[slot] * (2 if spec.get("shift", True) else 1)
+                shapes[f"{q}film/{slot}/weight"] = (rows, n_cond, 1)
+                shapes[f"{q}film/{slot}/bias"] = (rows,)
         shapes[p + "head/weight"] = (head_size, hin, hk)
         if arr.get("head_bias", False):
             shapes[p + "head/bias"] = (head_size,)
         prev_head, prev_channels = head_size, C
+    post = config.get("post_head")
+    if post:
+        cin = prev_head
+        for i, (cout, k) in enumerate(_post_head_layers(post, prev_head)):
+            shapes[f"post_head/{i}/weight"] = (cout, cin, k)
+            shapes[f"post_head/{i}/bias"] = (cout,)
+            cin = cout
     return shapes
 
 
+def _films(layer, where):
+    """{slot: {"shift": bool}} of a layer's active FiLM slots, checked."""
+    films = layer.get("film") or {}
+    if not isinstance(films, dict):
+        raise ModelConfigError(f"'{where}.film' must be an object")
+    for slot, spec in films.items():
+        if slot not in FILM_SLOTS:
+            raise ModelConfigError(f"'{where}.film.{slot}' is not a FiLM slot (known: {', '.join(FILM_SLOTS)})")
+        if not isinstance(spec, dict):
+            raise ModelConfigError(f"'{where}.film.{slot}' must be an object")
+    return {slot: films[slot] for slot in FILM_SLOTS if slot in films}
+
+
+def _post_head_layers(post, in_channels):
+    """[(out_channels, kernel_size)] of the post-stack head's convs, checked."""
+    w = "config.post_head"
+    if not isinstance(post, dict):
+        raise ModelConfigError(f"'{w}' must be an object")
+    kernels = require(post, "kernel_sizes", w)
+    if not isinstance(kernels, list) or not kernels:
+        raise ModelConfigError(f"'{w}.kernel_sizes' must be a non-empty list")
+    channels = positive_int(require(post, "channels", w), w + ".channels")
+    out = positive_int(require(post, "out_channels", w), w + ".out_channels")
+    _activation_spec(require(post, "activation", w), w + ".activation")
+    return [(out if i == len(kernels) - 1 else channels, positive_int(k, f"{w}.kernel_sizes[{i}]"))
+            for i, k in enumerate(kernels)]
+
+
 def receptive_field(config):
-    """NAM's prewarm length: 1 + sum over arrays of (dilations x (kernel - 1)) + head kernel - 1."""
+    """NAM's prewarm length: 1 + sum over arrays of (dilations x (kernel - 1)) + head kernel - 1,
+    + (kernel - 1) of each post-stack head conv."""
     rf = 1
     for arr in _arrays(config):
         for layer in arr["layers"]:
             rf += layer["dilation"] * (layer["kernel_size"] - 1)
         rf += (arr.get("head_kernel_size", 1) - 1) * arr.get("head_dilation", 1)
+    if config.get("post_head"):
+        rf += sum(k - 1 for k in config["post_head"]["kernel_sizes"])
     return rf
 
 
@@ -316,7 +585,7 @@ class WaveNet(Model):
         LF = np.zeros((n_layers, 8), np.float32)
         AT = np.full((len(arrays), A_NCOLS), -1, np.int64)
         rings = []  # (rows, span)
-        maxz = maxc = maxh = 1
+        maxz = maxc = maxh = maxf = maxcond = 1
         li = 0
         for a, arr in enumerate(arrays):
             C = arr["channels"]
@@ -358,13 +627,43 @@ class WaveNet(Model):
                 LT[li, L_HH_W] = offsets.get(q + "head1x1/weight", -1)
                 LT[li, L_HH_B] = offsets.get(q + "head1x1/bias", -1)
                 LT[li, L_RING] = len(rings)
-                rings.append((C, layer["dilation"] * (layer["kernel_size"] - 1)))
+                span = layer["dilation"] * (layer["kernel_size"] - 1)
+                rings.append((C, span))
+                flags = 0
+                for slot, spec in _films(layer, q).items():
+                    j = FILM_SLOTS.index(slot)
+                    flags |= 1 << j
+                    col = L_FT + 3 * j
+                    LT[li, col + F_W] = offsets[f"{q}film/{slot}/weight"]
+                    LT[li, col + F_B] = offsets[f"{q}film/{slot}/bias"]
+                    LT[li, col + F_SHIFT] = int(bool(spec.get("shift", True)))
+                    maxf = max(maxf, shapes[f"{q}film/{slot}/bias"][0])
+                LT[li, L_FILM] = flags
+                if flags & FILM_CONV_PRE:
+                    LT[li, L_FRING] = len(rings)
+                    rings.append((C, span))
                 maxz = max(maxz, Z)
+                maxcond = max(maxcond, arr["condition_size"])
                 li += 1
             AT[a, A_HRING] = len(rings)
             rings.append((hin, (AT[a, A_HK] - 1) * AT[a, A_HDIL]))
             maxc = max(maxc, C)
             maxh = max(maxh, hin, arr["head_size"])
+
+        # Post-stack head: one ring per conv, holding its (activated) input.
+        post = config.get("post_head")
+        post_layers = _post_head_layers(post, arrays[-1]["head_size"]) if post else []
+        PT = np.full((len(post_layers), P_NCOLS), -1, np.int64)
+        if post_layers:
+            LF = np.concatenate([LF, np.zeros((len(post_layers), 8), np.float32)])
+        cin = arrays[-1]["head_size"]
+        for i, (cout, k) in enumerate(post_layers):
+            kind, params = _activation_spec(post["activation"], "config.post_head.activation")
+            PT[i] = (cin, cout, k, len(rings), offsets[f"post_head/{i}/weight"], offsets[f"post_head/{i}/bias"], kind,
+                     n_layers + i)
+            LF[n_layers + i, :4] = params
+            rings.append((cin, k - 1))
+            cin = cout
 
         # One history array for all rings: capacity = the longest span + room for several
         # blocks, so the copy that makes room happens rarely.
@@ -378,13 +677,18 @@ class WaveNet(Model):
         self._hist = np.zeros((row, capacity), np.float32)
         self._pos = RT[:, R_SPAN].copy()
         self._AT, self._LT, self._LF, self._RT = AT, LT, LF, RT
+        self._PT = PT
         m = self.max_block
+        film_used = bool(np.any(LT[:, L_FILM]))
+        # FiLM scratch (a single column when no layer has FiLM).
+        height = max(maxz, maxf, maxcond, maxc, maxh)
+        self._scratch = np.zeros((4 * height, m if film_used else 1), np.float32)
         self._z = np.zeros((maxz, m), np.float32)
         self._ybuf = np.zeros((maxc, m), np.float32)
         self._headout = np.zeros((maxh, m), np.float32)
         self._tmp = np.zeros(m, np.float32)
         self._x = np.zeros((1, m), np.float32)
-        self.out_channels = int(arrays[-1]["head_size"])
+        self.out_channels = int(post_layers[-1][0] if post_layers else arrays[-1]["head_size"])
         self._y = np.zeros((self.out_channels, m), np.float32)
         self._cond_size = int(arrays[0]["condition_size"])
         if condition_model is not None:
@@ -415,8 +719,8 @@ class WaveNet(Model):
             cond = self._cond
         else:
             cond = x
-        wavenet_block(x, cond, y, n, self._W, self._AT, self._LT, self._LF, self._RT, self._hist,
-                      self._pos, self._z, self._ybuf, self._headout, self._tmp, self.head_scale)
+        wavenet_block(x, cond, y, n, self._W, self._AT, self._LT, self._LF, self._RT, self._PT, self._hist,
+                      self._pos, self._z, self._ybuf, self._headout, self._tmp, self._scratch, self.head_scale)
 
     def _process_block(self, input, output, n):
         self._x[0, :n] = input[:n]

@@ -4,10 +4,10 @@ Independent of the Numba kernels (written from NAM's and PyTorch's definitions),
 kernel tests compare two implementations rather than one with itself. The stable API:
 
     build_torch_model(architecture, config) -> nn.Module
-        architecture "WaveNet", "LSTM", "GRU" or "Linear"; config exactly as the model file
+        architecture "WaveNet", "LSTM", "GRU", "Linear" or "ConvNet"; config exactly as the model file
         holds it (see firmware/models/*.py). The module has `.architecture`, `.config` and
         `.weights()`. Fresh modules use PyTorch's default initialisation.
-        - WaveNet, Linear: (B, T) -> (B, T - module.receptive_field + 1), valid convolution.
+        - WaveNet, Linear, ConvNet: (B, T) -> (B, T - module.receptive_field + 1), valid convolution.
           Train on segments of receptive_field - 1 + n samples to predict the last n.
         - LSTM, GRU: (B, T) or (B, T, 1 + knobs) -> (B, T); `forward(x, state=None,
           return_state=False)` carries state for truncated backprop.
@@ -37,11 +37,12 @@ import torch
 from firmware import modelfile as _modelfile
 from firmware.models import weight_shapes as _weight_shapes
 
+from .convnet import ConvNet
 from .linear import Linear
 from .recurrent import GRU, LSTM, Recurrent
 from .wavenet import PRESET_WEIGHT_COUNTS, PRESETS, WaveNet, preset_config
 
-_CLASSES = {"WaveNet": WaveNet, "LSTM": LSTM, "GRU": GRU, "Linear": Linear}
+_CLASSES = {"WaveNet": WaveNet, "LSTM": LSTM, "GRU": GRU, "Linear": Linear, "ConvNet": ConvNet}
 ARCHITECTURES = tuple(_CLASSES)
 # The firmware prewarms recurrent models with this much silence (NAM's half second).
 RECURRENT_PREWARM_SECONDS = 0.5

@@ -9,8 +9,14 @@ with any other. The model maps (B, T) to (B, T - receptive_field + 1), as NAM tr
 Config (see `firmware/models/wavenet.py`): `{"layer_arrays": [array, ...], "head_scale": s}`,
 each array `{input_size, condition_size, channels, bottleneck?, head_size,
 head_kernel_size?, head_dilation?, head_bias?, layer1x1?, head1x1?, layers: [{kernel_size,
-dilation, activation, gating?, secondary_activation?}, ...]}`. The condition is the raw
-input (condition_size 1).
+dilation, activation, gating?, secondary_activation?, film?}, ...]}`, optional `post_head`
+`{channels, out_channels, activation, kernel_sizes}`. The condition is the raw input
+(condition_size 1).
+
+FiLM (`layer.film = {slot: {"shift": bool}}`, NAM 0.7): `x * scale + shift`, (scale; shift)
+a 1x1 conv of the condition, at the slots NeuralAmpModelerCore's Layer::Process applies
+(every slot listed is applied; the importer drops what Core ignores). The post-stack head
+follows `head_scale`: per conv, activation then conv.
 
 `receptive_field` is the firmware's (its prewarm length): the sum of every conv's span,
 which over-counts when more than one array has a head kernel > 1, so the first outputs
@@ -22,10 +28,12 @@ Module names mirror the model file's weight names ("arrays.0.layers.3.conv.weigh
 shape, so export is a rename.
 """
 import copy
+import re
 
 import torch
 from torch import nn
 
+from firmware.models.wavenet import FILM_SLOTS
 from firmware.models.wavenet import receptive_field as _receptive_field
 
 from .activations import activation
@@ -70,6 +78,22 @@ def _last(x, n):
     return x[..., x.shape[-1] - n:]
 
 
+class _FiLM(nn.Module):
+    """x * scale + shift, (scale; shift) = 1x1 conv of the condition (right-aligned)."""
+
+    def __init__(self, condition_size, dim, shift):
+        super().__init__()
+        self.shift = bool(shift)
+        self.dim = dim
+        self.film = nn.Conv1d(condition_size, (2 if self.shift else 1) * dim, 1)
+
+    def forward(self, x, condition):
+        ss = self.film(_last(condition, x.shape[-1]))
+        if self.shift:
+            return x * ss[:, :self.dim] + ss[:, self.dim:]
+        return x * ss
+
+
 class _Layer(nn.Module):
     """Dilated conv + condition mixin, activation (plain, gated or blended), residual and skip."""
 
@@ -87,12 +111,28 @@ class _Layer(nn.Module):
             self.secondary = activation(spec.get("secondary_activation") or "Sigmoid")
         self.layer1x1 = nn.Conv1d(bottleneck, channels, 1) if layer1x1 else None
         self.head1x1 = nn.Conv1d(bottleneck, head1x1_channels, 1) if head1x1_channels else None
+        dims = {"conv_pre_film": channels, "conv_post_film": mixed, "input_mixin_pre_film": condition_size,
+                "input_mixin_post_film": mixed, "activation_pre_film": mixed, "activation_post_film": bottleneck,
+                "layer1x1_post_film": channels, "head1x1_post_film": head1x1_channels or bottleneck}
+        films = spec.get("film") or {}
+        unknown = set(films) - set(FILM_SLOTS)
+        if unknown:
+            raise ValueError(f"unknown FiLM slot(s) {sorted(unknown)}")
+        self.film = nn.ModuleDict({slot: _FiLM(condition_size, dims[slot], films[slot].get("shift", True))
+                                   for slot in FILM_SLOTS if slot in films})
 
     def forward(self, h, condition):
         """h: (B, C, L) -> (residual (B, C, L'), skip term (B, head in, L')), L' = L - span."""
-        z = self.conv(h)
+        film = self.film
+
+        def modulate(slot, x):
+            return film[slot](x, condition) if slot in film else x
+
+        z = self.conv(modulate("conv_pre_film", h))
         n = z.shape[-1]
-        z = z + self.mixin(_last(condition, n))
+        z = modulate("conv_post_film", z)
+        mix = self.mixin(_last(modulate("input_mixin_pre_film", condition), n))
+        z = modulate("activation_pre_film", z + modulate("input_mixin_post_film", mix))
         if self.gating == "none":
             a = self.activation(z)
         else:
@@ -101,10 +141,11 @@ class _Layer(nn.Module):
                 a = self.activation(primary) * secondary
             else:  # blended: the secondary output weighs activated against raw
                 a = secondary * self.activation(primary) + (1 - secondary) * primary
-        skip = self.head1x1(a) if self.head1x1 is not None else a
+        a = modulate("activation_post_film", a)
+        skip = modulate("head1x1_post_film", self.head1x1(a)) if self.head1x1 is not None else a
         residual = _last(h, n)
         if self.layer1x1 is not None:
-            residual = residual + self.layer1x1(a)
+            residual = residual + modulate("layer1x1_post_film", self.layer1x1(a))
         return residual, skip
 
 
@@ -150,12 +191,23 @@ class WaveNet(nn.Module):
         arrays = config["layer_arrays"]
         if arrays[0]["input_size"] != 1 or any(a["condition_size"] != 1 for a in arrays):
             raise ValueError("input_size of the first array and every condition_size must be 1 (mono audio)")
-        if arrays[-1]["head_size"] != 1:
-            raise ValueError("the last array's head_size must be 1 (mono output)")
+        out = config["post_head"]["out_channels"] if config.get("post_head") else arrays[-1]["head_size"]
+        if out != 1:
+            raise ValueError("the model's output must have 1 channel (mono)")
         self.config = copy.deepcopy(config)
         self.head_scale = float(config.get("head_scale", 1.0))
         self.receptive_field = _receptive_field(config)
         self.arrays = nn.ModuleList(_LayerArray(spec) for spec in arrays)
+        post = config.get("post_head")
+        self.post_head = None
+        if post:
+            kernels = post["kernel_sizes"]
+            blocks, cin = [], arrays[-1]["head_size"]
+            for i, k in enumerate(kernels):
+                cout = post["out_channels"] if i == len(kernels) - 1 else post["channels"]
+                blocks += [activation(post["activation"]), nn.Conv1d(cin, cout, k)]
+                cin = cout
+            self.post_head = nn.Sequential(*blocks)
 
     def forward(self, x):
         if x.ndim == 2:
@@ -167,8 +219,18 @@ class WaveNet(nn.Module):
         y, head = x, None
         for array in self.arrays:
             y, head = array(y, x, head)
-        return self.head_scale * _last(head[:, 0], out_length)
+        head = self.head_scale * head
+        if self.post_head is not None:
+            head = self.post_head(head)
+        return _last(head[:, 0], out_length)
 
     def weights(self):
         """{file weight name: tensor}: the state dict under the model file's names."""
-        return {name.replace(".", "/"): tensor for name, tensor in self.state_dict().items()}
+        out = {}
+        for name, tensor in self.state_dict().items():
+            name = name.replace(".", "/")
+            if name.startswith("post_head/"):  # Sequential index 2i + 1 is conv i
+                _, index, kind = name.split("/")
+                name = f"post_head/{int(index) // 2}/{kind}"
+            out[re.sub(r"/film/(\w+)/film/", r"/film/\1/", name)] = tensor
+        return out
