@@ -19,7 +19,8 @@ def warm():
     y = np.empty_like(x)
     cases = [("WaveNet", presets.wavenet_preset("nano")), ("LSTM", presets.recurrent_config(4, knobs=1)),
              ("LSTM", presets.recurrent_config(4, num_layers=2)), ("GRU", presets.recurrent_config(4)),
-             ("GRU", presets.recurrent_config(4, num_layers=2)), ("Linear", {"receptive_field": 8, "bias": True})]
+             ("GRU", presets.recurrent_config(4, num_layers=2)), ("Linear", {"receptive_field": 8, "bias": True}),
+             ("ConvNet", {"channels": 2, "dilations": [1, 2], "activation": "Tanh"})]
     for arch, config in cases:
         model = models.build(arch, config, random_weights(arch, config), 48000, 64)
         model.process(x, y, 64)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from firmware import bench, models
-from firmware.models import gru, linear, lstm, presets, wavenet
+from firmware.models import convnet, gru, linear, lstm, presets, wavenet
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +37,10 @@ def test_new_models_of_a_known_family_do_not_compile_again():
         _run_once("GRU", config)
     for taps in (1, 5, 300):
         _run_once("Linear", {"receptive_field": taps, "bias": taps > 1})
-    for kernel in (wavenet.wavenet_block, lstm.lstm_block, gru.gru_block, linear.linear_block):
+    for channels, dilations in ((2, [1, 2]), (8, [1, 2, 4, 8, 16, 32])):
+        _run_once("ConvNet", {"channels": channels, "dilations": dilations, "activation": "Tanh"})
+    for kernel in (wavenet.wavenet_block, lstm.lstm_block, gru.gru_block, linear.linear_block,
+                   convnet.convnet_block):
         assert len(kernel.signatures) == 1, f"{kernel.__name__} compiled {len(kernel.signatures)} times"
 
 
