@@ -26,6 +26,9 @@ class Model:
     # --- the contract -------------------------------------------------------------------
     def process(self, input, output, n):
         """Write n output samples for n input samples (1-D float32 arrays, n <= len)."""
+        if n <= self.max_block:            # the pedal's case: one block, no slicing
+            self._process_block(input, output, n)
+            return
         done = 0
         while done < n:
             m = min(self.max_block, n - done)

@@ -396,6 +396,15 @@ def wavenet_block(x, cond, y, n, W, AT, LT, LF, RT, PT, hist, pos, z, ybuf, head
         pos[j] += n
 
 
+@kernel
+def wavenet_mono(inp, out, n, x, y, W, AT, LT, LF, RT, PT, hist, pos, z, ybuf, headout, tmp, scratch, head_scale):
+    """The usual case, mono in and out with the input as the condition, in one call: the
+    copies in and out cost less here than as NumPy slicing in Python (~2 us a block)."""
+    x[0, :n] = inp[:n]
+    wavenet_block(x, x, y, n, W, AT, LT, LF, RT, PT, hist, pos, z, ybuf, headout, tmp, scratch, head_scale)
+    out[:n] = y[0, :n]
+
+
 def _alias_safe_row_length(n):
     """A row length >= n whose byte stride is not close to a multiple of 4 KiB.
 
@@ -723,6 +732,11 @@ class WaveNet(Model):
                       self._pos, self._z, self._ybuf, self._headout, self._tmp, self._scratch, self.head_scale)
 
     def _process_block(self, input, output, n):
+        if self._condition_model is None:
+            wavenet_mono(input, output, n, self._x, self._y, self._W, self._AT, self._LT, self._LF, self._RT,
+                         self._PT, self._hist, self._pos, self._z, self._ybuf, self._headout, self._tmp,
+                         self._scratch, self.head_scale)
+            return
         self._x[0, :n] = input[:n]
         self.process_multi(self._x, self._y, n)
         output[:n] = self._y[0, :n]
