@@ -33,6 +33,8 @@ as_service() {
 mkdir -p "$OUT"
 
 # ---------------------------------------------------------------- install
+# ARM64_SKIP_INSTALL=1: re-check a root kept with KEEP=1 without installing again.
+if [ "${ARM64_SKIP_INSTALL:-0}" != 1 ]; then
 step "scripts/install.sh --no-service (the same apt list, user, venv and pip steps as make install)"
 # --no-service: no systemd in a chroot. No --hat: no codec or boot partition here.
 # Shown as it goes, kept in install.log; the status travels through a file past the pipe.
@@ -41,6 +43,7 @@ step "scripts/install.sh --no-service (the same apt list, user, venv and pip ste
     || die "install.sh failed (above): a package the install does not pull in, or a wheel that will not build on aarch64"
 if grep -q 'warming the Numba cache failed' "$OUT/install.log"; then
     die "the install's Numba warm-up failed: the pedal could not compile or write $CACHEDIR"
+fi
 fi
 
 step "what pip installed on aarch64"
@@ -82,11 +85,11 @@ say "ok: $warm cache files in $CACHEDIR, owned by $SERVICE_USER"
 
 # The renders: the first one is also the "first run" into a fresh cache directory.
 [ -s "$TOP/renders.txt" ] || die "no $TOP/renders.txt (written by check-arm64.sh)"
-render() {  # NAME MODEL INPUT OPTIONS... (as the service user)
-    name=$1 model=$2 input=$3
+render() {  # NAME MODEL INPUT OPTIONS... (as the service user; sh has no locals: r_*)
+    r_name=$1 r_model=$2 r_input=$3
     shift 3
     as_service NUMBA_CACHE_DIR="$fresh" HOME=/var/lib/tubeless \
-        "$VENV/bin/tubeless" render "$@" "$model" "$input" "$RENDERS/$name.wav"
+        "$VENV/bin/tubeless" render "$@" "$r_model" "$r_input" "$RENDERS/$r_name.wav"
 }
 
 id "$SERVICE_USER" >/dev/null || die "install.sh did not create the $SERVICE_USER user"
