@@ -28,7 +28,7 @@ def main(argv):
     err = float(diff.max()) if diff.size else 0.0
     peak = float(np.abs(ref).max()) if ref.size else 0.0
     verdict = "ok  " if err <= tol else "FAIL"
-    print(f"{verdict} {got_path}: max |x86 - arm64| = {err:.3g} at sample {worst} of {len(ref)} "
+    print(f"{verdict} {got_path}: max |difference| = {err:.3g} at sample {worst} of {len(ref)} "
           f"(tolerance {tol:g}, signal peak {peak:.3g}, {np.count_nonzero(diff > 0)} samples differ)")
     return 0 if err <= tol else 1
 

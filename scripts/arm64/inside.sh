@@ -121,7 +121,7 @@ while IFS='|' read -r name model input options; do
         "$VENV/bin/python" "$SRC/scripts/arm64/compare.py" "$RENDERS/$name.first.wav" "$RENDERS/$name.wav" 0 \
             || die "a render from the loaded cache differs from the freshly compiled one"
         rm -f "$RENDERS/$name.first.wav"
-        say "ok: the second run loaded that cache (nothing recompiled) and rendered the same bytes"
+        say "ok: the second run loaded that cache (nothing recompiled) and rendered the same samples"
     fi
     say "rendered $name"
 done <"$TOP/renders.txt"
