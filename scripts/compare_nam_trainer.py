@@ -1,99 +1,163 @@
 """The README's quality bar: our trainer against the official NAM trainer, same data, same time.
 
-Data: our capture signal's 150 s of playing material (plus sweeps and noise) through the
-diode clipper of training/circuits.py (solved numerically: non-linear, with memory), and
-30 s of held-out validation. Both trainers get the same wall-clock minutes on this machine;
-both resulting models are then played by the pedal's own kernels (ours from .npz, NAM's
-.nam through the NAM importer) and scored with the same ESR on the same validation audio.
+Data: our capture signal's playing material, sweeps and noise (150 s) through the diode
+clipper of training/circuits.py (solved numerically: non-linear, with memory), then 0.5 s of
+silence, then 30 s of held-out validation playing. Both trainers read the very same WAV
+files, train on the same 150 s and validate on the same 30 s.
 
-NAM's trainer needs its own environment (it pins its own torch and Lightning):
+Fairness: for each architecture the two trainers run at the same time, side by side, each
+limited to ONE thread (OMP_NUM_THREADS=1, MKL_NUM_THREADS=1, and torch.set_num_threads(1)
+for ours), each with the same wall-clock budget (ours: --minutes; NAM's: Lightning's
+max_time). Both resulting models are then played by the pedal's own kernels (ours from
+.npz, NAM's .nam through the NAM importer, both prewarmed as their players do) and scored
+with the same ESR on the same validation audio.
 
-    python -m venv /tmp/nam && /tmp/nam/bin/pip install neural-amp-modeler
-    python scripts/compare_nam_trainer.py --nam-full /tmp/nam/bin/nam-full --minutes 10
+NAM's trainer is configured as its own repository's `nam_full_configs` do for these
+models (neural-amp-modeler 0.13 reads the layer-array `head` object; its .nam is 0.7):
 
-Writes a JSON summary to --work-dir/summary.json and prints a table.
+* feather WaveNet (NAM's A1 "feather" preset): Adam lr 0.004, ExponentialLR gamma 0.993,
+  loss MSE + 2e-4 x MR-STFT of pre-emphasised (0.85) signals, mask_first receptive field
+  - 1, batches of 16 x 8192 outputs, best checkpoint by validation ESR (what its simplified
+  trainer did for the A1 presets, 0.10-0.12).
+* LSTM-16 (its models/lstm.json with one layer of 16): Adam lr 0.008, gamma 0.995,
+  train_burn_in 8192, no truncation, mask_first 8192, MSE + 2e-3 x pre-emphasised MR-STFT,
+  batches of 16 x 32768 ("use a long ny like 32768").
+
+NAM's trainer needs its own environment (it pins its own Lightning):
+
+    python3 -m venv /tmp/namenv && /tmp/namenv/bin/pip install torch==2.13.0 neural-amp-modeler
+    python scripts/compare_nam_trainer.py --nam-full /tmp/namenv/bin/nam-full --archs feather --minutes 10
+
+Writes the data, both trainers' outputs and logs under --work-dir, a JSON summary to
+--work-dir/summary-ARCH.json, and prints a table.
 """
 import argparse
+import glob
 import json
 import os
+import platform
+import re
 import subprocess
 import sys
+import time
+from datetime import datetime, timezone
 
 import numpy as np
 import soundfile as sf
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, ROOT)
 
 from firmware import modelfile                                       # noqa: E402
 from firmware.importers import import_file                           # noqa: E402
-from training import capture, cli, data                              # noqa: E402
+from training import capture, data                                   # noqa: E402
 from training.circuits import DiodeClipper                           # noqa: E402
 from training.models import preset_config                            # noqa: E402
 
 SR = 48000
-TRAIN_SECONDS, VALIDATION_SECONDS = 150, 30
+TRAIN_SECONDS, GAP_SECONDS, VALIDATION_SECONDS = 150, 0.5, 30
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+              "NUMEXPR_NUM_THREADS": "1"}
 
 
-def make_data(work_dir, drive):
-    """DI and amp WAVs: [training audio | validation audio], 150 s + 30 s."""
-    audio, layout = capture.generate(validation_seconds=VALIDATION_SECONDS, playing_seconds=TRAIN_SECONDS - 24)
-    training = np.concatenate([audio[a:b] for a, b in layout.training_ranges()])[:TRAIN_SECONDS * SR]
-    validation = audio[layout.validation[0].start:layout.validation[0].end]
-    x = np.concatenate([training, validation]).astype(np.float32)
-    y = DiodeClipper(drive)(x)
+def make_data(work_dir, drive, seed=0):
+    """DI and amp WAVs: [150 s training | 0.5 s silence | 30 s validation], float, 48 kHz.
+
+    The silence keeps the circuit's memory of the training audio out of the validation
+    (NAM's trainer also insists on 0.4 s of silent input before its validation start)."""
     di, amp = os.path.join(work_dir, "di.wav"), os.path.join(work_dir, "amp.wav")
+    stamp, params = os.path.join(work_dir, "data.json"), {"drive": drive, "seed": seed, "train": TRAIN_SECONDS,
+                                                          "gap": GAP_SECONDS, "validation": VALIDATION_SECONDS}
+    train_samples, val_start = TRAIN_SECONDS * SR, TRAIN_SECONDS * SR + int(GAP_SECONDS * SR)
+    if os.path.exists(stamp) and os.path.exists(di) and os.path.exists(amp):
+        with open(stamp) as f:
+            if json.load(f) == params:
+                return di, amp, train_samples, val_start          # made before, deterministic
+    audio, layout = capture.generate(validation_seconds=VALIDATION_SECONDS, playing_seconds=TRAIN_SECONDS - 24,
+                                     seed=seed)
+    training = np.concatenate([audio[a:b] for a, b in layout.training_ranges()])[:TRAIN_SECONDS * SR]
+    assert len(training) == TRAIN_SECONDS * SR, len(training)
+    validation = audio[layout.validation[0].start:layout.validation[0].end]
+    x = np.concatenate([training, np.zeros(int(GAP_SECONDS * SR), np.float32), validation]).astype(np.float32)
+    y = DiodeClipper(drive)(x)
     sf.write(di, x, SR, subtype="FLOAT")
     sf.write(amp, y, SR, subtype="FLOAT")
-    return di, amp, len(training)
+    with open(stamp, "w") as f:
+        json.dump(params, f)
+    return di, amp, train_samples, val_start
 
 
 def score(model_file, x, y):
-    return data.esr(model_file.build().render(x), y)
+    """ESR of the pedal's own kernel playing the model (prewarmed as its file says)."""
+    return data.esr(model_file.build().render(x, prewarm=model_file.prewarm), y)
 
 
-def run_ours(di, amp, arch, minutes, work_dir, threads):
+# --- ours ---------------------------------------------------------------------------------
+
+def start_ours(di, amp, arch, minutes, work_dir, extra=()):
     model = os.path.join(work_dir, f"ours-{arch}.npz")
-    cli.main(["fit", di, amp, "-o", model, "--arch", arch, "--minutes", str(minutes), "--latency", "0",
-              "--val-seconds", str(VALIDATION_SECONDS), "--epochs", "100000", "--patience", "100000",
-              "--threads", str(threads)])
-    return modelfile.load(model)
+    for stale in (model, model + ".ckpt"):
+        if os.path.exists(stale):
+            os.remove(stale)
+    cmd = [sys.executable, "-m", "training", "fit", di, amp, "-o", model, "--arch", arch,
+           "--minutes", str(minutes), "--latency", "0",
+           "--train-range", f"0:{TRAIN_SECONDS}", "--val-range", f"{TRAIN_SECONDS + GAP_SECONDS}:",
+           "--epochs", "100000", "--patience", "100000", "--threads", "1", "--quiet", *extra]
+    log = open(os.path.join(work_dir, f"ours-{arch}.log"), "w")
+    env = dict(os.environ, **ONE_THREAD)
+    return model, cmd, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
 
+
+def ours_stats(model):
+    training = modelfile.load(model).metadata.get("training", {})
+    return {"epochs": training.get("epochs"), "steps": training.get("steps"),
+            "seconds": training.get("seconds"), "torch_validation_esr": training.get("torch_validation_esr")}
+
+
+# --- NAM's --------------------------------------------------------------------------------
 
 def nam_model_config(arch):
-    """NAM's own model config for our arch name (its presets, its training defaults)."""
+    """NAM's own model config for our arch name (its presets, its repository's defaults)."""
     if arch.startswith("lstm-"):
         hidden = int(arch.split("-")[1])
-        net = {"name": "LSTM", "config": {"hidden_size": hidden, "train_burn_in": 4096, "train_truncate": 512}}
-        mask_first = 4096
-    else:
-        layers = []
-        for spec in preset_config(arch)["layer_arrays"]:
-            layers.append({"input_size": spec["input_size"], "condition_size": 1, "channels": spec["channels"],
-                           "head_size": spec["head_size"], "kernel_size": 3,
-                           "dilations": [layer["dilation"] for layer in spec["layers"]],
-                           "activation": "Tanh", "gated": False, "head_bias": spec["head_bias"]})
-        net = {"name": "WaveNet", "config": {"layers_configs": layers, "head_scale": 0.02}}
-        mask_first = 4095
+        net = {"name": "LSTM", "config": {"num_layers": 1, "hidden_size": hidden, "train_burn_in": 8192,
+                                          "train_truncate": None}}
+        return {"net": net,
+                "loss": {"val_loss": "esr", "mask_first": 8192, "pre_emph_mrstft_weight": 0.002,
+                         "pre_emph_mrstft_coef": 0.85},
+                "optimizer": {"lr": 0.008},
+                "lr_scheduler": {"class": "ExponentialLR", "kwargs": {"gamma": 0.995}}}
+    layers = []
+    for spec in preset_config(arch)["layer_arrays"]:
+        layers.append({"input_size": spec["input_size"], "condition_size": 1, "channels": spec["channels"],
+                       "kernel_size": 3, "dilations": [layer["dilation"] for layer in spec["layers"]],
+                       "activation": "Tanh", "gated": False,
+                       "head": {"out_channels": spec["head_size"], "kernel_size": 1, "bias": spec["head_bias"]}})
+    net = {"name": "WaveNet", "config": {"layers_configs": layers, "head_scale": 0.02}}
+    receptive_field = 1 + sum(2 * d for spec in layers for d in spec["dilations"])
     return {"net": net,
-            "loss": {"val_loss": "esr", "mask_first": mask_first, "pre_emph_mrstft_weight": 2e-4,
+            "loss": {"val_loss": "esr", "mask_first": receptive_field - 1, "pre_emph_mrstft_weight": 2e-4,
                      "pre_emph_mrstft_coef": 0.85},
             "optimizer": {"lr": 0.004},
             "lr_scheduler": {"class": "ExponentialLR", "kwargs": {"gamma": 0.993}}}
 
 
-def run_nam(nam_full, di, amp, train_samples, arch, minutes, work_dir, threads):
+def start_nam(nam_full, di, amp, train_samples, val_start, arch, minutes, work_dir):
     out = os.path.join(work_dir, f"nam-{arch}")
     os.makedirs(out, exist_ok=True)
+    seconds = int(round(minutes * 60))
+    ny = 32768 if arch.startswith("lstm-") else 8192
     configs = {
-        "data.json": {"train": {"start": None, "stop": train_samples, "ny": 8192},
-                      "validation": {"start": train_samples, "stop": None, "ny": None},
-                      "common": {"x_path": di, "y_path": amp, "delay": 0}},
+        "data.json": {"train": {"start_samples": None, "stop_samples": train_samples, "ny": ny},
+                      "validation": {"start_samples": val_start, "stop_samples": None, "ny": None},
+                      "common": {"x_path": os.path.abspath(di), "y_path": os.path.abspath(amp), "delay": 0}},
         "model.json": nam_model_config(arch),
         "learning.json": {"train_dataloader": {"batch_size": 16, "shuffle": True, "pin_memory": False,
                                                "drop_last": True, "num_workers": 0},
                           "val_dataloader": {},
                           "trainer": {"accelerator": "cpu", "devices": 1, "max_epochs": 100000,
-                                      "max_time": f"00:00:{int(minutes):02d}:{int(minutes % 1 * 60):02d}"},
+                                      "max_time": f"00:{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}",
+                                      "enable_progress_bar": False},
                           "trainer_fit_kwargs": {}},
     }
     paths = []
@@ -101,12 +165,66 @@ def run_nam(nam_full, di, amp, train_samples, arch, minutes, work_dir, threads):
         paths.append(os.path.join(out, name))
         with open(paths[-1], "w") as f:
             json.dump(content, f, indent=1)
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    subprocess.run([nam_full, *paths, out, "--no-show"], check=True, env=env)
-    found = [os.path.join(root, f) for root, _, files in os.walk(out) for f in files if f.endswith(".nam")]
+    cmd = [nam_full, *paths, out, "--no-show", "--no-plots"]
+    log = open(os.path.join(work_dir, f"nam-{arch}.log"), "w")
+    env = dict(os.environ, **ONE_THREAD)
+    return out, cmd, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=out)
+
+
+def nam_result(out, started):
+    """The newest run's .nam, and its epochs/steps from the checkpoints' names."""
+    runs = sorted(d for d in glob.glob(os.path.join(out, "*")) if os.path.isdir(d) and os.path.getmtime(d) >= started - 1)
+    if not runs:
+        raise SystemExit(f"NAM's trainer made no run folder under {out}")
+    run = runs[-1]
+    found = glob.glob(os.path.join(run, "**", "*.nam"), recursive=True)
     if not found:
-        raise SystemExit(f"NAM's trainer wrote no .nam under {out}")
-    return import_file(sorted(found, key=os.path.getmtime)[-1])
+        raise SystemExit(f"NAM's trainer wrote no .nam under {run}")
+    checkpoints = glob.glob(os.path.join(run, "**", "*.ckpt"), recursive=True)
+    epochs = [int(m.group(1)) for c in checkpoints if (m := re.search(r"checkpoint_epoch_(?:epoch=)?(\d+)", c))]
+    best = [m.groups() for c in checkpoints if (m := re.search(r"epoch=(\d+)_step=(\d+)_ESR=([0-9.e+-]+)", c))]
+    best.sort(key=lambda g: float(g[2].rstrip(".")))
+    stats = {"epochs": max(epochs) + 1 if epochs else None, "run": run}
+    if best:
+        stats.update(best_epoch=int(best[0][0]) + 1, best_step=int(best[0][1]),
+                     torch_validation_esr=float(best[0][2].rstrip(".")))
+    return sorted(found, key=os.path.getmtime)[-1], stats
+
+
+# --- the comparison ----------------------------------------------------------------------
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def compare(arch, args, di, amp, train_samples, val_start, vx, vy):
+    started = time.time()
+    ours_model, ours_cmd, ours = start_ours(di, amp, arch, args.minutes, args.work_dir, args.ours_args.split())
+    nam_out, nam_cmd, nam = start_nam(args.nam_full, di, amp, train_samples, val_start, arch, args.minutes,
+                                      args.work_dir)
+    ours_rc, nam_rc = ours.wait(), nam.wait()
+    wall = time.time() - started
+    if ours_rc or nam_rc:
+        raise SystemExit(f"{arch}: ours exited {ours_rc}, NAM's exited {nam_rc} (see the logs in {args.work_dir})")
+    nam_file, nam_stats = nam_result(nam_out, started)
+    result = {
+        "arch": arch, "minutes": args.minutes, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "cpu": cpu_name(), "threads_each": 1, "concurrent": True, "wall_seconds": round(wall, 1),
+        "tubeless": {"validation_esr": score(modelfile.load(ours_model), vx, vy), "model": ours_model,
+                     "command": " ".join(ours_cmd), **ours_stats(ours_model)},
+        "nam": {"validation_esr": score(import_file(nam_file), vx, vy), "model": nam_file,
+                "command": " ".join(nam_cmd), **nam_stats},
+    }
+    with open(os.path.join(args.work_dir, f"summary-{arch}.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    return result
 
 
 def main(argv=None):
@@ -115,23 +233,20 @@ def main(argv=None):
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--archs", default="feather,lstm-16")
     parser.add_argument("--drive", type=float, default=0.6)
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work-dir", default=".cache/compare-nam")
+    parser.add_argument("--ours-args", default="", help="extra options for our `fit` (quoted, space-separated)")
     args = parser.parse_args(argv)
+    args.work_dir = os.path.abspath(args.work_dir)
     os.makedirs(args.work_dir, exist_ok=True)
-    di, amp, train_samples = make_data(args.work_dir, args.drive)
+    di, amp, train_samples, val_start = make_data(args.work_dir, args.drive)
     x, _ = sf.read(di, dtype="float32")
     y, _ = sf.read(amp, dtype="float32")
-    vx, vy = x[train_samples:], y[train_samples:]
-    summary = {}
+    vx, vy = x[val_start:], y[val_start:]
     for arch in args.archs.split(","):
-        ours = score(run_ours(di, amp, arch, args.minutes, args.work_dir, args.threads), vx, vy)
-        theirs = score(run_nam(args.nam_full, di, amp, train_samples, arch, args.minutes, args.work_dir,
-                               args.threads), vx, vy)
-        summary[arch] = {"tubeless": ours, "nam": theirs, "minutes": args.minutes}
-        print(f"{arch}: tubeless ESR {ours:.4f}, NAM trainer ESR {theirs:.4f} ({args.minutes:g} min each)")
-    with open(os.path.join(args.work_dir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=1)
+        r = compare(arch, args, di, amp, train_samples, val_start, vx, vy)
+        print(f"{arch} ({args.minutes:g} min each, concurrent, 1 thread each): "
+              f"tubeless ESR {r['tubeless']['validation_esr']:.4f} ({r['tubeless']['epochs']} epochs), "
+              f"NAM trainer ESR {r['nam']['validation_esr']:.4f} ({r['nam'].get('epochs')} epochs)", flush=True)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,26 @@ def test_mrstft_sees_spectral_differences_and_has_gradients():
     assert loss.item() > 1.0 and torch.isfinite(shifted.grad).all()
 
 
+def test_training_loss_divides_by_the_training_sets_energy():
+    torch.manual_seed(0)
+    quiet, loud = 0.01 * torch.randn(2, 4096), torch.randn(2, 4096)
+    error = 0.1 * torch.randn(2, 4096)
+    energy = losses.target_energy([quiet.numpy().ravel(), loud.numpy().ravel()])
+    assert energy == pytest.approx(float(torch.cat([quiet, loud]).pow(2).mean()), rel=1e-5)
+    fixed = losses.TrainingLoss(stft_weight=0, energy=energy)
+    # A constant denominator: the same error costs the same on a quiet batch as on a loud one
+    # (the per-batch ESR makes it cost the ratio of their energies more on the quiet one).
+    assert fixed(quiet + error, quiet).item() == pytest.approx(fixed(loud + error, loud).item(), rel=1e-6)
+    per_batch = losses.TrainingLoss(stft_weight=0, energy=None)
+    assert per_batch(quiet + error, quiet).item() > 1000 * per_batch(loud + error, loud).item()
+    assert per_batch(loud + error, loud).item() == pytest.approx(losses.esr(loud + error, loud).item())
+    # The STFT term is weighed on the squared error's scale, on pre-emphasised signals.
+    with_stft = losses.TrainingLoss(stft_weight=2e-4, energy=energy, stft_pre_emphasis=0.85)
+    expected = (torch.mean(error ** 2) + 2e-4 * losses.multi_resolution_stft(
+        losses.pre_emphasis(loud + error, 0.85), losses.pre_emphasis(loud, 0.85))) / energy
+    assert with_stft(loud + error, loud).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
 def test_architecture_names():
     assert trainer.model_spec("feather")[0] == "WaveNet"
     arch, config = trainer.model_spec("lstm-12x2", num_knobs=1)

@@ -96,7 +96,8 @@ def cmd_fit(args, log=print):
     captures, sample_rate, knob_names = _load_captures(args, log)
     options = TrainOptions(arch=args.arch, minutes=args.minutes, epochs=args.epochs, patience=args.patience,
                            batch_size=args.batch_size, segment=args.segment, lr=args.lr,
-                           pre_emphasis=args.pre_emphasis, stft_weight=args.stft_weight, seed=args.seed,
+                           pre_emphasis=args.pre_emphasis, stft_weight=args.stft_weight,
+                           stft_pre_emphasis=args.stft_pre_emphasis, loss_energy=args.loss_energy, seed=args.seed,
                            device=device, skip=not args.nam, knob_names=knob_names)
     if args.nam and not (args.arch in ("standard", "lite", "feather", "nano") or args.arch.startswith("lstm-")):
         raise UsageError(f"--nam: NAM plays WaveNets and LSTMs, not {args.arch}")
@@ -110,15 +111,16 @@ def cmd_fit(args, log=print):
     parameters = sum(p.numel() for p in trainer.module.parameters())
     log(f"training {trainer.module.architecture} ({args.arch}, {parameters} parameters) on {device}")
     result = trainer.run()
-    log(f"stopped after {result.epochs} epochs, {result.seconds:.0f} s: {result.stopped_because}; "
-        f"best epoch {trainer.best_epoch}")
+    log(f"stopped after {result.epochs} epochs ({trainer.steps} steps), {result.seconds:.0f} s: "
+        f"{result.stopped_because}; best epoch {trainer.best_epoch}")
 
     module = result.module.cpu()
     knobs = [{"name": name, "min": 0.0, "max": 1.0, "default": float(np.mean([c.knobs[i] for c in captures]))}
              for i, name in enumerate(knob_names)]
     metadata = {"name": args.name or os.path.splitext(os.path.basename(args.model))[0],
                 "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "training": {"arch": args.arch, "epochs": result.epochs, "seconds": round(result.seconds, 1),
+                "training": {"arch": args.arch, "epochs": result.epochs, "steps": trainer.steps,
+                             "seconds": round(result.seconds, 1),
                              "torch_validation_esr": result.validation_esr, "seed": args.seed,
                              "latency": None if args.latency is None else args.latency}}
     model_file = to_modelfile(module, sample_rate=sample_rate, metadata=metadata, knobs=knobs or None)
@@ -205,7 +207,12 @@ def build_parser():
     fit.add_argument("--batch-size", type=int)
     fit.add_argument("--segment", type=int, help="samples per training segment")
     fit.add_argument("--pre-emphasis", type=float, help="ESR on pre-emphasised signals, e.g. 0.85")
-    fit.add_argument("--stft-weight", type=float, default=2e-4, help="weight of the multi-resolution STFT term")
+    fit.add_argument("--stft-weight", type=float, default=2e-4,
+                     help="weight of the multi-resolution STFT term (on the squared error's scale, as NAM's)")
+    fit.add_argument("--stft-pre-emphasis", type=float, default=0.85,
+                     help="pre-emphasis of the signals the STFT term compares (0: none)")
+    fit.add_argument("--loss-energy", choices=("dataset", "batch"), default="dataset",
+                     help="divide the loss by the training set's energy (default) or each batch's own")
     fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     fit.set_defaults(run=cmd_fit)
     return parser

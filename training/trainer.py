@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from .data import esr
-from .losses import TrainingLoss
+from .losses import TrainingLoss, target_energy
 from .models import build_torch_model, preset_config
 
 WAVENET_PRESETS = ("standard", "lite", "feather", "nano")
@@ -86,8 +86,10 @@ class TrainOptions:
     warmup: int = 1000              # recurrent: state burn-in samples, no gradient
     lr: float = None                # WaveNet 0.004, recurrent 0.005
     lr_decay: float = 0.993         # per epoch
-    pre_emphasis: float = None
-    stft_weight: float = 2e-4
+    pre_emphasis: float = None      # squared error of pre-emphasised signals (e.g. 0.85)
+    stft_weight: float = 2e-4       # MR-STFT weight, on the squared error's scale (as NAM's)
+    stft_pre_emphasis: float = 0.85  # the MR-STFT sees pre-emphasised signals, as NAM's; 0: plain
+    loss_energy: str = "dataset"    # divide by the training set's energy, or "batch": each batch's
     seed: int = 0
     device: str = "cpu"
     skip: bool = True               # recurrent: add the input to the output (NAM's LSTM has none)
@@ -202,11 +204,20 @@ class Trainer:
         self.module = build_torch_model(architecture, config).to(self.device)
         self.optimizer = torch.optim.Adam(self.module.parameters(), lr=self.options.lr)
         self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, self.options.lr_decay)
-        self.loss = TrainingLoss(self.options.pre_emphasis, self.options.stft_weight)
+        if self.options.loss_energy not in ("dataset", "batch"):
+            raise TrainingError(f"loss_energy must be dataset or batch, not {self.options.loss_energy!r}")
+        energy = None
+        if self.options.loss_energy == "dataset":
+            energy = target_energy([y for c in captures for _, y in c.train], self.options.pre_emphasis)
+            if not energy > 0:
+                raise TrainingError("the training targets are silent")
+        self.loss = TrainingLoss(self.options.pre_emphasis, self.options.stft_weight, energy,
+                                 self.options.stft_pre_emphasis or None)
         self.rng = np.random.default_rng(options.seed)
         self.checkpoint_path = checkpoint_path
         self.progress, self.log = progress, log
         self.epoch, self.elapsed, self.best_esr, self.best_epoch = 0, 0.0, math.inf, 0
+        self.steps = 0                  # optimiser updates so far
         self.best_state = copy.deepcopy(self.module.state_dict())
         self.history = []
 
@@ -242,6 +253,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        self.steps += 1
 
     # --- the run ------------------------------------------------------------------------
     def run(self):
@@ -262,7 +274,8 @@ class Trainer:
                 self.scheduler.step()
                 value = validation_esr(self.module, self.captures, self.device)
                 self.elapsed = time.monotonic() - start
-                self.history.append({"epoch": self.epoch, "seconds": round(self.elapsed, 1), "esr": value})
+                self.history.append({"epoch": self.epoch, "steps": self.steps, "seconds": round(self.elapsed, 1),
+                                     "esr": value})
                 if value < self.best_esr:
                     self.best_esr, self.best_epoch = value, self.epoch
                     self.best_state = copy.deepcopy(self.module.state_dict())
@@ -293,7 +306,7 @@ class Trainer:
                  "model": self.module.state_dict(), "best_model": self.best_state,
                  "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                  "epoch": self.epoch, "elapsed": self.elapsed, "best_esr": self.best_esr,
-                 "best_epoch": self.best_epoch, "history": self.history,
+                 "best_epoch": self.best_epoch, "history": self.history, "steps": self.steps,
                  "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state()}
         tmp = self.checkpoint_path + ".tmp"
         torch.save(state, tmp)
@@ -316,5 +329,6 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.best_state, self.best_esr, self.best_epoch = state["best_model"], state["best_esr"], state["best_epoch"]
         self.epoch, self.elapsed, self.history = state["epoch"], state["elapsed"], state["history"]
+        self.steps = state.get("steps", 0)
         self.rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
