@@ -214,3 +214,31 @@ def test_command_line_errors_are_one_clear_line(tmp_path, capsys):
     assert "2 channels" in capsys.readouterr().err
     assert cli.main(["fit", di, "-o", "m.npz", "--capture", "amp.wav"]) == 2
     assert "KNOB=VALUE" in capsys.readouterr().err
+
+
+def test_command_line_nam_style_files_and_other_rates(tmp_path, capsys):
+    """A DI/amp pair without our sidecar (as NAM's files are) trains: latency by correlation,
+    the last 15 s validate. Rates that differ, or a sidecar for another rate, are one clear line."""
+    x, _ = capture.generate(validation_seconds=1.0, playing_seconds=20.0, seed=2)
+    y = np.concatenate([np.zeros(30, np.float32), DiodeClipper(0.4)(x)[:-30]])
+    di, amp = str(tmp_path / "in.wav"), str(tmp_path / "out.wav")
+    sf.write(di, x, SR, subtype="PCM_24")
+    sf.write(amp, y, SR, subtype="PCM_24")
+    code = cli.main(["fit", di, amp, "-o", str(tmp_path / "m.npz"), "--arch", "nano", "--epochs", "1",
+                     "--segment", "1024", "--batch-size", "4", "--quiet", "--threads", "1"])
+    out = capsys.readouterr().out
+    assert code == 0 and "(cross-correlation)" in out and "15.0 s validation" in out
+    latency = int(out.split("latency ")[1].split()[0])
+    assert 22 <= latency <= 30
+
+    from scipy.signal import resample_poly
+    amp44 = str(tmp_path / "out44.wav")
+    sf.write(amp44, resample_poly(y, 147, 160).astype(np.float32), 44100, subtype="PCM_24")
+    assert cli.main(["fit", di, amp44, "-o", str(tmp_path / "a.npz")]) == 2
+    assert "sample rates differ" in capsys.readouterr().err
+    side = str(tmp_path / "side.wav")
+    capture.write(side, validation_seconds=1.0, playing_seconds=6.0)
+    x48, _ = sf.read(side, dtype="float32")
+    sf.write(side, resample_poly(x48, 147, 160).astype(np.float32), 44100, subtype="PCM_24")  # keeps the sidecar
+    assert cli.main(["fit", side, side, "-o", str(tmp_path / "b.npz")]) == 2
+    assert "sidecar is for 48000 Hz" in capsys.readouterr().err

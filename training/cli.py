@@ -67,6 +67,10 @@ def _load_captures(args, log):
     rates = {rate for _, rate in loaded}
     if len(rates) != 1:
         raise UsageError("all captures must have the same sample rate")
+    if rates != {capture.SAMPLE_RATE}:
+        log(f"note: these recordings are at {next(iter(rates))} Hz, so the model will be too: the pedal runs at "
+            f"{capture.SAMPLE_RATE} Hz and resamples it (about 1 ms more latency); capture at "
+            f"{capture.SAMPLE_RATE} Hz to avoid that")
     return [c for c, _ in loaded], rates.pop(), knob_names
 
 
