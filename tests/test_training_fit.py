@@ -203,7 +203,11 @@ def test_command_line_fit_end_to_end(tmp_path, capsys):
     assert last.startswith("validation ESR ") and last.endswith(f"({trainer.verdict(float(last.split()[2]))})")
     saved = modelfile.load(model)                     # verifies the reference pair
     assert saved.metadata["training"]["validation_esr"] == pytest.approx(float(last.split()[2]), abs=1e-4)
-    assert json.load(open(nam))["architecture"] == "WaveNet"
+    from firmware import loudness
+    assert saved.metadata["loudness"] == pytest.approx(loudness.measure(saved), abs=0.01)
+    nam_doc = json.load(open(nam))
+    assert nam_doc["architecture"] == "WaveNet"
+    assert nam_doc["metadata"]["loudness"] == saved.metadata["loudness"]
     assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 

@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from firmware import loudness
+
 from . import capture, data
 from .nam_export import NamExportError
 from .trainer import CaptureData, Trainer, TrainingError, TrainOptions, verdict
@@ -131,10 +133,12 @@ def cmd_fit(args, log=print):
     played = firmware_validation(model_file, captures)
     final_esr = float(np.mean([e for _, e in played]))
     model_file.metadata["training"]["validation_esr"] = final_esr
+    # The pedal levels models by their stated loudness (as NAM's plugin does).
+    model_file.metadata["loudness"] = round(loudness.measure(model_file), 2)
     model_file.save(args.model)
     log(f"wrote {args.model}")
     if args.nam:
-        _write_nam(module, args.nam, sample_rate, final_esr, args, log)
+        _write_nam(module, args.nam, sample_rate, final_esr, args, log, model_file.metadata["loudness"])
     if args.plot:
         from .plot import save_comparison
         save_comparison(args.plot, played[0][0], captures[0].validation[1], sample_rate, final_esr,
@@ -144,13 +148,14 @@ def cmd_fit(args, log=print):
     return 0
 
 
-def _write_nam(module, path, sample_rate, final_esr, args, log):
+def _write_nam(module, path, sample_rate, final_esr, args, log, loudness_db):
     """Write the .nam, then read it back with the pedal's NAM importer: both must play alike."""
     from firmware.importers import import_file
     from .models import to_modelfile
     from .nam_export import save_nam
 
     save_nam(module, path, sample_rate, {"name": args.name or os.path.splitext(os.path.basename(path))[0],
+                                         "loudness": loudness_db,
                                          "training": {"validation_esr": final_esr}})
     ours = to_modelfile(module, sample_rate=sample_rate, verify=False)
     x = ours.reference_input
