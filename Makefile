@@ -14,7 +14,7 @@ help:
 	@echo "make install        on a Raspberry Pi: install the pedal as a boot service (sudo)"
 	@echo "make uninstall      reverse make install (PURGE=1 also removes config and models)"
 	@echo "make deploy HOST=pedal.local FILES=\"a.nam b.npz\"   copy models to a pedal over SSH"
-	@echo "make check-arm64    install and test in an emulated arm64 Debian root (slow)"
+	@echo "make check-arm64    (root) install + test in an arm64 Debian root under qemu, 30-40 min; SUITE=trixie"
 
 $(VENV)/.base: pyproject.toml scripts/bootstrap.sh
 	sh scripts/bootstrap.sh "$(PYTHON)" "$(VENV)" base
@@ -50,8 +50,9 @@ deploy:
 mixer:
 	sh scripts/hat-mixer.sh $(if $(GAIN),--gain $(GAIN)) $(HAT)
 
-check-arm64:
-	sh scripts/check-arm64.sh
+SUITE ?= bookworm
+check-arm64: $(VENV)/.base
+	SUITE=$(SUITE) sh scripts/check-arm64.sh
 
 clean-cache:
 	rm -rf .cache/numba .cache/demo

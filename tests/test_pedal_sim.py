@@ -3,6 +3,7 @@ MCP3008), real threads; `tubeless simulate` is the harness."""
 import logging
 import os
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -238,6 +239,12 @@ def test_the_playing_model_is_reloaded_when_its_file_is_replaced(tmp_path, caplo
         if frame / SR >= 0.2 and "swap" not in steps:
             os.replace(replacement, d / "a_lstm.npz")       # how `make deploy` lands a file
             steps["swap"] = frame
+            # Hold the (unpaced) audio clock until the control side has queued the reload,
+            # so the test does not depend on how fast this machine is (qemu: 16x slower).
+            deadline = time.monotonic() + 30
+            chain = sim.pedal.chain
+            while chain.pending is None and chain.incoming is None and time.monotonic() < deadline:
+                time.sleep(0.01)
 
     lib = ModelLibrary(d, poll_s=0.05)
     x = signal(1.0)
