@@ -166,18 +166,25 @@ def _require(header, key, path, kind=None):
     return value
 
 
-def load(path, verify=True):
-    """Read and check a model file. Any problem is a ModelFileError naming file and field."""
+def read_capped(path):
+    """The bytes of a model file (ours or a community format), refusing one over the size
+    limit before reading it: files arrive over the network."""
     path = os.fspath(path)
     try:
         size = os.path.getsize(path)
+        if size > MAX_FILE_BYTES:
+            raise ModelFileError(path, f"file is {size / 1e6:.0f} MB, larger than the {MAX_FILE_BYTES >> 20} MB limit")
+        with open(path, "rb") as f:
+            return f.read()
     except OSError as e:
         raise ModelFileError(path, f"cannot read: {e.strerror}") from None
-    if size > MAX_FILE_BYTES:
-        raise ModelFileError(path, f"file is {size / 1e6:.0f} MB, larger than the {MAX_FILE_BYTES >> 20} MB limit")
+
+
+def load(path, verify=True):
+    """Read and check a model file. Any problem is a ModelFileError naming file and field."""
+    path = os.fspath(path)
+    data = read_capped(path)
     try:
-        with open(path, "rb") as f:
-            data = f.read()
         npz = np.load(io.BytesIO(data), allow_pickle=False)
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
         raise ModelFileError(path, f"not a valid model file (truncated or not .npz): {e}") from None

@@ -19,11 +19,14 @@ EOF
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=scripts/hats.sh
 . "$here/hats.sh"
+# run(): a command, or only its printout under --dry-run (shared with install.sh).
+# shellcheck source=scripts/install-common.sh
+. "$here/install-common.sh"
 
-dry_run=0 card="" gain="" store=1
+DRY_RUN=0 card="" gain="" store=1
 while [ $# -gt 0 ]; do
     case $1 in
-        --dry-run) dry_run=1 ;;
+        --dry-run) DRY_RUN=1 ;;
         --card) [ $# -ge 2 ] || { usage >&2; exit 2; }; card=$2; shift ;;
         --gain) [ $# -ge 2 ] || { usage >&2; exit 2; }; gain=$2; shift ;;
         --no-store) store=0 ;;
@@ -49,19 +52,8 @@ if [ "$hat" = pisound ]; then
     exit 0
 fi
 
-run() {
-    if [ "$dry_run" = 1 ]; then
-        line="+"
-        for arg in "$@"; do
-            case $arg in *[[:space:]]*|'') line="$line '$arg'" ;; *) line="$line $arg" ;; esac
-        done
-        printf '%s\n' "$line"
-    else
-        "$@"
-    fi
-}
 
-if [ "$dry_run" != 1 ] && ! amixer -c "$card" info >/dev/null 2>&1; then
+if [ "$DRY_RUN" != 1 ] && ! amixer -c "$card" info >/dev/null 2>&1; then
     echo "hat-mixer.sh: no sound card '$card'. Cards present:" >&2
     cat /proc/asound/cards >&2 2>/dev/null || true
     echo "Is '$(hat_overlay "$hat")' in the boot config.txt, and did you reboot?" >&2

@@ -9,23 +9,15 @@ import os
 
 import numpy as np
 
-from ..modelfile import MAX_FILE_BYTES, ModelFileError
+from ..modelfile import ModelFileError, read_capped
 
 
 def read_json(path):
     """The file's top-level JSON object."""
     path = os.fspath(path)
+    data = read_capped(path)
     try:
-        size = os.path.getsize(path)
-    except OSError as e:
-        raise ModelFileError(path, f"cannot read: {e.strerror}") from None
-    if size > MAX_FILE_BYTES:
-        raise ModelFileError(path, f"file is {size / 1e6:.0f} MB, larger than the {MAX_FILE_BYTES >> 20} MB limit")
-    try:
-        with open(path, "rb") as f:
-            doc = json.loads(f.read().decode("utf-8"))
-    except OSError as e:
-        raise ModelFileError(path, f"cannot read: {e.strerror}") from None
+        doc = json.loads(data.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
         raise ModelFileError(path, f"not valid JSON: {e}") from None
     if not isinstance(doc, dict):
