@@ -24,6 +24,8 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
+from ..models.base import Model
+
 PASSBAND_HZ = 18000.0
 STOPBAND_DB = 61.0                 # Kaiser design target (measured >= 60 dB)
 MAX_COEFFICIENTS = 1 << 20         # rates with no small ratio (e.g. 44100 <-> 48001) are refused
@@ -166,15 +168,14 @@ class Resampler:
         return resample_block(x, n, y, want, self.H, self.hist, self.st, self.L, self.M)
 
 
-class ResampledModel:
-    """A model running at its own rate behind a chain at `sample_rate`: looks like a Model
-    to the chain (process/reset/prewarm/knobs), blocks of up to `max_block` chain samples."""
+class ResampledModel(Model):
+    """A model running at its own rate behind a chain at `sample_rate`: a Model to the chain
+    (process/reset/prewarm/knobs), blocks of up to `max_block` chain samples."""
 
     def __init__(self, model, sample_rate, max_block):
+        super().__init__(getattr(model, "config", None), None, sample_rate, max_block)
         self.model = model
-        self.sample_rate = int(sample_rate)
         self.model_rate = int(model.sample_rate)
-        self.max_block = int(max_block)
         self.architecture = getattr(model, "architecture", "?")
         self.num_knobs = model.num_knobs
         self.knobs = model.knobs                 # the chain writes the model's own knobs
@@ -195,27 +196,11 @@ class ResampledModel:
     def starved(self):
         return self.up.starved + self.down.starved
 
-    def process(self, input, output, n):
-        done = 0
-        B = self.max_block
-        while done < n:
-            k = n - done
-            if k > B:
-                k = B
-            if done == 0 and k == n:
-                self._block(input, output, k)
-            else:
-                self._block(input[done:done + k], output[done:done + k], k)
-            done += k
-
-    def _block(self, x, y, n):
+    def _process_block(self, x, y, n):
         m = self.down.process(x, n, self.mx)
         if m:
             self.model.process(self.mx, self.my, m)
         self.up.process(self.my, m, y, n)
-
-    def set_knob(self, index, value):
-        self.model.set_knob(index, value)
 
     def reset(self):
         self.model.reset()
