@@ -12,7 +12,7 @@ Knobs, skip and gains behave as in `lstm.py`.
 """
 import numpy as np
 
-from ._jit import kernel
+from ._jit import inline, kernel
 from .activations import sigmoid, tanh
 from .lstm import LSTM, axpy_rows, weight_shapes as _lstm_shapes
 
@@ -21,6 +21,16 @@ ARCHITECTURE = "GRU"
 
 def weight_shapes(config):
     return _lstm_shapes(config, gates=3)
+
+
+@inline
+def gru_update(gi, gh, h, H):
+    """Input-side and recurrent-side gate sums (r, z, n) -> new h, in place."""
+    for j in range(H):
+        r = sigmoid(gi[j] + gh[j])
+        z = sigmoid(gi[H + j] + gh[H + j])
+        nn = tanh(gi[2 * H + j] + r * gh[2 * H + j])
+        h[j] = (np.float32(1.0) - z) * nn + z * h[j]
 
 
 @kernel
@@ -35,11 +45,7 @@ def _single_layer(x, y, n, W, bi, bh, rec, h, head_w, head_b, skip, in_gain, out
             gi[q] = bi[q] + w0[q] * v
             gh[q] = bh[q]
         axpy_rows(gh, W, rec, h, H, G)
-        for j in range(H):
-            r = sigmoid(gi[j] + gh[j])
-            z = sigmoid(gi[H + j] + gh[H + j])
-            nn = tanh(gi[2 * H + j] + r * gh[2 * H + j])
-            h[j] = (np.float32(1.0) - z) * nn + z * h[j]
+        gru_update(gi, gh, h, H)
         s = head_b
         for j in range(H):
             s += head_w[j] * h[j]
@@ -85,11 +91,7 @@ def gru_block(x, y, n, WT, BI, BH, h, knobs, n_knobs, head_w, head_b, skip, in_g
             for q in range(G):
                 gh[q] = bh[q]
             axpy_rows(gh, W, rec, hl, H, G)
-            for j in range(H):
-                r = sigmoid(gi[j] + gh[j])
-                z = sigmoid(gi[H + j] + gh[H + j])
-                nn = tanh(gi[2 * H + j] + r * gh[2 * H + j])
-                hl[j] = (np.float32(1.0) - z) * nn + z * hl[j]
+            gru_update(gi, gh, hl, H)
         top = h[L - 1]
         s = head_b
         for j in range(H):

@@ -73,6 +73,19 @@ def axpy_rows(acc, W, row0, v, m, G):
 
 
 @inline
+def lstm_update(gates, h, c, H):
+    """The gates (i, f, g, o: pre-activation) -> new c and h, in place."""
+    for j in range(H):
+        ig = sigmoid(gates[j])
+        fg = sigmoid(gates[H + j])
+        gg = tanh(gates[2 * H + j])
+        og = sigmoid(gates[3 * H + j])
+        cj = fg * c[j] + ig * gg
+        c[j] = cj
+        h[j] = og * tanh(cj)
+
+
+@inline
 def lstm_cell(gates, W, rec, below, v, h, c, G):
     """One time step of one layer, in place on h and c.
 
@@ -88,14 +101,7 @@ def lstm_cell(gates, W, rec, below, v, h, c, G):
     else:
         axpy_rows(gates, W, 0, below, below.shape[0], G)
     axpy_rows(gates, W, rec, h, H, G)
-    for j in range(H):
-        ig = sigmoid(gates[j])
-        fg = sigmoid(gates[H + j])
-        gg = tanh(gates[2 * H + j])
-        og = sigmoid(gates[3 * H + j])
-        cj = fg * c[j] + ig * gg
-        c[j] = cj
-        h[j] = og * tanh(cj)
+    lstm_update(gates, h, c, H)
 
 
 @kernel
@@ -110,14 +116,7 @@ def _single_layer(x, y, n, W, b, rec, h, c, head_w, head_b, skip, in_gain, out_g
         for q in range(G):
             g[q] = b[q] + w0[q] * v
         axpy_rows(g, W, rec, h, H, G)
-        for j in range(H):
-            ig = sigmoid(g[j])
-            fg = sigmoid(g[H + j])
-            gg = tanh(g[2 * H + j])
-            og = sigmoid(g[3 * H + j])
-            cj = fg * c[j] + ig * gg
-            c[j] = cj
-            h[j] = og * tanh(cj)
+        lstm_update(g, h, c, H)
         acc = head_b
         for j in range(H):
             acc += head_w[j] * h[j]
