@@ -128,17 +128,23 @@ def test_installed_unit_with_custom_prefix_verifies_clean(staging, tmp_path):
     assert (proc.returncode, (proc.stdout + proc.stderr).strip()) == (0, "")
 
 
-def test_dry_run_lists_the_live_steps_and_writes_nothing(staging):
+def test_dry_run_lists_the_live_steps_and_writes_nothing(staging, tmp_path):
     root, env = staging
     before = snapshot(root)
-    out = run_script("install.sh", "--dry-run", "--hat", "pisound", env={"DESTDIR": ""}).stdout
+    # A live (not staged) dry run, its paths in fresh directories: on a machine where the
+    # pedal is already installed (a Pi, the arm64 check) the first-time steps still show.
+    fresh = {"DESTDIR": "", "PREFIX": str(tmp_path / "opt"), "SYSCONFDIR": str(tmp_path / "etc"),
+             "UNITDIR": str(tmp_path / "units"), "STATEDIR": str(tmp_path / "state"),
+             "BINDIR": str(tmp_path / "bin")}
+    out = run_script("install.sh", "--dry-run", "--hat", "pisound", env=fresh).stdout
     # The service user is created once; on a machine where it exists only usermod runs.
     user_exists = subprocess.run(["getent", "passwd", "tubeless"], capture_output=True).returncode == 0
     assert ("usermod -a -G audio,gpio,spi tubeless" if user_exists else "useradd --system") in out
     for step in ("apt-get install", "python3 -m venv",
-                 "write /etc/tubeless/config.toml", "write /etc/systemd/system/tubeless.service",
+                 f"write {tmp_path}/etc/config.toml", f"write {tmp_path}/units/tubeless.service",
                  "systemctl enable tubeless.service", "runuser -u tubeless"):
         assert step in out, step
+    assert not (tmp_path / "opt").exists() and not (tmp_path / "etc").exists()
     # Staged dry run: nothing appears in the root either.
     run_script("install.sh", "--dry-run", env=env)
     assert snapshot(root) == before
