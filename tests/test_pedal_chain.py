@@ -1,6 +1,5 @@
 """The tone chain on its own: convolution, limiter, NaN handling, smoothing, crossfades,
 and the block loop allocating nothing."""
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -8,6 +7,8 @@ import pytest
 from firmware.pedal import dsp
 from firmware.pedal.chain import Slot, ToneChain, make_slot
 from firmware.pedal.testing import make_model
+
+from allocation import allocations
 
 SR = 48000
 B = 64
@@ -175,24 +176,15 @@ def test_process_block_allocates_nothing():
     chain.retired.clear()
     chain.retired.append(None)
     chain.retired.pop()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.take_snapshot()
-        tracemalloc.reset_peak()
-        base, _ = tracemalloc.get_traced_memory()
+    def blocks():
         for i in range(2000):
             chain.set_drive((i % 100) / 100)          # the control side's stores, too
             chain.process_block(B)
-        cur, peak = tracemalloc.get_traced_memory()
-        after = tracemalloc.take_snapshot()
-    finally:
-        tracemalloc.stop()
-    numpy_domain = tracemalloc.DomainFilter(True, np.lib.tracemalloc_domain)
-    grown = sum(s.size_diff for s in after.filter_traces([numpy_domain]).compare_to(
-        before.filter_traces([numpy_domain]), "filename"))
+
+    grown, peak, held = allocations(blocks)
     assert grown == 0                       # no numpy buffer kept
     # What remains is the Python call overhead of ~10 njit calls a block (argument tuples,
     # ints): a fixed few hundred bytes, freed at once, the same after 2000 blocks as after 10.
-    assert peak - base < 1536, f"peak {peak - base} bytes above the start: a buffer is allocated per block"
-    assert cur - base < 256
+    assert peak < 1536, f"peak {peak} bytes above the start: a buffer is allocated per block"
+    assert held < 256
     assert chain.switches >= 2

@@ -1,7 +1,6 @@
 """A model trained at another rate (44.1 kHz GuitarML models on the 48 kHz pedal) plays
 resampled: the polyphase pair's figures, timing, continuity, and the chain/pedal/render."""
 import logging
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -10,6 +9,8 @@ from firmware.pedal import resample
 from firmware.pedal.chain import ToneChain, make_slot
 from firmware.pedal.resample import ResampledModel, Resampler
 from firmware.pedal.testing import make_model
+
+from allocation import allocations
 
 SR = 48000
 MR = 44100
@@ -183,23 +184,14 @@ def test_chain_with_resampled_model_allocates_nothing():
     chain.x[:] = sine(220, B, a=0.3)
     for _ in range(20):
         chain.process_block(B)
-    tracemalloc.start()
-    try:
-        before = tracemalloc.take_snapshot()
-        tracemalloc.reset_peak()
-        base, _ = tracemalloc.get_traced_memory()
+    def blocks():
         for _ in range(1000):
             chain.process_block(B)
-        cur, peak = tracemalloc.get_traced_memory()
-        after = tracemalloc.take_snapshot()
-    finally:
-        tracemalloc.stop()
-    numpy_domain = tracemalloc.DomainFilter(True, np.lib.tracemalloc_domain)
-    grown = sum(s.size_diff for s in after.filter_traces([numpy_domain]).compare_to(
-        before.filter_traces([numpy_domain]), "filename"))
+
+    grown, peak, held = allocations(blocks)
     assert grown == 0
-    assert peak - base < 2048, f"peak {peak - base} bytes: a buffer is allocated per block"
-    assert cur - base < 256
+    assert peak < 2048, f"peak {peak} bytes: a buffer is allocated per block"
+    assert held < 256
 
 
 def test_rates_without_a_usable_ratio_are_refused():
