@@ -90,3 +90,19 @@ def positive_int(value, where):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ModelConfigError(f"'{where}' must be a positive integer, got {value!r}")
     return int(value)
+
+
+def pack_weights(shapes, weights, skip=()):
+    """All weights of `shapes` (in its order, bar names starting with a prefix in `skip`) as
+    one flat float32 array, and each one's offset in it: what the table-driven kernels read."""
+    flat, offsets, total = [], {}, 0
+    for name, shape in shapes.items():
+        if name.startswith(tuple(skip)):
+            continue
+        arr = np.ascontiguousarray(weights[name], dtype=np.float32).reshape(-1)
+        if arr.size != int(np.prod(shape)):
+            raise ModelConfigError(f"weight '{name}' has {arr.size} values, expected shape {shape}")
+        offsets[name] = total
+        flat.append(arr)
+        total += arr.size
+    return (np.concatenate(flat) if flat else np.zeros(0, np.float32)), offsets

@@ -19,7 +19,7 @@ import numpy as np
 from ._jit import kernel
 from . import activations as act
 from ._gemm import conv_acc, fill_rows
-from .base import Model, ModelConfigError, positive_int, require
+from .base import Model, ModelConfigError, pack_weights, positive_int, require
 from .wavenet import _activation_spec, _alias_safe_row_length
 
 ARCHITECTURE = "ConvNet"
@@ -102,17 +102,7 @@ class ConvNet(Model):
         shapes = weight_shapes(config)
         dilations = _dilations(config)
         C = int(config["channels"])
-        flat, offsets, total = [], {}, 0
-        for name, shape in shapes.items():
-            if name.startswith("head/"):
-                continue
-            arr = np.ascontiguousarray(weights[name], dtype=np.float32).reshape(-1)
-            if arr.size != int(np.prod(shape)):
-                raise ModelConfigError(f"weight '{name}' has {arr.size} values, expected shape {shape}")
-            offsets[name] = total
-            flat.append(arr)
-            total += arr.size
-        self._W = np.concatenate(flat)
+        self._W, offsets = pack_weights(shapes, weights, skip=("head/",))
         self._head_w = np.ascontiguousarray(weights["head/weight"], np.float32).reshape(-1)
         self._head_b = np.float32(np.asarray(weights["head/bias"]).reshape(-1)[0])
         if self._head_w.size != C:

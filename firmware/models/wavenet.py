@@ -29,7 +29,7 @@ import numpy as np
 from ._jit import kernel
 from . import activations as act
 from ._gemm import conv_acc, fill_rows, gemm_acc, matmul_acc
-from .base import Model, ModelConfigError, positive_int, require
+from .base import Model, ModelConfigError, pack_weights, positive_int, require
 
 ARCHITECTURE = "WaveNet"
 
@@ -583,16 +583,7 @@ class WaveNet(Model):
         self.head_scale = np.float32(config.get("head_scale", 1.0))
         self._condition_model = condition_model
 
-        flat, offsets = [], {}
-        total = 0
-        for name, shape in shapes.items():
-            arr = np.ascontiguousarray(weights[name], dtype=np.float32).reshape(-1)
-            if arr.size != int(np.prod(shape)):
-                raise ModelConfigError(f"weight '{name}' has {arr.size} values, expected shape {shape}")
-            offsets[name] = total
-            flat.append(arr)
-            total += arr.size
-        self._W = np.concatenate(flat) if flat else np.zeros(0, np.float32)
+        self._W, offsets = pack_weights(shapes, weights)
 
         n_layers = sum(len(a["layers"]) for a in arrays)
         LT = np.full((n_layers, L_NCOLS), -1, np.int64)
