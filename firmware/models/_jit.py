@@ -6,10 +6,12 @@
   rational tanh ran 7x slower).
 - fastmath "contract" only: lets a*b+c become one FMA, but keeps NaN/Inf semantics
   (the pedal must see a model's NaN to mute it).
+- nogil=True: a kernel call releases the GIL, so a model being prewarmed or measured on
+  another thread runs beside the audio thread instead of making it wait.
 """
 from numba import njit
 
-OPTIONS = dict(cache=True, error_model="numpy", fastmath={"contract"})
+OPTIONS = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 
 
 def kernel(func):
