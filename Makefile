@@ -17,11 +17,11 @@ help:
 	@echo "make check-arm64    (root) install + test in an arm64 Debian root under qemu, 30-40 min; SUITE=trixie"
 
 $(VENV)/.base: pyproject.toml scripts/bootstrap.sh
-	sh scripts/bootstrap.sh "$(PYTHON)" "$(VENV)" base
+	@sh scripts/bootstrap.sh "$(PYTHON)" "$(VENV)" base
 	@touch $@
 
 $(VENV)/.dev: $(VENV)/.base
-	sh scripts/bootstrap.sh "$(PYTHON)" "$(VENV)" dev
+	@sh scripts/bootstrap.sh "$(PYTHON)" "$(VENV)" dev
 	@touch $@
 
 run: $(VENV)/.base

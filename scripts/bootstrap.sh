@@ -1,27 +1,54 @@
 #!/bin/sh
 # Create the venv and install what is missing. Usage: bootstrap.sh PYTHON VENV base|dev
+# One line per slow step; pip and apt speak only when they fail (then all of their output).
 set -eu
 PYTHON=$1; VENV=$2; WHAT=$3
+
+say() { printf '%s\n' "bootstrap: $*"; }
+
+# Run a chatty command with its output kept aside; on failure show that output and stop.
+quietly() {
+    log=$(mktemp "${TMPDIR:-/tmp}/tubeless-bootstrap.XXXXXX")
+    status=0
+    "$@" >"$log" 2>&1 || status=$?
+    if [ "$status" != 0 ]; then
+        printf '%s\n' "bootstrap: '$*' failed (exit $status); its output:" >&2
+        cat "$log" >&2
+        rm -f "$log"
+        exit "$status"
+    fi
+    rm -f "$log"
+}
 
 # pyalsaaudio compiles against alsa-lib's headers.
 if [ ! -f /usr/include/alsa/asoundlib.h ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "bootstrap: installing libasound2-dev (ALSA headers for pyalsaaudio)"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q libasound2-dev >/dev/null 2>&1 \
-            || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libasound2-dev >/dev/null; }
+        say "installing libasound2-dev (ALSA headers for pyalsaaudio)"
+        if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q libasound2-dev >/dev/null 2>&1; then
+            quietly apt-get update -q
+            quietly env DEBIAN_FRONTEND=noninteractive apt-get install -y -q libasound2-dev
+        fi
     else
         echo "bootstrap: ALSA headers missing. Run: sudo apt-get install libasound2-dev" >&2
         exit 1
     fi
 fi
 
+pip() { quietly "$VENV/bin/python" -m pip --disable-pip-version-check "$@"; }
+
 if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11), "tubeless needs Python >= 3.11"'
-    "$PYTHON" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install -q --upgrade pip setuptools wheel
+    say "creating $VENV with $("$PYTHON" -c 'import sys; print("Python", sys.version.split()[0])')"
+    quietly "$PYTHON" -m venv "$VENV"
+    pip install --upgrade pip setuptools wheel
 fi
 
 case "$WHAT" in
-    base) "$VENV/bin/python" -m pip install -q -e . ;;
-    dev)  "$VENV/bin/python" -m pip install -q -e '.[train,test]' ;;
+    base)
+        say "installing tubeless and numpy, Numba, SciPy, pyalsaaudio, gpiozero into $VENV (a few minutes the first time)"
+        pip install -e . ;;
+    dev)
+        say "installing the training and test extras (PyTorch CPU, pytest; a few minutes and ~1 GB the first time)"
+        pip install -e '.[train,test]' ;;
 esac
+say "ready: $VENV ($WHAT)"

@@ -81,3 +81,78 @@ strip_boot_block() {
         !skipping   { print }
     ' "$1"
 }
+
+# Run a chatty command (pip, apt) with its output kept aside: silent when it works, the whole
+# output on stderr when it fails. Under --dry-run, only print it.
+quietly() {
+    if [ "$DRY_RUN" = 1 ]; then
+        run "$@"
+        return
+    fi
+    quiet_log=$(mktemp "${TMPDIR:-/tmp}/tubeless-install.XXXXXX")
+    quiet_status=0
+    "$@" >"$quiet_log" 2>&1 || quiet_status=$?
+    if [ "$quiet_status" != 0 ]; then
+        printf '%s\n' "tubeless: '$*' failed (exit $quiet_status); its output:" >&2
+        cat "$quiet_log" >&2
+    fi
+    rm -f "$quiet_log"
+    return "$quiet_status"
+}
+
+# ---------------------------------------------------------------- GPIO backend
+# gpiozero drives the footswitches through a pin factory. lgpio serves every Pi (the Pi 5's
+# RP1 chip included) through the kernel's gpiochip interface. The version floor keeps pip
+# off lgpio's empty 0.0.0.x placeholder, which it may pick where no real build fits.
+LGPIO_REQUIREMENT='lgpio>=0.2'
+
+# True when PYTHON imports a working lgpio (the placeholder has no gpiochip_open).
+has_real_lgpio() {
+    "$1" -c 'import lgpio; lgpio.gpiochip_open' >/dev/null 2>&1
+}
+
+# Make lgpio importable in $VENV if it can be had, then say in one line which GPIO backend
+# the pedal will use and why. Never fails: a pedal without GPIO still plays.
+#   1. the OS's python3-lgpio (Raspberry Pi OS; the venv sees it through system site packages)
+#   2. PyPI's lgpio: a wheel where one fits, else built from its source with the C library
+#      it ships (needs swig and gcc, which the apt step installs where the OS has no
+#      python3-lgpio)
+#   3. gpiozero's built-in pure-Python "native" factory: no build, Pi 4 and earlier only
+setup_gpio() {
+    gpio_python=$VENV/bin/python
+    if [ "$DRY_RUN" = 1 ]; then
+        say "GPIO backend: the OS's python3-lgpio if the venv sees it, else lgpio from PyPI:"
+        run env PYPI=1 "$VENV/bin/pip" install --disable-pip-version-check "$LGPIO_REQUIREMENT"
+        return 0
+    fi
+    if has_real_lgpio "$gpio_python"; then
+        gpio_origin=$("$gpio_python" -c 'import lgpio; print(lgpio.__file__)' 2>/dev/null)
+        case $gpio_origin in
+            /usr/lib/python3/*) gpio_why="the OS package python3-lgpio" ;;
+            *) gpio_why="installed in $VENV" ;;
+        esac
+        say "GPIO backend: lgpio ($gpio_why); footswitches work on every Pi, the Pi 5 included"
+        return 0
+    fi
+    say "building lgpio from PyPI (the OS has no python3-lgpio; a minute or two)"
+    gpio_log=$(mktemp "${TMPDIR:-/tmp}/tubeless-lgpio.XXXXXX")
+    # PYPI=1: lgpio's setup.py then compiles the C library it ships into the module, rather
+    # than linking a system liblgpio that plain Debian and Ubuntu do not package.
+    if env PYPI=1 "$VENV/bin/pip" install --disable-pip-version-check "$LGPIO_REQUIREMENT" >"$gpio_log" 2>&1 \
+            && has_real_lgpio "$gpio_python"; then
+        rm -f "$gpio_log"
+        say "GPIO backend: lgpio (PyPI, installed in $VENV); footswitches work on every Pi, the Pi 5 included"
+        return 0
+    fi
+    # The line that says why (e.g. "error: command 'swig' failed"), not pip's whole page.
+    gpio_reason=$(grep '^[[:space:]]*error: ' "$gpio_log" | grep -v 'subprocess-exited-with-error' \
+        | tail -n 1 | sed 's/^[[:space:]]*//')
+    [ -n "$gpio_reason" ] || gpio_reason=$(grep '^ERROR: ' "$gpio_log" | head -n 1)
+    rm -f "$gpio_log"
+    if "$gpio_python" -c 'import gpiozero.pins.native' >/dev/null 2>&1; then
+        warn "GPIO backend: gpiozero's native pin factory (pure Python, no build), because lgpio could not be installed (${gpio_reason:-no reason given}). Footswitches work on a Pi 4 or earlier; on a Pi 5 the pedal plays without them. To get lgpio: sudo apt-get install swig, then sudo make install again."
+    else
+        warn "GPIO backend: none (lgpio could not be installed: ${gpio_reason:-no reason given}; gpiozero is missing). The pedal plays without footswitches."
+    fi
+    return 0
+}

@@ -76,15 +76,21 @@ fi
 # ---------------------------------------------------------------- packages
 if [ "$do_apt" = 1 ]; then
     say "installing system packages"
-    # Compilers and headers: pyalsaaudio (and RPi.GPIO) build from source on aarch64.
+    # Compilers and headers: pyalsaaudio builds from source on aarch64.
     packages="python3 python3-venv python3-dev gcc libc6-dev libasound2-dev libsndfile1 alsa-utils"
-    # Raspberry Pi OS ships lgpio (the Pi 5's GPIO backend); pip's lgpio may be an empty stub.
+    quietly env DEBIAN_FRONTEND=noninteractive apt-get update -q || die "apt-get update failed (above)"
+    # The GPIO library (setup_gpio below): Raspberry Pi OS packages lgpio for its own Python;
+    # plain Debian and Ubuntu do not, and PyPI has no wheel for every Python (none for 3.13),
+    # so there pip builds it from source, which needs swig (the C sources come with it).
+    # Asked after the update: a fresh system's package lists may be empty before it.
     if apt-cache show python3-lgpio >/dev/null 2>&1; then
         packages="$packages python3-lgpio"
+    elif [ "$DRY_RUN" = 1 ] || apt-cache show swig >/dev/null 2>&1; then
+        packages="$packages swig"
     fi
-    run env DEBIAN_FRONTEND=noninteractive apt-get update -q
     # shellcheck disable=SC2086  # word splitting of the package list is intended
-    run env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $packages
+    quietly env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $packages \
+        || die "apt-get install failed (above)"
     [ "$DRY_RUN" = 1 ] || "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
         || die "$PYTHON is older than 3.11: Raspberry Pi OS Bookworm or later is needed"
 fi
@@ -145,15 +151,21 @@ fi
 
 # ---------------------------------------------------------------- Python environment
 if [ "$do_venv" = 1 ]; then
-    say "Python environment in $VENV (takes a few minutes the first time)"
+    say "Python environment in $VENV"
     if [ ! -x "$VENV/bin/python" ]; then
-        # System site packages: Raspberry Pi OS's python3-lgpio is the reliable lgpio.
+        # System site packages: the venv sees the OS's python3-lgpio, built by the OS for its
+        # own Python (a .pth naming only lgpio's directory would break when an OS update
+        # moves it). pip still installs into the venv whatever the OS has too old or not at all.
         run "$PYTHON" -m venv --system-site-packages "$VENV"
     fi
     # Reinstall the pedal itself every time (same version number, new code), then let pip
-    # bring the dependencies to what this version asks for.
-    run "$VENV/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$SRC"
-    run "$VENV/bin/pip" install -q --disable-pip-version-check "$SRC"
+    # bring the dependencies to what this version asks for. pip's output shows on failure.
+    say "installing the pedal and numpy, Numba, SciPy, pyalsaaudio, gpiozero (a few minutes the first time)"
+    quietly "$VENV/bin/pip" install --disable-pip-version-check --force-reinstall --no-deps "$SRC" \
+        || die "could not install the pedal into $VENV (pip's output above)"
+    quietly "$VENV/bin/pip" install --disable-pip-version-check "$SRC" \
+        || die "could not install the pedal's dependencies into $VENV (pip's output above)"
+    setup_gpio
     run install -d -m 0755 "$BINDIR"
     run ln -sfn "$VENV/bin/tubeless" "$BINDIR/tubeless"
 fi

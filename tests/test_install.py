@@ -252,3 +252,174 @@ def test_scripts_are_shellcheck_clean():
     proc = subprocess.run(["shellcheck", "-x", "-s", "sh", *(f"scripts/{s}" for s in scripts)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# ----------------------------------------------------------------------------- GPIO backend
+
+REAL_LGPIO = "LGPIO_PY_VERSION = 0x00020200\ndef gpiochip_open(chip):\n    return 0\n"
+PLACEHOLDER_LGPIO = "# what the lgpio 0.0.0.x placeholder on PyPI installs: no library at all\n"
+
+
+@pytest.fixture
+def fake_venv(tmp_path):
+    """A venv whose python is this test's interpreter (gpiozero importable) with a directory
+    of stand-in modules first on its path, and whose pip logs its call, then does what
+    FAKE_PIP says: 'swig' fails the way a missing swig does, 'real' installs a working
+    lgpio, 'placeholder' installs PyPI's empty one."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    site = tmp_path / "site"
+    site.mkdir()
+    calls = tmp_path / "pip-calls"
+    python = venv / "bin/python"
+    python.write_text(f'#!/bin/sh\nPYTHONPATH="{site}" exec "{os.sys.executable}" "$@"\n')
+    pip = venv / "bin/pip"
+    pip.write_text(
+        f'#!/bin/sh\necho "PYPI=$PYPI $*" >>"{calls}"\n'
+        'echo "Collecting lgpio>=0.2"; echo "  Building wheel for lgpio (pyproject.toml): started"\n'
+        'case $FAKE_PIP in\n'
+        '  swig) printf "%s\\n" "  error: subprocess-exited-with-error" "      swigging lgpio.i to lgpio_wrap.c"'
+        ' "      error: command '"'"'swig'"'"' failed: No such file or directory"'
+        ' "  note: This error originates from a subprocess" '
+        '"ERROR: Failed to build installable wheels for some pyproject.toml based projects (lgpio)" >&2; exit 1 ;;\n'
+        f"  real) printf '%s' '{REAL_LGPIO}' >\"{site}/lgpio.py\" ;;\n"
+        f"  placeholder) printf '%s' '{PLACEHOLDER_LGPIO}' >\"{site}/lgpio.py\" ;;\n"
+        'esac\n')
+    python.chmod(0o755)
+    pip.chmod(0o755)
+    return venv, site, calls
+
+
+def setup_gpio(venv, fake_pip, *, dry_run=False):
+    script = f'. "{SCRIPTS}/install-common.sh"; VENV="{venv}"; setup_gpio; echo "status $?"'
+    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "FAKE_PIP": fake_pip, "DRY_RUN": "1" if dry_run else "0"})
+
+
+def test_gpio_uses_an_lgpio_already_there_without_calling_pip(fake_venv):
+    venv, site, calls = fake_venv
+    (site / "lgpio.py").write_text(REAL_LGPIO)      # the OS's python3-lgpio, seen by the venv
+    proc = setup_gpio(venv, "swig")
+    assert proc.stdout.splitlines()[-1] == "status 0"
+    assert "tubeless: GPIO backend: lgpio (installed in" in proc.stdout
+    assert not calls.exists()
+
+
+def test_gpio_builds_lgpio_with_its_bundled_library_when_missing(fake_venv):
+    venv, site, calls = fake_venv
+    (site / "lgpio.py").write_text(PLACEHOLDER_LGPIO)   # pip resolved lgpio to the stub once
+    proc = setup_gpio(venv, "real")
+    # Asked with the version floor, and PYPI=1 so the build needs no system liblgpio.
+    assert calls.read_text() == "PYPI=1 install --disable-pip-version-check lgpio>=0.2\n"
+    lines = [line for line in proc.stdout.splitlines() if "GPIO backend" in line]
+    assert lines == [f"tubeless: GPIO backend: lgpio (PyPI, installed in {venv}); "
+                     "footswitches work on every Pi, the Pi 5 included"]
+    assert "Collecting" not in proc.stdout + proc.stderr          # pip's chatter stays hidden
+
+
+def test_gpio_falls_back_to_native_pins_and_says_why_when_lgpio_cannot_be_built(fake_venv):
+    venv, _, _ = fake_venv
+    proc = setup_gpio(venv, "swig")
+    assert proc.stdout.splitlines()[-1] == "status 0"              # never fails the install
+    warning = [line for line in proc.stderr.splitlines() if "GPIO backend" in line]
+    assert len(warning) == 1
+    assert "gpiozero's native pin factory" in warning[0]
+    assert "error: command 'swig' failed: No such file or directory" in warning[0]
+    assert "on a Pi 5 the pedal plays without them" in warning[0]
+    assert "Building wheel" not in proc.stdout + proc.stderr      # one line, not pip's page
+
+
+def test_gpio_does_not_take_the_empty_placeholder_for_lgpio(fake_venv):
+    venv, _, _ = fake_venv
+    proc = setup_gpio(venv, "placeholder")     # pip "succeeds" but installs no library
+    assert "GPIO backend: lgpio" not in proc.stdout + proc.stderr
+    assert "gpiozero's native pin factory" in proc.stderr
+
+
+def test_gpio_dry_run_only_prints(fake_venv):
+    venv, _, calls = fake_venv
+    proc = setup_gpio(venv, "real", dry_run=True)
+    assert f"+ env PYPI=1 {venv}/bin/pip install --disable-pip-version-check lgpio>=0.2" in proc.stdout
+    assert not calls.exists()
+
+
+# ----------------------------------------------------------------------------- quiet pip
+
+def test_quietly_is_silent_on_success_and_shows_everything_on_failure():
+    common = f'. "{SCRIPTS}/install-common.sh"; '
+    ok = subprocess.run(["sh", "-c", common + 'quietly sh -c "echo chatter; echo more >&2"; echo "status $?"'],
+                        capture_output=True, text=True, timeout=60)
+    assert (ok.stdout, ok.stderr) == ("status 0\n", "")
+    bad = subprocess.run(["sh", "-c", common + 'quietly sh -c "echo step one; echo the cause >&2; exit 3"; '
+                          'echo "status $?"'], capture_output=True, text=True, timeout=60)
+    assert bad.stdout == "status 3\n"
+    assert "failed (exit 3)" in bad.stderr and "step one\nthe cause\n" in bad.stderr
+
+
+@pytest.fixture
+def fake_bootstrap_venv(tmp_path):
+    """A venv whose python answers `-m pip ...` with pip-like chatter; FAKE_PIP=fail fails."""
+    if not Path("/usr/include/alsa/asoundlib.h").exists():
+        pytest.skip("ALSA headers missing (bootstrap.sh would install them)")
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    python = venv / "bin/python"
+    python.write_text('#!/bin/sh\necho "Obtaining file:///work"\n'
+                      'echo "BuildBackendWarning: something deprecated" >&2\n'
+                      'echo "Successfully installed numpy numba"\n'
+                      '[ "$FAKE_PIP" != fail ] || { echo "ERROR: No matching distribution" >&2; exit 1; }\n')
+    python.chmod(0o755)
+    return venv
+
+
+def test_bootstrap_prints_one_line_per_step_and_hides_pip(fake_bootstrap_venv):
+    proc = subprocess.run(["sh", str(SCRIPTS / "bootstrap.sh"), "python3", str(fake_bootstrap_venv), "base"],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert proc.stdout.splitlines() == [
+        f"bootstrap: installing tubeless and numpy, Numba, SciPy, pyalsaaudio, gpiozero into "
+        f"{fake_bootstrap_venv} (a few minutes the first time)",
+        f"bootstrap: ready: {fake_bootstrap_venv} (base)"]
+
+
+def test_bootstrap_shows_pips_output_when_it_fails(fake_bootstrap_venv):
+    proc = subprocess.run(["sh", str(SCRIPTS / "bootstrap.sh"), "python3", str(fake_bootstrap_venv), "dev"],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT,
+                          env={**os.environ, "FAKE_PIP": "fail"})
+    assert proc.returncode == 1
+    assert "ERROR: No matching distribution" in proc.stderr and "Obtaining file:///work" in proc.stderr
+    assert "ready" not in proc.stdout
+
+
+# ----------------------------------------------------------------------------- package metadata
+
+def test_metadata_builds_without_deprecation_warnings(tmp_path):
+    """The license as an SPDX expression (PEP 639): setuptools builds the metadata without
+    the 'project.license as a TOML table is deprecated' warning pip used to print."""
+    setuptools = pytest.importorskip("setuptools")
+    needed = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    floor = int(re.search(r"setuptools>=(\d+)", " ".join(needed)).group(1))
+    if int(setuptools.__version__.split(".")[0]) < floor:
+        pytest.skip(f"setuptools {setuptools.__version__} is older than the build's >={floor}")
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, project / name)
+    for package in ("firmware", "training"):
+        (project / package).mkdir()
+        (project / package / "__init__.py").write_text("")
+    code = ("import warnings, setuptools.build_meta as b\n"
+            "warnings.simplefilter('always')\n"
+            "print(b.prepare_metadata_for_build_wheel('meta'))\n")
+    (project / "meta").mkdir()
+    proc = subprocess.run([os.sys.executable, "-c", code], cwd=project, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "deprecat" not in (proc.stdout + proc.stderr).lower(), proc.stderr
+    metadata = (project / "meta" / proc.stdout.split()[-1] / "METADATA").read_text()
+    assert "License-Expression: MIT" in metadata
+    requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
+    assert any("gpiozero" in line for line in requires)
+    # The GPIO library is install.sh's choice (OS package, build, or none), not pip's.
+    assert not [line for line in requires if "lgpio" in line or "RPi.GPIO" in line]

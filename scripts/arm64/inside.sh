@@ -44,6 +44,10 @@ step "scripts/install.sh --no-service (the same apt list, user, venv and pip ste
 if grep -q 'warming the Numba cache failed' "$OUT/install.log"; then
     die "the install's Numba warm-up failed: the pedal could not compile or write $CACHEDIR"
 fi
+# Plain Debian has no python3-lgpio: the install must have built lgpio (swig from apt) or
+# taken PyPI's wheel. The fallback to gpiozero's native pins is for a Pi without network.
+grep -q 'GPIO backend: lgpio' "$OUT/install.log" \
+    || die "the install did not set up lgpio (its GPIO backend line is above)"
 fi
 
 step "what pip installed on aarch64"
@@ -51,7 +55,7 @@ step "what pip installed on aarch64"
 import platform, sys
 from importlib import metadata
 print(f"Python {sys.version.split()[0]} on {platform.machine()}, glibc {platform.libc_ver()[1]}")
-for name in ("numpy", "numba", "llvmlite", "scipy", "soundfile", "pyalsaaudio", "gpiozero", "lgpio", "RPi.GPIO"):
+for name in ("numpy", "numba", "llvmlite", "scipy", "soundfile", "pyalsaaudio", "gpiozero", "lgpio"):
     try:
         dist = metadata.distribution(name)
     except metadata.PackageNotFoundError:
@@ -63,16 +67,12 @@ import llvmlite.binding as llvm
 print(f"LLVM host CPU: {llvm.get_host_cpu_name()}")
 EOF
 "$VENV/bin/pip" check --disable-pip-version-check || die "pip check: broken dependencies in $VENV"
-# Every module the pedal imports at run time. RPi.GPIO's C extension (what a missing
-# compiler would have broken) loads, then refuses to run off a Pi: that refusal is success.
+# Every module the pedal imports at run time; lgpio's C extension (what a missing swig or
+# compiler would have broken) is the real one, not PyPI's empty placeholder.
 "$VENV/bin/python" - <<'EOF' || die "a runtime dependency does not import in $VENV (above)"
 import numpy, numba, scipy.signal, soundfile, alsaaudio, gpiozero, lgpio
-try:
-    import RPi._GPIO
-except RuntimeError as e:
-    if "Raspberry Pi" not in str(e):
-        raise
-    print(f"RPi.GPIO's extension loads (and says: {e})")
+lgpio.gpiochip_open
+print(f"lgpio {lgpio.LGPIO_PY_VERSION:#x} from {lgpio.__file__}")
 EOF
 
 # ---------------------------------------------------------------- Numba cache
