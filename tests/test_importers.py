@@ -131,7 +131,7 @@ def test_convert_is_import_of_one_file(tmp_path, capsys):
 
 def test_aidax_extension_is_accepted(corpus, tmp_path):
     from firmware import render
-    from firmware.pedal import library
+    from firmware.librarian import library
     src = tmp_path / "capture.aidax"
     src.write_bytes((corpus / "aidax" / "tw40_blues_deluxe_deerinkstudios.json").read_bytes())
     assert render.load_any(src).architecture == "LSTM"
@@ -239,8 +239,13 @@ def test_nam_linear_applies_the_first_tap_to_the_newest_sample(tmp_path, rng, te
     (lambda d: d["config"]["layers"][0].update(layer1x1={"active": False, "groups": 1},
                                                layer1x1_post_film={"active": True}),
      "layer1x1_post_film' is active but layer1x1 is not"),
-    (lambda d: d["config"]["layers"][0].update(slimmable={"method": "slice_channels_uniform", "kwargs": {}}),
-     "slimmable"),
+    (lambda d: d["config"]["layers"][0].update(slimmable={"method": "prune_magic"}),
+     r"slimmable\.method' 'prune_magic' is not supported"),
+    (lambda d: d["config"]["layers"][0].update(slimmable={"method": "slice_channels_uniform",
+                                                          "kwargs": {"allowed_channels": [1, 2]}}),
+     "allowed_channels' must rise and end at the array's 3 channels"),
+    (lambda d: d["config"]["layers"][0].update(groups_input=3, slimmable={"method": "slice_channels_uniform"}),
+     "slimmable WaveNet with grouped convolutions cannot be sliced"),
     (lambda d: d["config"].update(head={"kernel_sizes": [1]}), r"missing field 'config\.head\.channels'"),
     (lambda d: d["config"].update(head={"kernel_sizes": [1], "channels": 2, "out_channels": 2,
                                         "activation": "Tanh"}), "head.out_channels' must be 1"),
@@ -399,14 +404,17 @@ def test_trainer_cases_cover_the_features_the_corpus_lacks():
     assert json.loads((NAM_DATA / "convnet_batchnorm.nam").read_text())["config"]["batchnorm"]
 
 
-def _one_layer_nam(rng, gating, film_weights=None):
-    """A 0.7 WaveNet of one 2-channel layer; with film_weights, its layer1x1_post_film is
-    active and takes them (4 scale/shift x 1 condition, then 4 biases) after the layer1x1."""
+def _two_layer_nam(rng, gating, film_weights=None):
+    """A 0.7 WaveNet of two 2-channel layers (the first layer's layer1x1 feeds the second);
+    with film_weights, layer1x1_post_film is active and takes them in each layer (4
+    scale/shift x 1 condition, then 4 biases) after the layer1x1."""
     Z = 2 if gating == "none" else 4
-    layer = [rng.standard_normal(Z * 2 * 3 + Z).tolist(), rng.standard_normal(Z).tolist(),
-             rng.standard_normal(2 * 2 + 2).tolist()]
-    weights = rng.standard_normal(2).tolist() + sum(layer, []) + (film_weights or []) + [0.7, -0.4, 0.1, 0.5]
-    config = {"input_size": 1, "condition_size": 1, "channels": 2, "dilations": [2], "kernel_sizes": [3],
+    weights = rng.standard_normal(2).tolist()
+    for _ in range(2):
+        weights += (rng.standard_normal(Z * 2 * 3 + Z).tolist() + rng.standard_normal(Z).tolist()
+                    + rng.standard_normal(2 * 2 + 2).tolist() + list(film_weights or []))
+    weights += [0.7, -0.4, 0.1, 0.5]
+    config = {"input_size": 1, "condition_size": 1, "channels": 2, "dilations": [2, 1], "kernel_sizes": [3, 3],
               "activation": "Tanh", "gating_mode": gating, "secondary_activation": "Sigmoid",
               "head": {"out_channels": 1, "kernel_size": 1, "bias": True},
               "layer1x1": {"active": True, "groups": 1}, "head1x1": {"active": False, "out_channels": 1, "groups": 1}}
@@ -416,19 +424,18 @@ def _one_layer_nam(rng, gating, film_weights=None):
             "config": {"layers": [config], "head": None, "head_scale": 0.5}}
 
 
-@pytest.mark.parametrize("gating", ["none", "gated"])
-def test_layer1x1_post_film_outside_blended_layers_is_ignored_as_core_does(tmp_path, test_signal, gating):
-    """NeuralAmpModelerCore applies layer1x1_post_film in blended layers only: elsewhere it
-    reads its weights and they play no part (NAM's trainer would apply it)."""
+@pytest.mark.parametrize("gating", ["none", "gated", "blended"])
+def test_layer1x1_post_film_applies_under_every_gating_mode(tmp_path, test_signal, gating):
+    """layer1x1_post_film modulates the layer1x1's output whatever the gating mode, as NAM's
+    trainer does and NeuralAmpModelerCore since its PR #322 (before it, Core applied it in
+    blended layers only): an identity FiLM (scale 1, shift 0) changes nothing, another does."""
     x = test_signal(1000)
-    outputs = []
-    for film in (None, [0.0] * 8, [5.0] * 8):
-        doc = _one_layer_nam(np.random.default_rng(3), gating, film)
-        mf = import_file(_write_json(tmp_path / "m.nam", doc))
-        assert "film" not in mf.config["layer_arrays"][0]["layers"][0]
-        outputs.append(_play(mf, x))
-    assert np.array_equal(outputs[0], outputs[1]) and np.array_equal(outputs[0], outputs[2])
-    # In a blended layer it does apply.
-    doc = _one_layer_nam(np.random.default_rng(3), "blended", [0.0] * 8)
-    mf = import_file(_write_json(tmp_path / "b.nam", doc))
-    assert mf.config["layer_arrays"][0]["layers"][0]["film"] == {"layer1x1_post_film": {"shift": True}}
+    plain = _play(import_file(_write_json(tmp_path / "p.nam", _two_layer_nam(np.random.default_rng(3), gating))), x)
+    identity = [0.0] * 4 + [1.0, 1.0, 0.0, 0.0]  # weights (4 x 1 condition), then biases: scale 1, shift 0
+    outputs = {}
+    for name, film in (("identity", identity), ("strong", [5.0] * 8)):
+        mf = import_file(_write_json(tmp_path / "m.nam", _two_layer_nam(np.random.default_rng(3), gating, film)))
+        assert mf.config["layer_arrays"][0]["layers"][0]["film"] == {"layer1x1_post_film": {"shift": True}}
+        outputs[name] = _play(mf, x)
+    assert np.max(np.abs(outputs["identity"] - plain)) <= 1e-6
+    assert np.max(np.abs(outputs["strong"] - plain)) > 0.1

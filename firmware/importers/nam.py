@@ -10,16 +10,24 @@ optional `sample_rate` (missing means 48 kHz) and `metadata`. Supported architec
   last weight is the head scale, which Core uses instead of `config.head_scale`. With
   `layer1x1` inactive the residual is the layer's input, as in Core (NAM's trainer adds
   the activation there instead; see docs/importers.md). Grouped convolutions become
-  block-diagonal dense weights. Core applies `layer1x1_post_film` in blended layers only:
-  elsewhere its weights are read and dropped, as Core does.
+  block-diagonal dense weights. `layer1x1_post_film` applies under every gating mode, as
+  in NAM's trainer and in Core since its PR #322 (Core before it applied it in blended
+  layers only). Every activation of Core's `activations.cpp`, PReLU with per-channel
+  slopes included, in layers, secondary (gating) slots, the post-stack head, ConvNets and
+  a `condition_dsp`.
 - `LSTM`: per layer concat(W_ih, W_hh), one bias, then the initial h and c; then the head.
 - `Linear`: taps (the first multiplies the newest sample, as Core plays it), then a bias.
 - `ConvNet`: kernel-2 dilated convs (bias, or batchnorm folded into weight and bias with
   its running statistics, as Core does), an activation, then a 1x1 head.
 - `SlimmableContainer`: several sizes of one capture; the largest plays, as in Core.
+- Slimmable (channel-sliced, `"slimmable": {"method": "slice_channels_uniform"}`)
+  WaveNets: the full width plays; a narrower one is cut from the full weights the way
+  Core's SlimmableWavenet and NAM's trainer cut it (the first channels of every
+  convolution).
 
-What the engine has no kernel for is refused with the reason: slimmable (channel-sliced)
-WaveNets, PReLU with per-channel slopes, multi-channel input.
+Either kind of slimmable file reports its sizes in `metadata["submodel"]` (see
+`submodel_sizes`); `submodel` picks one. Refused with the reason: multi-channel input,
+and what Core itself refuses.
 """
 import numpy as np
 
@@ -31,6 +39,7 @@ from ._common import metadata as source_metadata
 FORMAT = "nam"
 SUPPORTED_VERSIONS = ((0, 5), (0, 6), (0, 7))
 DEFAULT_SAMPLE_RATE = 48000
+SLIMMABLE_METHOD = "slice_channels_uniform"
 FILM_KEYS = ("conv_pre_film", "conv_post_film", "input_mixin_pre_film", "input_mixin_post_film",
              "activation_pre_film", "activation_post_film", "layer1x1_post_film", "head1x1_post_film")
 
@@ -42,9 +51,13 @@ def looks_like(doc):
 def convert(doc, path, submodel=None):
     """A ModelFile of a parsed `.nam` file (no reference pair: `save` makes one).
 
-    `submodel`: for a SlimmableContainer, the index of the size to import (default: the
-    largest, which is what NAM's plugin plays)."""
+    `submodel`: for a SlimmableContainer, the index of the submodel to import; for a
+    slimmable WaveNet, the index of the width, narrowest first (default: the largest, which
+    is what NAM's plugin plays). Either way `metadata["submodel"]` lists the sizes."""
     architecture, config, weights, rate, metadata = _convert(doc, path, "", submodel)
+    if submodel is not None and "submodel" not in metadata:
+        raise modelfile.ModelFileError(path, "--submodel: this file has one size (it is neither a "
+                                             "SlimmableContainer nor a slimmable WaveNet)")
     meta = source_metadata(metadata, path, FORMAT, version=doc.get("version"), architecture=doc.get("architecture"))
     return modelfile.ModelFile(architecture=architecture, config=config, weights=weights, sample_rate=rate,
                                metadata=meta, knobs=[], prewarm=True, path=path)
@@ -67,15 +80,21 @@ def _convert(doc, path, where, submodel=None):
             model = dict(model, sample_rate=rate)
         arch, cfg, weights, rate, meta = _convert(model, path, inner)
         meta = dict(meta)
-        meta["submodel"] = {"index": index, "max_value": chosen.get("max_value"),
-                            "count": len(config["submodels"])}
+        meta.pop("submodel", None)  # a slimmable WaveNet inside plays at its full width
+        meta["submodel"] = {"kind": "SlimmableContainer", "index": index, "max_value": chosen.get("max_value"),
+                            "count": len(config["submodels"]),
+                            "sizes": [{"max_value": sub.get("max_value"),
+                                       "architecture": (sub.get("model") or {}).get("architecture")}
+                                      for sub in config["submodels"]]}
         return arch, cfg, weights, rate, meta
 
     flat = array(field(doc, "weights", path, where.rstrip("."), list), path, where + "weights")
     if flat.ndim != 1:
         raise modelfile.ModelFileError(path, f"field '{where}weights' must be a flat list of numbers")
     if architecture == "WaveNet":
-        cfg, weights = _wavenet(config, flat, path, where)
+        cfg, weights, widths = _wavenet(config, flat, path, where, submodel)
+        if widths is not None:
+            metadata = dict(metadata, submodel=widths)
         nested = config.get("condition_dsp")
         if nested is not None:
             inner = where + "config.condition_dsp."
@@ -145,8 +164,31 @@ def _split(flat, shapes, path, where, extra=0):
     return weights
 
 
+def submodel_sizes(metadata):
+    """The sizes a slimmable file offers, as short labels, and the index of the one a
+    ModelFile plays: ([label, ...], index); ([], None) for a file of one size.
+
+    `metadata["submodel"]` (written by the importer, kept in the pedal's .npz) holds
+    `kind` ("SlimmableContainer" or "slimmable WaveNet"), `index`, `count` and `sizes`:
+    per size, `channels` (per layer array) for a slimmable WaveNet, `max_value` and
+    `architecture` for a container. `tubeless import --submodel N` picks size N."""
+    sub = metadata.get("submodel") if isinstance(metadata, dict) else None
+    if not isinstance(sub, dict) or not isinstance(sub.get("sizes"), list):
+        return [], None
+    labels = []
+    for size in sub["sizes"]:
+        size = size if isinstance(size, dict) else {}
+        if "channels" in size:
+            labels.append("x".join(str(c) for c in size["channels"]) + " channels")
+        else:
+            labels.append(f"{size.get('architecture') or '?'} up to {size.get('max_value')}")
+    return labels, sub.get("index")
+
+
 # --- WaveNet ----------------------------------------------------------------------------
-def _wavenet(config, flat, path, where):
+def _wavenet(config, flat, path, where, width=None):
+    """(config, weights, widths): widths is None, or for a slimmable WaveNet the
+    metadata["submodel"] entry describing its widths and the one imported."""
     w = where + "config"
     if config.get("in_channels", 1) != 1:
         raise modelfile.ModelFileError(path, f"'{w}.in_channels' must be 1 (mono audio), got {config['in_channels']!r}")
@@ -162,10 +204,118 @@ def _wavenet(config, flat, path, where):
         wavenet.weight_shapes(cfg)
     except ModelConfigError as e:
         raise modelfile.ModelFileError(path, f"'{w}' cannot be played: {e}") from None
+    if any(g["slimmable"] for _, g in parsed):
+        _check_slimmable(cfg, [g for _, g in parsed], path, w)
     weights = _read_convs(flat, _wavenet_file_layout(cfg, [g for _, g in parsed]), path, where, extra=1)
     # Core takes the head scale from the last weight, not from config.head_scale.
     cfg["head_scale"] = float(flat[-1])
-    return cfg, weights
+    allowed = [g["slimmable"] for _, g in parsed]
+    if not any(allowed):
+        return cfg, weights, None
+    return _slimmed(cfg, weights, allowed, [g for _, g in parsed], width, path, w)
+
+
+def _check_slimmable(cfg, groups, path, w):
+    """What neither Core nor the trainer can slice is refused before the weights are read."""
+    for a, (arr, g) in enumerate(zip(cfg["layer_arrays"], groups)):
+        wa = f"{w}.layers[{a}]"
+        if any(n != 1 for n in (g["conv"], g["mixin"], g["layer1x1"], g["head1x1"])) or any(
+                fg != 1 for _, fg in g["film"].values()):
+            raise modelfile.ModelFileError(path, f"'{wa}': a slimmable WaveNet with grouped convolutions cannot "
+                                                 "be sliced (NAM Core refuses it too)")
+        if arr.get("head_kernel_size", 1) != 1:
+            raise modelfile.ModelFileError(path, f"'{wa}.head.kernel_size' must be 1 in a slimmable WaveNet "
+                                                 "(as NAM Core requires)")
+    if cfg.get("post_head"):
+        raise modelfile.ModelFileError(path, f"'{w}.head': a slimmable WaveNet with a post-stack head is not "
+                                             "supported (nor by NAM Core)")
+
+
+def _slim_widths(cfg, allowed):
+    """Every width of a slimmable WaveNet, narrowest first: [(channels per array, value)].
+
+    Core (and the trainer) map a size value v in [0, 1] to allowed[min(floor(v * n), n - 1)]
+    in each slimmable array; the widths are the intervals between the breakpoints i / n,
+    each named by its midpoint (the value Core's SetSlimmableSize takes to play it)."""
+    cuts = sorted({i / len(a) for a in allowed if a for i in range(1, len(a))})
+    bounds = [0.0] + cuts + [1.0]
+    widths = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        v = (lo + hi) / 2
+        widths.append(([a[min(int(np.floor(v * len(a))), len(a) - 1)] if a else arr["channels"]
+                        for arr, a in zip(cfg["layer_arrays"], allowed)], v))
+    return [(list(c), v) for c, v in widths]
+
+
+def _slimmed(cfg, weights, allowed, groups, width, path, w):
+    """The chosen width of a slimmable WaveNet: the first channels of every convolution, as
+    Core's SlimmableWavenet cuts them (and NAM's trainer, for what it can train)."""
+    arrays = cfg["layer_arrays"]
+    widths = _slim_widths(cfg, allowed)
+    if width is None:
+        width = len(widths) - 1
+    elif not 0 <= width < len(widths):
+        raise modelfile.ModelFileError(path, f"submodel {width} does not exist (this slimmable WaveNet has "
+                                             f"{len(widths)} widths: 0 to {len(widths) - 1})")
+    channels = widths[width][0]
+    info = {"kind": "slimmable WaveNet", "index": width, "count": len(widths),
+            "sizes": [{"channels": c, "slimmable_size": round(v, 6)} for c, v in widths]}
+    if channels == [arr["channels"] for arr in arrays]:
+        return cfg, weights, info
+
+    cfg = dict(cfg, layer_arrays=[dict(arr) for arr in arrays])
+    arrays = cfg["layer_arrays"]
+    out = {}
+    for a, arr in enumerate(arrays):
+        p = f"arrays/{a}/"
+        C, B = arr["channels"], arr["bottleneck"]
+        sc = channels[a]
+        sb = max(1, B * sc // C) if arr.get("layer1x1", True) else sc
+        s_in = arr["input_size"] if a == 0 else channels[a - 1]
+        # As Core: an array's head feeds the next array's channels; the last keeps its own.
+        s_head = arr["head_size"] if a == len(arrays) - 1 else channels[a + 1]
+        s_hin = arr.get("head1x1") or sb
+        out[p + "rechannel/weight"] = weights[p + "rechannel/weight"][:sc, :s_in]
+        for i, layer in enumerate(arr["layers"]):
+            q = f"{p}layers/{i}/"
+            sz = sb if layer["gating"] == "none" else 2 * sb
+            rows = {"conv": sz, "mixin": sz, "layer1x1": sc}
+            for name, r in rows.items():
+                if q + name + "/weight" in weights:
+                    out[q + name + "/weight"] = weights[q + name + "/weight"][:r]
+                if q + name + "/bias" in weights:
+                    out[q + name + "/bias"] = weights[q + name + "/bias"][:r]
+            out[q + "conv/weight"] = out[q + "conv/weight"][:, :sc]
+            if q + "layer1x1/weight" in weights:
+                out[q + "layer1x1/weight"] = out[q + "layer1x1/weight"][:, :sb]
+            if q + "head1x1/weight" in weights:
+                out[q + "head1x1/weight"] = weights[q + "head1x1/weight"][:, :sb]
+                out[q + "head1x1/bias"] = weights[q + "head1x1/bias"]
+            film_rows = {"conv_pre_film": sc, "conv_post_film": sz, "input_mixin_pre_film": None,
+                         "input_mixin_post_film": sz, "activation_pre_film": sz, "activation_post_film": sb,
+                         "layer1x1_post_film": sc, "head1x1_post_film": None}
+            for slot, spec in layer.get("film", {}).items():
+                r = film_rows[slot]
+                r = None if r is None else r * (2 if spec["shift"] else 1)
+                for part in ("weight", "bias"):
+                    key = f"{q}film/{slot}/{part}"
+                    out[key] = weights[key][:r]
+            layer = arr["layers"][i] = dict(layer)
+            for key, rows_cut in (("activation", sb), ("secondary_activation", sb)):
+                spec = layer.get(key)
+                if isinstance(spec, dict) and isinstance(spec.get("negative_slopes"), list) \
+                        and "negative_slope" not in spec and len(spec["negative_slopes"]) > 1:
+                    layer[key] = dict(spec, negative_slopes=spec["negative_slopes"][:rows_cut])
+        out[p + "head/weight"] = weights[p + "head/weight"][:s_head, :s_hin]
+        if p + "head/bias" in weights:
+            out[p + "head/bias"] = weights[p + "head/bias"][:s_head]
+        arr.update(channels=sc, bottleneck=sb, input_size=s_in, head_size=s_head)
+    out.update({k: v for k, v in weights.items() if k.startswith("condition_dsp/")})
+    try:
+        wavenet.weight_shapes(cfg)
+    except ModelConfigError as e:
+        raise modelfile.ModelFileError(path, f"'{w}' cannot be played at width {width} ({channels}): {e}") from None
+    return cfg, {k: np.ascontiguousarray(v) for k, v in out.items()}, info
 
 
 def _post_head(head, path, w):
@@ -259,6 +409,26 @@ def _read_convs(flat, layout, path, where, extra=0):
     return weights
 
 
+def _allowed_channels(spec, channels, path, w):
+    """The channel counts a slimmable layer array allows (ascending, the last = channels), or
+    None when it is not slimmable. As Core: no object or no method means not slimmable;
+    no allowed_channels means 1 to channels."""
+    if not isinstance(spec, dict) or not spec.get("method"):
+        return None
+    if spec["method"] != SLIMMABLE_METHOD:
+        raise modelfile.ModelFileError(path, f"'{w}.method' {spec['method']!r} is not supported (only "
+                                             f"{SLIMMABLE_METHOD!r}, as in NAM Core)")
+    kwargs = spec.get("kwargs") if isinstance(spec.get("kwargs"), dict) else {}
+    if kwargs.get("allowed_channels") is None:
+        return list(range(1, channels + 1))
+    allowed = field(kwargs, "allowed_channels", path, w + ".kwargs", list)
+    allowed = [integer(c, path, f"{w}.kwargs.allowed_channels[{i}]") for i, c in enumerate(allowed)]
+    if not allowed or any(b <= a for a, b in zip(allowed, allowed[1:])) or allowed[-1] != channels:
+        raise modelfile.ModelFileError(path, f"'{w}.kwargs.allowed_channels' must rise and end at the array's "
+                                             f"{channels} channels, got {allowed}")
+    return allowed
+
+
 def _per_layer(value, n, path, name):
     """A per-layer list: a list of n entries, or one value repeated."""
     if isinstance(value, list):
@@ -284,10 +454,8 @@ def _layer_array(lc, path, w):
         if field(spec, "active", path, w + "." + key, bool) if "active" in spec else True:
             shift = field(spec, "shift", path, w + "." + key, bool) if "shift" in spec else True
             groups["film"][key] = (shift, integer(spec.get("groups", 1), path, f"{w}.{key}.groups"))
-    if isinstance(lc.get("slimmable"), dict):
-        raise modelfile.ModelFileError(path, f"'{w}.slimmable': slimmable (channel-sliced) WaveNets are not supported")
-
     channels = integer(field(lc, "channels", path, w), path, w + ".channels")
+    groups["slimmable"] = _allowed_channels(lc.get("slimmable"), channels, path, w + ".slimmable")
     arr = {
         "input_size": integer(field(lc, "input_size", path, w), path, w + ".input_size"),
         "condition_size": integer(field(lc, "condition_size", path, w), path, w + ".condition_size"),
@@ -356,9 +524,9 @@ def _layer_array(lc, path, w):
                  "activation": activations[i], "gating": gating[i]}
         if gating[i] != "none":
             layer["secondary_activation"] = secondary[i] if secondary[i] is not None else "Sigmoid"
-        # Core applies layer1x1_post_film in blended layers only, head1x1_post_film with a head1x1 only.
-        film = {slot: {"shift": shift} for slot, (shift, _) in groups["film"].items()
-                if not (slot == "layer1x1_post_film" and gating[i] != "blended")}
+        # layer1x1_post_film applies whenever layer1x1 is active, under every gating mode (as
+        # NAM's trainer does and Core since its PR #322); head1x1_post_film with a head1x1 only.
+        film = {slot: {"shift": shift} for slot, (shift, _) in groups["film"].items()}
         if film:
             layer["film"] = film
         try:

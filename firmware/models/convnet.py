@@ -19,8 +19,8 @@ import numpy as np
 from ._jit import kernel
 from . import activations as act
 from ._gemm import conv_acc, fill_rows
-from .base import Model, ModelConfigError, pack_weights, positive_int, require
-from .wavenet import _activation_spec, _alias_safe_row_length
+from .base import Cost, Model, ModelConfigError, pack_weights, positive_int, require
+from .wavenet import _activation_spec, _alias_safe_row_length, activation_slopes
 
 ARCHITECTURE = "ConvNet"
 KERNEL_SIZE = 2  # Core: "HACK 2 kernel"
@@ -41,6 +41,7 @@ def weight_shapes(config):
     """Every weight array this config needs, in order: {name: shape}."""
     C = positive_int(require(config, "channels", "config"), "config.channels")
     _activation_spec(require(config, "activation", "config"), "config.activation")
+    activation_slopes(config["activation"], C, "config.activation")
     shapes = {}
     for i, _ in enumerate(_dilations(config)):
         shapes[f"layers/{i}/weight"] = (C, 1 if i == 0 else C, KERNEL_SIZE)
@@ -55,9 +56,10 @@ def receptive_field(config):
 
 
 @kernel
-def convnet_block(x, y, n, W, LT, hist, pos, span, out, kind, p0, p1, p2, p3, head_w, head_b):
+def convnet_block(x, y, n, W, LT, hist, pos, span, out, kind, p0, p1, p2, p3, slopes, head_w, head_b):
     """One block of n frames. hist: the layers' input rings stacked as rows; pos[0]: where
-    this block's first frame goes (the same for every ring); span: the longest dilation."""
+    this block's first frame goes (the same for every ring); span: the longest dilation;
+    slopes: a per-channel PReLU's slopes (empty: p0 serves every channel)."""
     cap = hist.shape[1]
     p = pos[0]
     if p + n > cap:
@@ -83,7 +85,8 @@ def convnet_block(x, y, n, W, LT, hist, pos, span, out, kind, p0, p1, p2, p3, he
         fill_rows(dst, d0, dc, cout, W, LT[i, C_B], n)
         conv_acc(dst, d0, dc, cout, W, LT[i, C_W], LT[i, C_IN], 2, hist, LT[i, C_ROW], p, LT[i, C_DIL], n)
         for r in range(cout):
-            act.apply_row(dst[d0 + r, dc:dc + n], n, kind, p0, p1, p2, p3)
+            s0 = p0 if slopes.shape[0] == 0 else slopes[r]
+            act.apply_row(dst[d0 + r, dc:dc + n], n, kind, s0, p1, p2, p3)
     for t in range(n):
         y[t] = head_b
     for r in range(LT[L - 1, C_OUT]):
@@ -121,6 +124,8 @@ class ConvNet(Model):
         self._out = np.zeros((C, self.max_block), np.float32)
         kind, params = _activation_spec(config["activation"], "config.activation")
         self._act = (kind, *(np.float32(v) for v in params))
+        found = activation_slopes(config["activation"], C, "config.activation")
+        self._slopes = np.zeros(0, np.float32) if found is None else found
         self._rf = receptive_field(config)
 
     @property
@@ -133,4 +138,23 @@ class ConvNet(Model):
 
     def _process_block(self, input, output, n):
         convnet_block(input, output, n, self._W, self._LT, self._hist, self._pos, self._span, self._out,
-                      *self._act, self._head_w, self._head_b)
+                      *self._act, self._slopes, self._head_w, self._head_b)
+
+
+def cost(config, max_block=2048, sample_rate=48000):
+    """The memory and per-sample work this config implies (see base.Cost), from its numbers alone."""
+    C = positive_int(require(config, "channels", "config"), "config.channels")
+    dilations = _dilations(config)
+    L = len(dilations)
+    weights = C * KERNEL_SIZE + C + (L - 1) * (C * C * KERNEL_SIZE + C) + C + 1
+    rows = 1 + (L - 1) * C
+    span = max(dilations)
+    history = rows * (span + max(span, 4 * max_block) + 1024)
+    memory = 4 * (2 * weights + history + C * max_block) + 8 * C_NCOLS * L
+    work = weights + L * C
+    i = dilations.index(span)
+    longest = (f"config.dilations[{i}]", span)
+    widest = ("config.channels", C)
+    return Cost(memory, work, 1 + sum(dilations), L,
+                {"memory": longest if history > weights else widest, "work": widest,
+                 "prewarm": longest, "layers": ("config.dilations", L)})

@@ -29,13 +29,16 @@ import numpy as np
 from ._jit import kernel
 from . import activations as act
 from ._gemm import conv_acc, fill_rows, gemm_acc, matmul_acc
-from .base import Model, ModelConfigError, pack_weights, positive_int, require
+from .base import Cost, Model, ModelConfigError, pack_weights, positive_int, require
 
 ARCHITECTURE = "WaveNet"
 
 # Layer table columns.
 (L_C, L_B, L_Z, L_K, L_DIL, L_GATING, L_ACT, L_SEC, L_COND, L_CONV_W, L_CONV_B, L_MIX_W,
- L_1X1_W, L_1X1_B, L_HH_OUT, L_HH_W, L_HH_B, L_RING, L_FILM, L_FRING, L_FT) = range(21)
+ L_1X1_W, L_1X1_B, L_HH_OUT, L_HH_W, L_HH_B, L_RING, L_FILM, L_FRING, L_ACT_SLOPES, L_SEC_SLOPES,
+ L_FT) = range(23)
+# L_ACT_SLOPES / L_SEC_SLOPES: offset in W of a per-channel PReLU's slopes (one per row), or -1
+# when the activation's parameters in LF serve every row.
 # FiLM slot j of a layer: columns L_FT + 3j + (F_W, F_B, F_SHIFT): weight offset, bias offset,
 # shift (1) or scale only (0).
 F_W, F_B, F_SHIFT = range(3)
@@ -47,8 +50,8 @@ L_NCOLS = L_FT + 3 * 8
 R_ROW, R_ROWS, R_SPAN = range(3)
 
 # Post-stack head table columns: in and out channels, kernel, ring, weight, bias, activation,
-# the row of LF holding the activation's parameters.
-P_IN, P_OUT, P_K, P_RING, P_W, P_B, P_ACT, P_LF, P_NCOLS = range(9)
+# the row of LF holding the activation's parameters, per-channel PReLU slopes in W (or -1).
+P_IN, P_OUT, P_K, P_RING, P_W, P_B, P_ACT, P_LF, P_SLOPES, P_NCOLS = range(10)
 
 GATING = {"none": 0, "gated": 1, "blended": 2}
 # NAM's FiLM slots, in its weight order; bit i of a layer's L_FILM flags is slot i.
@@ -157,10 +160,12 @@ def film_layer(li, first, nl, C, hrow, ph, cond, W, LT, LF, RT, hist, pos, z, yb
     for r in range(B):
         if gating == 2:
             tmp[:n] = z[r, :n]
-        act.apply_row(z[r], n, LT[li, L_ACT], LF[li, 0], LF[li, 1], LF[li, 2], LF[li, 3])
+        s0 = LF[li, 0] if LT[li, L_ACT_SLOPES] < 0 else W[LT[li, L_ACT_SLOPES] + r]
+        act.apply_row(z[r], n, LT[li, L_ACT], s0, LF[li, 1], LF[li, 2], LF[li, 3])
         if gating != 0:
             g = z[B + r]
-            act.apply_row(g, n, LT[li, L_SEC], LF[li, 4], LF[li, 5], LF[li, 6], LF[li, 7])
+            s4 = LF[li, 4] if LT[li, L_SEC_SLOPES] < 0 else W[LT[li, L_SEC_SLOPES] + r]
+            act.apply_row(g, n, LT[li, L_SEC], s4, LF[li, 5], LF[li, 6], LF[li, 7])
             zr = z[r]
             if gating == 1:
                 for t in range(n):
@@ -308,10 +313,12 @@ def wavenet_block(x, cond, y, n, W, AT, LT, LF, RT, PT, hist, pos, z, ybuf, head
             for r in range(B):
                 if gating == 2:
                     tmp[:n] = z[r, :n]
-                act.apply_row(z[r], n, LT[li, L_ACT], LF[li, 0], LF[li, 1], LF[li, 2], LF[li, 3])
+                s0 = LF[li, 0] if LT[li, L_ACT_SLOPES] < 0 else W[LT[li, L_ACT_SLOPES] + r]
+                act.apply_row(z[r], n, LT[li, L_ACT], s0, LF[li, 1], LF[li, 2], LF[li, 3])
                 if gating != 0:
                     g = z[B + r]
-                    act.apply_row(g, n, LT[li, L_SEC], LF[li, 4], LF[li, 5], LF[li, 6], LF[li, 7])
+                    s4 = LF[li, 4] if LT[li, L_SEC_SLOPES] < 0 else W[LT[li, L_SEC_SLOPES] + r]
+                    act.apply_row(g, n, LT[li, L_SEC], s4, LF[li, 5], LF[li, 6], LF[li, 7])
                     zr = z[r]
                     if gating == 1:
                         for t in range(n):
@@ -379,7 +386,8 @@ def wavenet_block(x, cond, y, n, W, AT, LT, LF, RT, PT, hist, pos, z, ybuf, head
             for t in range(n):
                 dr[t] = head_scale * hr[t]
             lf = PT[0, P_LF]
-            act.apply_row(dr, n, PT[0, P_ACT], LF[lf, 0], LF[lf, 1], LF[lf, 2], LF[lf, 3])
+            s0 = LF[lf, 0] if PT[0, P_SLOPES] < 0 else W[PT[0, P_SLOPES] + r]
+            act.apply_row(dr, n, PT[0, P_ACT], s0, LF[lf, 1], LF[lf, 2], LF[lf, 3])
         for i in range(npost):
             srow = RT[PT[i, P_RING], R_ROW]
             sp = pos[PT[i, P_RING]]
@@ -394,7 +402,8 @@ def wavenet_block(x, cond, y, n, W, AT, LT, LF, RT, PT, hist, pos, z, ybuf, head
                 conv_acc(hist, drow, dp, cout, W, PT[i, P_W], PT[i, P_IN], PT[i, P_K], hist, srow, sp, 1, n)
                 lf = PT[i + 1, P_LF]
                 for r in range(cout):
-                    act.apply_row(hist[drow + r, dp:dp + n], n, PT[i + 1, P_ACT], LF[lf, 0], LF[lf, 1],
+                    s0 = LF[lf, 0] if PT[i + 1, P_SLOPES] < 0 else W[PT[i + 1, P_SLOPES] + r]
+                    act.apply_row(hist[drow + r, dp:dp + n], n, PT[i + 1, P_ACT], s0, LF[lf, 1],
                                   LF[lf, 2], LF[lf, 3])
 
     for j in range(RT.shape[0]):
@@ -439,15 +448,41 @@ def _activation_spec(spec, where):
     if kind == act.LEAKYRELU:
         params[0] = float(spec.get("negative_slope", 0.01))
     elif kind == act.PRELU:
-        slopes = spec.get("negative_slopes", spec.get("negative_slope", 0.01))
-        slopes = np.atleast_1d(np.asarray(slopes, dtype=np.float64))
-        if not np.all(slopes == slopes[0]):
-            raise ModelConfigError(f"{where}: PReLU with per-channel slopes is not supported")
-        params[0] = float(slopes[0])
+        # One slope for every channel, or one per channel (NAM's "negative_slopes"): the
+        # first stands in here; activation_slopes gives the rest.
+        params[0] = float(_prelu_slopes(spec, where)[0])
     elif kind == act.LEAKYHARDTANH:
         params = [float(spec.get("min_val", -1.0)), float(spec.get("max_val", 1.0)),
                   float(spec.get("min_slope", 0.01)), float(spec.get("max_slope", 0.01))]
     return kind, params
+
+
+def _prelu_slopes(spec, where):
+    # As Core reads it: "negative_slope" wins over "negative_slopes"; neither means 0.01.
+    if "negative_slope" in spec:
+        value = spec["negative_slope"]
+    else:
+        value = spec.get("negative_slopes", 0.01)
+    try:
+        slopes = np.atleast_1d(np.asarray(value, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise ModelConfigError(f"{where}: PReLU slopes must be numbers, got {value!r}") from None
+    if slopes.ndim != 1 or slopes.size == 0 or not np.all(np.isfinite(slopes)):
+        raise ModelConfigError(f"{where}: PReLU slopes must be a non-empty list of finite numbers")
+    return slopes
+
+
+def activation_slopes(spec, channels, where):
+    """The per-channel slopes of a PReLU with more than one distinct slope, as float32
+    (checked to be one per channel), or None when `spec`'s parameters serve every channel."""
+    if isinstance(spec, str) or not isinstance(spec, dict) or act.activation_id(spec.get("type")) != act.PRELU:
+        return None
+    slopes = _prelu_slopes(spec, where)
+    if np.all(slopes == slopes[0]):
+        return None
+    if slopes.size != channels:
+        raise ModelConfigError(f"{where}: PReLU has {slopes.size} slopes for {channels} channels")
+    return slopes.astype(np.float32)
 
 
 def _arrays(config):
@@ -494,8 +529,10 @@ def weight_shapes(config):
             if gating not in GATING:
                 raise ModelConfigError(f"{lw}.gating must be one of {sorted(GATING)}, got {gating!r}")
             _activation_spec(layer.get("activation"), lw + ".activation")
+            activation_slopes(layer.get("activation"), B, lw + ".activation")
             if gating != "none":
                 _activation_spec(layer.get("secondary_activation") or "Sigmoid", lw + ".secondary_activation")
+                activation_slopes(layer.get("secondary_activation"), B, lw + ".secondary_activation")
             Z = 2 * B if gating != "none" else B
             q = f"{p}layers/{i}/"
             shapes[q + "conv/weight"] = (Z, C, K)
@@ -526,6 +563,8 @@ def weight_shapes(config):
     if post:
         cin = prev_head
         for i, (cout, k) in enumerate(_post_head_layers(post, prev_head)):
+            # The head's one activation comes before each of its convs, on cin channels.
+            activation_slopes(post["activation"], cin, f"config.post_head.activation (before conv {i})")
             shapes[f"post_head/{i}/weight"] = (cout, cin, k)
             shapes[f"post_head/{i}/bias"] = (cout,)
             cin = cout
@@ -583,7 +622,27 @@ class WaveNet(Model):
         self.head_scale = np.float32(config.get("head_scale", 1.0))
         self._condition_model = condition_model
 
-        self._W, offsets = pack_weights(shapes, weights)
+        # Per-channel PReLU slopes travel in W beside the weights, one per row.
+        slopes = {}
+        for a, arr in enumerate(arrays):
+            B = arr.get("bottleneck", arr["channels"])
+            for i, layer in enumerate(arr["layers"]):
+                q = f"arrays/{a}/layers/{i}/"
+                for key in ("activation", "secondary_activation"):
+                    if key == "activation" or layer.get("gating", "none") != "none":
+                        found = activation_slopes(layer.get(key), B, q + key)
+                        if found is not None:
+                            slopes[q + key + "/slopes"] = found
+        post = config.get("post_head")
+        if post:
+            cin = arrays[-1]["head_size"]
+            for i, (cout, _) in enumerate(_post_head_layers(post, cin)):
+                found = activation_slopes(post["activation"], cin, "config.post_head.activation")
+                if found is not None:
+                    slopes[f"post_head/{i}/activation/slopes"] = found
+                cin = cout
+        self._W, offsets = pack_weights(dict(shapes, **{k: v.shape for k, v in slopes.items()}),
+                                        dict(weights, **slopes))
 
         n_layers = sum(len(a["layers"]) for a in arrays)
         LT = np.full((n_layers, L_NCOLS), -1, np.int64)
@@ -631,6 +690,8 @@ class WaveNet(Model):
                 LT[li, L_HH_OUT] = head1x1 or 0
                 LT[li, L_HH_W] = offsets.get(q + "head1x1/weight", -1)
                 LT[li, L_HH_B] = offsets.get(q + "head1x1/bias", -1)
+                LT[li, L_ACT_SLOPES] = offsets.get(q + "activation/slopes", -1)
+                LT[li, L_SEC_SLOPES] = offsets.get(q + "secondary_activation/slopes", -1)
                 LT[li, L_RING] = len(rings)
                 span = layer["dilation"] * (layer["kernel_size"] - 1)
                 rings.append((C, span))
@@ -665,7 +726,7 @@ class WaveNet(Model):
         for i, (cout, k) in enumerate(post_layers):
             kind, params = _activation_spec(post["activation"], "config.post_head.activation")
             PT[i] = (cin, cout, k, len(rings), offsets[f"post_head/{i}/weight"], offsets[f"post_head/{i}/bias"], kind,
-                     n_layers + i)
+                     n_layers + i, offsets.get(f"post_head/{i}/activation/slopes", -1))
             LF[n_layers + i, :4] = params
             rings.append((cin, k - 1))
             cin = cout
@@ -736,3 +797,92 @@ class WaveNet(Model):
         self._x[0, :n] = input[:n]
         self.process_multi(self._x, self._y, n)
         output[:n] = self._y[0, :n]
+
+
+def cost(config, max_block=2048, sample_rate=48000):
+    """The memory and per-sample work this config implies (see base.Cost), computed the
+    way __init__ sizes its buffers but from the numbers alone, so a file that claims a
+    2^31 dilation or 10^5 channels is refused before anything is allocated."""
+    arrays = _arrays(config)
+    weights = work = layers = 0
+    prewarm = 1
+    rings = []                                   # (rows, span) as __init__ makes them
+    maxz = maxc = maxh = maxf = 1
+    film_used = False
+    widest = deepest = ("config.layer_arrays[0].channels", 0)
+    longest, longest_span = ("config.layer_arrays[0].layers[0].dilation", 0), -1
+    for a, arr in enumerate(arrays):
+        w = f"config.layer_arrays[{a}]"
+        if not isinstance(arr, dict):
+            raise ModelConfigError(f"'{w}' must be an object")
+        n_in = positive_int(require(arr, "input_size", w), w + ".input_size")
+        nc = positive_int(require(arr, "condition_size", w), w + ".condition_size")
+        C = positive_int(require(arr, "channels", w), w + ".channels")
+        B = positive_int(arr.get("bottleneck", C), w + ".bottleneck")
+        hout = positive_int(require(arr, "head_size", w), w + ".head_size")
+        hk = positive_int(arr.get("head_kernel_size", 1), w + ".head_kernel_size")
+        hdil = positive_int(arr.get("head_dilation", 1), w + ".head_dilation")
+        hin = positive_int(arr["head1x1"], w + ".head1x1") if arr.get("head1x1") else B
+        layer_list = require(arr, "layers", w)
+        if not isinstance(layer_list, list):
+            raise ModelConfigError(f"'{w}.layers' must be a list")
+        weights += C * n_in + hout * hin * hk + hout
+        work += C * n_in + hout * hin * hk
+        widest = max(widest, (w + ".channels", C), (w + ".bottleneck", B), (w + ".head1x1", hin),
+                     (w + ".head_size", hout), key=lambda f: f[1])
+        for i, layer in enumerate(layer_list):
+            lw = f"{w}.layers[{i}]"
+            if not isinstance(layer, dict):
+                raise ModelConfigError(f"'{lw}' must be an object")
+            K = positive_int(require(layer, "kernel_size", lw), lw + ".kernel_size")
+            d = positive_int(require(layer, "dilation", lw), lw + ".dilation")
+            Z = B if layer.get("gating", "none") == "none" else 2 * B
+            per = Z * C * K + Z + Z * nc + (C * B + C if arr.get("layer1x1", True) else 0)
+            per += hin * B + hin if arr.get("head1x1") else 0
+            films = layer.get("film") or {}
+            for slot in films if isinstance(films, dict) else ():
+                rows = 2 * max(C, Z, nc, hin)
+                per += rows * nc + rows
+                maxf = max(maxf, rows)
+                film_used = True
+            weights += per
+            work += per + Z                      # + one activation per z row
+            span = d * (K - 1)
+            prewarm += span
+            rings.append((C, span))
+            if isinstance(films, dict) and "conv_pre_film" in films:
+                rings.append((C, span))
+            if span > longest_span:
+                longest, longest_span = (lw + ".dilation", d), span
+            deepest = (w + ".layers", layers + i + 1)
+            maxz = max(maxz, Z)
+        layers += len(layer_list)
+        rings.append((hin, (hk - 1) * hdil))
+        prewarm += (hk - 1) * hdil
+        if (hk - 1) * hdil > longest_span:
+            longest, longest_span = (w + ".head_kernel_size", hk), (hk - 1) * hdil
+        maxc, maxh = max(maxc, C), max(maxh, hin, hout)
+    post = config.get("post_head")
+    if post:
+        cin = require(arrays[-1], "head_size", "config.layer_arrays[-1]")
+        for i, (cout, k) in enumerate(_post_head_layers(post, cin)):
+            weights += cout * cin * k + cout
+            work += cout * cin * k + cout
+            rings.append((cin, k - 1))
+            prewarm += k - 1
+            if k - 1 > longest_span:
+                longest, longest_span = (f"config.post_head.kernel_sizes[{i}]", k), k - 1
+            widest = max(widest, ("config.post_head.channels", cout), key=lambda f: f[1])
+            cin = cout
+            layers += 1
+            deepest = ("config.post_head.kernel_sizes", layers)
+    rows = sum(r for r, _ in rings)
+    span = max(s for _, s in rings)
+    capacity = span + max(span, 4 * max_block) + 1024       # _alias_safe_row_length adds < 1024
+    history = rows * capacity
+    height = max(maxz, maxf, maxc, maxh)
+    buffers = (maxz + maxc + maxh + 3) * max_block + 4 * height * (max_block if film_used else 1)
+    memory = 4 * (2 * weights + history + buffers) + 8 * (45 * layers + 16 * len(arrays) + 3 * len(rings))
+    drives_memory = longest if history * 4 > weights else widest
+    return Cost(memory, work, prewarm, layers,
+                {"memory": drives_memory, "work": widest, "prewarm": longest, "layers": deepest})
