@@ -1,5 +1,7 @@
 """Losses, the training loop, .nam export and the tubeless-train command (tiny runs only)."""
 import json
+import os
+import time
 
 import numpy as np
 import pytest
@@ -128,10 +130,40 @@ def test_conditioned_lstm_trains_on_several_knob_settings():
         trainer.Trainer([captures[0], _circuit_capture(seconds=3.0)], trainer.TrainOptions(arch="lstm-4"))
 
 
-def test_budget_stops_training_early(circuit):
-    result = trainer.Trainer([circuit], trainer.TrainOptions(arch="nano", minutes=1e-4, epochs=50, segment=1024,
-                                                             batch_size=4), progress=False).run()
-    assert result.stopped_because == "time budget" and result.epochs == 1
+def test_budget_is_kept_inside_an_epoch_with_validation_counted(circuit):
+    """An epoch of one-segment batches takes longer than the budget: the run stops inside it,
+    validates the model it has, and the whole run (validations included) fits the budget."""
+    budget_s = 0.6
+    t = trainer.Trainer([circuit], trainer.TrainOptions(arch="nano", minutes=budget_s / 60, epochs=10 ** 6,
+                                                        patience=10 ** 6, segment=512, batch_size=1),
+                        progress=False)
+    steps_per_epoch = t._steps_per_epoch()
+    started = time.monotonic()
+    result = t.run()
+    wall = time.monotonic() - started
+    assert result.stopped_because == "time budget"
+    assert t.steps < steps_per_epoch and result.epochs == 1          # stopped part-way through epoch 1
+    assert [h["epoch"] for h in result.history] == [0, 1]              # validated before and after
+    assert result.seconds <= budget_s and wall < budget_s + 0.5        # kept, validation included
+
+
+def test_zero_or_negative_budgets_and_bad_options_are_refused(circuit):
+    for bad, words in ((dict(minutes=0), "more than 0 minutes"), (dict(minutes=-1), "more than 0 minutes"),
+                       (dict(minutes=float("nan")), "more than 0"), (dict(epochs=0), "at least 1 epoch"),
+                       (dict(lr=-0.1), "learning rate"), (dict(lr_decay=1.5), "lr-decay"),
+                       (dict(segment=0), "positive")):
+        with pytest.raises(trainer.TrainingError, match=words):
+            trainer.Trainer([circuit], trainer.TrainOptions(arch="nano", **bad), progress=False)
+
+
+def test_progress_bar_moves_per_step_in_the_first_epoch(circuit, capsys):
+    options = trainer.TrainOptions(arch="nano", epochs=1, segment=1024, batch_size=4)
+    t = trainer.Trainer([circuit], options, progress=True, progress_interval=0)
+    t.run()
+    err = capsys.readouterr().err
+    # Per-step updates show the step count and the running loss before the first epoch ends.
+    assert "epoch 1 step 1 loss" in err and "epoch 1 step 2 loss" in err
+    assert "<" in err                                                  # tqdm's elapsed<remaining (the ETA)
 
 
 def test_resume_continues_from_the_checkpoint(tmp_path, circuit):
@@ -144,7 +176,7 @@ def test_resume_continues_from_the_checkpoint(tmp_path, circuit):
     resumed.resume(path)
     assert resumed.epoch == 2 and resumed.best_esr == first.best_esr
     result = resumed.run()
-    assert result.epochs == 3 and len(result.history) == 3
+    assert result.epochs == 3 and [h["epoch"] for h in result.history] == [0, 1, 2, 3]
     other = trainer.Trainer([circuit], trainer.TrainOptions(arch="lstm-4"), progress=False)
     with pytest.raises(trainer.TrainingError, match="another configuration"):
         other.resume(path)

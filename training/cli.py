@@ -16,7 +16,7 @@ from firmware import loudness
 
 from . import capture, data
 from .nam_export import NamExportError
-from .trainer import CaptureData, Trainer, TrainingError, TrainOptions, verdict
+from .trainer import DEFAULT_ARCH, CaptureData, Trainer, TrainingError, TrainOptions, verdict
 
 
 class UsageError(ValueError):
@@ -88,6 +88,19 @@ def firmware_validation(model_file, captures):
     return results
 
 
+def _check_writable(option, path):
+    """Fail now, not after an hour of training, when an output cannot be written."""
+    if not path:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UsageError(f"{option} {path}: is a folder; give a file name")
+    if not os.path.isdir(folder):
+        raise UsageError(f"{option} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"{option} {path}: cannot write in {folder} (permission denied)")
+
+
 def cmd_fit(args, log=print):
     import torch                                   # only `fit` needs it; capture-signal stays light
     from .models import to_modelfile
@@ -99,14 +112,21 @@ def cmd_fit(args, log=print):
         device = "cuda" if torch.cuda.is_available() else "cpu"
     elif device.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError("--device cuda: this PyTorch sees no CUDA device")
-    captures, sample_rate, knob_names = _load_captures(args, log)
     options = TrainOptions(arch=args.arch, minutes=args.minutes, epochs=args.epochs, patience=args.patience,
-                           batch_size=args.batch_size, segment=args.segment, lr=args.lr,
+                           batch_size=args.batch_size, segment=args.segment, tbptt=args.tbptt, warmup=args.warmup,
+                           lr=args.lr, lr_decay=args.lr_decay, weight_decay=args.weight_decay,
                            pre_emphasis=args.pre_emphasis, stft_weight=args.stft_weight,
                            stft_pre_emphasis=args.stft_pre_emphasis, loss_energy=args.loss_energy, seed=args.seed,
-                           device=device, skip=not args.nam, knob_names=knob_names)
-    if args.nam and not (args.arch in ("standard", "lite", "feather", "nano") or args.arch.startswith("lstm-")):
+                           device=device, skip=not args.nam)
+    options.check()                                # bad options fail before any audio is read
+    if args.nam and not (args.arch in ("a2", "standard", "lite", "feather", "nano") or args.arch.startswith("lstm-")):
         raise UsageError(f"--nam: NAM plays WaveNets and LSTMs, not {args.arch}")
+    if args.light and args.arch != "a2":
+        raise UsageError("--light: only --arch a2 has a lighter width")
+    for option, path in (("-o", args.model), ("--nam", args.nam), ("--plot", args.plot), ("--light", args.light)):
+        _check_writable(option, path)
+    captures, sample_rate, knob_names = _load_captures(args, log)
+    options.knob_names = knob_names
     if args.nam and knob_names:
         raise UsageError("--nam: NAM files have no knob inputs; leave --nam out for a conditioned model")
     checkpoint = args.model + ".ckpt"
@@ -116,9 +136,22 @@ def cmd_fit(args, log=print):
         log(f"resumed at epoch {trainer.epoch} ({trainer.elapsed:.0f} s spent, best ESR {trainer.best_esr:.4f})")
     parameters = sum(p.numel() for p in trainer.module.parameters())
     log(f"training {trainer.module.architecture} ({args.arch}, {parameters} parameters) on {device}")
+    if args.minutes:
+        log(f"time budget: {args.minutes:g} min, validation included (a validation runs once an epoch)")
     result = trainer.run()
+    by_budget = result.stopped_because == "time budget"
     log(f"stopped after {result.epochs} epochs ({trainer.steps} steps), {result.seconds:.0f} s: "
         f"{result.stopped_because}; best epoch {trainer.best_epoch}")
+    if result.best_width_esr:
+        log("best validation ESR per width: " + ", ".join(
+            f"{w} channels {e:.4f}" for w, e in zip(trainer.module.widths, result.best_width_esr)))
+    if by_budget:
+        more = max(2 * args.minutes, args.minutes + 5)
+        if result.still_improving:
+            log(f"the time budget ended it while the validation ESR was still falling: more time will likely help "
+                f"(--minutes {more:g}, or continue with --resume --minutes {more:g})")
+        else:
+            log(f"the time budget ended it; --minutes {more:g} (or --resume --minutes {more:g}) trains longer")
 
     module = result.module.cpu()
     knobs = [{"name": name, "min": 0.0, "max": 1.0, "default": float(np.mean([c.knobs[i] for c in captures]))}
@@ -126,25 +159,35 @@ def cmd_fit(args, log=print):
     metadata = {"name": args.name or os.path.splitext(os.path.basename(args.model))[0],
                 "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "training": {"arch": args.arch, "epochs": result.epochs, "steps": trainer.steps,
-                             "seconds": round(result.seconds, 1),
+                             "seconds": round(result.seconds, 1), "stopped": result.stopped_because,
+                             "minutes": args.minutes,
                              "torch_validation_esr": result.validation_esr, "seed": args.seed,
                              "latency": None if args.latency is None else args.latency}}
     model_file = to_modelfile(module, sample_rate=sample_rate, metadata=metadata, knobs=knobs or None)
-    played = firmware_validation(model_file, captures)
+    played = firmware_validation(model_file, captures)   # the widest width, as the pedal plays it
     final_esr = float(np.mean([e for _, e in played]))
     model_file.metadata["training"]["validation_esr"] = final_esr
     # The pedal levels models by their stated loudness (as NAM's plugin does).
     model_file.metadata["loudness"] = round(loudness.measure(model_file), 2)
     model_file.save(args.model)
     log(f"wrote {args.model}")
+    if args.light:
+        light = to_modelfile(module, sample_rate=sample_rate, metadata=dict(metadata, name=metadata["name"] + " (light)"),
+                             submodel=0)
+        light_esr = float(np.mean([e for _, e in firmware_validation(light, captures)]))
+        light.metadata["training"] = dict(metadata["training"], validation_esr=light_esr)
+        light.metadata["loudness"] = round(loudness.measure(light), 2)
+        light.save(args.light)
+        log(f"wrote {args.light} ({module.widths[0]} channels, validation ESR {light_esr:.4f})")
     if args.nam:
         _write_nam(module, args.nam, sample_rate, final_esr, args, log, model_file.metadata["loudness"])
+    words = verdict(final_esr, stopped_by_budget=by_budget)
     if args.plot:
         from .plot import save_comparison
         save_comparison(args.plot, played[0][0], captures[0].validation[1], sample_rate, final_esr,
-                        verdict(final_esr), title=args.arch)
+                        words, title=args.arch, history=result.history)
         log(f"wrote {args.plot}")
-    log(f"validation ESR {final_esr:.4f} ({verdict(final_esr)})")
+    log(f"validation ESR {final_esr:.4f} ({words})")
     return 0
 
 
@@ -157,9 +200,13 @@ def _write_nam(module, path, sample_rate, final_esr, args, log, loudness_db):
     save_nam(module, path, sample_rate, {"name": args.name or os.path.splitext(os.path.basename(path))[0],
                                          "loudness": loudness_db,
                                          "training": {"validation_esr": final_esr}})
-    ours = to_modelfile(module, sample_rate=sample_rate, verify=False)
-    x = ours.reference_input
-    error = float(np.max(np.abs(ours.build().render(x) - import_file(path).build().render(x))))
+    widths = range(len(module.submodels)) if module.architecture == "SlimmableContainer" else [None]
+    error = 0.0
+    for index in widths:
+        ours = to_modelfile(module, sample_rate=sample_rate, verify=False, submodel=index)
+        x = ours.reference_input
+        theirs = import_file(path, submodel=index).build().render(x)
+        error = max(error, float(np.max(np.abs(ours.build().render(x) - theirs))))
     if error > 1e-5:
         raise TrainingError(f"{path} plays differently from the model ({error:.2e}): not written correctly")
     log(f"wrote {path} (the NAM importer plays it like the model: max difference {error:.1e})")
@@ -181,22 +228,25 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="tubeless-train", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    cap = sub.add_parser("capture-signal", help="write the reamp signal and its layout sidecar")
+    shows_defaults = argparse.ArgumentDefaultsHelpFormatter
+    cap = sub.add_parser("capture-signal", help="write the reamp signal and its layout sidecar",
+                         formatter_class=shows_defaults)
     cap.add_argument("path", help="OUT.wav (the sidecar is OUT.json)")
     cap.add_argument("--val-seconds", type=float, default=15.0, help="length of each validation copy")
     cap.add_argument("--playing-seconds", type=float, default=150.0, help="length of the guitar material")
-    cap.add_argument("--seed", type=int, default=0)
+    cap.add_argument("--seed", type=int, default=0, help="seed of the generated playing")
     cap.set_defaults(run=cmd_capture_signal)
 
-    fit = sub.add_parser("fit", help="train a model on a DI/amp pair")
+    fit = sub.add_parser("fit", help="train a model on a DI/amp pair", formatter_class=shows_defaults)
     fit.add_argument("input", help="DI.wav: what went into the amp (its sidecar, if any, gives the layout)")
     fit.add_argument("output", nargs="?", help="AMP.wav: the amp's recording")
     fit.add_argument("-o", "--model", required=True, help="MODEL.npz to write")
-    fit.add_argument("--arch", default="feather",
-                     help="standard, lite, feather, nano, lstm-N, gru-N (lstm-NxL: L layers) or a JSON config")
+    fit.add_argument("--arch", default=DEFAULT_ARCH,
+                     help="a2 (NAM's packed default: 3 and 8 channels), standard, lite, feather, nano, "
+                          "lstm-N, gru-N (lstm-NxL: L layers) or a JSON config")
     fit.add_argument("--capture", action="append", default=[], metavar="AMP.wav:KNOB=V",
                      help="one recording per knob setting (repeat) for a conditioned model")
-    fit.add_argument("--minutes", type=float, help="wall-clock budget")
+    fit.add_argument("--minutes", type=float, help="wall-clock budget, validation included (default: no limit)")
     fit.add_argument("--epochs", type=int, default=200, help="at most this many epochs")
     fit.add_argument("--patience", type=int, default=20, help="stop after this many epochs without improvement")
     fit.add_argument("--val-seconds", type=float, help="validate on the last S seconds (overrides the sidecar)")
@@ -204,7 +254,8 @@ def build_parser():
     fit.add_argument("--train-range", metavar="START:END", help="training range in seconds")
     fit.add_argument("--latency", type=int, help="output delay in samples (default: measured)")
     fit.add_argument("--ignore-checks", action="store_true", help="train even when the validation copies differ")
-    fit.add_argument("--nam", metavar="MODEL.nam", help="also write a .nam file")
+    fit.add_argument("--nam", metavar="MODEL.nam", help="also write a .nam file (a2: a SlimmableContainer)")
+    fit.add_argument("--light", metavar="LIGHT.npz", help="a2: also write the lighter width (3 channels)")
     fit.add_argument("--plot", metavar="FILE.png", help="save a prediction/target comparison plot")
     fit.add_argument("--name", help="model name in the file's metadata")
     fit.add_argument("--resume", nargs="?", const=True, metavar="CKPT",
@@ -212,16 +263,21 @@ def build_parser():
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     fit.add_argument("--threads", type=int, help="CPU threads for PyTorch")
-    fit.add_argument("--lr", type=float, help="Adam learning rate (WaveNet 0.004, recurrent 0.005)")
-    fit.add_argument("--batch-size", type=int)
-    fit.add_argument("--segment", type=int, help="samples per training segment")
-    fit.add_argument("--pre-emphasis", type=float, help="ESR on pre-emphasised signals, e.g. 0.85")
-    fit.add_argument("--stft-weight", type=float, default=2e-4,
-                     help="weight of the multi-resolution STFT term (on the squared error's scale, as NAM's)")
-    fit.add_argument("--stft-pre-emphasis", type=float, default=0.85,
-                     help="pre-emphasis of the signals the STFT term compares (0: none)")
+    per_family = "(default: the model family's, see docs/training-results.md)"
+    fit.add_argument("--lr", type=float, help=f"Adam learning rate: a2/WaveNet 0.004, recurrent 0.01 {per_family}")
+    fit.add_argument("--lr-decay", type=float, help=f"learning-rate factor per epoch {per_family}")
+    fit.add_argument("--weight-decay", type=float, help=f"Adam weight decay: a2 3.17e-7 {per_family}")
+    fit.add_argument("--batch-size", type=int, help=f"segments per batch: 16 {per_family}")
+    fit.add_argument("--segment", type=int, help=f"samples per training segment: 8192 {per_family}")
+    fit.add_argument("--tbptt", type=int, help=f"recurrent: samples per truncated-backprop update: 512 {per_family}")
+    fit.add_argument("--warmup", type=int, help=f"recurrent: burn-in samples before the loss counts: 4096 {per_family}")
+    fit.add_argument("--pre-emphasis", type=float, help="squared error of pre-emphasised signals, e.g. 0.85")
+    fit.add_argument("--stft-weight", type=float,
+                     help=f"weight of the multi-resolution STFT term: a2 5e-4, WaveNet 2e-4, recurrent 2e-3 {per_family}")
+    fit.add_argument("--stft-pre-emphasis", type=float,
+                     help=f"pre-emphasis of the signals the STFT term compares (0: none) {per_family}")
     fit.add_argument("--loss-energy", choices=("dataset", "batch"), default="dataset",
-                     help="divide the loss by the training set's energy (default) or each batch's own")
+                     help="divide the loss by the training set's energy or each batch's own")
     fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     fit.set_defaults(run=cmd_fit)
     return parser
@@ -233,6 +289,10 @@ def main(argv=None):
         return args.run(args)
     except (UsageError, data.DataError, capture.LayoutError, TrainingError, NamExportError) as e:
         print(f"tubeless-train: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:                            # a disk full, a file vanished mid-run
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"tubeless-train: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("tubeless-train: interrupted (resume with --resume)", file=sys.stderr)

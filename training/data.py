@@ -37,13 +37,29 @@ class Audio:
 def load_wav(path):
     """A mono float32 WAV. Stereo is refused rather than guessed at."""
     path = os.fspath(path)
+    # libsndfile says "System error." for a missing or unreadable file: name the cause first.
+    if not os.path.exists(path):
+        raise DataError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise DataError(f"{path}: is a folder, not a WAV file")
+    if not os.access(path, os.R_OK):
+        raise DataError(f"{path}: cannot be read (permission denied)")
     try:
         samples, rate = sf.read(path, dtype="float32", always_2d=True)
     except (RuntimeError, sf.LibsndfileError) as e:
-        raise DataError(f"{path}: cannot read as audio: {e}") from None
+        detail = str(e).split(": ", 1)[-1].strip().rstrip(".")
+        raise DataError(f"{path}: not an audio file this trainer reads (WAV, FLAC, AIFF): {detail}") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot be read: {e.strerror or e}") from None
     if samples.shape[1] != 1:
         raise DataError(f"{path}: has {samples.shape[1]} channels; export the capture as a mono WAV "
                         "(the amp's output is one channel)")
+    if len(samples) == 0:
+        raise DataError(f"{path}: holds no audio (0 samples)")
+    bad = np.flatnonzero(~np.isfinite(samples[:, 0]))
+    if len(bad):
+        raise DataError(f"{path}: {len(bad)} samples are NaN or infinite (first at {bad[0] / rate:.3f} s); "
+                        "export it again")
     return Audio(samples[:, 0].copy(), int(rate), path)
 
 

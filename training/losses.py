@@ -67,11 +67,15 @@ class TrainingLoss:
     (the per-batch ESR). The squared error is of pre-emphasised signals when
     `pre_emphasis_coefficient` is given; the MR-STFT, when `stft_pre_emphasis` is."""
 
-    def __init__(self, pre_emphasis_coefficient=None, stft_weight=2e-4, energy=None, stft_pre_emphasis=None):
+    def __init__(self, pre_emphasis_coefficient=None, stft_weight=2e-4, energy=None, stft_pre_emphasis=None,
+                 stft_energy=None):
         self.pre_emphasis_coefficient = pre_emphasis_coefficient
         self.stft_weight = stft_weight
         self.energy = energy
         self.stft_pre_emphasis = stft_pre_emphasis
+        # NAM's train() levels the target to -18 dBFS before its loss: its MR-STFT weight is
+        # relative to that energy, not the capture's own (stft_energy = 10^(-1.8)).
+        self.stft_energy = stft_energy
 
     def __call__(self, prediction, target):
         if self.energy is None:
@@ -82,7 +86,7 @@ class TrainingLoss:
             if self.pre_emphasis_coefficient:
                 p, t = pre_emphasis(p, self.pre_emphasis_coefficient), pre_emphasis(t, self.pre_emphasis_coefficient)
             loss = torch.mean((t - p) ** 2) / self.energy
-            stft_scale = self.stft_weight / self.energy
+            stft_scale = self.stft_weight / (self.stft_energy or self.energy)
         if self.stft_weight:
             p, t = prediction, target
             if self.stft_pre_emphasis:

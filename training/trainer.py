@@ -18,18 +18,24 @@ from tqdm import tqdm
 
 from .data import esr
 from .losses import TrainingLoss, target_energy
-from .models import build_torch_model, preset_config
+from .models import a2_packed_config, build_torch_model, preset_config
 
 WAVENET_PRESETS = ("standard", "lite", "feather", "nano")
+DEFAULT_ARCH = "a2"                 # what NAM's trainer (0.13) makes by default
+# NAM's train() levels the amp's recording to -18 dBFS RMS before its loss sees it, so its
+# MR-STFT weight is relative to that energy, whatever the capture's level.
+NAM_TRAINING_LEVEL_DB = -18.0
 ESR_VERDICTS = ((0.01, "great"), (0.035, "not bad"), (0.1, "might sound OK"), (0.3, "probably won't sound great"))
 CHECKPOINT_FORMAT = "tubeless-checkpoint"
 
 
-def verdict(value):
-    """NAM's words for an ESR."""
+def verdict(value, stopped_by_budget=False):
+    """NAM's words for an ESR. A run the time budget cut short is not blamed on the data."""
     for limit, words in ESR_VERDICTS:
         if value < limit:
             return words
+    if stopped_by_budget:
+        return "not good yet: the time budget ended the training; give it more time"
     return "not good: check the data"
 
 
@@ -40,6 +46,11 @@ class TrainingError(ValueError):
 def model_spec(arch, num_knobs=0, skip=True):
     """(architecture, config) for a preset name, 'lstm-N', 'gru-N' ('lstm-NxL' for L layers), or
     a JSON file holding {"architecture", "config"}."""
+    if arch == "a2":
+        if num_knobs:
+            raise TrainingError("conditioned models (knob captures) need a recurrent model: use "
+                                "--arch lstm-N or gru-N, not a2")
+        return "SlimmableContainer", a2_packed_config()
     if arch in WAVENET_PRESETS:
         if num_knobs:
             raise TrainingError(f"conditioned models (knob captures) need a recurrent model: use "
@@ -57,8 +68,11 @@ def model_spec(arch, num_knobs=0, skip=True):
         return kind.upper(), {"input_size": 1 + num_knobs, "hidden_size": hidden, "num_layers": layers,
                               "skip": skip, "initial_state": True}
     if arch.endswith(".json") and os.path.exists(arch):
-        with open(arch) as f:
-            spec = json.load(f)
+        try:
+            with open(arch) as f:
+                spec = json.load(f)
+        except (OSError, ValueError) as e:
+            raise TrainingError(f"{arch}: cannot read the architecture file: {e}") from None
         if not isinstance(spec, dict) or "architecture" not in spec or "config" not in spec:
             raise TrainingError(f"{arch}: a custom architecture file holds {{\"architecture\": ..., \"config\": ...}}")
         return spec["architecture"], spec["config"]
@@ -74,32 +88,79 @@ class CaptureData:
     knobs: tuple = ()
 
 
+# Defaults per kind of model: each as the best settings known for it (docs/training-results.md).
+FAMILY_DEFAULTS = {
+    # NAM 0.13's train(): config_model_packed.json and its learning config.
+    "a2": dict(batch_size=16, segment=8192, lr=0.004, lr_decay=0.994, weight_decay=3.17e-7, stft_weight=5e-4,
+               stft_pre_emphasis=0.0, stft_level_db=NAM_TRAINING_LEVEL_DB),
+    # NAM's A1 presets as its nam_full_configs train them.
+    "wavenet": dict(batch_size=16, segment=8192, lr=0.004, lr_decay=0.993, weight_decay=0.0, stft_weight=2e-4,
+                    stft_pre_emphasis=0.85, stft_level_db=None),
+    # Recurrent models: burn-in, short truncated-backprop chunks (one update each), short
+    # sequences, a high learning rate and a strong pre-emphasised MR-STFT term.
+    "recurrent": dict(batch_size=16, segment=8192, tbptt=512, warmup=4096, lr=0.01, lr_decay=0.995,
+                      weight_decay=0.0, stft_weight=2e-3, stft_pre_emphasis=0.85, stft_level_db=None),
+}
+
+
 @dataclass
 class TrainOptions:
-    arch: str = "feather"
-    minutes: float = None           # wall-clock budget; None: until epochs or early stop
+    """None means the model family's default (FAMILY_DEFAULTS)."""
+    arch: str = DEFAULT_ARCH
+    minutes: float = None           # wall-clock budget, validation included; None: until epochs or early stop
     epochs: int = 200
     patience: int = 20              # epochs without a better validation ESR before stopping
-    batch_size: int = None          # WaveNet 16, recurrent 32
-    segment: int = None             # WaveNet: outputs per segment (8192); recurrent: sequence length
-    tbptt: int = 2048               # recurrent: samples per truncated-backprop update
-    warmup: int = 1000              # recurrent: state burn-in samples, no gradient
-    lr: float = None                # WaveNet 0.004, recurrent 0.005
-    lr_decay: float = 0.993         # per epoch
+    batch_size: int = None
+    segment: int = None             # WaveNet: outputs per segment; recurrent: samples per sequence after burn-in
+    tbptt: int = None               # recurrent: samples per truncated-backprop update
+    warmup: int = None              # recurrent: state burn-in samples, no gradient
+    lr: float = None                # Adam learning rate
+    lr_decay: float = None          # ExponentialLR gamma, per epoch
+    weight_decay: float = None      # Adam's L2 weight decay
     pre_emphasis: float = None      # squared error of pre-emphasised signals (e.g. 0.85)
-    stft_weight: float = 2e-4       # MR-STFT weight, on the squared error's scale (as NAM's)
-    stft_pre_emphasis: float = 0.85  # the MR-STFT sees pre-emphasised signals, as NAM's; 0: plain
+    stft_weight: float = None       # MR-STFT weight, on the squared error's scale (as NAM's)
+    stft_pre_emphasis: float = None  # the MR-STFT sees pre-emphasised signals; 0: plain
+    stft_level_db: float = None     # the MR-STFT weight is relative to this RMS level (NAM's train(): -18 dBFS)
     loss_energy: str = "dataset"    # divide by the training set's energy, or "batch": each batch's
     seed: int = 0
     device: str = "cpu"
     skip: bool = True               # recurrent: add the input to the output (NAM's LSTM has none)
     knob_names: list = field(default_factory=list)
 
-    def resolved(self, recurrent):
+    def check(self):
+        """Raise TrainingError on a value no run can use (before any audio is loaded)."""
+        def positive(name, value, what, integer=False):
+            if value is None:
+                return
+            ok = isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+            if not ok or (integer and int(value) != value):
+                raise TrainingError(f"--{name.replace('_', '-')} {value!r}: {what}")
+        positive("minutes", self.minutes, "the wall-clock budget must be more than 0 minutes")
+        positive("epochs", self.epochs, "give at least 1 epoch", integer=True)
+        positive("patience", self.patience, "give at least 1 epoch of patience", integer=True)
+        positive("batch_size", self.batch_size, "give at least 1 segment per batch", integer=True)
+        positive("segment", self.segment, "give a positive number of samples", integer=True)
+        positive("lr", self.lr, "the learning rate must be more than 0")
+        positive("tbptt", self.tbptt, "give a positive number of samples", integer=True)
+        for name in ("warmup", "stft_weight", "weight_decay"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and 0 <= value < math.inf):
+                raise TrainingError(f"--{name.replace('_', '-')} {value!r}: give 0 or more")
+        if self.lr_decay is not None and not 0 < self.lr_decay <= 1:
+            raise TrainingError(f"--lr-decay {self.lr_decay!r}: a factor per epoch in (0, 1]")
+        for name in ("pre_emphasis", "stft_pre_emphasis"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < 1:
+                raise TrainingError(f"--{name.replace('_', '-')} {value!r}: a coefficient in 0..1 (e.g. 0.85)")
+        return self
+
+    def resolved(self, family):
         o = copy.copy(self)
-        o.batch_size = o.batch_size or (32 if recurrent else 16)
-        o.segment = o.segment or (24000 if recurrent else 8192)
-        o.lr = o.lr or (0.005 if recurrent else 0.004)
+        for name, value in FAMILY_DEFAULTS[family].items():
+            if getattr(o, name) is None:
+                setattr(o, name, value)
+        o.tbptt = o.tbptt or 512
+        o.warmup = 0 if o.warmup is None else o.warmup
         return o
 
 
@@ -111,6 +172,9 @@ class TrainResult:
     seconds: float
     stopped_because: str
     history: list
+    still_improving: bool = False   # stopped by the budget while the ESR was still falling
+    budget_seconds: float = None
+    best_width_esr: list = None     # a packed model: each width's best validation ESR
 
 
 # --- batches ------------------------------------------------------------------------------
@@ -129,6 +193,12 @@ def _features(x, knobs):
     if not knobs:
         return x[:, None]
     return np.concatenate([x[:, None], np.broadcast_to(np.asarray(knobs, np.float32), (len(x), len(knobs)))], axis=1)
+
+
+def count_batches(stretches, length, batch_size):
+    """How many batches `epoch_batches` yields for these stretches."""
+    items = sum(len(x) // length for x, _, _ in stretches)
+    return items // batch_size if items >= batch_size else 1
 
 
 def epoch_batches(stretches, length, batch_size, rng):
@@ -158,7 +228,7 @@ def predict(module, x, knobs=(), chunk=96000, device="cpu"):
     stream had at its start, carried chunk to chunk, so this is the exact sequential output."""
     module.eval()
     x = np.asarray(x, np.float32)
-    if module.architecture == "WaveNet":
+    if hasattr(module, "receptive_field"):              # WaveNet, packed WaveNets, ConvNet, Linear
         rf = module.receptive_field
         padded = np.concatenate([np.zeros(rf - 1, np.float32), x])
         out = []
@@ -190,19 +260,26 @@ def _seed_everything(seed):
 
 
 class Trainer:
-    def __init__(self, captures, options, checkpoint_path=None, progress=True, log=print):
+    def __init__(self, captures, options, checkpoint_path=None, progress=True, log=print, progress_interval=0.25):
         self.captures = captures
         num_knobs = {len(c.knobs) for c in captures}
         if len(num_knobs) != 1:
             raise TrainingError("every capture must set the same knobs")
         self.num_knobs = num_knobs.pop()
+        options.check()
         architecture, config = model_spec(options.arch, self.num_knobs, options.skip)
         self.recurrent = architecture in ("LSTM", "GRU")
-        self.options = options.resolved(self.recurrent)
+        self.packed = architecture == "SlimmableContainer"
+        self.family = "recurrent" if self.recurrent else "a2" if self.packed else "wavenet"
+        self.options = options.resolved(self.family)
         self.device = torch.device(options.device)
         _seed_everything(options.seed)
-        self.module = build_torch_model(architecture, config).to(self.device)
-        self.optimizer = torch.optim.Adam(self.module.parameters(), lr=self.options.lr)
+        try:
+            self.module = build_torch_model(architecture, config).to(self.device)
+        except (ValueError, KeyError, TypeError) as e:
+            raise TrainingError(f"--arch {options.arch}: cannot build this model: {e}") from None
+        self.optimizer = torch.optim.Adam(self.module.parameters(), lr=self.options.lr,
+                                          weight_decay=self.options.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, self.options.lr_decay)
         if self.options.loss_energy not in ("dataset", "batch"):
             raise TrainingError(f"loss_energy must be dataset or batch, not {self.options.loss_energy!r}")
@@ -211,29 +288,41 @@ class Trainer:
             energy = target_energy([y for c in captures for _, y in c.train], self.options.pre_emphasis)
             if not energy > 0:
                 raise TrainingError("the training targets are silent")
+        stft_energy = None if self.options.stft_level_db is None else 10 ** (self.options.stft_level_db / 10)
         self.loss = TrainingLoss(self.options.pre_emphasis, self.options.stft_weight, energy,
-                                 self.options.stft_pre_emphasis or None)
+                                 self.options.stft_pre_emphasis or None, stft_energy=stft_energy)
         self.rng = np.random.default_rng(options.seed)
         self.checkpoint_path = checkpoint_path
-        self.progress, self.log = progress, log
+        self.progress, self.log, self.progress_interval = progress, log, progress_interval
+        self._last_refresh = -math.inf
         self.epoch, self.elapsed, self.best_esr, self.best_epoch = 0, 0.0, math.inf, 0
         self.steps = 0                  # optimiser updates so far
         self.best_state = copy.deepcopy(self.module.state_dict())
+        # A packed model keeps each width's own best (NAM's PackedBestCheckpoint).
+        self.best_width_esr = [math.inf] * len(self.module.submodels) if self.packed else []
         self.history = []
 
     # --- steps --------------------------------------------------------------------------
-    def _wavenet_epoch(self, deadline):
+    def _wavenet_epoch(self):
+        """One pass over the training audio; False when the budget stopped it part-way."""
         o, rf = self.options, self.module.receptive_field
         length = rf - 1 + o.segment
         for xs, ys in epoch_batches(_stretches(self.captures, length), length, o.batch_size, self.rng):
             x = torch.from_numpy(xs[..., 0]).to(self.device)
             y = torch.from_numpy(ys[:, rf - 1:]).to(self.device)
-            self._step(self.loss(self.module(x), y))
-            if time.monotonic() > deadline:
+            self._step(lambda: self._wavenet_loss(x, y))
+            if self._must_stop():
                 return False
         return True
 
-    def _recurrent_epoch(self, deadline):
+    def _wavenet_loss(self, x, y):
+        packed = getattr(self.module, "forward_all", None)
+        if packed is None:
+            return self.loss(self.module(x), y)
+        # Every width sees the same batch and adds its own loss, as NAM's packed module trains.
+        return sum(self.loss(prediction, y) for prediction in packed(x))
+
+    def _recurrent_epoch(self):
         o = self.options
         length = o.warmup + o.segment
         for xs, ys in epoch_batches(_stretches(self.captures, length), length, o.batch_size, self.rng):
@@ -241,48 +330,120 @@ class Trainer:
             with torch.no_grad():
                 _, state = self.module(x[:, :o.warmup], return_state=True)
             for s in range(o.warmup, length, o.tbptt):
-                prediction, state = self.module(x[:, s:s + o.tbptt], state, return_state=True)
-                self._step(self.loss(prediction, y[:, s:s + o.tbptt]))
+                def loss():
+                    nonlocal state
+                    prediction, state = self.module(x[:, s:s + o.tbptt], state, return_state=True)
+                    return self.loss(prediction, y[:, s:s + o.tbptt])
+                self._step(loss)
                 state = tuple(t.detach() for t in state) if isinstance(state, tuple) else state.detach()
-            if time.monotonic() > deadline:
-                return False
+                if self._must_stop():
+                    return False
         return True
 
-    def _step(self, loss):
+    def _step(self, compute_loss):
+        began = time.monotonic()
         self.module.train()
         self.optimizer.zero_grad(set_to_none=True)
+        loss = compute_loss()
         loss.backward()
         self.optimizer.step()
         self.steps += 1
+        self._bar_steps += 1
+        value = float(loss.detach())
+        if math.isfinite(value):
+            self._running_loss = value if self._running_loss is None else 0.95 * self._running_loss + 0.05 * value
+        self._last_step_seconds = time.monotonic() - began
+        self._show()
 
     # --- the run ------------------------------------------------------------------------
+    def _steps_per_epoch(self):
+        o = self.options
+        if self.recurrent:
+            length = o.warmup + o.segment
+            return count_batches(_stretches(self.captures, length), length, o.batch_size) * math.ceil(o.segment / o.tbptt)
+        length = self.module.receptive_field - 1 + o.segment
+        return count_batches(_stretches(self.captures, length), length, o.batch_size)
+
+    def _now(self):
+        return time.monotonic() - self._start
+
+    def _must_stop(self):
+        """True when one more step and the validation after it would overrun the budget."""
+        if self._budget is None:
+            return False
+        step = self._last_step_seconds
+        return self._now() + step + 1.2 * self._validation_seconds > self._budget
+
+    def _validate(self):
+        """Validation ESR (and a checkpoint), timed: the budget keeps room for the next one."""
+        began = time.monotonic()
+        entry = {"epoch": self.epoch, "steps": self.steps}
+        if self.packed:
+            widths = [validation_esr(m, self.captures, self.device) for m in self.module.submodels]
+            value = widths[-1]                         # the widest is what plays
+            entry["esr_widths"] = widths
+            for i, e in enumerate(widths):
+                if e < self.best_width_esr[i]:
+                    self.best_width_esr[i] = e
+                    prefix = f"submodels.{i}."
+                    self.best_state.update({k: v.detach().clone() for k, v in self.module.state_dict().items()
+                                            if k.startswith(prefix)})
+        else:
+            value = validation_esr(self.module, self.captures, self.device)
+        entry.update(seconds=round(self._now(), 1), esr=value)
+        self.history.append(entry)
+        if value < self.best_esr:
+            self.best_esr, self.best_epoch = value, self.epoch
+            if not self.packed:
+                self.best_state = copy.deepcopy(self.module.state_dict())
+        self.elapsed = self._now()
+        self._save_checkpoint()
+        self._validation_seconds = max(self._validation_seconds, time.monotonic() - began)
+        return value
+
+    def _show(self):
+        bar = self._bar
+        loss = "" if self._running_loss is None else f" loss {self._running_loss:.4g}"
+        best = "" if not math.isfinite(self.best_esr) else f" | val ESR best {self.best_esr:.4f}"
+        bar.set_postfix_str(f"epoch {self.epoch + 1} step {self.steps}{loss}{best}", refresh=False)
+        target = min(round(self._now()), bar.total) if self._budget is not None else min(self._bar_steps, bar.total)
+        bar.n = target
+        now = time.monotonic()
+        if now - self._last_refresh >= self.progress_interval:     # a line per step would flood a log
+            bar.refresh()
+            self._last_refresh = now
+
     def run(self):
         o = self.options
-        budget = o.minutes * 60 if o.minutes else None
-        start = time.monotonic() - self.elapsed
-        deadline = start + budget if budget else math.inf
-        bar = tqdm(total=round(budget) if budget else o.epochs, initial=min(round(self.elapsed) if budget else self.epoch,
-                                                                             round(budget) if budget else o.epochs),
-                   unit="s" if budget else "epoch", disable=not self.progress, dynamic_ncols=True,
-                   bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]{postfix}")
+        self._budget = o.minutes * 60 if o.minutes else None
+        self._start = time.monotonic() - self.elapsed
+        self._validation_seconds, self._last_step_seconds = 0.0, 0.0
+        self._running_loss = None
+        steps_per_epoch = self._steps_per_epoch()
+        self._bar_steps = self.epoch * steps_per_epoch
+        if self._budget is not None:
+            total, initial, unit = round(self._budget), min(round(self.elapsed), round(self._budget)), "s"
+        else:
+            total, initial, unit = o.epochs * steps_per_epoch, min(self._bar_steps, o.epochs * steps_per_epoch), "step"
+        self._bar = tqdm(total=total, initial=initial, unit=unit, disable=not self.progress, dynamic_ncols=True,
+                         bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt}" + unit.replace("step", "") +
+                                    " [{elapsed}<{remaining}]{postfix}")
         stopped = "epochs"
         run_epoch = self._recurrent_epoch if self.recurrent else self._wavenet_epoch
         try:
+            if not self.history:
+                # Where the curve starts, and what one validation costs (the budget keeps room for it).
+                self._validate()
             while self.epoch < o.epochs:
-                finished = run_epoch(deadline)
+                if self._must_stop():
+                    stopped = "time budget"
+                    break
+                finished = run_epoch()
                 self.epoch += 1
                 self.scheduler.step()
-                value = validation_esr(self.module, self.captures, self.device)
-                self.elapsed = time.monotonic() - start
-                self.history.append({"epoch": self.epoch, "steps": self.steps, "seconds": round(self.elapsed, 1),
-                                     "esr": value})
-                if value < self.best_esr:
-                    self.best_esr, self.best_epoch = value, self.epoch
-                    self.best_state = copy.deepcopy(self.module.state_dict())
-                self._save_checkpoint()
-                bar.set_postfix_str(f"epoch {self.epoch} ESR {value:.4f} best {self.best_esr:.4f}")
-                bar.update((min(round(self.elapsed), bar.total) if budget else self.epoch) - bar.n)
-                if not finished or time.monotonic() > deadline:
+                value = self._validate()
+                self._show()
+                if not finished:
                     stopped = "time budget"
                     break
                 if not np.isfinite(value):
@@ -292,10 +453,13 @@ class Trainer:
                     stopped = f"no improvement for {o.patience} epochs"
                     break
         finally:
-            bar.close()
+            self._bar.close()
         self.module.load_state_dict(self.best_state)
         self.module.eval()
-        return TrainResult(self.module, self.best_esr, self.epoch, self.elapsed, stopped, self.history)
+        still_improving = stopped == "time budget" and len(self.history) > 1 and self.best_epoch == self.history[-1]["epoch"]
+        return TrainResult(self.module, self.best_esr, self.epoch, self.elapsed, stopped, self.history,
+                           best_width_esr=list(self.best_width_esr),
+                           still_improving=still_improving, budget_seconds=self._budget)
 
     # --- checkpoints --------------------------------------------------------------------
     def _save_checkpoint(self):
@@ -307,6 +471,7 @@ class Trainer:
                  "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                  "epoch": self.epoch, "elapsed": self.elapsed, "best_esr": self.best_esr,
                  "best_epoch": self.best_epoch, "history": self.history, "steps": self.steps,
+                 "best_width_esr": self.best_width_esr,
                  "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state()}
         tmp = self.checkpoint_path + ".tmp"
         torch.save(state, tmp)
@@ -316,9 +481,10 @@ class Trainer:
         """Continue from a checkpoint of the same architecture. The time budget and epoch
         count include the time and epochs already spent."""
         try:
-            state = torch.load(path, map_location=self.device, weights_only=False)
-        except (OSError, RuntimeError) as e:
-            raise TrainingError(f"{path}: cannot read checkpoint: {e}") from None
+            state = torch.load(path, map_location=self.device, weights_only=True)   # no pickle: a file is data
+        except Exception as e:                          # torch raises many kinds; all mean "not this"
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise TrainingError(f"{path}: cannot read checkpoint: {first}") from None
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
             raise TrainingError(f"{path}: not a tubeless training checkpoint")
         if state["architecture"] != self.module.architecture or state["config"] != self.module.config:
@@ -330,5 +496,6 @@ class Trainer:
         self.best_state, self.best_esr, self.best_epoch = state["best_model"], state["best_esr"], state["best_epoch"]
         self.epoch, self.elapsed, self.history = state["epoch"], state["elapsed"], state["history"]
         self.steps = state.get("steps", 0)
+        self.best_width_esr = state.get("best_width_esr", self.best_width_esr)
         self.rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])

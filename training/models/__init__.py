@@ -8,6 +8,9 @@ kernel tests compare two implementations rather than one with itself. The stable
         holds it (see firmware/models/*.py). The module has `.architecture`, `.config` and
         `.weights()`. Fresh modules use PyTorch's default initialisation.
         - WaveNet, Linear, ConvNet: (B, T) -> (B, T - module.receptive_field + 1), valid convolution.
+        - SlimmableContainer (NAM's packed "A2"): several WaveNet widths; forward is the
+          widest, `forward_all` every width's (see packed.py). Not a model-file
+          architecture: `to_modelfile` writes one width.
           Train on segments of receptive_field - 1 + n samples to predict the last n.
         - LSTM, GRU: (B, T) or (B, T, 1 + knobs) -> (B, T); `forward(x, state=None,
           return_state=False)` carries state for truncated backprop.
@@ -39,10 +42,12 @@ from firmware.models import weight_shapes as _weight_shapes
 
 from .convnet import ConvNet
 from .linear import Linear
+from .packed import PackedWaveNet, a2_config, a2_packed_config
 from .recurrent import GRU, LSTM, Recurrent
 from .wavenet import PRESET_WEIGHT_COUNTS, PRESETS, WaveNet, preset_config
 
-_CLASSES = {"WaveNet": WaveNet, "LSTM": LSTM, "GRU": GRU, "Linear": Linear, "ConvNet": ConvNet}
+_CLASSES = {"WaveNet": WaveNet, "LSTM": LSTM, "GRU": GRU, "Linear": Linear, "ConvNet": ConvNet,
+            "SlimmableContainer": PackedWaveNet}
 ARCHITECTURES = tuple(_CLASSES)
 # The firmware prewarms recurrent models with this much silence (NAM's half second).
 RECURRENT_PREWARM_SECONDS = 0.5
@@ -88,8 +93,13 @@ def reference_output(module, reference_input, knob_values=(), sample_rate=48000)
     return y[0, -n:].cpu().numpy().astype(np.float32)
 
 
-def to_modelfile(module, sample_rate=48000, metadata=None, knobs=None, verify=True):
-    """A ModelFile of the module, with a reference pair computed by the torch forward."""
+def to_modelfile(module, sample_rate=48000, metadata=None, knobs=None, verify=True, submodel=None):
+    """A ModelFile of the module, with a reference pair computed by the torch forward.
+
+    A packed model (SlimmableContainer) gives one of its widths: `submodel` (an index), by
+    default the widest, which is what the pedal plays."""
+    if module.architecture == "SlimmableContainer":
+        module = module.submodel(-1 if submodel is None else submodel)
     num_knobs = getattr(module, "num_knobs", 0)
     knobs = _default_knobs(num_knobs) if knobs is None else [dict(k) for k in knobs]
     if len(knobs) != num_knobs:
@@ -111,5 +121,6 @@ def to_modelfile(module, sample_rate=48000, metadata=None, knobs=None, verify=Tr
     return mf
 
 
-__all__ = ["ARCHITECTURES", "PRESETS", "PRESET_WEIGHT_COUNTS", "build_torch_model", "preset_config",
+__all__ = ["ARCHITECTURES", "PRESETS", "PRESET_WEIGHT_COUNTS", "PackedWaveNet", "a2_config", "a2_packed_config",
+           "build_torch_model", "preset_config",
            "reference_output", "state_dict_to_weights", "to_modelfile"]
