@@ -3,14 +3,18 @@
 Written by `training/` and the importers, read by the pedal. Everything in it is a plain
 array: a UTF-8 JSON header stored as uint8, float32 weights under `weights/<name>`, and a
 short reference input/output pair under `reference/` that proves the file is intact.
-Files arrive over the network, so they are loaded with `allow_pickle=False`, size-capped,
-and every array is checked against what the architecture needs before anything runs.
+Files arrive over the network, so nothing in them is trusted: the zip directory is
+checked before anything is inflated (known member names, declared sizes), the config's
+memory and work are checked against firmware/limits.py before a weight is read, every
+array's .npy header is checked against the shape the architecture needs before its data
+is, nothing is unpickled, and what the header claims (tolerance, loudness, knobs) is
+bounded: a file cannot loosen its own check or turn its gain up.
 """
 import io
 import json
+import logging
+import math
 import os
-import tempfile
-import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,9 +24,15 @@ from . import models
 FORMAT = "tubeless-model"
 VERSION = 1
 SUPPORTED_VERSIONS = (1,)
-MAX_FILE_BYTES = 64 * 1024 * 1024
 REFERENCE_LENGTH = 2048
-DEFAULT_TOLERANCE = 1e-4
+DEFAULT_TOLERANCE = 1e-4           # the format's own: a file may state a tighter one, never a looser
+MAX_KNOBS = 2
+KNOB_RANGE = (-1000.0, 1000.0)         # a knob's trained range (the pedal's pots play 0..1 of it)
+NAME_CHARS = 200
+# What a header may claim about the level. Outside: dropped with a warning (and measured
+# where loudness.settle runs), so no file can set its own gain to +182 dB.
+LOUDNESS_RANGE_DB = (-60.0, 6.0)
+INPUT_LEVEL_RANGE_DBU = (0.0, 30.0)    # NAM's input_level_dbu; the chain calibrates 12 dBu - this
 WEIGHT_PREFIX = "weights/"
 HEADER_KEY = "header"
 REF_IN, REF_OUT = "reference/input", "reference/output"
@@ -34,6 +44,9 @@ class ModelFileError(ValueError):
     def __init__(self, path, message):
         self.path = str(path)
         super().__init__(f"{self.path}: {message}")
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -63,8 +76,10 @@ class ModelFile:
         """A fresh Model of this file, reset (not prewarmed)."""
         try:
             model = models.build(self.architecture, self.config, self.weights, self.sample_rate, max_block)
-        except (models.ModelConfigError, KeyError) as e:
+        except (models.ModelConfigError, KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
             raise ModelFileError(self.path, f"cannot build {self.architecture}: {e}") from None
+        except MemoryError:
+            raise ModelFileError(self.path, f"cannot build {self.architecture}: out of memory") from None
         for i, knob in enumerate(self.knobs[:model.num_knobs]):
             model.set_knob(i, knob.get("default", 0.5))
         model.reset()
@@ -82,6 +97,8 @@ class ModelFile:
         if self.reference_input is None or self.reference_output is None:
             raise ModelFileError(self.path, "no reference pair to verify against")
         got = self.run_reference()
+        if not np.all(np.isfinite(got)):
+            raise ModelFileError(self.path, "the model produces NaN or Inf on its reference input")
         err = float(np.max(np.abs(got - self.reference_output))) if len(got) else 0.0
         if not np.isfinite(err) or err > self.tolerance:
             raise ModelFileError(
@@ -100,6 +117,9 @@ class ModelFile:
             self.reference_knobs = [float(k.get("default", 0.5)) for k in self.knobs]
         self.reference_output = (self.run_reference() if reference_output is None
                                  else np.ascontiguousarray(reference_output, np.float32))
+        if not np.all(np.isfinite(self.reference_output)):
+            # Named by the model it came from: the output file is never written.
+            raise ModelFileError(self.path, "the model produces NaN or Inf on the reference input")
         return self
 
     def header(self):
@@ -110,32 +130,34 @@ class ModelFile:
             "reference": {"knobs": self.reference_knobs, "tolerance": float(self.tolerance)},
         }
 
-    def save(self, path):
-        """Write atomically (temp file + rename): a reader never sees half a file."""
+    def save(self, path, force=True):
+        """Write atomically (unique temp file in the target folder + rename): a reader never
+        sees half a file, and a failure leaves nothing behind. Problems of the model are
+        ModelFileErrors naming the model; of the output path, outputs.OutputError."""
+        from . import limits, outputs
+        outputs.check_output(path, force)
         if self.reference_input is None:
             self.with_reference()
-        arrays = {HEADER_KEY: np.frombuffer(json.dumps(self.header(), default=_json_default).encode(), np.uint8)}
+        try:
+            header = json.dumps(self.header(), default=_json_default, allow_nan=False).encode()
+        except RecursionError:
+            raise ModelFileError(self.path, "metadata is nested too deeply to store") from None
+        except (TypeError, ValueError) as e:
+            raise ModelFileError(self.path, f"header cannot be stored: {e}") from None
+        if len(header) > limits.active().header_bytes:
+            raise ModelFileError(self.path, f"header would be {len(header)} bytes, more than the limit of "
+                                            f"{limits.active().header_bytes} (metadata too large)")
+        arrays = {HEADER_KEY: np.frombuffer(header, np.uint8)}
         for name, value in self.weights.items():
             arrays[WEIGHT_PREFIX + name] = np.ascontiguousarray(value, np.float32)
         arrays[REF_IN] = np.ascontiguousarray(self.reference_input, np.float32)
         arrays[REF_OUT] = np.ascontiguousarray(self.reference_output, np.float32)
         path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
-        try:
-            # mkstemp makes the file owner-only; a model file is meant to be shared (the
-            # pedal's service user reads what an SSH user wrote). Not via os.umask(): that
-            # is process-wide and the pedal imports models on a background thread.
-            os.fchmod(fd, 0o644)
-            with os.fdopen(fd, "wb") as f:
+        # The mode is set on the file, not via os.umask(): that is process-wide and the
+        # pedal imports models on a background thread.
+        with outputs.atomic_path(path, force=force, mode=0o644) as tmp:
+            with open(tmp, "wb") as f:
                 np.savez(f, **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
         self.path = path
         return path
 
@@ -166,90 +188,144 @@ def _require(header, key, path, kind=None):
     return value
 
 
-def read_capped(path):
+def read_capped(path, limit=None):
     """The bytes of a model file (ours or a community format), refusing one over the size
-    limit before reading it: files arrive over the network."""
+    limit (default: limits' npz_bytes) before reading it: files arrive over the network."""
+    from . import limits
     path = os.fspath(path)
+    limit = limits.active().npz_bytes if limit is None else limit
     try:
-        size = os.path.getsize(path)
-        if size > MAX_FILE_BYTES:
-            raise ModelFileError(path, f"file is {size / 1e6:.0f} MB, larger than the {MAX_FILE_BYTES >> 20} MB limit")
+        if os.path.isdir(path):
+            raise ModelFileError(path, "is a folder, not a model file")
         with open(path, "rb") as f:
-            return f.read()
+            size = os.fstat(f.fileno()).st_size
+            if size > limit:
+                raise limits.LimitError(path, f"file is {size / 1e6:.1f} MB, larger than the limit of "
+                                              f"{limit / 1e6:.1f} MB")
+            data = f.read(limit + 1)
+        if len(data) > limit:           # grew while being read, or not a regular file
+            raise limits.LimitError(path, f"file is larger than the limit of {limit / 1e6:.1f} MB")
+        return data
     except OSError as e:
-        raise ModelFileError(path, f"cannot read: {e.strerror}") from None
+        raise ModelFileError(path, f"cannot read: {e.strerror or e}") from None
+
+
+def _known_member(name):
+    return name in (HEADER_KEY, REF_IN, REF_OUT) or (name.startswith(WEIGHT_PREFIX) and len(name) < 300)
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _claims(header, path):
+    """(metadata, knobs, reference knobs, tolerance, prewarm) of a header, each bounded:
+    malformed claims are refused, implausible levels dropped with a warning."""
+    metadata = header.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise ModelFileError(path, "header field 'metadata' must be an object")
+    metadata = dict(metadata)
+    if "name" in metadata and not (isinstance(metadata["name"], str) and len(metadata["name"]) <= NAME_CHARS):
+        raise ModelFileError(path, f"'metadata.name' must be a string of at most {NAME_CHARS} characters")
+    for key, (lo, hi), unit in (("loudness", LOUDNESS_RANGE_DB, "dB"), ("input_level_dbu", INPUT_LEVEL_RANGE_DBU, "dBu")):
+        if key in metadata and not (_number(metadata[key]) and lo <= metadata[key] <= hi):
+            log.warning("%s: 'metadata.%s' %r is outside %g..%g %s: ignored%s", path, key, metadata[key], lo, hi,
+                        unit, " (the level is measured instead)" if key == "loudness" else "")
+            del metadata[key]
+
+    knobs = header.get("knobs") or []
+    if not isinstance(knobs, list) or len(knobs) > MAX_KNOBS:
+        raise ModelFileError(path, f"header field 'knobs' must be a list of at most {MAX_KNOBS} knobs")
+    for i, knob in enumerate(knobs):
+        w = f"knobs[{i}]"
+        if not isinstance(knob, dict) or not isinstance(knob.get("name", ""), str) or len(knob.get("name", "")) > NAME_CHARS:
+            raise ModelFileError(path, f"header field '{w}' must be an object with a short 'name'")
+        lo, hi, default = knob.get("min", 0.0), knob.get("max", 1.0), knob.get("default", 0.5)
+        if not all(_number(v) for v in (lo, hi, default)) or not KNOB_RANGE[0] <= lo <= default <= hi <= KNOB_RANGE[1]:
+            raise ModelFileError(path, f"header field '{w}': min {lo!r}, default {default!r}, max {hi!r} must be "
+                                       f"numbers with {KNOB_RANGE[0]:g} <= min <= default <= max <= {KNOB_RANGE[1]:g}")
+
+    reference = header.get("reference") or {}
+    if not isinstance(reference, dict):
+        raise ModelFileError(path, "header field 'reference' must be an object")
+    ref_knobs = reference.get("knobs", [])
+    if (not isinstance(ref_knobs, list) or len(ref_knobs) > MAX_KNOBS
+            or not all(_number(v) and KNOB_RANGE[0] <= v <= KNOB_RANGE[1] for v in ref_knobs)):
+        raise ModelFileError(path, f"'reference.knobs' must be a list of at most {MAX_KNOBS} numbers within "
+                                   f"{KNOB_RANGE[0]:g}..{KNOB_RANGE[1]:g}")
+    tolerance = reference.get("tolerance", DEFAULT_TOLERANCE)
+    if not _number(tolerance) or tolerance < 0:
+        raise ModelFileError(path, f"'reference.tolerance' must be a number >= 0, got {tolerance!r}")
+    if tolerance > DEFAULT_TOLERANCE:
+        log.info("%s: 'reference.tolerance' %g is looser than the format's %g: checked at %g",
+                 path, tolerance, DEFAULT_TOLERANCE, DEFAULT_TOLERANCE)
+        tolerance = DEFAULT_TOLERANCE
+    prewarm = header.get("prewarm", True)
+    if not isinstance(prewarm, bool):
+        raise ModelFileError(path, "header field 'prewarm' must be true or false")
+    return metadata, knobs, [float(v) for v in ref_knobs], float(tolerance), prewarm
 
 
 def load(path, verify=True):
-    """Read and check a model file. Any problem is a ModelFileError naming file and field."""
+    """Read and check a model file. Any problem is a ModelFileError naming file and field;
+    one beyond a resource limit is a limits.LimitError (a ModelFileError too)."""
+    from . import limits
+    lim = limits.active()
     path = os.fspath(path)
-    data = read_capped(path)
-    try:
-        npz = np.load(io.BytesIO(data), allow_pickle=False)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
-        raise ModelFileError(path, f"not a valid model file (truncated or not .npz): {e}") from None
-    arrays = {}
-    for key in npz.files:
-        try:
-            arrays[key] = npz[key]
-        except ValueError as e:  # includes object arrays, refused by allow_pickle=False
-            raise ModelFileError(path, f"array '{key}' cannot be read: {e}") from None
-        except (zipfile.BadZipFile, EOFError, OSError) as e:
-            raise ModelFileError(path, f"array '{key}' is truncated or corrupt: {e}") from None
+    data = read_capped(path, lim.npz_bytes)
+    zf, members = limits.open_npz(path, io.BytesIO(data), len(data), _known_member, lim)
 
-    if HEADER_KEY not in arrays:
+    if HEADER_KEY not in members:
         raise ModelFileError(path, "no 'header' array: not a tubeless model file")
-    try:
-        header = json.loads(arrays.pop(HEADER_KEY).astype(np.uint8).tobytes().decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ModelFileError(path, f"header is not valid JSON: {e}") from None
+    raw = limits.read_npy(path, zf, members.pop(HEADER_KEY), lim.header_bytes, expect_dtype=np.uint8)
+    if raw.ndim != 1:
+        raise ModelFileError(path, "'header' must be a vector of bytes")
+    header = limits.parse_json(path, raw.tobytes(), "header")
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFileError(path, f"header 'format' is {header.get('format') if isinstance(header, dict) else None!r}, expected {FORMAT!r}")
     version = _require(header, "version", path)
-    if version not in SUPPORTED_VERSIONS:
+    if isinstance(version, bool) or version not in SUPPORTED_VERSIONS:
         raise ModelFileError(path, f"format version {version!r} is not supported (this firmware reads {SUPPORTED_VERSIONS})")
     architecture = _require(header, "architecture", path, str)
     config = _require(header, "config", path, dict)
     sample_rate = _require(header, "sample_rate", path, int)
-    if not 8000 <= sample_rate <= 384000:
-        raise ModelFileError(path, f"header 'sample_rate' {sample_rate} is out of range")
-    metadata = header.get("metadata") or {}
-    knobs = header.get("knobs") or []
-    reference = header.get("reference") or {}
+    if isinstance(sample_rate, bool) or not 8000 <= sample_rate <= 384000:
+        raise ModelFileError(path, f"header 'sample_rate' {sample_rate} is out of range (8000..384000 Hz)")
+    metadata, knobs, ref_knobs, tolerance, prewarm = _claims(header, path)
 
+    # What the config implies, before a weight is read.
+    limits.check_model(path, architecture, config, sample_rate, lim)
     try:
         expected = models.weight_shapes(architecture, config)
-    except (models.ModelConfigError, KeyError, TypeError) as e:
+    except (models.ModelConfigError, KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
         raise ModelFileError(path, f"bad config: {e}") from None
-    weights = {k[len(WEIGHT_PREFIX):]: v for k, v in arrays.items() if k.startswith(WEIGHT_PREFIX)}
-    missing = [k for k in expected if k not in weights]
-    extra = [k for k in weights if k not in expected]
+    names = {k[len(WEIGHT_PREFIX):] for k in members if k.startswith(WEIGHT_PREFIX)}
+    missing = [k for k in expected if k not in names]
+    extra = [k for k in names if k not in expected]
     if missing:
         raise ModelFileError(path, f"missing weight array 'weights/{missing[0]}' ({len(missing)} missing)")
     if extra:
         raise ModelFileError(path, f"unexpected weight array 'weights/{extra[0]}' for this config")
+    weights = {}
     for name, shape in expected.items():
-        w = weights[name]
-        if w.dtype != np.float32:
-            raise ModelFileError(path, f"'weights/{name}' is {w.dtype}, expected float32")
-        if tuple(w.shape) != tuple(shape):
-            raise ModelFileError(path, f"'weights/{name}' has shape {tuple(w.shape)}, expected {tuple(shape)}")
+        w = limits.read_npy(path, zf, members[WEIGHT_PREFIX + name], lim.model_memory_bytes,
+                            expect_dtype=np.float32, expect_shape=shape)
         if not np.all(np.isfinite(w)):
             raise ModelFileError(path, f"'weights/{name}' contains NaN or Inf")
+        weights[name] = w
 
-    ref_in, ref_out = arrays.get(REF_IN), arrays.get(REF_OUT)
-    if ref_in is None or ref_out is None:
+    if REF_IN not in members or REF_OUT not in members:
         raise ModelFileError(path, "missing 'reference/input' or 'reference/output'")
+    ref_in, ref_out = (limits.read_npy(path, zf, members[k], 4 * lim.reference_samples) for k in (REF_IN, REF_OUT))
     if ref_in.ndim != 1 or ref_in.shape != ref_out.shape or ref_in.dtype != np.float32 or ref_out.dtype != np.float32:
         raise ModelFileError(path, "reference arrays must be float32 vectors of equal length")
     if not (np.all(np.isfinite(ref_in)) and np.all(np.isfinite(ref_out))):
         raise ModelFileError(path, "reference arrays contain NaN or Inf")
 
     mf = ModelFile(architecture=architecture, config=config, weights=weights, sample_rate=sample_rate,
-                   metadata=metadata, knobs=knobs, prewarm=bool(header.get("prewarm", True)),
+                   metadata=metadata, knobs=knobs, prewarm=prewarm,
                    reference_input=ref_in, reference_output=ref_out,
-                   reference_knobs=list(reference.get("knobs", [])),
-                   tolerance=float(reference.get("tolerance", DEFAULT_TOLERANCE)), path=path)
+                   reference_knobs=ref_knobs, tolerance=tolerance, path=path)
     if verify:
         mf.verify()
     return mf

@@ -1,6 +1,6 @@
 """The architectures the pedal plays, one module each, behind one `build()`."""
 from . import convnet, gru, linear, lstm, wavenet
-from .base import Model, ModelConfigError
+from .base import Cost, Model, ModelConfigError
 
 _MODULES = {m.ARCHITECTURE: m for m in (wavenet, lstm, gru, linear, convnet)}
 _CLASSES = {"WaveNet": wavenet.WaveNet, "LSTM": lstm.LSTM, "GRU": gru.GRU, "Linear": linear.Linear,
@@ -25,6 +25,22 @@ def weight_shapes(architecture, config):
     return shapes
 
 
+def cost(architecture, config, max_block=2048, sample_rate=48000, depth=0):
+    """base.Cost of a config, a nested condition model's included: numbers only, nothing
+    allocated (firmware/limits.py checks it before a model file's arrays are read)."""
+    if not isinstance(config, dict):
+        raise ModelConfigError("'config' must be an object")
+    total = _module(architecture).cost(config, max_block, sample_rate)
+    nested = config.get("condition_dsp")
+    if nested:
+        if depth >= 1 or not isinstance(nested, dict) or not isinstance(nested.get("config"), dict):
+            raise ModelConfigError("'config.condition_dsp' must be one model object (nesting deeper is not supported)")
+        inner = cost(nested.get("architecture"), nested["config"], max_block, sample_rate, depth + 1)
+        total = Cost(total.memory_bytes + inner.memory_bytes, total.work_per_sample + inner.work_per_sample,
+                     total.prewarm_samples + inner.prewarm_samples, total.layers + inner.layers, total.fields)
+    return total
+
+
 def build(architecture, config, weights, sample_rate=48000, max_block=2048):
     """A ready-to-run Model. `weights` maps names from `weight_shapes` to arrays."""
     _module(architecture)
@@ -40,4 +56,4 @@ def build(architecture, config, weights, sample_rate=48000, max_block=2048):
     return _CLASSES[architecture](config, weights, sample_rate, max_block)
 
 
-__all__ = ["ARCHITECTURES", "Model", "ModelConfigError", "build", "weight_shapes"]
+__all__ = ["ARCHITECTURES", "Cost", "Model", "ModelConfigError", "build", "cost", "weight_shapes"]

@@ -19,7 +19,7 @@ import numpy as np
 from ._jit import kernel
 from . import activations as act
 from ._gemm import conv_acc, fill_rows
-from .base import Model, ModelConfigError, pack_weights, positive_int, require
+from .base import Cost, Model, ModelConfigError, pack_weights, positive_int, require
 from .wavenet import _activation_spec, _alias_safe_row_length, activation_slopes
 
 ARCHITECTURE = "ConvNet"
@@ -139,3 +139,22 @@ class ConvNet(Model):
     def _process_block(self, input, output, n):
         convnet_block(input, output, n, self._W, self._LT, self._hist, self._pos, self._span, self._out,
                       *self._act, self._slopes, self._head_w, self._head_b)
+
+
+def cost(config, max_block=2048, sample_rate=48000):
+    """The memory and per-sample work this config implies (see base.Cost), from its numbers alone."""
+    C = positive_int(require(config, "channels", "config"), "config.channels")
+    dilations = _dilations(config)
+    L = len(dilations)
+    weights = C * KERNEL_SIZE + C + (L - 1) * (C * C * KERNEL_SIZE + C) + C + 1
+    rows = 1 + (L - 1) * C
+    span = max(dilations)
+    history = rows * (span + max(span, 4 * max_block) + 1024)
+    memory = 4 * (2 * weights + history + C * max_block) + 8 * C_NCOLS * L
+    work = weights + L * C
+    i = dilations.index(span)
+    longest = (f"config.dilations[{i}]", span)
+    widest = ("config.channels", C)
+    return Cost(memory, work, 1 + sum(dilations), L,
+                {"memory": longest if history > weights else widest, "work": widest,
+                 "prewarm": longest, "layers": ("config.dilations", L)})

@@ -14,13 +14,18 @@ import numpy as np
 
 from ._jit import inline, kernel
 from .activations import sigmoid, tanh
-from .lstm import LSTM, axpy_rows, weight_shapes as _lstm_shapes
+from .lstm import LSTM, axpy_rows, cost as _lstm_cost, weight_shapes as _lstm_shapes
 
 ARCHITECTURE = "GRU"
 
 
 def weight_shapes(config):
     return _lstm_shapes(config, gates=3)
+
+
+def cost(config, max_block=2048, sample_rate=48000):
+    """As lstm.cost, with three gates."""
+    return _lstm_cost(config, max_block, sample_rate, gates=3)
 
 
 @inline

@@ -6,7 +6,7 @@ models (the NAM trainer's own PyTorch order is reversed: a known bug the importe
 import numpy as np
 
 from ._jit import kernel
-from .base import Model, positive_int, require
+from .base import Cost, Model, positive_int, require
 
 ARCHITECTURE = "Linear"
 
@@ -63,3 +63,12 @@ class Linear(Model):
 
     def _process_block(self, input, output, n):
         linear_block(input, output, n, self._taps, self._bias, self._hist, self._pos)
+
+
+def cost(config, max_block=2048, sample_rate=48000):
+    """The memory and per-sample work this config implies (see base.Cost), from its numbers alone."""
+    n = positive_int(require(config, "receptive_field", "config"), "config.receptive_field")
+    span = n - 1
+    memory = 4 * (2 * n + span + max(span, 4 * max_block))
+    field = ("config.receptive_field", n)
+    return Cost(memory, n, n, 1, {"memory": field, "work": field, "prewarm": field, "layers": field})

@@ -14,7 +14,7 @@ import numpy as np
 
 from ._jit import inline, kernel
 from .activations import sigmoid, tanh
-from .base import Model, ModelConfigError, positive_int, require
+from .base import Cost, Model, ModelConfigError, positive_int, require
 
 ARCHITECTURE = "LSTM"
 MAX_KNOBS = 2
@@ -215,3 +215,21 @@ class LSTM(Model):
         lstm_block(input, output, n, self._WT, self._B, self._h, self._c, self.knobs, self.num_knobs,
                    self._head_w, self._head_b, self._skip, self._in_gain, self._out_gain,
                    self._gates, self._beff)
+
+
+def cost(config, max_block=2048, sample_rate=48000, gates=4):
+    """The memory and per-sample work this config implies (see base.Cost), from its numbers
+    alone: a file that claims a billion layers is refused before anything is allocated."""
+    n_in, H, L = _dims(config)
+    G = gates * H
+    per_layer_first = G * (n_in + H) + 2 * G
+    per_layer = G * (2 * H) + 2 * G
+    weights = per_layer_first + (L - 1) * per_layer + H + 1 + 4 * L * H
+    packed = L * (max(n_in, H) + H) * G + 2 * L * G          # WT, biases, as __init__ lays them out
+    memory = 4 * (weights + packed + 4 * L * H + 4 * G)
+    work = per_layer_first + (L - 1) * per_layer + 5 * L * H + H
+    rate = int(sample_rate)
+    widest = ("config.hidden_size", H)
+    return Cost(memory, work, int(0.5 * rate), L,
+                {"memory": widest if L == 1 else ("config.num_layers", L), "work": widest,
+                 "prewarm": ("sample_rate", rate), "layers": ("config.num_layers", L)})

@@ -29,7 +29,7 @@ import numpy as np
 from ._jit import kernel
 from . import activations as act
 from ._gemm import conv_acc, fill_rows, gemm_acc, matmul_acc
-from .base import Model, ModelConfigError, pack_weights, positive_int, require
+from .base import Cost, Model, ModelConfigError, pack_weights, positive_int, require
 
 ARCHITECTURE = "WaveNet"
 
@@ -797,3 +797,92 @@ class WaveNet(Model):
         self._x[0, :n] = input[:n]
         self.process_multi(self._x, self._y, n)
         output[:n] = self._y[0, :n]
+
+
+def cost(config, max_block=2048, sample_rate=48000):
+    """The memory and per-sample work this config implies (see base.Cost), computed the
+    way __init__ sizes its buffers but from the numbers alone, so a file that claims a
+    2^31 dilation or 10^5 channels is refused before anything is allocated."""
+    arrays = _arrays(config)
+    weights = work = layers = 0
+    prewarm = 1
+    rings = []                                   # (rows, span) as __init__ makes them
+    maxz = maxc = maxh = maxf = 1
+    film_used = False
+    widest = deepest = ("config.layer_arrays[0].channels", 0)
+    longest, longest_span = ("config.layer_arrays[0].layers[0].dilation", 0), -1
+    for a, arr in enumerate(arrays):
+        w = f"config.layer_arrays[{a}]"
+        if not isinstance(arr, dict):
+            raise ModelConfigError(f"'{w}' must be an object")
+        n_in = positive_int(require(arr, "input_size", w), w + ".input_size")
+        nc = positive_int(require(arr, "condition_size", w), w + ".condition_size")
+        C = positive_int(require(arr, "channels", w), w + ".channels")
+        B = positive_int(arr.get("bottleneck", C), w + ".bottleneck")
+        hout = positive_int(require(arr, "head_size", w), w + ".head_size")
+        hk = positive_int(arr.get("head_kernel_size", 1), w + ".head_kernel_size")
+        hdil = positive_int(arr.get("head_dilation", 1), w + ".head_dilation")
+        hin = positive_int(arr["head1x1"], w + ".head1x1") if arr.get("head1x1") else B
+        layer_list = require(arr, "layers", w)
+        if not isinstance(layer_list, list):
+            raise ModelConfigError(f"'{w}.layers' must be a list")
+        weights += C * n_in + hout * hin * hk + hout
+        work += C * n_in + hout * hin * hk
+        widest = max(widest, (w + ".channels", C), (w + ".bottleneck", B), (w + ".head1x1", hin),
+                     (w + ".head_size", hout), key=lambda f: f[1])
+        for i, layer in enumerate(layer_list):
+            lw = f"{w}.layers[{i}]"
+            if not isinstance(layer, dict):
+                raise ModelConfigError(f"'{lw}' must be an object")
+            K = positive_int(require(layer, "kernel_size", lw), lw + ".kernel_size")
+            d = positive_int(require(layer, "dilation", lw), lw + ".dilation")
+            Z = B if layer.get("gating", "none") == "none" else 2 * B
+            per = Z * C * K + Z + Z * nc + (C * B + C if arr.get("layer1x1", True) else 0)
+            per += hin * B + hin if arr.get("head1x1") else 0
+            films = layer.get("film") or {}
+            for slot in films if isinstance(films, dict) else ():
+                rows = 2 * max(C, Z, nc, hin)
+                per += rows * nc + rows
+                maxf = max(maxf, rows)
+                film_used = True
+            weights += per
+            work += per + Z                      # + one activation per z row
+            span = d * (K - 1)
+            prewarm += span
+            rings.append((C, span))
+            if isinstance(films, dict) and "conv_pre_film" in films:
+                rings.append((C, span))
+            if span > longest_span:
+                longest, longest_span = (lw + ".dilation", d), span
+            deepest = (w + ".layers", layers + i + 1)
+            maxz = max(maxz, Z)
+        layers += len(layer_list)
+        rings.append((hin, (hk - 1) * hdil))
+        prewarm += (hk - 1) * hdil
+        if (hk - 1) * hdil > longest_span:
+            longest, longest_span = (w + ".head_kernel_size", hk), (hk - 1) * hdil
+        maxc, maxh = max(maxc, C), max(maxh, hin, hout)
+    post = config.get("post_head")
+    if post:
+        cin = require(arrays[-1], "head_size", "config.layer_arrays[-1]")
+        for i, (cout, k) in enumerate(_post_head_layers(post, cin)):
+            weights += cout * cin * k + cout
+            work += cout * cin * k + cout
+            rings.append((cin, k - 1))
+            prewarm += k - 1
+            if k - 1 > longest_span:
+                longest, longest_span = (f"config.post_head.kernel_sizes[{i}]", k), k - 1
+            widest = max(widest, ("config.post_head.channels", cout), key=lambda f: f[1])
+            cin = cout
+            layers += 1
+            deepest = ("config.post_head.kernel_sizes", layers)
+    rows = sum(r for r, _ in rings)
+    span = max(s for _, s in rings)
+    capacity = span + max(span, 4 * max_block) + 1024       # _alias_safe_row_length adds < 1024
+    history = rows * capacity
+    height = max(maxz, maxf, maxc, maxh)
+    buffers = (maxz + maxc + maxh + 3) * max_block + 4 * height * (max_block if film_used else 1)
+    memory = 4 * (2 * weights + history + buffers) + 8 * (45 * layers + 16 * len(arrays) + 3 * len(rings))
+    drives_memory = longest if history * 4 > weights else widest
+    return Cost(memory, work, prewarm, layers,
+                {"memory": drives_memory, "work": widest, "prewarm": longest, "layers": deepest})
