@@ -8,11 +8,13 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
-def warm():
-    """Run one block through each architecture family and the tone chain; returns seconds taken."""
+def warm(rate=48000, block=64):
+    """Run one block through each architecture family, the resampler and the tone chain;
+    returns seconds taken."""
     from . import models
     from .bench import random_weights
     from .models import presets
+    from .pedal import resample
     from .pedal.chain import ToneChain
     t0 = time.perf_counter()
     x = np.zeros(64, np.float32)
@@ -24,7 +26,14 @@ def warm():
     for arch, config in cases:
         model = models.build(arch, config, random_weights(arch, config), 48000, 64)
         model.process(x, y, 64)
-    chain = ToneChain(48000, block=64, ir=np.r_[1.0, np.zeros(255)])
+    # a model trained at 44.1 kHz played at the pedal's rate goes through the resampler
+    config = presets.recurrent_config(4)
+    other = 44100 if rate != 44100 else 48000
+    model = models.build("LSTM", config, random_weights("LSTM", config), other,
+                         resample.model_block(block, rate, other))
+    resampled = resample.wrap(model, rate, block)
+    resampled.process(np.zeros(block, np.float32), np.empty(block, np.float32), block)
+    chain = ToneChain(rate, block=block, ir=np.r_[1.0, np.zeros(255)])
     chain.process(x, y, 64)
     return time.perf_counter() - t0
 

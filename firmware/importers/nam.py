@@ -31,7 +31,7 @@ and what Core itself refuses.
 """
 import numpy as np
 
-from .. import modelfile
+from .. import limits, modelfile
 from ..models import ModelConfigError, convnet, wavenet
 from ._common import array, field, integer, sample_rate
 from ._common import metadata as source_metadata
@@ -65,6 +65,8 @@ def convert(doc, path, submodel=None):
 
 def _convert(doc, path, where, submodel=None):
     """(architecture, config, weights, sample_rate, metadata) of one .nam model object."""
+    if where.count("config.") > limits.active().nesting:
+        raise limits.LimitError(path, f"'{where.rstrip('.')}' nests models more than {limits.active().nesting} deep")
     _check_version(doc, path, where)
     architecture = field(doc, "architecture", path, where.rstrip("."), str)
     config = field(doc, "config", path, where.rstrip("."), dict)
@@ -195,6 +197,7 @@ def _wavenet(config, flat, path, where, width=None):
     layers = field(config, "layers", path, w, list)
     if not layers:
         raise modelfile.ModelFileError(path, f"'{w}.layers' is empty")
+    limits.check_count(path, w + ".layers", len(layers))
     parsed = [_layer_array(lc, path, f"{w}.layers[{i}]") for i, lc in enumerate(layers)]
     arrays = [arr for arr, _ in parsed]
     cfg = {"layer_arrays": arrays}
@@ -204,6 +207,7 @@ def _wavenet(config, flat, path, where, width=None):
         wavenet.weight_shapes(cfg)
     except ModelConfigError as e:
         raise modelfile.ModelFileError(path, f"'{w}' cannot be played: {e}") from None
+    limits.check_model(path, "WaveNet", cfg)      # before a weight is cut out or densified
     if any(g["slimmable"] for _, g in parsed):
         _check_slimmable(cfg, [g for _, g in parsed], path, w)
     weights = _read_convs(flat, _wavenet_file_layout(cfg, [g for _, g in parsed]), path, where, extra=1)
@@ -325,6 +329,7 @@ def _post_head(head, path, w):
     kernels = field(head, "kernel_sizes", path, w, list)
     if not kernels:
         raise modelfile.ModelFileError(path, f"'{w}.kernel_sizes' is empty")
+    limits.check_count(path, w + ".kernel_sizes", len(kernels))
     post = {"channels": integer(field(head, "channels", path, w), path, w + ".channels"),
             "out_channels": integer(field(head, "out_channels", path, w), path, w + ".out_channels"),
             "activation": field(head, "activation", path, w),
@@ -496,6 +501,7 @@ def _layer_array(lc, path, w):
     n = len(dilations)
     if n == 0:
         raise modelfile.ModelFileError(path, f"'{w}.dilations' is empty")
+    limits.check_count(path, w + ".dilations", n)
     if "kernel_sizes" in lc and "kernel_size" in lc:
         raise modelfile.ModelFileError(path, f"'{w}' has both kernel_size and kernel_sizes")
     if "kernel_sizes" in lc:
@@ -553,6 +559,7 @@ def _lstm(config, flat, path, where):
     H = integer(field(config, "hidden_size", path, w), path, w + ".hidden_size")
     L = integer(config.get("num_layers", 1), path, w + ".num_layers")
     cfg = {"input_size": n_in, "hidden_size": H, "num_layers": L, "initial_state": True}
+    limits.check_model(path, "LSTM", cfg)
     # File order per layer: W = [W_ih | W_hh] (4H, in + H), b (4H), h0 (H), c0 (H); then head w (H), b (1).
     file_shapes = {}
     for layer in range(L):
@@ -581,6 +588,7 @@ def _linear(config, flat, path, where):
     n = integer(field(config, "receptive_field", path, w), path, w + ".receptive_field")
     bias = bool(config.get("bias", False))
     cfg = {"receptive_field": n, "bias": bias}
+    limits.check_model(path, "Linear", cfg)
     shapes = {"taps": (n,)}
     if bias:
         shapes["bias"] = (1,)
@@ -594,6 +602,7 @@ def _convnet(config, flat, path, where):
     dilations = field(config, "dilations", path, w, list)
     if not dilations:
         raise modelfile.ModelFileError(path, f"'{w}.dilations' is empty")
+    limits.check_count(path, w + ".dilations", len(dilations))
     dilations = [integer(d, path, f"{w}.dilations[{i}]") for i, d in enumerate(dilations)]
     batchnorm = bool(field(config, "batchnorm", path, w, bool)) if "batchnorm" in config else False
     activation = field(config, "activation", path, w)
@@ -602,6 +611,7 @@ def _convnet(config, flat, path, where):
     except ModelConfigError as e:
         raise modelfile.ModelFileError(path, str(e)) from None
     cfg = {"channels": C, "dilations": dilations, "activation": activation}
+    limits.check_model(path, "ConvNet", cfg)
     # File order per block: conv weight (C, in, 2), its bias unless batchnorm, else the
     # batchnorm's running mean, running var, weight, bias (C each) and eps; then the head.
     shapes = {}

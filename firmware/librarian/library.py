@@ -1,4 +1,4 @@
-"""The model library: a directory the pedal watches while it plays.
+"""The model library: a directory the librarian watches while the pedal plays.
 
 Files arrive by scp/rsync over SSH. A file is considered only when its size and mtime have
 stayed the same over two scans (a copy in progress keeps changing), never when its name
@@ -9,21 +9,21 @@ until it changes. Order: by name, or the order of `setlist.txt` when present.
 
 A model's own cabinet IR is `NAME.wav` beside `NAME.npz` (or .nam/.json): a WAV in the
 directory is never a model itself. It is part of the model's version (adding, changing or
-removing it reloads the entry), and the pedal loads it when it prepares the model's slot.
+removing it reloads the entry), and the librarian converts it for the engine.
 """
 import logging
 import os
 import threading
 import time
 
-from .. import modelfile
+from .. import limits, modelfile
 
 log = logging.getLogger(__name__)
 
 EXTENSIONS = (".npz", ".nam", ".json", ".aidax")
 IR_EXTENSIONS = (".wav",)
 SETLIST = "setlist.txt"
-MAX_BYTES = modelfile.MAX_FILE_BYTES
+MAX_BYTES = max(limits.Limits.json_bytes, limits.Limits.npz_bytes)   # refused unread
 
 
 class UnsupportedModel(Exception):
@@ -95,6 +95,7 @@ class ModelLibrary:
         self.version = 0
         self._stop = threading.Event()
         self._thread = None
+        self.current = None      # (path, stamp) being loaded
 
     # --- scanning -----------------------------------------------------------------------
     def _listing(self):
@@ -153,6 +154,7 @@ class ModelLibrary:
             if stamp[0] == 0:
                 self._reject(path, stamp, "empty file")
                 continue
+            self.current = (path, stamp)      # what the loader is working on
             try:
                 mf = self.loader(path)
             except Exception as e:      # any bad file: one line, never a crash

@@ -104,17 +104,64 @@ def make_slot(model_file, max_block, settings=None, tag=None, sample_rate=None, 
     return Slot(model, model_file.name, out_gain, in_gain, model.num_knobs > 0, tag, conv)
 
 
-class ToneChain:
-    def __init__(self, sample_rate=48000, block=64, ir=None, model=None, **settings):
+class ChainParams:
+    """The chain's controls as targets in `params` (and, with immediate=True, in `state`):
+    what the control side writes. The audio thread reads them at its next block and smooths
+    every one per sample. Over a SharedBlock's arrays it drives an engine in another process."""
+
+    def __init__(self, settings, params, state):
+        self.settings = {**DEFAULTS, **settings}
+        self.params = params
+        self.state = state
+
+    # --- single stores, picked up at the next block ------------------------------------
+    def set_drive(self, v, immediate=False):
+        lo, hi = self.settings["drive_range_db"]
+        self._set(dsp.P_DRIVE_GAIN, dsp.S_DRIVE_GAIN, db_to_gain(pot_to_db(v, lo, hi)), immediate)
+        self._set(dsp.P_DRIVE, dsp.S_DRIVE, min(1.0, max(0.0, float(v))), immediate)
+
+    def set_level(self, v, immediate=False):
+        lo, hi = self.settings["level_range_db"]
+        v = min(1.0, max(0.0, float(v)))
+        self._set(dsp.P_LEVEL_GAIN, dsp.S_LEVEL_GAIN, 0.0 if v <= 0.0 else db_to_gain(pot_to_db(v, lo, hi)), immediate)
+
+    def set_gate_threshold_db(self, db):
+        self.params[dsp.P_GATE_OPEN] = 0.0 if db <= -120 else db_to_gain(db)
+
+    def set_knob2(self, v, immediate=False):
+        self._set(dsp.P_KNOB2, dsp.S_KNOB2, min(1.0, max(0.0, float(v))), immediate)
+
+    def set_bypass(self, on, immediate=False):
+        self._set(dsp.P_BYPASS, dsp.S_BYPASS, 1.0 if on else 0.0, immediate)
+
+    def set_mute(self, on, immediate=False):
+        self._set(dsp.P_MUTE, dsp.S_MUTE, 1.0 if on else 0.0, immediate)
+
+    @property
+    def bypassed(self):
+        return bool(self.params[dsp.P_BYPASS] > 0.5)
+
+    @property
+    def muted(self):
+        return bool(self.params[dsp.P_MUTE] > 0.5)
+
+    def _set(self, p, s, value, immediate):
+        self.params[p] = value
+        if immediate:
+            self.state[s] = value
+
+
+class ToneChain(ChainParams):
+    def __init__(self, sample_rate=48000, block=64, ir=None, model=None, params=None, state=None, **settings):
         unknown = set(settings) - set(DEFAULTS)
         if unknown:
             raise TypeError(f"unknown ToneChain setting(s): {', '.join(sorted(unknown))}")
-        self.settings = s = {**DEFAULTS, **settings}
+        super().__init__(settings, np.zeros(dsp.N_PARAMS) if params is None else params,
+                         np.zeros(dsp.N_STATE) if state is None else state)
+        s = self.settings
         self.sample_rate = sr = int(sample_rate)
         self.block = int(block)
         B = self.block
-        self.params = np.zeros(dsp.N_PARAMS)
-        self.state = np.zeros(dsp.N_STATE)
         self.coef = np.zeros(dsp.N_COEF)
         c = self.coef
         c[dsp.C_SMOOTH] = 1.0 - math.exp(-1.0 / (s["smooth_ms"] * 1e-3 * sr))
@@ -163,42 +210,6 @@ class ToneChain:
             if hasattr(model, "build"):
                 model = make_slot(model, B, s, sample_rate=sr)
             self.current = model
-
-    # --- control side: single stores, picked up at the next block ----------------------
-    def set_drive(self, v, immediate=False):
-        lo, hi = self.settings["drive_range_db"]
-        self._set(dsp.P_DRIVE_GAIN, dsp.S_DRIVE_GAIN, db_to_gain(pot_to_db(v, lo, hi)), immediate)
-        self._set(dsp.P_DRIVE, dsp.S_DRIVE, min(1.0, max(0.0, float(v))), immediate)
-
-    def set_level(self, v, immediate=False):
-        lo, hi = self.settings["level_range_db"]
-        v = min(1.0, max(0.0, float(v)))
-        self._set(dsp.P_LEVEL_GAIN, dsp.S_LEVEL_GAIN, 0.0 if v <= 0.0 else db_to_gain(pot_to_db(v, lo, hi)), immediate)
-
-    def set_gate_threshold_db(self, db):
-        self.params[dsp.P_GATE_OPEN] = 0.0 if db <= -120 else db_to_gain(db)
-
-    def set_knob2(self, v, immediate=False):
-        self._set(dsp.P_KNOB2, dsp.S_KNOB2, min(1.0, max(0.0, float(v))), immediate)
-
-    def set_bypass(self, on, immediate=False):
-        self._set(dsp.P_BYPASS, dsp.S_BYPASS, 1.0 if on else 0.0, immediate)
-
-    def set_mute(self, on, immediate=False):
-        self._set(dsp.P_MUTE, dsp.S_MUTE, 1.0 if on else 0.0, immediate)
-
-    @property
-    def bypassed(self):
-        return bool(self.params[dsp.P_BYPASS] > 0.5)
-
-    @property
-    def muted(self):
-        return bool(self.params[dsp.P_MUTE] > 0.5)
-
-    def _set(self, p, s, value, immediate):
-        self.params[p] = value
-        if immediate:
-            self.state[s] = value
 
     def request_switch(self, slot):
         """Fade to `slot` (prepared off the audio thread) at the next block."""

@@ -26,7 +26,19 @@ def register(sub):
     p.add_argument("--device", help="ALSA device or card name (overrides the config)")
     p.add_argument("--models", help="model directory (overrides the config)")
     p.add_argument("--state", help="state file (overrides the config)")
+    p.add_argument("--socket", help="control socket (overrides the config)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("ctl", help="control the running pedal: next, prev, select NAME, bypass, mute, set, status",
+                       description="Sends one command to the running pedal through its control socket "
+                                   "(docs/processes.md).")
+    p.add_argument("command", help="next | prev | select NAME | bypass [on|off] | mute [on|off] | "
+                   "set drive|level|knob2|gate VALUE | status | models")
+    p.add_argument("args", nargs="*")
+    p.add_argument("--config", help="TOML config (for the socket's path)")
+    p.add_argument("--socket", help="control socket (default: from the config)")
+    p.add_argument("--json", action="store_true", help="print the raw reply")
+    p.set_defaults(func=cmd_ctl)
 
     p = sub.add_parser("simulate", help="run the pedal loop on a WAV file, with footswitch/pot events")
     p.add_argument("input", help="IN.wav (the pedal's rate)")
@@ -49,10 +61,86 @@ def register(sub):
     p.set_defaults(func=cmd_models)
 
 
-def cmd_run(args):
-    from .audio import AlsaDuplex, AudioConfigError, resolve_device
+def cache_dir(cfg):
+    """Where the librarian keeps converted models: the config's, else the service's, else
+    the user's cache folder."""
+    want = cfg["models"].get("cache")
+    if want:
+        return want
+    for d in (os.path.join(os.environ.get("CACHE_DIRECTORY", "/var/cache/tubeless"), "models"),
+              os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tubeless", "models")):
+        try:
+            os.makedirs(d, exist_ok=True)
+            if os.access(d, os.W_OK):
+                return d
+        except OSError:
+            continue
+    import tempfile
+    return tempfile.mkdtemp(prefix="tubeless-models-")
+
+
+def run_pedal(cfg, ready=None):
+    """`tubeless run`: the engine and the librarian in their own processes, the control
+    side here. Returns when the pedal is stopped (q, Ctrl-C, SIGTERM, `ctl` quit) or the
+    audio ends."""
+    import signal
+    import time
+
+    from .. import sdnotify
+    from .audio import AudioConfigError, resolve_device
+    from .control import ControlServer
     from .controls import make_controls
+    from .links import EngineProcess, LibrarianProcess
     from .pedal import Pedal
+    a = cfg["audio"]
+    a["capture_device"] = a["capture_device"] or resolve_device(a["device"])
+    a["playback_device"] = a["playback_device"] or resolve_device(a["device"])
+    if not os.path.isdir(cfg["models"]["directory"]):
+        log.warning("model directory %s does not exist (yet): playing dry until models arrive",
+                    cfg["models"]["directory"])
+    librarian = LibrarianProcess(cfg, cache_dir(cfg))
+    try:
+        engine = EngineProcess(cfg)
+    except (RuntimeError, AudioConfigError) as e:
+        librarian.close()
+        raise _cli_error()(str(e)) from None
+    pedal = server = None
+    try:
+        pedal = Pedal(cfg, engine, librarian)
+        pedal.controls = make_controls(pedal, cfg["controls"])
+        sock = cfg["control"]["socket"]
+        if sock:
+            try:
+                server = ControlServer(sock, pedal).start()
+            except OSError as e:
+                log.warning("no control channel at %s: %s", sock, e)
+        # the library's first list (converting files takes a while only the first time)
+        deadline = time.monotonic() + float(cfg["models"].get("startup_wait_s", 30.0))
+        while pedal.library_version == 0 and time.monotonic() < deadline and engine.alive():
+            librarian.supervise()
+            pedal.tick(started=False)
+            time.sleep(0.02)
+        pedal.restore()
+        engine.send({"op": "start"})
+        signal.signal(signal.SIGTERM, lambda *_: pedal.stop())
+        sdnotify.ready(f"playing {pedal.status(brief=True)['model'] or 'no model'}")
+        if ready is not None:
+            ready(pedal)
+        try:
+            pedal.control_loop()
+        except KeyboardInterrupt:
+            pass
+    finally:
+        if server is not None:
+            server.close()
+        if pedal is not None and pedal.controls is not None:
+            pedal.controls.close()
+        engine.close()
+        librarian.close()
+    return 0
+
+
+def cmd_run(args):
     cfg = _config(args.config)
     if args.device:
         cfg["audio"]["device"] = args.device
@@ -60,24 +148,9 @@ def cmd_run(args):
         cfg["models"]["directory"] = args.models
     if args.state:
         cfg["state"]["file"] = args.state
-    a = cfg["audio"]
-    cap = a["capture_device"] or resolve_device(a["device"])
-    play = a["playback_device"] or resolve_device(a["device"])
-    if not os.path.isdir(cfg["models"]["directory"]):
-        log.warning("model directory %s does not exist (yet): playing dry until models arrive",
-                    cfg["models"]["directory"])
-    try:
-        io = AlsaDuplex(cap, play, a["rate"], a["channels"], a["period"], a["periods"], a["formats"],
-                        a["input_channel"])
-    except AudioConfigError as e:
-        raise _cli_error()(str(e)) from None
-    try:
-        pedal = Pedal(cfg, io=io)
-        pedal.controls = make_controls(pedal, cfg["controls"])
-        pedal.run()
-    finally:
-        io.close()
-    return 0
+    if getattr(args, "socket", None):
+        cfg["control"]["socket"] = args.socket
+    return run_pedal(cfg)
 
 
 def cmd_simulate(args):
@@ -96,6 +169,65 @@ def cmd_simulate(args):
     return 0
 
 
+def ctl_message(command, args):
+    """`tubeless ctl` words -> a control message (checked by firmware.messages)."""
+    from ..messages import CONTROL_COMMANDS
+    if command not in CONTROL_COMMANDS:
+        raise _cli_error()(f"unknown command {command!r} (known: {', '.join(CONTROL_COMMANDS)})")
+    names = CONTROL_COMMANDS[command][0]
+    if len(args) > len(names) or (command in ("select", "set") and len(args) != len(names)):
+        usage = " ".join(n.upper() for n in names)
+        raise _cli_error()(f"usage: tubeless ctl {command} {usage}".rstrip())
+    msg = {"cmd": command}
+    msg.update(zip(names, args))
+    return msg
+
+
+def cmd_ctl(args):
+    from ..messages import MessageError, check_control
+    from .control import ControlError, request
+    msg = ctl_message(args.command, args.args)
+    try:
+        check_control(msg)
+    except MessageError as e:
+        raise _cli_error()(str(e)) from None
+    path = args.socket or _config(args.config)["control"]["socket"]
+    try:
+        reply = request(path, msg)
+    except ControlError as e:
+        raise _cli_error()(str(e)) from None
+    if args.json:
+        print(json.dumps(reply, indent=1))
+    elif not reply.get("ok"):
+        raise _cli_error()(reply.get("error", "refused"))
+    elif "models" in reply:
+        for i, m in enumerate(reply["models"], 1):
+            print(f"{'>' if m['playing'] else ' '}{i:3d}  {m['name']}  [{m['file']}; {m['architecture']}, "
+                  f"{m['sample_rate']} Hz]")
+    elif args.command == "status":
+        _print_status(reply["status"])
+    else:
+        s = reply.get("status", {})
+        print(f"{s.get('model')} ({s.get('model_file')}){', bypass' if s.get('bypass') else ''}"
+              f"{', muted' if s.get('mute') else ''}")
+    return 0
+
+
+def _print_status(s):
+    cpu, late = s.get("cpu", {}), s.get("late", {})
+    print(f"model:   {s.get('model')} ({s.get('model_file')}), {s.get('models')} in the library")
+    print(f"state:   {'bypass' if s.get('bypass') else 'on'}{', muted' if s.get('mute') else ''}, "
+          f"real-time {'yes' if s.get('realtime') else 'no'}")
+    print(f"cpu:     p50 {100 * cpu.get('p50', 0):.1f}%  p99 {100 * cpu.get('p99', 0):.1f}%  "
+          f"max {100 * cpu.get('max', 0):.1f}% of a period")
+    if late:
+        print(f"late:    p99.9 {100 * late.get('p999', 0):.1f}%  max {100 * late.get('max', 0):.1f}% of a period")
+    print(f"xruns:   {s.get('xruns')} (overruns {s.get('overruns')}, underruns {s.get('underruns')}); "
+          f"model faults {s.get('faults')}")
+    if s.get("skipped"):
+        print(f"skipped: {', '.join(s['skipped'])}")
+
+
 def cmd_status(args):
     path = args.file or _config(args.config)["audio"]["status_file"]
     try:
@@ -108,21 +240,14 @@ def cmd_status(args):
     if args.json:
         print(json.dumps(s, indent=1))
         return 0
-    cpu = s.get("cpu", {})
     age = time.time() - s.get("time", 0)
-    print(f"model:   {s.get('model')} ({s.get('model_file')}), {s.get('models')} in the library")
-    print(f"state:   {'bypass' if s.get('bypass') else 'on'}{', muted' if s.get('mute') else ''}, "
-          f"real-time {'yes' if s.get('realtime') else 'no'}")
-    print(f"cpu:     p50 {100 * cpu.get('p50', 0):.1f}%  p99 {100 * cpu.get('p99', 0):.1f}%  "
-          f"max {100 * cpu.get('max', 0):.1f}% of a period")
-    print(f"xruns:   {s.get('xruns')} (overruns {s.get('overruns')}, underruns {s.get('underruns')}); "
-          f"model faults {s.get('faults')}")
+    _print_status(s)
     print(f"updated: {age:.0f} s ago")
     return 0
 
 
 def cmd_models(args):
-    from .library import ModelLibrary
+    from ..librarian.library import ModelLibrary
     cfg = _config(args.config)
     directory = args.models or cfg["models"]["directory"]
     if not os.path.isdir(directory):

@@ -1,243 +1,375 @@
-"""The pedal: the audio loop and the threads around it.
+"""The pedal's control side: every action a player takes, and what follows from it.
 
-Threads:
-- audio (`tubeless-audio`): read a period, `ToneChain.process_block`, write; measures the
-  per-block compute time into a preallocated ring. After a JIT warm-up it asks for
-  SCHED_FIFO and locks memory. Nothing in it allocates buffers, takes a lock, logs or
-  touches a file; it hands everything else to the control thread through plain attributes.
-- control (`tubeless-control`, 50 Hz): pots, LEDs, logging (xruns rate-limited, model
-  faults, CPU load), status file, state file, preparing neighbours of the current model.
-- library (`tubeless-library`): polls the model directory (see library.py).
-- gpiozero's own threads call the footswitch actions (`next_model`...).
+It talks to the engine (the audio process) and to the librarian (the model-file process)
+through links (firmware.pedal.links): in `tubeless run` they are other processes, in
+`simulate` and the tests they run in this one. Nothing here runs on the audio thread, and
+in `tubeless run` nothing here can make the audio wait: a slow step only delays the next
+action.
+
+Actions come from the footswitches, the keyboard, the pots, the control socket (`tubeless
+ctl`, later MIDI and the web page) through one entry, `submit(message)` (firmware.messages
+CONTROL_COMMANDS), from any thread; `tick()` executes them in order on the control thread,
+together with the engine's and the librarian's events and the housekeeping (50 Hz).
 """
 import bisect
-import ctypes
-import gc
-import json
 import logging
 import math
 import os
+import queue
 import threading
 import time
 
-import numpy as np
-
-from . import chain as chain_mod
+from ..engine import shared as sh
+from ..messages import MessageError, check_control
+from .chain import ChainParams
 from .config import tone_settings
-from .library import ModelLibrary
 from .state import load_state, save_state
 
 log = logging.getLogger(__name__)
 
-CPU_RING = 4096                      # blocks of per-block compute time kept
+
+class Request:
+    """A submitted action; `wait()` returns its reply (a dict with "ok")."""
+
+    def __init__(self, msg):
+        self.msg = msg
+        self.reply = None
+        self._done = threading.Event()
+
+    def finish(self, reply):
+        self.reply = reply
+        self._done.set()
+
+    def wait(self, timeout=5.0):
+        if not self._done.wait(timeout):
+            return {"ok": False, "error": "the pedal did not answer in time"}
+        return self.reply
+
+
+class SlotRef:
+    """The control side's view of one engine slot."""
+
+    def __init__(self, sid, entry):
+        self.id = sid
+        self.path = entry["path"]
+        self.stamp = entry["stamp"]
+        self.name = entry["name"]
+        self.status = "loading"           # -> "ready" | "failed"
+        self.error = None
 
 
 class Pedal:
-    def __init__(self, cfg, io=None, library=None, state_path=None, controls=None, irs=None):
+    def __init__(self, cfg, engine, librarian, state_path=None, controls=None):
         self.cfg = cfg
-        a = cfg["audio"]
-        self.rate = int(a["rate"])
-        self.period = int(a["period"])
+        self.rate = int(cfg["audio"]["rate"])
+        self.period = int(cfg["audio"]["period"])
         self.tone = tone_settings(cfg)
-        self.io = io
-        self.global_ir = irs
-        ir = None
-        if cfg["models"].get("ir"):
-            ir = chain_mod.load_ir(cfg["models"]["ir"], self.rate, cfg["models"].get("ir_max_ms", 500))
-        self.chain = chain_mod.ToneChain(self.rate, self.period, ir=ir, **self.tone)
-        self.library = library if library is not None else ModelLibrary(cfg["models"]["directory"], poll_s=cfg["models"]["poll_s"])
+        self.engine = engine
+        self.librarian = librarian
+        self.shared = engine.shared
+        self.params = ChainParams(self.tone, self.shared.params, self.shared.state)
         self.state_path = state_path if state_path is not None else cfg["state"]["file"]
         self.state = load_state(self.state_path) if self.state_path else {}
         self.controls = controls
-        self.current_path = None
+        self.entries = []                  # the librarian's list, playing order
+        self.by_path = {}
+        self.global_ir = None
+        self.library_version = 0
+        self.slots = {}                    # path -> SlotRef (loading or loaded in the engine)
+        self.by_id = {}                    # slot id -> SlotRef
+        self._next_id = 1
+        self.bad = {}                      # path -> stamp that the engine could not build
+        self.current_path = None           # what plays, or is being faded in
         self.last_good_path = None
-        self._prepared = {}                  # path -> (stamp, Slot), neighbours ready to fade in
-        self._prep_lock = threading.Lock()   # control-side only; the audio thread never takes it
-        self._stop = threading.Event()
-        self.actions = 0                     # increases after each handled control action
-        self._action_cv = threading.Condition()
-        self.pots = {}
-        self.cpu_ns = np.zeros(CPU_RING, np.int64)
-        self.blocks = 0
-        self.frames = 0
-        self.block_hook = None               # simulate: called between blocks (not real time)
-        self.rt = False
+        self._step = 0                     # direction of a next/prev still looking for a model
         self._seen_faults = 0
         self._state_dirty = False
-        self._library_version = -1
+        self.pots = {}
+        self.queue = queue.SimpleQueue()
+        self.submitted = 0
+        self.handled = 0
+        self._cv = threading.Condition()
+        self._stop = threading.Event()
         self.stopped = False
 
-    # --- actions (any thread but audio) -------------------------------------------------
-    def _done(self):
-        with self._action_cv:
-            self.actions += 1
-            self._action_cv.notify_all()
+    # --- any thread ---------------------------------------------------------------------
+    def submit(self, msg):
+        """Queue a control message (a dict, firmware.messages); returns its Request."""
+        req = Request(msg)
+        self.queue.put(req)
+        with self._cv:
+            self.submitted += 1
+            self._cv.notify_all()
+        return req
 
-    def wait_actions(self, count, timeout=5.0):
-        with self._action_cv:
-            return self._action_cv.wait_for(lambda: self.actions >= count, timeout)
+    def wait_submitted(self, count, timeout=5.0):
+        with self._cv:
+            return self._cv.wait_for(lambda: self.submitted >= count, timeout)
 
-    def _paths(self):
-        return [e.path for e in self.library.entries()]
-
-    def _neighbour(self, step):
-        paths = self._paths()
-        if not paths:
-            return None
-        if self.current_path in paths:
-            i = paths.index(self.current_path)
-            return paths[(i + step) % len(paths)]
-        # the current model was removed (or none yet): its place by name
-        names = [os.path.basename(p).lower() for p in paths]
-        i = bisect.bisect_left(names, os.path.basename(self.current_path or "").lower())
-        return paths[(i if step > 0 else i - 1) % len(paths)]
-
+    # the actions the footswitches and the keyboard call
     def next_model(self):
-        self._switch_to(self._neighbour(+1))
+        return self.submit({"cmd": "next"})
 
     def prev_model(self):
-        self._switch_to(self._neighbour(-1))
-
-    def select(self, path):
-        self._switch_to(path)
-
-    def _switch_to(self, path, action=True, reload=False):
-        try:
-            if path is None or (path == self.current_path and self.chain.current is not None
-                                and not self.chain.current.faulted and not reload):
-                return
-            slot = self._slot_for(path)
-            if slot is None:
-                return
-            if self.chain.current is not None and not self.chain.current.faulted:
-                self.last_good_path = self.current_path
-            self.current_path = path
-            self.chain.request_switch(slot)
-            with self._prep_lock:
-                self._prepared.pop(path, None)     # this instance is now playing
-            log.info("model: %s", slot.name)
-            if self.controls:
-                self.controls.blink_model()
-            self.state["model"] = os.path.basename(path)
-            self._state_dirty = True
-        finally:
-            if action:
-                self._done()
-
-    def _slot_for(self, path):
-        entry = self.library.get(path)
-        if entry is None:
-            return None
-        with self._prep_lock:
-            ready = self._prepared.get(path)
-        if ready is not None and ready[0] == entry.stamp:
-            return ready[1]
-        return self._make_slot(entry)
-
-    def _make_slot(self, entry):
-        """The model, resampled when trained at another rate, with its own IR when it has
-        one (NAME.wav beside it; else the global IR plays). Slow: control side only."""
-        mf = entry.model_file
-        ir = None
-        ir_path = getattr(entry, "ir_path", None)
-        if ir_path:
-            try:
-                ir = chain_mod.load_ir(ir_path, self.rate, self.cfg["models"].get("ir_max_ms", 500))
-            except Exception as e:      # a bad IR: the model still plays, through the global IR
-                log.warning("%s: IR %s not used: %s", mf.name, os.path.basename(ir_path), e)
-        try:
-            slot = chain_mod.make_slot(mf, self.period, self.tone, tag=entry.path, sample_rate=self.rate, ir=ir)
-        except Exception as e:
-            log.error("model %s cannot be built: %s", mf.name, e)
-            return None
-        slot.stamp = entry.stamp
-        if mf.sample_rate != self.rate:
-            log.debug("%s: %d Hz model resampled to %d Hz (+%d samples)", mf.name, mf.sample_rate, self.rate,
-                      getattr(slot.model, "latency", 0))
-        return slot
+        return self.submit({"cmd": "prev"})
 
     def toggle_bypass(self):
-        self.set_bypass(not self.chain.bypassed)
-
-    def set_bypass(self, on):
-        self.chain.set_bypass(on)
-        self.state["bypass"] = bool(on)
-        self._state_dirty = True
-        log.info("bypass %s", "on" if on else "off")
-        self._done()
+        return self.submit({"cmd": "bypass"})
 
     def toggle_mute(self):
-        self.chain.set_mute(not self.chain.muted)
-        log.info("mute %s", "on" if self.chain.muted else "off")
-        self._done()
+        return self.submit({"cmd": "mute"})
 
     def set_pot(self, role, v):
-        self.pots[role] = v
-        if role == "drive":
-            self.chain.set_drive(v)
-        elif role == "level":
-            self.chain.set_level(v)
-        elif role == "knob2":
-            self.chain.set_knob2(v)
-            self.state["knob2"] = v
-        elif role == "gate":
-            db = -100.0 + 60.0 * v              # -100 (off) .. -40 dB
-            self.chain.set_gate_threshold_db(db)
-            self.state["gate_threshold_db"] = db
-        self._done()
+        if role == "gate":
+            return self.submit({"cmd": "set", "param": "gate", "value": -100.0 + 60.0 * v})   # off .. -40 dB
+        return self.submit({"cmd": "set", "param": role, "value": v})
 
     def stop(self):
         self._stop.set()
 
-    # --- housekeeping (control thread) --------------------------------------------------
-    def _prepare_neighbours(self):
-        want = {p for p in (self._neighbour(+1), self._neighbour(-1)) if p and p != self.current_path}
-        with self._prep_lock:
-            for p in list(self._prepared):
-                if p not in want:
-                    del self._prepared[p]
-        for p in want:
-            entry = self.library.get(p)
-            with self._prep_lock:
-                ready = self._prepared.get(p)
-            if entry is None or (ready is not None and ready[0] == entry.stamp):
-                continue
-            slot = self._make_slot(entry)
-            if slot is not None:
-                with self._prep_lock:
-                    self._prepared[p] = (entry.stamp, slot)
+    # --- executing actions (control thread) ---------------------------------------------
+    def handle(self, msg):
+        """One control message -> its reply. Errors are one-line replies, never raised."""
+        try:
+            m = check_control(msg)
+        except MessageError as e:
+            return {"ok": False, "error": str(e)}
+        cmd = m["cmd"]
+        if cmd in ("next", "prev"):
+            step = 1 if cmd == "next" else -1
+            path = self._neighbour(step)
+            if path is None:
+                return {"ok": False, "error": "no playable models"}
+            self._switch_to(path, step)
+        elif cmd == "select":
+            path = self._find(m["name"])
+            if path is None:
+                return {"ok": False, "error": f"no model {m['name']!r} in the library"}
+            if path in self.bad and self.bad[path] == self.by_path[path]["stamp"]:
+                return {"ok": False, "error": f"{os.path.basename(path)} cannot be played"}
+            self._switch_to(path, 0)
+        elif cmd == "bypass":
+            on = (not self.params.bypassed) if m.get("on") is None else m["on"]
+            self.params.set_bypass(on)
+            self.state["bypass"] = bool(on)
+            self._state_dirty = True
+            log.info("bypass %s", "on" if on else "off")
+        elif cmd == "mute":
+            on = (not self.params.muted) if m.get("on") is None else m["on"]
+            self.params.set_mute(on)
+            log.info("mute %s", "on" if on else "off")
+        elif cmd == "set":
+            self._set(m["param"], m["value"])
+        elif cmd == "status":
+            return {"ok": True, "status": self.status()}
+        elif cmd == "models":
+            return {"ok": True, "models": [self._describe(e) for e in self.entries]}
+        return {"ok": True, "status": self.status(brief=True)}
 
-    def housekeeping(self):
-        ch = self.chain
-        # drop slots the audio thread finished with (their memory is freed here, not there)
-        while ch.retired:
-            ch.retired.pop()
-        if ch.faults != self._seen_faults:
-            self._seen_faults = ch.faults
-            bad = ch.fault_slot
-            name = bad.name if bad is not None else "?"
-            back = self.last_good_path if self.last_good_path != (bad.tag if bad else None) else None
-            log.error("model %s produced NaN/Inf: silenced%s", name,
-                      f", falling back to {os.path.basename(back)}" if back else "")
-            if back and self.library.get(back) is not None:
-                self._switch_to(back, action=False)
-        cur = ch.current
-        if (cur is not None and not cur.faulted and ch.incoming is None and ch.pending is None
-                and ch.samples - ch.last_switch_done > self.rate // 4):
+    def _set(self, param, v):
+        p = self.params
+        if param == "drive":
+            p.set_drive(v)
+        elif param == "level":
+            p.set_level(v)
+        elif param == "knob2":
+            p.set_knob2(v)
+            self.state["knob2"] = v
+            self._state_dirty = True
+        elif param == "gate":
+            p.set_gate_threshold_db(v)
+            self.state["gate_threshold_db"] = v
+            self._state_dirty = True
+        self.pots[param] = v
+
+    def _find(self, name):
+        paths = [e["path"] for e in self.entries]
+        if name.isdigit() and 1 <= int(name) <= len(paths):
+            return paths[int(name) - 1]
+        low = name.lower()
+        for e in self.entries:
+            if low in (e["file"].lower(), os.path.splitext(e["file"])[0].lower(), str(e["name"]).lower()):
+                return e["path"]
+        return None
+
+    def _describe(self, e):
+        return {k: e.get(k) for k in ("file", "name", "architecture", "sample_rate", "num_knobs", "format",
+                                      "bytes", "ir_file")} | {"playing": e["path"] == self.current_path}
+
+    # --- models -------------------------------------------------------------------------
+    def _playable(self, path):
+        e = self.by_path.get(path)
+        return e is not None and self.bad.get(path) != e["stamp"]
+
+    def _neighbour(self, step, start=None):
+        """The next playable model from `start` (default: the current one) in direction step."""
+        paths = [e["path"] for e in self.entries]
+        if not paths:
+            return None
+        start = self.current_path if start is None else start
+        if start in paths:
+            i = paths.index(start)
+        else:   # the current model was removed (or none yet): its place by name
+            names = [e["file"].lower() for e in self.entries]
+            i = bisect.bisect_left(names, os.path.basename(start or "").lower()) - (1 if step > 0 else 0)
+        for k in range(1, len(paths) + 1):
+            p = paths[(i + step * k) % len(paths)]
+            if self._playable(p):
+                return p
+        return None
+
+    def _slot(self, path, reload=False):
+        """The SlotRef for path's current version, asking the engine to load it if needed."""
+        e = self.by_path[path]
+        ref = self.slots.get(path)
+        if ref is not None and ref.stamp == e["stamp"] and not reload:
+            return ref
+        if ref is not None:
+            self._drop(ref)
+        ref = SlotRef(self._next_id, e)
+        self._next_id += 1
+        self.slots[path] = ref
+        self.by_id[ref.id] = ref
+        self.engine.send({"op": "load", "slot": ref.id, "model": e["model"], "ir": e.get("ir"), "name": e["name"]})
+        return ref
+
+    def _drop(self, ref):
+        if self.slots.get(ref.path) is ref:
+            del self.slots[ref.path]
+        self.engine.send({"op": "drop", "slot": ref.id})
+
+    def _switch_to(self, path, step=0, reload=False, immediate=False):
+        if path is None:
+            return
+        cur = self.shared.counters[sh.CURRENT_SLOT]
+        ref = self.slots.get(path)
+        if (not reload and path == self.current_path and ref is not None and ref.id == cur
+                and ref.stamp == self.by_path[path]["stamp"] and self.shared.counters[sh.FAULT_SLOT] != cur):
+            return
+        ref = self._slot(path, reload)
+        if self.current_path and self.current_path != path and self._healthy_now():
             self.last_good_path = self.current_path
-        if self.library.version != self._library_version:
-            self._library_version = self.library.version
-            if self.current_path is None or self.library.get(self.current_path) is None and cur is None:
-                paths = self._paths()
-                if paths:
-                    self._switch_to(paths[0], action=False)
-            elif self.library.get(self.current_path) is not None and cur is not None:
-                entry = self.library.get(self.current_path)
-                if cur.tag == entry.path and cur.stamp is not None and cur.stamp != entry.stamp:
-                    # The playing model's file (or its IR) was replaced: fade to the new one.
-                    log.info("model %s changed on disk: reloading", os.path.basename(entry.path))
-                    self._switch_to(entry.path, action=False, reload=True)
-            self._prepare_neighbours()
+        self.current_path = path
+        self._step = step
+        self.engine.send({"op": "play", "slot": ref.id, "immediate": bool(immediate)})
+        log.info("model: %s (%s)", ref.name, os.path.basename(path))
+        if self.controls:
+            self.controls.blink_model()
+        self.state["model"] = os.path.basename(path)
+        self._state_dirty = True
+
+    def _healthy_now(self):
+        c = self.shared.counters
+        return c[sh.CURRENT_SLOT] != sh.NO_SLOT and c[sh.FAULT_SLOT] != c[sh.CURRENT_SLOT]
+
+    def _prepare_neighbours(self):
+        want = {self.current_path} | {p for p in (self._neighbour(+1), self._neighbour(-1)) if p}
+        c = self.shared.counters
+        playing = {c[sh.CURRENT_SLOT], c[sh.INCOMING_SLOT], c[sh.PENDING_SLOT]}
+        for path, ref in list(self.slots.items()):
+            stale = path not in self.by_path or ref.stamp != self.by_path[path]["stamp"]
+            if (path not in want or stale or ref.status == "failed") and ref.id not in playing:
+                self._drop(ref)
+        for p in want:
+            if p in self.by_path and self._playable(p):
+                self._slot(p)
+
+    # --- events (control thread) --------------------------------------------------------
+    def _on_engine(self, ev):
+        kind = ev.get("ev")
+        ref = self.by_id.get(ev.get("slot"))
+        if kind == "loaded" and ref is not None:
+            ref.status = "ready"
+        elif kind == "load_failed" and ref is not None:
+            ref.status, ref.error = "failed", ev.get("error")
+            if self.bad.get(ref.path) != ref.stamp:
+                self.bad[ref.path] = ref.stamp
+                log.error("model skipped: %s cannot be built: %s", os.path.basename(ref.path), ref.error)
+            if ref.path == self.current_path:       # it was to play: move on
+                if self._step:
+                    self._switch_to(self._neighbour(self._step, ref.path), self._step)
+                elif self.last_good_path and self._playable(self.last_good_path):
+                    self._switch_to(self.last_good_path)
+        elif kind == "stopped":
+            if ev.get("error"):
+                log.error("audio stopped: %s", ev["error"])
+            self._stop.set()
+
+    def _on_library(self, msg):
+        self.entries = msg["entries"]
+        self.by_path = {e["path"]: e for e in self.entries}
+        self.global_ir = msg.get("global_ir")
+        self.library_version += 1
+        for p in [p for p in self.bad if p not in self.by_path or self.by_path[p]["stamp"] != self.bad[p]]:
+            del self.bad[p]                   # changed or gone: try it again when it returns
+
+    def _library_changed(self, started):
+        if not started:
+            return
+        cur = self.current_path
+        if cur is None or cur not in self.by_path:
+            if self.shared.counters[sh.CURRENT_SLOT] == sh.NO_SLOT or cur is None:
+                self._switch_to(self._neighbour(+1, cur) if cur else self._first(), 1)
+        else:
+            ref = self.slots.get(cur)
+            if ref is not None and ref.stamp != self.by_path[cur]["stamp"]:
+                log.info("model %s changed on disk: reloading", os.path.basename(cur))
+                self._switch_to(cur, 0, reload=True)
+        self._prepare_neighbours()
+
+    def _first(self):
+        for e in self.entries:
+            if self._playable(e["path"]):
+                return e["path"]
+        return None
+
+    def _check_faults(self):
+        c = self.shared.counters
+        if c[sh.FAULTS] == self._seen_faults:
+            return
+        self._seen_faults = int(c[sh.FAULTS])
+        bad = self.by_id.get(int(c[sh.FAULT_SLOT]))
+        name = bad.name if bad is not None else "?"
+        back = self.last_good_path if bad is None or self.last_good_path != bad.path else None
+        log.error("model %s produced NaN/Inf: silenced%s", name,
+                  f", falling back to {os.path.basename(back)}" if back else "")
+        if back and self._playable(back):
+            self._switch_to(back)
+
+    def tick(self, started=True):
+        """One pass of the control side: events, actions, housekeeping."""
+        for ev in self.engine.events():
+            self._on_engine(ev)
+        changed = False
+        for msg in self.librarian.events():
+            if msg.get("ev") == "library":
+                self._on_library(msg)
+                changed = True
+        if changed:
+            self.engine.send({"op": "ir", "ir": self.global_ir})
+            self._library_changed(started)
+        while True:
+            try:
+                req = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            try:
+                req.finish(self.handle(req.msg))
+            except Exception as e:      # a bug must not take the pedal's controls down
+                log.exception("action %r", req.msg)
+                req.finish({"ok": False, "error": f"internal error: {e}"})
+            self.handled += 1
+            if req.msg.get("cmd") in ("next", "prev", "select"):
+                self._prepare_neighbours()
+        self._check_faults()
+        c = self.shared.counters
+        if (c[sh.CURRENT_SLOT] != sh.NO_SLOT and c[sh.INCOMING_SLOT] == sh.NO_SLOT
+                and c[sh.PENDING_SLOT] == sh.NO_SLOT and c[sh.FAULT_SLOT] != c[sh.CURRENT_SLOT]
+                and c[sh.SAMPLES] - c[sh.LAST_SWITCH_DONE] > self.rate // 4):
+            ref = self.by_id.get(int(c[sh.CURRENT_SLOT]))
+            if ref is not None:
+                self.last_good_path = ref.path
+                self._step = 0
         if self._state_dirty and self.state_path:
             self._state_dirty = False
             try:
@@ -246,196 +378,100 @@ class Pedal:
                 log.warning("cannot save state to %s: %s", self.state_path, e)
 
     def restore(self):
-        """Last model and bypass from the state file (before the audio starts)."""
-        paths = self._paths()
+        """Before the audio starts: the library's first list, the last model and settings
+        from the state file, played from the first sample."""
+        self.tick(started=False)
         want = self.state.get("model")
-        path = next((p for p in paths if os.path.basename(p) == want), None) or (paths[0] if paths else None)
+        path = next((e["path"] for e in self.entries if e["file"] == want and self._playable(e["path"])), None)
+        path = path or self._first()
         if path:
-            slot = self._slot_for(path)
-            if slot is not None:
-                self.chain.set_model(slot)
-                self.current_path = path
-                self.last_good_path = path
-        self._library_version = self.library.version
-        self.chain.set_bypass(bool(self.state.get("bypass")), immediate=True)
+            self._switch_to(path, 1, immediate=True)
+        self.params.set_bypass(bool(self.state.get("bypass")), immediate=True)
         if self.state.get("knob2") is not None:
-            self.chain.set_knob2(self.state["knob2"], immediate=True)
+            self.params.set_knob2(self.state["knob2"], immediate=True)
         if self.state.get("gate_threshold_db") is not None:
-            self.chain.set_gate_threshold_db(self.state["gate_threshold_db"])
+            self.params.set_gate_threshold_db(self.state["gate_threshold_db"])
         self._prepare_neighbours()
+        self._state_dirty = False
 
-    # --- CPU load / status --------------------------------------------------------------
+    # --- status -------------------------------------------------------------------------
     def cpu_stats(self):
-        """Per-block compute time as a fraction of the period: p50, p99, max."""
-        k = min(self.blocks, CPU_RING)
-        if k == 0:
-            return {"p50": 0.0, "p99": 0.0, "max": 0.0, "blocks": 0}
-        t = self.cpu_ns[:k].astype(np.float64) / (1e9 * self.period / self.rate)
-        return {"p50": float(np.percentile(t, 50)), "p99": float(np.percentile(t, 99)), "max": float(t.max()),
-                "blocks": int(self.blocks)}
+        s = self.shared.stats(self.shared.cpu_ns, self.period / self.rate)
+        s["blocks"] = int(self.shared.counters[sh.BLOCKS])
+        return s
 
-    def status(self):
-        io = self.io
-        cur = self.chain.current
-        return {
-            "model": cur.name if cur is not None else None,
-            "model_file": os.path.basename(self.current_path) if self.current_path else None,
-            "models": len(self.library), "bypass": self.chain.bypassed, "mute": self.chain.muted,
-            "cpu": self.cpu_stats(), "xruns": io.xruns if io is not None else 0,
-            "overruns": getattr(io, "overruns", 0), "underruns": getattr(io, "underruns", 0),
-            "faults": self.chain.faults, "clips": self.chain.clips, "realtime": self.rt,
-            "pots": self.pots, "frames": self.frames, "time": time.time(),
+    def status(self, brief=False):
+        c = self.shared.counters
+        ref = self.by_id.get(int(c[sh.CURRENT_SLOT]))
+        out = {
+            "model": ref.name if ref is not None else None,
+            "model_file": os.path.basename(ref.path) if ref is not None else None,
+            "bypass": self.params.bypassed, "mute": self.params.muted,
         }
+        if brief:
+            return out
+        late = self.shared.stats(self.shared.late_ns, self.period / self.rate)
+        out.update({
+            "models": len(self.entries), "cpu": self.cpu_stats(), "late": late,
+            "xruns": int(c[sh.OVERRUNS] + c[sh.UNDERRUNS]), "overruns": int(c[sh.OVERRUNS]),
+            "underruns": int(c[sh.UNDERRUNS]), "faults": int(c[sh.FAULTS]), "clips": int(c[sh.CLIPS]),
+            "realtime": bool(c[sh.REALTIME]), "pots": dict(self.pots), "frames": int(c[sh.FRAMES]),
+            "switches": int(c[sh.SWITCHES]), "skipped": sorted(os.path.basename(p) for p in self.bad),
+            "time": time.time(),
+        })
+        return out
 
     def write_status(self, path):
+        import json
+        import tempfile
         try:
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            tmp = f"{path}.tmp"
-            with open(tmp, "w", encoding="utf-8") as f:
+            d = os.path.dirname(os.path.abspath(path))
+            os.makedirs(d, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".status-", dir=d)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(self.status(), f, indent=1)
+            os.chmod(tmp, 0o644)
             os.replace(tmp, path)
         except OSError as e:
             log.debug("status file %s: %s", path, e)
 
-    # --- the audio thread ---------------------------------------------------------------
-    def warm_up(self):
-        """Compile every kernel on the loop's path before real time starts, on a scratch
-        chain (the real one's state stays untouched: the output matches an offline render).
-        The models' own kernels were compiled when their slots were prewarmed."""
-        scratch = chain_mod.ToneChain(self.rate, self.period, ir=np.ones(3 * self.period), **self.tone)
-        for _ in range(3):
-            scratch.process_block(self.period)
-        if self.io is not None and hasattr(self.io, "warm_up"):
-            self.io.warm_up()
-
-    def go_realtime(self):
-        a = self.cfg["audio"]
-        if not a.get("realtime", True):
-            return False
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(int(a.get("rt_priority", 70))))
-        except (OSError, AttributeError) as e:
-            log.info("real-time priority not available (%s): running at normal priority", e)
-            return False
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.mlockall(3) != 0:          # MCL_CURRENT | MCL_FUTURE
-                log.info("mlockall failed (errno %d): memory not locked", ctypes.get_errno())
-        except OSError:
-            pass
-        return True
-
-    def audio_loop(self, max_frames=None):
-        io = self.io
-        ch = self.chain
-        x = ch.x
-        out = ch.out
-        P = self.period
-        ring = self.cpu_ns
-        mask = CPU_RING - 1
-        perf = time.perf_counter_ns
-        stop = self._stop
-        hook = self.block_hook
-        self.warm_up()
-        self.rt = self.go_realtime()
-        gc.collect()
-        gc.freeze()                             # nothing old for the collector to walk
-        io.prime()
-        frames = 0
-        blocks = 0
-        while not stop.is_set():
-            if hook is not None:
-                hook(frames)
-            n = io.read(x)
-            if n == 0:
-                x.fill(0.0)                     # overrun: one period of silence
-                n = P
-            t0 = perf()
-            ch.process_block(n)
-            ring[blocks & mask] = perf() - t0
-            blocks += 1
-            self.blocks = blocks
-            io.write(out, n)
-            frames += n
-            self.frames = frames
-            if max_frames is not None and frames >= max_frames:
-                break
-
-    # --- running ------------------------------------------------------------------------
+    # --- the control thread (tubeless run) ----------------------------------------------
     def control_loop(self, period_s=0.02):
         a = self.cfg["audio"]
         status_every = float(a.get("status_every_s", 10.0))
         xrun_every = float(a.get("xrun_log_every_s", 5.0))
         status_file = a.get("status_file")
         last_status = time.monotonic()
-        last_xrun_log = -math.inf              # the first xrun is logged at once
+        last_xrun_log = -math.inf
         logged_xruns = 0
+        from .. import sdnotify
         while not self._stop.wait(period_s):
             try:
                 if self.controls is not None:
                     self.controls.poll_pots()
-                    self.controls.show(not self.chain.bypassed, self.chain.clips > 0 or self.chain.faults > 0)
-                self.housekeeping()
+                self.tick()
+                c = self.shared.counters
+                if self.controls is not None:
+                    self.controls.show(not self.params.bypassed, c[sh.CLIPS] > 0 or c[sh.FAULTS] > 0)
+                self.librarian.supervise()
+                if not self.engine.alive():
+                    log.error("the audio engine stopped")
+                    break
                 now = time.monotonic()
-                xr = self.io.xruns if self.io is not None else 0
+                xr = int(c[sh.OVERRUNS] + c[sh.UNDERRUNS])
                 if xr != logged_xruns and now - last_xrun_log >= xrun_every:
                     log.warning("xruns: %d since start (%d new)", xr, xr - logged_xruns)
                     logged_xruns, last_xrun_log = xr, now
                 if now - last_status >= status_every:
                     last_status = now
                     s = self.cpu_stats()
-                    log.info("cpu per block: p50 %.1f%% p99 %.1f%% max %.1f%% of %d frames; xruns %d",
+                    log.info("cpu per period: p50 %.1f%% p99 %.1f%% max %.1f%% of %d frames; xruns %d",
                              100 * s["p50"], 100 * s["p99"], 100 * s["max"], self.period, xr)
                     if status_file:
                         self.write_status(status_file)
-                    try:
-                        from .. import sdnotify
+                    if c[sh.HEARTBEAT] != getattr(self, "_last_heartbeat", None):
+                        self._last_heartbeat = int(c[sh.HEARTBEAT])
                         sdnotify.watchdog()
-                    except Exception:
-                        pass
             except Exception:
                 log.exception("control loop")
-
-    def run(self, max_frames=None, control=True):
-        """Start library + control threads, run the audio loop in its own thread, wait."""
-        # Other Python threads (model loading, pots) hand the GIL back within 0.5 ms, not 5:
-        # every njit call off the audio thread works in blocks, so this bounds the wait.
-        import sys
-        sys.setswitchinterval(0.0005)
-        if self.library._thread is None:
-            self.library.start()
-        self.restore()
-        ctl = None
-        if control:
-            ctl = threading.Thread(target=self.control_loop, name="tubeless-control", daemon=True)
-            ctl.start()
-        err = []
-
-        def audio():
-            try:
-                self.audio_loop(max_frames)
-            except BaseException as e:  # noqa: BLE001 - reported to the caller
-                err.append(e)
-            finally:
-                self._stop.set()
-
-        t = threading.Thread(target=audio, name="tubeless-audio", daemon=True)
-        t.start()
-        try:
-            from .. import sdnotify
-            sdnotify.ready(f"playing {self.chain.current.name if self.chain.current else 'no model'}")
-        except Exception:
-            pass
-        try:
-            while t.is_alive():
-                t.join(0.2)
-        except KeyboardInterrupt:
-            self._stop.set()
-            t.join(2)
         self.stopped = True
-        if ctl is not None:
-            ctl.join(2)
-        self.housekeeping()
-        self.library.stop()
-        if err:
-            raise err[0]

@@ -16,7 +16,6 @@ import numpy as np
 
 from .audio import AlsaDuplex
 from .config import load_config
-from .library import ModelLibrary
 from .pedal import Pedal
 
 log = logging.getLogger(__name__)
@@ -86,10 +85,17 @@ def parse_events(text):
 
 
 class Simulator:
-    """Set up once, `run(x) -> y` (float32 mono in, float32 mono out, same length)."""
+    """Set up once, `run(x) -> y` (float32 mono in, float32 mono out, same length).
 
-    def __init__(self, models_dir, config=None, overrides=None, events=(), pace=0.0, library=None,
-                 state_path=None, on_block=None):
+    The engine, the librarian and the control side run in this process, and the control
+    side runs on the audio's clock: between blocks, every `control_s` of audio (the pedal's
+    50 Hz), the library every `poll_s` of audio. So what happens when (a switch, a model
+    that arrives, the fall-back from a model that produced NaN) is where it would be on the
+    pedal, and the result does not depend on the machine's speed or load. `pace` (1.0 = real
+    time) only slows the loop down, for a listener."""
+
+    def __init__(self, models_dir, config=None, overrides=None, events=(), pace=0.0, state_path=None,
+                 on_block=None, cache_dir=None, control_s=0.02):
         cfg = load_config(config, overrides)
         cfg["models"]["directory"] = os.fspath(models_dir)
         cfg["audio"]["realtime"] = False
@@ -98,17 +104,22 @@ class Simulator:
         self.cfg = cfg
         self.events = parse_events(events) if isinstance(events, str) else list(events)
         self.pace = pace
-        self.library = library
         self.state_path = state_path or ""
         self.on_block = on_block
+        self.cache_dir = cache_dir
+        self.control_frames = max(1, int(round(control_s * cfg["audio"]["rate"])))
         self.pedal = None
+        self.engine = None
         self.switch_frames = []      # (event frame, frame where the crossfade ended)
 
     def run(self, x):
+        from ..engine.engine import Engine
+        from ..librarian.librarian import Librarian
         from .controls import GpioControls
+        from .links import LocalEngine, LocalLibrarian
         from .mockhw import MockMCP3008, use_mock_pins
         cfg = self.cfg
-        a, c = cfg["audio"], cfg["controls"]
+        a, c, m = cfg["audio"], cfg["controls"], cfg["models"]
         rate, P, periods, chans = a["rate"], a["period"], a["periods"], a["channels"]
         x = np.ascontiguousarray(x, np.float32)
         n = len(x)
@@ -135,15 +146,21 @@ class Simulator:
                 adc.set(c["pot_level"], tone["level"]) if c["pot_level"] >= 0 else None
                 if c["pot_assign"] >= 0:
                     adc.set(c["pot_assign"], 0.5)
-                library = self.library if self.library is not None else ModelLibrary(cfg["models"]["directory"], poll_s=cfg["models"]["poll_s"])
-                pedal = self.pedal = Pedal(cfg, io=io, library=library, state_path=self.state_path)
+                engine = self.engine = Engine(cfg, io=io)
+                librarian = Librarian(m["directory"], self.cache_dir or os.path.join(tmp, "cache"), rate,
+                                      m.get("ir_max_ms", 500), m["poll_s"], m.get("ir") or "")
+                self.librarian = LocalLibrarian(librarian)
+                pedal = self.pedal = Pedal(cfg, LocalEngine(engine), self.librarian, state_path=self.state_path)
                 controls = GpioControls(pedal, c)
                 pedal.controls = controls
-                controls.poll_pots()             # the pots' positions before the first sample
                 self.adc, self.factory = adc, factory
-                pedal.block_hook = self._hook
+                self.librarian.poll(0.0)
+                controls.poll_pots()             # the pots' positions before the first sample
+                pedal.restore()
+                engine.block_hook = self._hook
                 self._t0 = None
-                pedal.run(max_frames=total)
+                engine.audio_loop(max_frames=total)
+                engine.sync()
             finally:
                 if controls is not None:
                     controls.close()
@@ -173,26 +190,33 @@ class Simulator:
                 time.sleep(ahead)
         if self.on_block is not None:
             self.on_block(self, frame)
-        ch = pedal.chain
+        self.librarian.poll(frame / rate)
+        if frame % self.control_frames < self.cfg["audio"]["period"]:      # the control side's 50 Hz
+            pedal.controls.poll_pots()
+            pedal.tick()
+            self.engine.sync()
+        ch = self.engine.chain
         if self.switch_frames and self.switch_frames[-1][1] is None and not ch.switching:
             self.switch_frames[-1] = (self.switch_frames[-1][0], ch.last_switch_done)
         while self.events and self.events[0].time * rate <= frame:
             ev = self.events.pop(0)
             self._apply(ev, frame)
+            pedal.tick()                 # the action is handled at once, as on the pedal
+            self.engine.sync()
 
     def _press(self, pin_no, long=False):
         c = self.cfg["controls"]
         pin = self.factory.pin(pin_no)
-        count = self.pedal.actions
+        count = self.pedal.submitted
         pin.drive_low()
         if long:
-            self.pedal.wait_actions(count + 1, timeout=c["hold_time"] + 5)
+            self.pedal.wait_submitted(count + 1, timeout=c["hold_time"] + 5)
             pin.drive_high()
             time.sleep(c["bounce_time"] * 2 + 0.01)
         else:
             time.sleep(c["bounce_time"] * 2 + 0.01)
             pin.drive_high()
-            self.pedal.wait_actions(count + 1, timeout=5)
+            self.pedal.wait_submitted(count + 1, timeout=5)
 
     def _apply(self, ev, frame):
         c = self.cfg["controls"]
@@ -207,11 +231,11 @@ class Simulator:
                 raise SimulationError(f"no pot is assigned to {ev.action}")
             self.adc.set(ch, ev.value)
             role = {"drive": "drive", "level": "level", "knob": c["pot_assign_role"]}[ev.action]
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline:        # until the smoothed pot has arrived
+            for _ in range(1000):                     # until the smoothed pot has arrived
+                self.pedal.controls.poll_pots()
+                self.pedal.tick()
                 if abs(self.pedal.pots.get(role, -1) - ev.value) <= c["pot_hysteresis"]:
                     break
-                time.sleep(0.005)
 
 
 def simulate_file(in_wav, out_wav, models_dir, config=None, events="", **kw):

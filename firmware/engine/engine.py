@@ -1,0 +1,259 @@
+"""The engine: the pedal's audio process.
+
+Two threads and nothing else, so that no Python code the engine does not own can hold the
+GIL while the audio waits for it:
+
+- audio (`tubeless-audio`, SCHED_FIFO at `audio.rt_priority`): read a period, run the tone
+  chain, write it; record the block's compute time and lateness in the shared rings. It
+  allocates nothing, takes no lock, logs nothing, touches no file.
+- commands (the main thread, SCHED_FIFO ten below the audio): executes the pedal's
+  commands (firmware.messages: load a cached model into a slot, play, drop, IR), copies
+  the chain's counters into the shared block, and frees what the audio thread retired.
+  Every step it takes is short, and the kernels it runs (prewarm) release the GIL.
+
+Model files reach it already parsed, converted and verified by the librarian, as cached
+.npz/.npy files that load with a few short calls; the engine never imports the importers
+(its entry point blocks them), never measures loudness and never compiles a kernel after
+start-up (`warm_up` loads every kernel family first).
+"""
+import ctypes
+import gc
+import logging
+import os
+import threading
+import time
+
+import numpy as np
+
+from .. import modelfile
+from ..pedal import chain as chain_mod
+from ..pedal import dsp
+from ..pedal.config import tone_settings
+from . import shared as sh
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    def __init__(self, cfg, io=None, shared=None, emit=None):
+        self.cfg = cfg
+        a = cfg["audio"]
+        self.rate = int(a["rate"])
+        self.period = int(a["period"])
+        self.tone = tone_settings(cfg)
+        self.io = io
+        self.shared = shared if shared is not None else sh.SharedBlock()
+        self.chain = chain_mod.ToneChain(self.rate, self.period, params=self.shared.params,
+                                         state=self.shared.state, **self.tone)
+        c = self.shared.counters
+        c[sh.PERIOD], c[sh.RATE] = self.period, self.rate
+        self.emit = emit or (lambda msg: None)     # engine -> pedal events
+        self.slots = {}                            # slot id -> chain Slot
+        self.block_hook = None                     # simulate: called between blocks
+        self._stop = threading.Event()
+        self.audio_thread = None
+        self.audio_error = None
+        self.max_frames = None
+
+    # --- commands (the command thread) --------------------------------------------------
+    def handle(self, msg):
+        op = msg.get("op")
+        if op == "load":
+            self._load(msg)
+        elif op == "play":
+            slot = self.slots.get(msg.get("slot"))
+            if slot is not None:
+                if msg.get("immediate") or self.audio_thread is None:
+                    self.chain.set_model(slot)
+                else:
+                    self.chain.request_switch(slot)
+        elif op == "drop":
+            slot = self.slots.get(msg.get("slot"))
+            ch = self.chain
+            if slot is not None and slot is not ch.current and slot is not ch.incoming and slot is not ch.pending:
+                del self.slots[msg["slot"]]
+        elif op == "ir":
+            self._global_ir(msg.get("ir"))
+        elif op == "start":
+            self.start()
+        elif op == "quit":
+            self.stop()
+        else:
+            log.warning("engine: unknown command %r", op)
+        self.sync()
+
+    def _load(self, msg):
+        sid = msg.get("slot")
+        t0 = time.perf_counter()
+        try:
+            mf = modelfile.load(msg["model"], verify=False)     # already verified by the librarian
+            ir = None
+            if msg.get("ir"):
+                ir = np.load(msg["ir"], allow_pickle=False)
+            slot = chain_mod.make_slot(mf, self.period, self.tone, tag=sid, sample_rate=self.rate, ir=ir)
+            slot.name = msg.get("name") or mf.name
+        except Exception as e:          # a slot that cannot be built: the pedal skips it
+            self.emit({"ev": "load_failed", "slot": sid, "error": str(e).replace(str(msg.get("model")) + ": ", "")})
+            return
+        slot.id = sid
+        self.slots[sid] = slot
+        self.emit({"ev": "loaded", "slot": sid, "seconds": round(time.perf_counter() - t0, 4)})
+
+    def _global_ir(self, path):
+        conv = None
+        if path:
+            try:
+                conv = dsp.Convolver(np.load(path, allow_pickle=False), block=self.period)
+            except Exception as e:
+                log.warning("global IR %s not used: %s", path, e)
+        self.chain.convolver = conv      # one store; picked up by the next block
+
+    def sync(self):
+        """Chain -> shared counters; free slots the audio thread retired."""
+        ch, c, io = self.chain, self.shared.counters, self.io
+        while ch.retired:
+            ch.retired.pop()
+        c[sh.CURRENT_SLOT] = getattr(ch.current, "id", sh.NO_SLOT) if ch.current is not None else sh.NO_SLOT
+        c[sh.INCOMING_SLOT] = getattr(ch.incoming, "id", sh.NO_SLOT) if ch.incoming is not None else sh.NO_SLOT
+        c[sh.PENDING_SLOT] = getattr(ch.pending, "id", sh.NO_SLOT) if ch.pending is not None else sh.NO_SLOT
+        c[sh.FAULTS] = ch.faults
+        c[sh.FAULT_SLOT] = getattr(ch.fault_slot, "id", sh.NO_SLOT) if ch.fault_slot is not None else sh.NO_SLOT
+        c[sh.CLIPS] = ch.clips
+        c[sh.SWITCHES] = ch.switches
+        c[sh.SAMPLES] = ch.samples
+        c[sh.LAST_SWITCH_DONE] = ch.last_switch_done
+        if io is not None:
+            c[sh.OVERRUNS] = getattr(io, "overruns", 0)
+            c[sh.UNDERRUNS] = getattr(io, "underruns", 0)
+        c[sh.HEARTBEAT] += 1
+
+    # --- start-up -----------------------------------------------------------------------
+    def warm_up(self):
+        """Load every kernel (model families, chain) before real time starts, on scratch
+        objects: the real chain's state stays untouched."""
+        from ..warm import warm
+        warm(self.rate, self.period)
+        scratch = chain_mod.ToneChain(self.rate, self.period, ir=np.ones(3 * self.period), **self.tone)
+        for _ in range(3):
+            scratch.process_block(self.period)
+        if self.io is not None and hasattr(self.io, "warm_up"):
+            self.io.warm_up()
+
+    def go_realtime(self, offset=0):
+        """SCHED_FIFO for the calling thread at `rt_priority - offset`, memory locked."""
+        a = self.cfg["audio"]
+        if not a.get("realtime", True):
+            return False
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO | getattr(os, "SCHED_RESET_ON_FORK", 0),
+                                  os.sched_param(max(1, int(a.get("rt_priority", 70)) - offset)))
+        except (OSError, AttributeError) as e:
+            if offset == 0:
+                log.info("real-time priority not available (%s): running at normal priority", e)
+            return False
+        if offset == 0:
+            try:
+                libc = ctypes.CDLL(None, use_errno=True)
+                if libc.mlockall(3) != 0:          # MCL_CURRENT | MCL_FUTURE
+                    log.info("mlockall failed (errno %d): memory not locked", ctypes.get_errno())
+            except OSError:
+                pass
+        return True
+
+    def start(self, max_frames=None):
+        if self.audio_thread is not None:
+            return
+        self.max_frames = max_frames
+        self.audio_thread = threading.Thread(target=self._audio_main, name="tubeless-audio", daemon=True)
+        self.audio_thread.start()
+
+    def stop(self):
+        self._stop.set()
+
+    @property
+    def running(self):
+        return self.audio_thread is not None and self.audio_thread.is_alive()
+
+    def _audio_main(self):
+        try:
+            self.audio_loop(self.max_frames)
+        except BaseException as e:  # noqa: BLE001 - reported to the pedal
+            self.audio_error = e
+        finally:
+            self.shared.counters[sh.RUNNING] = 0
+            self._stop.set()
+
+    # --- the audio thread ---------------------------------------------------------------
+    def audio_loop(self, max_frames=None):
+        io = self.io
+        ch = self.chain
+        x = ch.x
+        out = ch.out
+        P = self.period
+        c = self.shared.counters
+        cpu = self.shared.cpu_ns
+        late = self.shared.late_ns
+        mask = sh.RING - 1
+        perf = time.perf_counter_ns
+        ns_per_frame = 1e9 / self.rate
+        stop = self._stop
+        hook = self.block_hook
+        avail = getattr(getattr(io, "capture", None), "avail", None)
+        rt = self.go_realtime()
+        c[sh.REALTIME] = int(rt)
+        gc.collect()
+        gc.freeze()                             # nothing old for the collector to walk
+        io.prime()
+        c[sh.RUNNING] = 1
+        self.emit({"ev": "started", "realtime": rt})
+        frames = 0
+        blocks = 0
+        while not stop.is_set():
+            if hook is not None:
+                hook(frames)
+            # lateness: how long the period has been waiting in the capture buffer
+            waiting = avail() if avail is not None else 0
+            n = io.read(x)
+            if n == 0:
+                x.fill(0.0)                     # overrun: one period of silence
+                n = P
+            t0 = perf()
+            ch.process_block(n)
+            i = blocks & mask
+            cpu[i] = perf() - t0
+            late[i] = int((waiting - P) * ns_per_frame) if waiting > P else 0
+            blocks += 1
+            c[sh.BLOCKS] = blocks
+            io.write(out, n)
+            frames += n
+            c[sh.FRAMES] = frames
+            if max_frames is not None and frames >= max_frames:
+                break
+
+    # --- the process: commands from a pipe ----------------------------------------------
+    def serve(self, rfd, sync_s=0.005):
+        """Read command lines from file descriptor rfd until quit/EOF or the audio ends;
+        sync the shared counters every sync_s."""
+        import select
+        from .. import messages
+        buf = b""
+        while not self._stop.is_set():
+            r, _, _ = select.select([rfd], [], [], sync_s)
+            if r:
+                chunk = os.read(rfd, 65536)
+                if not chunk:
+                    break                       # the pedal went away: stop playing
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    try:
+                        self.handle(messages.decode(line))
+                    except messages.MessageError as e:
+                        log.warning("engine: bad command: %s", e)
+                if len(buf) > messages.MAX_LINE:
+                    buf = b""
+            self.sync()
+        self.stop()
+        if self.audio_thread is not None:
+            self.audio_thread.join(2)
+        self.sync()

@@ -1,0 +1,88 @@
+"""The memory the engine (audio process) shares with the pedal (control process).
+
+One fixed-size block, mapped by both: the tone chain's parameter targets and state (the
+pedal writes a target as a single store; the audio thread smooths towards it), the engine's
+counters and two rings of per-block timings. Nothing in it needs a lock: each field has one
+writer, and an 8-byte aligned store is atomic on every CPU the pedal runs on.
+
+Writers: params/state before the audio starts and params afterwards (pedal); counters
+BLOCKS, FRAMES and the rings (audio thread); every other counter (the engine's command
+thread, a few hundred times a second).
+"""
+import mmap
+import os
+import tempfile
+
+import numpy as np
+
+from ..pedal import dsp
+
+RING = 4096                        # blocks of timings kept (a power of two)
+
+# counters (int64)
+(BLOCKS, FRAMES, OVERRUNS, UNDERRUNS, FAULTS, FAULT_SLOT, CURRENT_SLOT, INCOMING_SLOT, PENDING_SLOT,
+ CLIPS, SWITCHES, SAMPLES, LAST_SWITCH_DONE, REALTIME, RUNNING, PERIOD, RATE, HEARTBEAT) = range(18)
+N_COUNTERS = 32
+NO_SLOT = -1
+
+_LAYOUT = (("params", np.float64, dsp.N_PARAMS), ("state", np.float64, dsp.N_STATE),
+           ("counters", np.int64, N_COUNTERS), ("cpu_ns", np.int64, RING), ("late_ns", np.int64, RING))
+SIZE = sum(np.dtype(t).itemsize * n for _, t, n in _LAYOUT)
+
+
+class SharedBlock:
+    """`params`, `state`, `counters`, `cpu_ns`, `late_ns` as numpy views of one mapping:
+    a file both processes map (`path`), or anonymous memory for a single process."""
+
+    def __init__(self, path=None, create=False):
+        self.path = path
+        if path is None:
+            self._map = mmap.mmap(-1, SIZE)
+        else:
+            flags = os.O_RDWR | (os.O_CREAT if create else 0)
+            fd = os.open(path, flags, 0o600)
+            try:
+                if create:
+                    os.ftruncate(fd, SIZE)
+                elif os.fstat(fd).st_size != SIZE:
+                    raise ValueError(f"{path}: shared block is {os.fstat(fd).st_size} bytes, expected {SIZE}")
+                self._map = mmap.mmap(fd, SIZE)
+            finally:
+                os.close(fd)
+        offset = 0
+        for name, dtype, n in _LAYOUT:
+            setattr(self, name, np.frombuffer(self._map, dtype, n, offset))
+            offset += np.dtype(dtype).itemsize * n
+        if create or path is None:
+            self.counters[:] = 0
+            for k in (FAULT_SLOT, CURRENT_SLOT, INCOMING_SLOT, PENDING_SLOT):
+                self.counters[k] = NO_SLOT
+
+    @classmethod
+    def create_file(cls, directory=None):
+        """A new shared block in a fresh file (in /dev/shm when there is one)."""
+        directory = directory or ("/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK)
+                                  else tempfile.gettempdir())
+        fd, path = tempfile.mkstemp(prefix="tubeless-engine-", suffix=".shm", dir=directory)
+        os.close(fd)
+        return cls(path, create=True)
+
+    def unlink(self):
+        if self.path:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+
+    def timings(self, ring):
+        """The filled part of a ring (int64 ns), oldest first order not kept."""
+        k = int(min(self.counters[BLOCKS], RING))
+        return ring[:k].copy()
+
+    def stats(self, ring, period_s):
+        """p50, p99, p99.9 and max of a ring as fractions of a period."""
+        t = self.timings(ring).astype(np.float64) / (1e9 * period_s)
+        if len(t) == 0:
+            return {"p50": 0.0, "p99": 0.0, "p999": 0.0, "max": 0.0}
+        p50, p99, p999 = np.percentile(t, [50, 99, 99.9])
+        return {"p50": float(p50), "p99": float(p99), "p999": float(p999), "max": float(t.max())}

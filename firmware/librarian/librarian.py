@@ -1,0 +1,221 @@
+"""The librarian: turns whatever arrives in the models folder into files the engine loads
+with a few short calls, in a process of its own.
+
+Parsing a 650 KB JSON file, converting weights, measuring loudness and checking the
+reference pair take tens of milliseconds here and ten times that on a Pi, and a hostile
+file can take any amount of memory or time. None of it may happen where the audio thread
+could wait for it, so it happens here: the pedal starts this process with an address-space
+limit, gives each file a time limit, and restarts it (skipping the file) when it crashes
+or hangs.
+
+For each playable file the cache folder holds `KEY.npz` (our model format, verified,
+uncompressed) and `KEY.json` (what the pedal lists), KEY being a hash of the file's bytes
+and of the converter's own code (an upgrade converts again); a cabinet IR becomes a
+float64 `KEY.npy` at the pedal's rate. The folder's contract is ModelLibrary's
+(firmware.librarian.library): stable files only, temporary names ignored, bad files logged
+once and retried only when they change, order by name or setlist.txt.
+"""
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+
+from .. import modelfile
+from .library import ModelLibrary, load_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CachedModel:
+    """A verified model in the cache: what the pedal lists and the engine loads."""
+    model: str                  # the cached .npz
+    name: str
+    architecture: str
+    sample_rate: int
+    num_knobs: int
+    format: str                 # the source file's extension
+    bytes: int                  # the source file's size
+
+
+def converter_id():
+    """A hash of the code that turns files into cached models: a new version of it
+    converts every file again instead of trusting what an older one wrote."""
+    import firmware
+    root = os.path.dirname(firmware.__file__)
+    h = hashlib.sha256(firmware.__version__.encode())
+    for sub in ("importers", "models", ""):
+        folder = os.path.join(root, sub)
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(".py") and (sub or name in ("modelfile.py", "loudness.py")):
+                with open(os.path.join(folder, name), "rb") as f:
+                    h.update(name.encode() + f.read())
+    return h.hexdigest()[:16]
+
+
+def _atomic_write(path, data):
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _freeze(x):
+    return tuple(_freeze(v) for v in x) if isinstance(x, (list, tuple)) else x
+
+
+class Librarian:
+    def __init__(self, directory, cache_dir, rate=48000, ir_max_ms=500.0, poll_s=0.5, global_ir="",
+                 emit=None, loader=load_model):
+        self.directory = os.fspath(directory)
+        self.cache_dir = os.fspath(cache_dir)
+        os.makedirs(self.cache_dir, exist_ok=True)
+        self.rate = int(rate)
+        self.ir_max_ms = float(ir_max_ms)
+        self.global_ir_path = global_ir or ""
+        self.emit = emit or (lambda msg: None)
+        self.loader = loader
+        self.salt = converter_id()
+        self.library = ModelLibrary(self.directory, poll_s=poll_s, loader=self._convert)
+        self.library._reject = self._reject
+        self._irs = {}                   # (path, size, mtime) -> cached .npy or None
+        self._global_ir = None
+        self._sent = None
+
+    # --- one file -----------------------------------------------------------------------
+    def _key(self, data):
+        return hashlib.sha256(self.salt.encode() + data).hexdigest()[:32]
+
+    def _convert(self, path):
+        stamp = self.library.current[1] if self.library.current and self.library.current[0] == path else None
+        self.emit({"ev": "working", "path": path, "stamp": stamp})
+        data = modelfile.read_capped(path)
+        key = self._key(data)
+        npz = os.path.join(self.cache_dir, key + ".npz")
+        info = os.path.join(self.cache_dir, key + ".json")
+        if os.path.exists(npz) and os.path.exists(info):
+            try:
+                with open(info, encoding="utf-8") as f:
+                    return CachedModel(**json.load(f))
+            except (OSError, ValueError, TypeError):
+                pass                     # a damaged cache entry: convert again
+        mf = self.loader(path)
+        mf.save(npz)
+        cached = CachedModel(model=npz, name=str(mf.name), architecture=str(mf.architecture),
+                             sample_rate=int(mf.sample_rate), num_knobs=int(getattr(mf, "num_knobs", 0) or 0),
+                             format=os.path.splitext(path)[1].lower().lstrip("."), bytes=len(data))
+        _atomic_write(info, json.dumps(asdict(cached)).encode())
+        return cached
+
+    def _reject(self, path, stamp, why):
+        self.library._rejected[path] = stamp
+        log.warning("model skipped: %s: %s", os.path.basename(path), why)
+        self.emit({"ev": "rejected", "path": path, "stamp": stamp, "error": why})
+
+    def _ir(self, ir_path):
+        """A cabinet IR as a cached .npy at the pedal's rate, or None (one log line)."""
+        try:
+            st = os.stat(ir_path)
+        except OSError:
+            return None
+        k = (ir_path, st.st_size, st.st_mtime_ns)
+        if k in self._irs:
+            return self._irs[k]
+        out = None
+        try:
+            with open(ir_path, "rb") as f:
+                data = f.read(64 << 20)
+            key = self._key(data + f"{self.rate}/{self.ir_max_ms}".encode())
+            out = os.path.join(self.cache_dir, key + ".npy")
+            if not os.path.exists(out):
+                import io
+
+                import numpy as np
+
+                from ..pedal.chain import load_ir
+                ir = load_ir(ir_path, self.rate, self.ir_max_ms)
+                buf = io.BytesIO()
+                np.save(buf, ir, allow_pickle=False)
+                _atomic_write(out, buf.getvalue())
+        except Exception as e:      # a bad IR: the model still plays, through the global IR
+            log.warning("IR %s not used: %s", os.path.basename(ir_path), e)
+            out = None
+        self._irs[k] = out
+        return out
+
+    # --- the folder ---------------------------------------------------------------------
+    def skip(self, path, stamp):
+        """A file that crashed or hung a librarian: never tried again until it changes."""
+        self.library._rejected[path] = _freeze(stamp)
+
+    def scan(self, settle=True):
+        """Look at the folder; emit the library when it (or an IR) changed. Returns the entries."""
+        self.library.scan(settle=settle)
+        if self.global_ir_path:
+            self._global_ir = self._ir(self.global_ir_path)
+        entries = self.entries()
+        msg = {"ev": "library", "entries": entries, "global_ir": self._global_ir}
+        if msg != self._sent:
+            self._sent = msg
+            self.emit(msg)
+            self._prune(entries)
+        return entries
+
+    def entries(self):
+        out = []
+        for e in self.library.entries():
+            c = e.model_file
+            out.append({"path": e.path, "file": os.path.basename(e.path), "stamp": list(_freeze(e.stamp)),
+                        "ir": self._ir(e.ir_path) if e.ir_path else None,
+                        "ir_file": os.path.basename(e.ir_path) if e.ir_path else None, **asdict(c)})
+        return out
+
+    def _prune(self, entries, min_age_s=300):
+        """Cached files no entry uses, once old enough that no engine is loading them."""
+        keep = {os.path.basename(e["model"]) for e in entries} | {os.path.basename(e["ir"]) for e in entries if e["ir"]}
+        keep |= {os.path.splitext(k)[0] + ".json" for k in keep}
+        if self._global_ir:
+            keep.add(os.path.basename(self._global_ir))
+        now = time.time()
+        for name in os.listdir(self.cache_dir):
+            p = os.path.join(self.cache_dir, name)
+            try:
+                if name not in keep and now - os.path.getmtime(p) > min_age_s:
+                    os.unlink(p)
+            except OSError:
+                pass
+
+    def serve(self, rfd):
+        """The process's loop: scan every poll_s; commands (skip, scan) from rfd."""
+        import select
+        from .. import messages
+        buf = b""
+        self.scan(settle=False)
+        while True:
+            r, _, _ = select.select([rfd], [], [], self.library.poll_s)
+            if r:
+                chunk = os.read(rfd, 65536)
+                if not chunk:
+                    return                        # the pedal went away
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    try:
+                        msg = messages.decode(line)
+                    except messages.MessageError:
+                        continue
+                    if msg.get("op") == "skip":
+                        self.skip(msg.get("path"), msg.get("stamp"))
+                buf = buf[-messages.MAX_LINE:]
+            try:
+                self.scan()
+            except Exception:
+                log.exception("library scan failed")
