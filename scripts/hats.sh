@@ -20,13 +20,15 @@ require_supported_hat() {
     }
 }
 
+# $2: "pi5" on a Raspberry Pi 5 (install.sh asks the device tree), where Pisound has its own
+# overlay (the kernel's overlays README: "Pi 5 specific overlay override").
 hat_overlay() {
     case $1 in
         hifiberry-dacplusadcpro) echo "dtoverlay=hifiberry-dacplusadcpro" ;;
         codec-zero)              echo "dtoverlay=rpi-codeczero" ;;
         iqaudio-codec)           echo "dtoverlay=iqaudio-codec" ;;
         audioinjector-stereo)    echo "dtoverlay=audioinjector-wm8731-audio" ;;
-        pisound)                 echo "dtoverlay=pisound" ;;
+        pisound)                 if [ "${2:-}" = pi5 ]; then echo "dtoverlay=pisound-pi5"; else echo "dtoverlay=pisound"; fi ;;
     esac
 }
 

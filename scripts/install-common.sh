@@ -32,6 +32,13 @@ default_boot_config() {
 }
 BOOT_CONFIG=${BOOT_CONFIG:-$(default_boot_config)}
 
+# "pi5" on a Raspberry Pi 5 (BCM2712), else empty. DEVICE_TREE: for tests.
+board_family() {
+    if tr '\0' '\n' <"${DEVICE_TREE:-/proc/device-tree}/compatible" 2>/dev/null | grep -qx 'brcm,bcm2712'; then
+        echo pi5
+    fi
+}
+
 say()  { printf '%s\n' "tubeless: $*"; }
 warn() { printf '%s\n' "tubeless: warning: $*" >&2; }
 die()  { printf '%s\n' "tubeless: error: $*" >&2; exit 1; }

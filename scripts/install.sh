@@ -229,7 +229,7 @@ if [ -n "$hat" ]; then
     boot=$DESTDIR$BOOT_CONFIG
     block="$BOOT_BEGIN
 dtparam=spi=on
-$(hat_overlay "$hat")
+$(hat_overlay "$hat" "$(board_family)")
 $BOOT_END"
     if [ -f "$boot" ]; then
         current=$(cat "$boot")

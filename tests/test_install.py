@@ -53,8 +53,9 @@ def test_install_stages_config_models_unit_and_boot_config(staging):
 
     config = root / "etc/tubeless/config.toml"
     # Every default commented out except the card the HAT choice set; the pedal accepts it.
+    sections = tomllib.loads((ROOT / "firmware/pedal/default_config.toml").read_text())
     assert tomllib.loads(config.read_text()) == {
-        "audio": {"device": "sndrpihifiberry"}, "models": {}, "tone": {}, "controls": {}, "state": {}}
+        name: ({"device": "sndrpihifiberry"} if name == "audio" else {}) for name in sections}
     assert load_config(str(config))["audio"]["device"] == "sndrpihifiberry"
 
     models = root / "var/lib/tubeless/models"
@@ -190,6 +191,20 @@ def test_shell_and_python_agree_on_card_ids():
     assert set(hats_table("hat_overlay").values()) == {
         "dtoverlay=hifiberry-dacplusadcpro", "dtoverlay=rpi-codeczero", "dtoverlay=iqaudio-codec",
         "dtoverlay=audioinjector-wm8731-audio", "dtoverlay=pisound"}
+
+
+@pytest.mark.parametrize("compatible, overlay", [
+    (b"raspberrypi,5-model-b\0brcm,bcm2712\0", "dtoverlay=pisound-pi5"),
+    (b"raspberrypi,4-model-b\0brcm,bcm2711\0", "dtoverlay=pisound"),
+])
+def test_pisound_gets_the_pi5_overlay_on_a_pi5(staging, tmp_path, compatible, overlay):
+    root, env = staging
+    tree = tmp_path / "device-tree"
+    tree.mkdir()
+    (tree / "compatible").write_bytes(compatible)
+    run_script("install.sh", "--hat", "pisound", env={**env, "DEVICE_TREE": str(tree)})
+    block = (root / "boot/firmware/config.txt").read_text().split(BOOT_BEGIN)[1]
+    assert block == f"\ndtparam=spi=on\n{overlay}\n# <<< tubeless <<<\n"
 
 
 @pytest.fixture

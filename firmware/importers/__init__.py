@@ -10,7 +10,7 @@ import math
 import os
 import sys
 
-from .. import loudness, modelfile
+from .. import limits, loudness, modelfile
 from . import aidax, guitarml, nam
 from ._common import read_json
 
@@ -51,13 +51,13 @@ def import_file(path, sample_rate=None, submodel=None, verify=True):
 
 
 def _with_loudness(mf):
-    """Fill `metadata.loudness` when the source format has none (GuitarML, AIDA-X, some NAM
-    files), measured on our standard input, so the pedal levels every model alike."""
-    if not isinstance(mf.metadata.get("loudness"), (int, float)):
-        measured = loudness.measure(mf)
-        if math.isfinite(measured):
-            mf.metadata["loudness"] = round(measured, 2)
-            mf.metadata["loudness_measured_by"] = "tubeless"
+    """Check the whole model (a condition_dsp included) against the limits, then settle its
+    `metadata.loudness`: measured on our standard input when the source format has none
+    (GuitarML, AIDA-X, some NAM files) or states one that is implausible or far quieter
+    than the model plays (see loudness.settle), so the pedal levels every model alike and
+    no file sets its own gain. A model that plays NaN is refused here, by its file name."""
+    limits.check_model(mf.path, mf.architecture, mf.config, mf.sample_rate)
+    loudness.settle(mf)
     return mf
 
 
@@ -134,6 +134,24 @@ def _run(args):
             continue
         print(describe(mf, src, dst, err))
     return 1 if failed else 0
+
+
+def _convert_one(src, dst, args):
+    """Import src and write dst (atomically; nothing left behind on failure): exit status."""
+    from ..outputs import OutputError
+    try:
+        mf = import_file(src, sample_rate=args.sample_rate, submodel=args.submodel)
+        mf.save(dst, force=args.force)
+        try:
+            err = modelfile.load(dst, verify=False).verify()
+        except modelfile.ModelFileError:
+            os.unlink(dst)
+            raise
+    except (modelfile.ModelFileError, OutputError) as e:
+        print(f"tubeless: error: {e}", file=sys.stderr)
+        return 2
+    print(describe(mf, src, dst, err))
+    return 0
 
 
 def describe(mf, src, dst, err):

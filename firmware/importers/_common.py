@@ -4,22 +4,20 @@ Foreign files arrive from the internet like our own: the JSON is size-capped, an
 value is checked for type, shape and finiteness before it reaches a kernel. Every error
 is a ModelFileError that names the file and the field (`config.layers[1].dilations`).
 """
-import json
+import math
 import os
 
 import numpy as np
 
+from .. import limits
 from ..modelfile import ModelFileError, read_capped
 
 
 def read_json(path):
-    """The file's top-level JSON object."""
+    """The file's top-level JSON object (size-capped; deep nesting is a ModelFileError)."""
     path = os.fspath(path)
-    data = read_capped(path)
-    try:
-        doc = json.loads(data.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ModelFileError(path, f"not valid JSON: {e}") from None
+    data = read_capped(path, limits.active().json_bytes)
+    doc = limits.parse_json(path, data)
     if not isinstance(doc, dict):
         raise ModelFileError(path, "top level of the JSON is not an object")
     return doc
@@ -45,7 +43,7 @@ def _kind_name(kind):
 
 def integer(value, path, name, minimum=1):
     """A JSON integer >= minimum (2.0 is accepted as 2; true is not)."""
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ModelFileError(path, f"field '{name}' must be an integer >= {minimum}, got {value!r}")
@@ -56,7 +54,7 @@ def array(value, path, name, shape=None):
     """A float32 array of a JSON (nested) list of numbers, optionally of an exact shape."""
     try:
         a = np.asarray(value, dtype=np.float64)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         raise ModelFileError(path, f"field '{name}' is not a rectangular array of numbers") from None
     if a.dtype != np.float64 or (a.ndim == 0 and not isinstance(value, (int, float))):
         raise ModelFileError(path, f"field '{name}' is not an array of numbers")

@@ -16,7 +16,7 @@ does not reproduce it.
 """
 import numpy as np
 
-from .. import modelfile
+from .. import limits, modelfile
 from ..models import lstm as lstm_model
 from ._common import array, db_to_gain, field, integer, metadata, sample_rate
 
@@ -24,6 +24,7 @@ FORMAT = "aidax"
 DEFAULT_SAMPLE_RATE = 48000
 GATES = {"lstm": 4, "gru": 3}
 LINEAR_ACTIVATIONS = ("", "linear", None)
+MAX_GAIN_DB = 60.0   # in_gain/out_gain: beyond it a file could overflow the model (+1e308 dB)
 
 
 def looks_like(doc):
@@ -44,6 +45,7 @@ def convert(doc, path, rate=None, verify=True):
     if len(layers) < 2 or not all(isinstance(layer, dict) for layer in layers):
         raise modelfile.ModelFileError(path, "'layers' must list recurrent layers followed by one dense layer")
     *recurrent, dense = layers
+    limits.check_count(path, "layers", len(recurrent))
 
     kinds = {str(layer.get("type", "")).lower() for layer in recurrent}
     if len(kinds) != 1 or not kinds <= set(GATES):
@@ -80,6 +82,7 @@ def convert(doc, path, rate=None, verify=True):
         raise modelfile.ModelFileError(path, f"'in_skip' is {skip}: only 0 or 1 is supported")
     config = {"input_size": n_in, "hidden_size": H, "num_layers": len(recurrent), "skip": bool(skip),
               "input_gain": _gain(doc, "in_gain", path), "output_gain": _gain(doc, "out_gain", path)}
+    limits.check_model(path, kind.upper(), config)
 
     meta_in = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
     if rate is None:
@@ -107,8 +110,9 @@ def _gain(doc, key, path):
     value = doc.get(key, 0.0)
     if value is None:
         return 1.0
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-        raise modelfile.ModelFileError(path, f"field '{key}' must be a number of dB, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not abs(value) <= MAX_GAIN_DB:
+        raise modelfile.ModelFileError(path, f"field '{key}' must be a number of dB within +-{MAX_GAIN_DB:g}, "
+                                             f"got {value!r}")
     return db_to_gain(float(value))
 
 
