@@ -33,6 +33,7 @@ import resource
 import signal
 import struct
 import sys
+import tempfile
 import warnings
 import zipfile
 
@@ -304,6 +305,17 @@ def cpu_time_limit(seconds):
         resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
 
+def _redirect(out, err):
+    """In the child: stdout, stderr and the log handlers that wrote to them go to out/err."""
+    old = {id(sys.stdout): out, id(sys.stderr): err, id(sys.__stdout__): out, id(sys.__stderr__): err}
+    for logger in [logging.getLogger()] + [lg for lg in logging.Logger.manager.loggerDict.values()
+                                           if isinstance(lg, logging.Logger)]:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and id(handler.stream) in old:
+                handler.setStream(old[id(handler.stream)])
+    sys.stdout, sys.stderr = out, err
+
+
 def run_limited(func, what, memory_bytes=None, cpu_seconds=None):
     """func() in a forked child with an address-space limit (and, when given, a CPU-time
     limit over the whole run); its exit status. A child that a limit kills is reported here
@@ -315,12 +327,16 @@ def run_limited(func, what, memory_bytes=None, cpu_seconds=None):
         return func()
     sys.stdout.flush()
     sys.stderr.flush()
+    # The child's output comes back through files and is written here, to whatever
+    # sys.stdout/sys.stderr are in this process (a terminal, or a test's capture).
+    captured = tempfile.TemporaryFile("w+", encoding="utf-8"), tempfile.TemporaryFile("w+", encoding="utf-8")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)   # "fork() in a multi-threaded process"
         pid = os.fork()
     if pid == 0:                                              # the child
         code = 70
         try:
+            _redirect(*captured)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             set_address_space_limit(memory_bytes)
             if cpu_seconds:
@@ -351,6 +367,11 @@ def run_limited(func, what, memory_bytes=None, cpu_seconds=None):
             continue
         except KeyboardInterrupt:
             os.kill(pid, signal.SIGINT)
+    for stream, into in zip(captured, (sys.stdout, sys.stderr)):
+        stream.seek(0)
+        into.write(stream.read())
+        into.flush()
+        stream.close()
     if os.WIFEXITED(status):
         return os.WEXITSTATUS(status)
     sig = os.WTERMSIG(status)
