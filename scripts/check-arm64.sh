@@ -16,6 +16,9 @@
 #   SHARED=dir              the shared material with corpus/ (default: ../shared)
 #   X86_PYTHON=path         the x86 Python (numpy, numba) for the reference renders (.venv's)
 #   KEEP=1                  keep the installed root ($ARM64_CACHE/$SUITE-work) to look into
+#   ARM64_SKIP_INSTALL=1    re-check the root an earlier KEEP=1 run kept: the working tree is
+#                           copied in anew, the install is not redone (minutes, not half an
+#                           hour, after a fix to a test or to the firmware; implies KEEP=1)
 #   REFRESH=1               debootstrap the pristine root again
 set -eu
 
@@ -25,7 +28,8 @@ SUITE=${SUITE:-bookworm}
 ARM64_CACHE=${ARM64_CACHE:-/var/cache/tubeless-arm64}
 SHARED=${SHARED:-$SRC/../shared}
 X86_PYTHON=${X86_PYTHON:-$SRC/.venv/bin/python}
-KEEP=${KEEP:-0}
+ARM64_SKIP_INSTALL=${ARM64_SKIP_INSTALL:-0}
+KEEP=${KEEP:-$ARM64_SKIP_INSTALL}
 REFRESH=${REFRESH:-0}
 TOLERANCE=1e-4          # tests/test_importers.py: the conformance tolerance of the deep WaveNets
 
@@ -130,9 +134,17 @@ fi
 # ---------------------------------------------------------------- this run's root
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-remove_root "$work"
-say "fresh copy of the $SUITE root: $work"
-cp -a "$base" "$work"
+if [ "$ARM64_SKIP_INSTALL" = 1 ]; then
+    [ -x "$work/opt/tubeless/venv/bin/python" ] \
+        || die "ARM64_SKIP_INSTALL=1 needs the root a KEEP=1 run left in $work (none there)"
+    unmount_all "$work"
+    say "re-checking the kept $SUITE root (installed before, not again): $work"
+    rm -rf "$work/srv/tubeless/main"
+else
+    remove_root "$work"
+    say "fresh copy of the $SUITE root: $work"
+    cp -a "$base" "$work"
+fi
 for d in proc sys dev dev/pts; do
     bind "/$d" "$work/$d"
 done
@@ -181,7 +193,7 @@ sed -i 's#--ir main/#--ir /srv/tubeless/main/#' "$renders"
 # ---------------------------------------------------------------- inside the root
 say "installing and testing inside arm64 $SUITE (emulated: 10-40 minutes)"
 inside_status=0
-env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 ARM64_SKIP_INSTALL="$ARM64_SKIP_INSTALL" \
     nice -n 10 chroot "$work" sh /srv/tubeless/main/scripts/arm64/inside.sh || inside_status=$?
 
 # ---------------------------------------------------------------- x86 vs arm64 renders

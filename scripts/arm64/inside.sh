@@ -48,6 +48,10 @@ fi
 # taken PyPI's wheel. The fallback to gpiozero's native pins is for a Pi without network.
 grep -q 'GPIO backend: lgpio' "$OUT/install.log" \
     || die "the install did not set up lgpio (its GPIO backend line is above)"
+else
+step "ARM64_SKIP_INSTALL=1: the pedal's own code into the kept venv (its dependencies as installed)"
+"$VENV/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$SRC" >/dev/null 2>&1 \
+    || die "could not reinstall the pedal into the kept $VENV"
 fi
 
 step "what pip installed on aarch64"
