@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from . import audiofile, modelfile
+from . import audiofile, loudness, modelfile, outputs
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +44,19 @@ def render_with_chain(mf, x, block=64, knobs=None, ir=None, sample_rate=None, **
             chain.set_knob2(knobs[1], immediate=True)
     y = np.empty_like(x)
     chain.process(x, y, len(x))
+    if chain.faults:
+        # The chain plays a faulted model as silence; offline that must not pass unnoticed.
+        log.warning("%s: the model produced NaN/Inf: %d block(s) of its output were replaced by silence",
+                    getattr(mf, "path", mf), chain.faults)
     return y
 
 
 def run(args):
     from .cli import CliError
+    try:
+        outputs.check_output(args.output, args.force)   # before any work
+    except outputs.OutputError as e:
+        raise CliError(str(e)) from None
     try:
         mf = load_any(args.model)
         # the bare model needs its own rate; the tone chain resamples, as the pedal does
@@ -57,6 +65,11 @@ def run(args):
         raise CliError(str(e)) from None
     if args.block < 1:
         raise CliError(f"--block must be at least 1, got {args.block}")
+    if not args.model_only:
+        try:
+            loudness.settle(mf, log)    # the chain's gain comes from it: no file sets its own
+        except modelfile.ModelFileError as e:
+            raise CliError(str(e)) from None
     if args.knob and len(args.knob) > mf.num_knobs:
         log.warning("%s has %d knob input(s): extra --knob values ignored", mf.name, mf.num_knobs)
     knobs = (args.knob or [])[:mf.num_knobs] or None
@@ -82,7 +95,10 @@ def run(args):
     dt = time.perf_counter() - t0
     if not np.all(np.isfinite(y)):
         raise CliError(f"{mf.path}: the model produced NaN/Inf on this input")
-    audiofile.write(args.output, y, rate)
+    try:
+        audiofile.write(args.output, y, rate, force=args.force)
+    except outputs.OutputError as e:
+        raise CliError(str(e)) from None
     log.info("%s: %.1f s of audio through %s in %.2f s (%.0fx real time) -> %s",
              args.input, len(x) / rate, mf.name, dt, len(x) / rate / max(dt, 1e-9), args.output)
     return 0
@@ -102,4 +118,5 @@ def register(sub):
     p.add_argument("--ir", metavar="IR.wav", help="cabinet impulse response (not with --model-only)")
     p.add_argument("--drive", type=float, metavar="V", help="drive pot position 0..1 (pedal default 0.5)")
     p.add_argument("--level", type=float, metavar="V", help="level pot position 0..1 (pedal default 0.8)")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(func=run)

@@ -56,17 +56,28 @@ from training.models import preset_config                            # noqa: E40
 
 SR = 48000
 TRAIN_SECONDS, GAP_SECONDS, VALIDATION_SECONDS = 150, 0.5, 30
+LSTM_BURN_IN = 4096
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
               "NUMEXPR_NUM_THREADS": "1"}
 
 
-def make_data(work_dir, drive, seed=0):
+def make_circuit(name, drive):
+    if name == "diode":
+        return DiodeClipper(drive)
+    if name == "tube":
+        from training.circuits import TubeAmp
+        return TubeAmp(drive)
+    raise SystemExit(f"--circuit {name!r}: diode or tube")
+
+
+def make_data(work_dir, drive, seed=0, circuit="diode"):
     """DI and amp WAVs: [150 s training | 0.5 s silence | 30 s validation], float, 48 kHz.
 
     The silence keeps the circuit's memory of the training audio out of the validation
     (NAM's trainer also insists on 0.4 s of silent input before its validation start)."""
     di, amp = os.path.join(work_dir, "di.wav"), os.path.join(work_dir, "amp.wav")
-    stamp, params = os.path.join(work_dir, "data.json"), {"drive": drive, "seed": seed, "train": TRAIN_SECONDS,
+    stamp, params = os.path.join(work_dir, "data.json"), {"circuit": circuit, "drive": drive, "seed": seed,
+                                                          "train": TRAIN_SECONDS,
                                                           "gap": GAP_SECONDS, "validation": VALIDATION_SECONDS}
     train_samples, val_start = TRAIN_SECONDS * SR, TRAIN_SECONDS * SR + int(GAP_SECONDS * SR)
     if os.path.exists(stamp) and os.path.exists(di) and os.path.exists(amp):
@@ -79,7 +90,7 @@ def make_data(work_dir, drive, seed=0):
     assert len(training) == TRAIN_SECONDS * SR, len(training)
     validation = audio[layout.validation[0].start:layout.validation[0].end]
     x = np.concatenate([training, np.zeros(int(GAP_SECONDS * SR), np.float32), validation]).astype(np.float32)
-    y = DiodeClipper(drive)(x)
+    y = make_circuit(circuit, drive)(x)
     sf.write(di, x, SR, subtype="FLOAT")
     sf.write(amp, y, SR, subtype="FLOAT")
     with open(stamp, "w") as f:
@@ -87,9 +98,18 @@ def make_data(work_dir, drive, seed=0):
     return di, amp, train_samples, val_start
 
 
-def score(model_file, x, y):
-    """ESR of the pedal's own kernel playing the model (prewarmed as its file says)."""
-    return data.esr(model_file.build().render(x, prewarm=model_file.prewarm), y)
+def score(model_file, x, y, output_scale=1.0):
+    """ESR of the pedal's own kernel playing the model (prewarmed as its file says).
+
+    `output_scale` undoes a known level change of the model's output (NAM's train() levels
+    the recording to -18 dBFS RMS before training, so its models play at that level)."""
+    return data.esr(output_scale * model_file.build().render(x, prewarm=model_file.prewarm), y)
+
+
+def nam_train_level_scale(amp, train_samples):
+    """The factor NAM's train() multiplied the recording by (-18 dBFS RMS over the training part)."""
+    y, _ = sf.read(amp, dtype="float64")
+    return 10 ** (-18 / 20) / float(np.sqrt(np.mean(y[:train_samples] ** 2)))
 
 
 # --- ours ---------------------------------------------------------------------------------
@@ -116,16 +136,32 @@ def ours_stats(model):
 
 # --- NAM's --------------------------------------------------------------------------------
 
-def nam_model_config(arch):
-    """NAM's own model config for our arch name (its presets, its repository's defaults)."""
+def nam_packed_config(nam_full):
+    """The model config NAM's own train() uses (its config_model_packed.json), read from the install."""
+    python = os.path.join(os.path.dirname(nam_full), "python")
+    code = ("import json; from nam.train import core; "
+            "print(json.dumps(core._get_packed_model_config()))")
+    return json.loads(subprocess.run([python, "-c", code], check=True, capture_output=True, text=True,
+                                     env=dict(os.environ, **ONE_THREAD)).stdout.strip().splitlines()[-1])
+
+
+def nam_model_config(arch, nam_full=None):
+    """NAM's model config at its best known settings for our arch name.
+
+    a2: exactly what NAM 0.13's train() builds (read from the install). LSTM: the settings
+    issue 16 measured as NAM's best on a real capture (burn-in 4096, truncated backprop every
+    512 samples, 8192-sample segments, lr 0.01, gamma 0.995, MSE + 2e-3 x pre-emphasised
+    MR-STFT, batches of 16), not its repository's 32768-sample untruncated default."""
+    if arch == "a2":
+        return nam_packed_config(nam_full)
     if arch.startswith("lstm-"):
         hidden = int(arch.split("-")[1])
-        net = {"name": "LSTM", "config": {"num_layers": 1, "hidden_size": hidden, "train_burn_in": 8192,
-                                          "train_truncate": None}}
+        net = {"name": "LSTM", "config": {"num_layers": 1, "hidden_size": hidden, "train_burn_in": LSTM_BURN_IN,
+                                          "train_truncate": 512}}
         return {"net": net,
-                "loss": {"val_loss": "esr", "mask_first": 8192, "pre_emph_mrstft_weight": 0.002,
+                "loss": {"val_loss": "esr", "mask_first": LSTM_BURN_IN, "pre_emph_mrstft_weight": 0.002,
                          "pre_emph_mrstft_coef": 0.85},
-                "optimizer": {"lr": 0.008},
+                "optimizer": {"lr": 0.01},
                 "lr_scheduler": {"class": "ExponentialLR", "kwargs": {"gamma": 0.995}}}
     layers = []
     for spec in preset_config(arch)["layer_arrays"]:
@@ -146,12 +182,18 @@ def start_nam(nam_full, di, amp, train_samples, val_start, arch, minutes, work_d
     out = os.path.join(work_dir, f"nam-{arch}")
     os.makedirs(out, exist_ok=True)
     seconds = int(round(minutes * 60))
-    ny = 32768 if arch.startswith("lstm-") else 8192
+    ny = LSTM_BURN_IN + 8192 if arch.startswith("lstm-") else 8192
+    data_config = {"train": {"start_samples": None, "stop_samples": train_samples, "ny": ny},
+                   "validation": {"start_samples": val_start, "stop_samples": None, "ny": None},
+                   "common": {"x_path": os.path.abspath(di), "y_path": os.path.abspath(amp), "delay": 0}}
+    if arch == "a2":
+        # What train() adds: the recording levelled to -18 dBFS RMS (its export undoes it).
+        data_config["common"]["allow_unequal_lengths"] = True
+        data_config["joint"] = [{"name": "nam.data.normalize_joint_dataset_output",
+                                 "kwargs": {"level_rms_dbfs": -18.0}}]
     configs = {
-        "data.json": {"train": {"start_samples": None, "stop_samples": train_samples, "ny": ny},
-                      "validation": {"start_samples": val_start, "stop_samples": None, "ny": None},
-                      "common": {"x_path": os.path.abspath(di), "y_path": os.path.abspath(amp), "delay": 0}},
-        "model.json": nam_model_config(arch),
+        "data.json": data_config,
+        "model.json": nam_model_config(arch, nam_full),
         "learning.json": {"train_dataloader": {"batch_size": 16, "shuffle": True, "pin_memory": False,
                                                "drop_last": True, "num_workers": 0},
                           "val_dataloader": {},
@@ -214,15 +256,17 @@ def compare(arch, args, di, amp, train_samples, val_start, vx, vy):
     if ours_rc or nam_rc:
         raise SystemExit(f"{arch}: ours exited {ours_rc}, NAM's exited {nam_rc} (see the logs in {args.work_dir})")
     nam_file, nam_stats = nam_result(nam_out, started)
+    nam_scale = 1.0 / nam_train_level_scale(amp, train_samples) if arch == "a2" else 1.0
     result = {
-        "arch": arch, "minutes": args.minutes, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "arch": arch, "circuit": args.circuit, "drive": args.drive, "minutes": args.minutes, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "cpu": cpu_name(), "threads_each": 1, "concurrent": True, "wall_seconds": round(wall, 1),
         "tubeless": {"validation_esr": score(modelfile.load(ours_model), vx, vy), "model": ours_model,
                      "command": " ".join(ours_cmd), **ours_stats(ours_model)},
-        "nam": {"validation_esr": score(import_file(nam_file), vx, vy), "model": nam_file,
+        "nam": {"validation_esr": score(import_file(nam_file), vx, vy, output_scale=nam_scale), "model": nam_file,
+                "output_scale": nam_scale,
                 "command": " ".join(nam_cmd), **nam_stats},
     }
-    with open(os.path.join(args.work_dir, f"summary-{arch}.json"), "w") as f:
+    with open(os.path.join(args.work_dir, f"summary-{args.circuit}-{arch}-{args.minutes:g}min.json"), "w") as f:
         json.dump(result, f, indent=1)
     return result
 
@@ -233,12 +277,13 @@ def main(argv=None):
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--archs", default="feather,lstm-16")
     parser.add_argument("--drive", type=float, default=0.6)
+    parser.add_argument("--circuit", default="diode", help="diode (DiodeClipper) or tube (TubeAmp)")
     parser.add_argument("--work-dir", default=".cache/compare-nam")
     parser.add_argument("--ours-args", default="", help="extra options for our `fit` (quoted, space-separated)")
     args = parser.parse_args(argv)
     args.work_dir = os.path.abspath(args.work_dir)
     os.makedirs(args.work_dir, exist_ok=True)
-    di, amp, train_samples, val_start = make_data(args.work_dir, args.drive)
+    di, amp, train_samples, val_start = make_data(args.work_dir, args.drive, circuit=args.circuit)
     x, _ = sf.read(di, dtype="float32")
     y, _ = sf.read(amp, dtype="float32")
     vx, vy = x[val_start:], y[val_start:]
