@@ -15,9 +15,13 @@ class AudioFileError(ValueError):
 def read_mono(path, expected_rate=None):
     """(samples as float32 mono, sample rate). Any bit depth; stereo uses channel 0 with a warning."""
     try:
+        if os.path.isdir(path):
+            raise AudioFileError(f"{path}: is a folder, not a WAV file")
         data, rate = sf.read(os.fspath(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError) as e:
+    except (sf.LibsndfileError, RuntimeError, OSError, ValueError, TypeError) as e:
         raise AudioFileError(f"{path}: cannot read audio: {e}") from None
+    except MemoryError:
+        raise AudioFileError(f"{path}: too large to read into memory") from None
     if data.shape[1] > 1:
         log.warning("%s has %d channels: using the first", path, data.shape[1])
     if expected_rate is not None and rate != expected_rate:
@@ -28,9 +32,13 @@ def read_mono(path, expected_rate=None):
     return np.ascontiguousarray(data[:, 0]), rate
 
 
-def write(path, samples, rate, subtype="FLOAT"):
-    """Write a mono WAV atomically (temp name + rename), 32-bit float by default."""
-    path = os.fspath(path)
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.tmp")
-    sf.write(tmp, np.asarray(samples, np.float32), rate, subtype=subtype, format="WAV")
-    os.replace(tmp, path)
+def write(path, samples, rate, subtype="FLOAT", force=True):
+    """Write a mono WAV atomically (a unique temp name in the target folder, then rename;
+    nothing left behind on failure), 32-bit float by default. A path that cannot be
+    written, or an existing file without `force`, is an outputs.OutputError naming it."""
+    from .outputs import OutputError, atomic_path
+    with atomic_path(path, force=force) as tmp:
+        try:
+            sf.write(tmp, np.asarray(samples, np.float32), rate, subtype=subtype, format="WAV")
+        except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as e:
+            raise OutputError(f"{path}: cannot write audio: {e}") from None

@@ -305,15 +305,43 @@ def cpu_time_limit(seconds):
         resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
 
-def _redirect(out, err):
-    """In the child: stdout, stderr and the log handlers that wrote to them go to out/err."""
-    old = {id(sys.stdout): out, id(sys.stderr): err, id(sys.__stdout__): out, id(sys.__stderr__): err}
-    for logger in [logging.getLogger()] + [lg for lg in logging.Logger.manager.loggerDict.values()
-                                           if isinstance(lg, logging.Logger)]:
-        for handler in logger.handlers:
-            if isinstance(handler, logging.StreamHandler) and id(handler.stream) in old:
-                handler.setStream(old[id(handler.stream)])
+class _RecordWriter(logging.Handler):
+    """In the child: each log record as a JSON line, for the parent to log again."""
+
+    def __init__(self, stream):
+        super().__init__()
+        self.stream = stream
+
+    def emit(self, record):
+        try:
+            self.stream.write(json.dumps({"name": record.name, "levelno": record.levelno,
+                                          "levelname": record.levelname, "msg": record.getMessage()}) + "\n")
+        except Exception:  # noqa: BLE001 - logging must never fail the work
+            pass
+
+
+def _redirect(out, err, records):
+    """In the child: stdout and stderr go to files, log records to `records` only (every
+    handler the parent has sees them there, once, in `_replay`)."""
+    root = logging.getLogger()
+    for logger in [root] + [lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)]:
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+    root.addHandler(_RecordWriter(records))
     sys.stdout, sys.stderr = out, err
+
+
+def _replay(records):
+    """In the parent: the child's log records, through this process's own handlers."""
+    for line in records:
+        try:
+            fields = json.loads(line)
+            record = logging.makeLogRecord({**fields, "args": None, "exc_info": None})
+        except (ValueError, TypeError):
+            continue
+        logger = logging.getLogger(record.name)
+        if logger.isEnabledFor(record.levelno):
+            logger.handle(record)
 
 
 def run_limited(func, what, memory_bytes=None, cpu_seconds=None):
@@ -329,7 +357,7 @@ def run_limited(func, what, memory_bytes=None, cpu_seconds=None):
     sys.stderr.flush()
     # The child's output comes back through files and is written here, to whatever
     # sys.stdout/sys.stderr are in this process (a terminal, or a test's capture).
-    captured = tempfile.TemporaryFile("w+", encoding="utf-8"), tempfile.TemporaryFile("w+", encoding="utf-8")
+    captured = tuple(tempfile.TemporaryFile("w+", encoding="utf-8") for _ in range(3))   # out, err, log
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)   # "fork() in a multi-threaded process"
         pid = os.fork()
@@ -355,8 +383,8 @@ def run_limited(func, what, memory_bytes=None, cpu_seconds=None):
             code = 2
         finally:
             try:
-                sys.stdout.flush()
-                sys.stderr.flush()
+                for stream in (sys.stdout, sys.stderr) + captured:
+                    stream.flush()
             finally:
                 os._exit(code if isinstance(code, int) else 0)
     while True:
@@ -367,10 +395,13 @@ def run_limited(func, what, memory_bytes=None, cpu_seconds=None):
             continue
         except KeyboardInterrupt:
             os.kill(pid, signal.SIGINT)
-    for stream, into in zip(captured, (sys.stdout, sys.stderr)):
+    for stream in captured:
         stream.seek(0)
+    _replay(captured[2])
+    for stream, into in zip(captured, (sys.stdout, sys.stderr)):
         into.write(stream.read())
         into.flush()
+    for stream in captured:
         stream.close()
     if os.WIFEXITED(status):
         return os.WEXITSTATUS(status)
