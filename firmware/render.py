@@ -12,14 +12,22 @@ log = logging.getLogger(__name__)
 IMPORTED_SUFFIXES = (".nam", ".json", ".aidax")
 
 
-def load_any(path, verify=True):
-    """A ModelFile from our .npz, or from a community format (.nam/.json) via the importers."""
+def load_any(path, verify=True, sample_rate=None, submodel=None):
+    """A ModelFile from our .npz, or from a community format (.nam/.json) via the importers.
+
+    `sample_rate` (GuitarML/AIDA-X) and `submodel` (a slimmable NAM file) are the
+    importer's options: an .npz was imported with them already."""
+    options = {k: v for k, v in (("sample_rate", sample_rate), ("submodel", submodel)) if v is not None}
     if os.fspath(path).lower().endswith(IMPORTED_SUFFIXES):
         try:
             from . import importers
         except ImportError:
             raise modelfile.ModelFileError(path, "this firmware has no importer for .nam/.json files") from None
-        return importers.load(path, verify=verify)
+        return importers.load(path, verify=verify, **options)
+    if options:
+        flags = " and ".join("--" + k.replace("_", "-") for k in options)
+        raise modelfile.ModelFileError(path, f"{flags}: for a model file being imported (.nam, .json, .aidax); "
+                                             "this one was imported already (use `tubeless import` again to change it)")
     return modelfile.load(path, verify=verify)
 
 
@@ -51,20 +59,51 @@ def render_with_chain(mf, x, block=64, knobs=None, ir=None, sample_rate=None, **
     return y
 
 
+def _check_options(args):
+    """Options that do not fit together or are out of range are errors, not ignored."""
+    from .cli import CliError
+    if args.block < 1:
+        raise CliError(f"--block must be at least 1, got {args.block}")
+    if args.model_only:
+        given = [f for f, v in (("--ir", args.ir), ("--drive", args.drive), ("--level", args.level)) if v is not None]
+        if given:
+            raise CliError(f"{', '.join(given)}: not with --model-only (the bare model has no IR, drive or level; "
+                           "leave out --model-only to render the whole tone chain)")
+    for flag, value in (("--drive", args.drive), ("--level", args.level)):
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise CliError(f"{flag} {value:g} is out of range: a pot position is 0..1")
+    for value in args.knob or []:
+        if not 0.0 <= value <= 1.0:
+            raise CliError(f"--knob {value:g} is out of range: a knob input is 0..1")
+
+
+def _rate_hint(mf):
+    """Why the model's rate may be only an assumption, and how to state it."""
+    fmt = mf.metadata.get("source", {}).get("format") if isinstance(mf.metadata.get("source"), dict) else None
+    if fmt == "guitarml":
+        return (f" (a GuitarML file states no rate: {mf.sample_rate} Hz is assumed; if it was trained at the "
+                "input's rate, say so with --sample-rate)")
+    if fmt == "aidax":
+        return " (to play this AIDA-X file at another rate, give it with --sample-rate)"
+    return ""
+
+
 def run(args):
     from .cli import CliError
     try:
         outputs.check_output(args.output, args.force)   # before any work
     except outputs.OutputError as e:
         raise CliError(str(e)) from None
+    _check_options(args)
     try:
-        mf = load_any(args.model)
-        # the bare model needs its own rate; the tone chain resamples, as the pedal does
-        x, rate = audiofile.read_mono(args.input, expected_rate=mf.sample_rate if args.model_only else None)
+        mf = load_any(args.model, sample_rate=args.sample_rate, submodel=args.submodel)
+        x, rate = audiofile.read_mono(args.input)
     except (modelfile.ModelFileError, audiofile.AudioFileError) as e:
         raise CliError(str(e)) from None
-    if args.block < 1:
-        raise CliError(f"--block must be at least 1, got {args.block}")
+    if args.model_only and rate != mf.sample_rate:
+        # the bare model needs its own rate; the tone chain resamples, as the pedal does
+        raise CliError(f"{args.input}: sample rate {rate} Hz, but the model runs at {mf.sample_rate} Hz"
+                       f"{_rate_hint(mf)}; leave out --model-only to have the pedal's chain resample")
     if not args.model_only:
         try:
             loudness.settle(mf, log)    # the chain's gain comes from it: no file sets its own
@@ -119,4 +158,9 @@ def register(sub):
     p.add_argument("--drive", type=float, metavar="V", help="drive pot position 0..1 (pedal default 0.5)")
     p.add_argument("--level", type=float, metavar="V", help="level pot position 0..1 (pedal default 0.8)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output file")
+    p.add_argument("--sample-rate", type=int, metavar="HZ",
+                   help="sample rate of a GuitarML/AIDA-X model (GuitarML files do not state one; default 44100)")
+    p.add_argument("--submodel", type=int, metavar="N",
+                   help="which size of a slimmable NAM file to play (a SlimmableContainer's submodel, or a "
+                        "slimmable WaveNet's width, narrowest first; default: the largest)")
     p.set_defaults(func=run)

@@ -126,3 +126,103 @@ def test_demo_simulates_the_bundled_model_into_a_file(tmp_path, capsys):
 def bench_data(name):
     from firmware.demo import bundled
     return bundled(name)
+
+
+# --- render's options: what does not fit is an error, not ignored -----------------------------
+def _guitarml_json(tmp_path, H=4, seed=5):
+    """A small GuitarML LSTM file (the format states no sample rate)."""
+    rng = np.random.default_rng(seed)
+    sd = {"rec.weight_ih_l0": rng.standard_normal((4 * H, 1)).tolist(),
+          "rec.weight_hh_l0": (0.5 * rng.standard_normal((4 * H, H))).tolist(),
+          "rec.bias_ih_l0": rng.standard_normal(4 * H).tolist(), "rec.bias_hh_l0": rng.standard_normal(4 * H).tolist(),
+          "lin.weight": rng.standard_normal((1, H)).tolist(), "lin.bias": [0.1]}
+    doc = {"model_data": {"model": "SimpleRNN", "unit_type": "LSTM", "input_size": 1, "hidden_size": H,
+                          "num_layers": 1, "skip": 1, "output_size": 1}, "state_dict": sd}
+    path = tmp_path / "amp.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_render_sample_rate_plays_a_guitarml_file_at_the_input_rate(tmp_path, capsys):
+    """GuitarML players run a file at the device's rate, sample for sample: --sample-rate
+    says which; without it, a 48 kHz input with --model-only is refused with the way out."""
+    from firmware.importers import import_file
+    path = _guitarml_json(tmp_path)
+    wav = tmp_path / "di48.wav"
+    x = _guitar()
+    sf.write(wav, x, SR, subtype="FLOAT")
+    out = tmp_path / "out.wav"
+    assert main(["render", str(path), str(wav), str(out), "--model-only"]) == 2
+    err = capsys.readouterr().err
+    assert "44100" in err and "--sample-rate" in err and len(err.strip().splitlines()) == 1
+    assert main(["render", str(path), str(wav), str(out), "--model-only", "--sample-rate", "48000"]) == 0
+    y, rate = sf.read(out, dtype="float32")
+    mf = import_file(path, sample_rate=SR)
+    expected = mf.build(max_block=64).render(x, block=64, prewarm=mf.prewarm)
+    assert rate == SR and np.max(np.abs(y - expected)) < 1e-6
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--model-only", "--ir", "cab.wav"], "--ir: not with --model-only"),
+    (["--model-only", "--drive", "0.7"], "--drive: not with --model-only"),
+    (["--drive", "7"], "--drive 7 is out of range"),
+    (["--level", "-0.1"], "--level -0.1 is out of range"),
+    (["--knob", "1.5"], "--knob 1.5 is out of range"),
+    (["--sample-rate", "48000"], "--sample-rate: for a model file being imported"),
+])
+def test_render_refuses_options_it_would_ignore(tmp_path, lstm_file, capsys, extra, message):
+    path, _ = lstm_file
+    wav = tmp_path / "di.wav"
+    sf.write(wav, _guitar(), SR)
+    out = tmp_path / "never.wav"
+    assert main(["render", str(path), str(wav), str(out)] + extra) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+# --- import: a batch goes on past one file's trouble ---------------------------------------------
+def test_import_batch_gives_clashing_names_distinct_outputs_and_says_so(tmp_path, capsys):
+    from firmware import modelfile
+    nam_src = tmp_path / "amp.nam"
+    nam_src.write_text((_nam_data("wavenet_gated.nam")).read_text())
+    json_src = _guitarml_json(tmp_path)            # amp.json: the same stem
+    other = tmp_path / "lead.nam"
+    other.write_text((_nam_data("linear.nam")).read_text())
+    assert main(["import", str(nam_src), str(json_src), str(other)]) == 0
+    captured = capsys.readouterr()
+    assert "written as amp-nam.npz" in captured.err and "written as amp-json.npz" in captured.err
+    assert modelfile.load(tmp_path / "amp-nam.npz").architecture == "WaveNet"
+    assert modelfile.load(tmp_path / "amp-json.npz").metadata["source"]["format"] == "guitarml"
+    assert (tmp_path / "lead.npz").exists() and not (tmp_path / "amp.npz").exists()
+    # What import says of each file is its self-check, named as such (not a conformance result).
+    assert "self-check of the saved file" in captured.out and "reference reproduced" not in captured.out
+
+    # Again without --force: every output exists; each is reported and the batch goes on.
+    assert main(["import", str(nam_src), str(json_src), str(other)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("exists (use --force to overwrite); skipped") == 3 and "3 of 3 files not imported" in err
+    # With --force each is rewritten to its own output: nothing overwrites another.
+    assert main(["import", "--force", str(nam_src), str(json_src), str(other)]) == 0
+    assert modelfile.load(tmp_path / "amp-nam.npz").architecture == "WaveNet"
+    assert modelfile.load(tmp_path / "amp-json.npz").metadata["source"]["format"] == "guitarml"
+
+
+def test_import_lists_the_widths_of_a_slimmable_wavenet(tmp_path, capsys):
+    src = _nam_data("core/slimmable_wavenet.nam")
+    dst = tmp_path / "slim.npz"
+    assert main(["import", str(src), "-o", str(dst), "--submodel", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "sizes (--submodel N): 0: 1 channel, 1: 2 channels [imported], 2: 3 channels" in out
+    from firmware import modelfile
+    from firmware.importers import submodel_sizes
+    mf = modelfile.load(dst)
+    assert mf.config["layer_arrays"][0]["channels"] == 2
+    assert submodel_sizes(mf.metadata) == (["1 channel", "2 channels", "3 channels"], 1)
+    assert main(["import", str(src), "-o", str(tmp_path / "x.npz"), "--submodel", "3"]) == 2
+    assert "submodel 3 does not exist" in capsys.readouterr().err
+
+
+def _nam_data(name):
+    from pathlib import Path
+    return Path(__file__).resolve().parent / "data" / "nam" / name

@@ -180,8 +180,11 @@ def submodel_sizes(metadata):
     labels = []
     for size in sub["sizes"]:
         size = size if isinstance(size, dict) else {}
-        if "channels" in size:
-            labels.append("x".join(str(c) for c in size["channels"]) + " channels")
+        channels = size.get("channels")
+        if isinstance(channels, list) and len(channels) == 1:
+            labels.append(f"{channels[0]} channel" + ("" if channels[0] == 1 else "s"))
+        elif isinstance(channels, list):
+            labels.append("channels " + "/".join(str(c) for c in channels) + " (per layer array)")
         else:
             labels.append(f"{size.get('architecture') or '?'} up to {size.get('max_value')}")
     return labels, sub.get("index")
