@@ -152,9 +152,10 @@ bind "$(cd "$SHARED" && pwd)" "$work/srv/tubeless/shared" ro
 # Download caches only (a fresh root still installs every package): .debs and pip's HTTP
 # cache. pip's built wheels are dropped so that source builds (pyalsaaudio, RPi.GPIO)
 # really compile every run: a forgotten compiler or header must show.
-mkdir -p "$ARM64_CACHE/apt-archives" "$ARM64_CACHE/pip-$SUITE"
+# One per suite: apt locks its archive directory, so two suites checked at once must not share one.
+mkdir -p "$ARM64_CACHE/apt-archives-$SUITE" "$ARM64_CACHE/pip-$SUITE"
 rm -rf "$ARM64_CACHE/pip-$SUITE/wheels"
-bind "$ARM64_CACHE/apt-archives" "$work/var/cache/apt/archives"
+bind "$ARM64_CACHE/apt-archives-$SUITE" "$work/var/cache/apt/archives"
 bind "$ARM64_CACHE/pip-$SUITE" "$work/root/.cache/pip"
 cp /etc/resolv.conf "$work/etc/resolv.conf"
 # This host's extra certificate authorities (a TLS-inspecting proxy, if any) for apt and pip.

@@ -38,7 +38,9 @@ if [ "${ARM64_SKIP_INSTALL:-0}" != 1 ]; then
 step "scripts/install.sh --no-service (the same apt list, user, venv and pip steps as make install)"
 # --no-service: no systemd in a chroot. No --hat: no codec or boot partition here.
 # Shown as it goes, kept in install.log; the status travels through a file past the pipe.
-{ sh "$SRC/scripts/install.sh" --no-service 2>&1; echo $? >"$OUT/install.status"; } | tee "$OUT/install.log"
+# (Under set -e a failing command would end the group before its status is written.)
+{ status=0; sh "$SRC/scripts/install.sh" --no-service 2>&1 || status=$?; echo "$status" >"$OUT/install.status"; } \
+    | tee "$OUT/install.log"
 [ "$(cat "$OUT/install.status")" = 0 ] \
     || die "install.sh failed (above): a package the install does not pull in, or a wheel that will not build on aarch64"
 if grep -q 'warming the Numba cache failed' "$OUT/install.log"; then
@@ -198,10 +200,10 @@ fi
 # One core's worth of work (the machine is shared); a per-test timeout for emulated speed.
 # shellcheck disable=SC2086
 # setsid: its own session, so no test's signal to its process group reaches this script.
-{ setsid -w runuser -u "$TESTER" -- env -i PATH="$VENV/bin:/usr/bin:/bin" HOME="/home/$TESTER" \
+{ status=0; setsid -w runuser -u "$TESTER" -- env -i PATH="$VENV/bin:/usr/bin:/bin" HOME="/home/$TESTER" \
     LANG=C.UTF-8 OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 \
     sh -c "cd '$SRC' && exec python -m pytest -q -rs -p no:cacheprovider --timeout=3600 \
-           --junitxml='$OUT/pytest.xml' tests $ignore" 2>&1; echo $? >"$OUT/pytest.status"; } \
+           --junitxml='$OUT/pytest.xml' tests $ignore" 2>&1 || status=$?; echo "$status" >"$OUT/pytest.status"; } \
     | tee "$OUT/pytest.log"
 [ "$(cat "$OUT/pytest.status" 2>/dev/null)" = 0 ] || die "tests failed on aarch64 (above; $OUT/pytest.log)"
 say "ok: tests passed on aarch64"
