@@ -34,6 +34,9 @@ BENCH_MODELS = [
     ("GRU-16", "GRU", lambda: presets.recurrent_config(16)),
 ]
 SAMPLE_RATE = 48000
+# A slimmable (channel-sliced) WaveNet "standard": each width NAM Core / the importer can
+# play, cut from one set of full-width weights (`--submodel N` picks one on import).
+SLIMMABLE_ALLOWED = ([4, 8, 12, 16], [2, 4, 6, 8])  # per layer array of the standard preset
 
 
 def random_weights(architecture, config, seed=0):
@@ -123,6 +126,22 @@ def jit_probe(cache_dir):
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def slimmable_widths(seed=0):
+    """[(label, config, weights)]: every width of a slimmable WaveNet standard, narrowest
+    first, sliced by the NAM importer from one full-width set of random weights."""
+    from .importers import nam
+    config = presets.wavenet_preset("standard")
+    weights = random_weights("WaveNet", config, seed)
+    groups = [{"conv": 1, "mixin": 1, "layer1x1": 1, "head1x1": 1, "film": {}} for _ in config["layer_arrays"]]
+    count = len(nam._slim_widths(config, list(SLIMMABLE_ALLOWED)))
+    rows = []
+    for width in range(count):
+        cfg, w, info = nam._slimmed(config, weights, list(SLIMMABLE_ALLOWED), groups, width, "bench", "config")
+        channels = "/".join(str(c) for c in info["sizes"][width]["channels"])
+        rows.append((f"WaveNet standard slimmable, width {width} ({channels} ch)", cfg, w))
+    return rows
+
+
 def run_bench(seconds=10.0, blocks=(32, 64, 128), repeats=5, with_torch=True, with_jit=True, only=None):
     x = test_signal(seconds)
     rows = []
@@ -142,6 +161,18 @@ def run_bench(seconds=10.0, blocks=(32, 64, 128), repeats=5, with_torch=True, wi
             rtf = numba_rtf(model, x, block, repeats)
             rows.append({"model": label, "block": block, "rtf": round(rtf, 1),
                          "torch_rtf": None if t_rtf is None else round(t_rtf, 1)})
+    try:
+        slim = slimmable_widths()
+    except ImportError:  # a pedal without the importers
+        slim = []
+    for label, config, weights in slim:
+        if only and not any(o.lower() in label.lower() for o in only):
+            continue
+        for block in blocks:
+            model = models.build("WaveNet", config, weights, SAMPLE_RATE, block)
+            numba_rtf(model, x[:block * 4], block, 1)
+            rows.append({"model": label, "block": block, "rtf": round(numba_rtf(model, x, block, repeats), 1),
+                         "torch_rtf": None})
     jit = None
     if with_jit:
         with tempfile.TemporaryDirectory(prefix="tubeless-jit-") as d:
@@ -172,6 +203,8 @@ def format_table(rows, jit):
 
 
 def run(args):
+    if args.realtime:
+        return run_realtime(args)
     rows, jit = run_bench(seconds=args.seconds, blocks=args.blocks, repeats=args.repeats,
                           with_torch=not args.no_torch, with_jit=not args.no_jit, only=args.only)
     if args.json:
@@ -190,4 +223,20 @@ def register(sub):
     p.add_argument("--only", nargs="+", metavar="NAME", help="only models whose name contains NAME")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
     p.add_argument("--no-jit", action="store_true", help="skip the JIT compile/cache probe")
+    p.add_argument("--realtime", action="store_true",
+                   help="instead: the real `tubeless run` on a JACK dummy device, xruns and lateness per phase")
+    p.add_argument("--phase-seconds", type=float, default=20.0, help="--realtime: seconds per phase (default 20)")
+    p.add_argument("--phases", type=int, nargs="+", default=[1, 2, 3, 4, 5], help="--realtime: which phases")
     p.set_defaults(func=run)
+
+
+def run_realtime(args):
+    from .cli import CliError
+    from .rtbench import BenchError, format_rows
+    from .rtbench import run_realtime as bench
+    try:
+        rows, note = bench(args.phase_seconds, args.phases, log=lambda m: print(m, file=sys.stderr))
+    except BenchError as e:
+        raise CliError(str(e)) from None
+    print(json.dumps(rows) if args.json else format_rows(rows, note))
+    return 0

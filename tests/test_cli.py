@@ -226,3 +226,12 @@ def test_import_lists_the_widths_of_a_slimmable_wavenet(tmp_path, capsys):
 def _nam_data(name):
     from pathlib import Path
     return Path(__file__).resolve().parent / "data" / "nam" / name
+
+
+def test_bench_has_a_row_per_width_of_a_slimmable_wavenet(capsys):
+    assert main(["bench", "--json", "--only", "slimmable", "--seconds", "0.1", "--repeats", "1",
+                 "--blocks", "64", "--no-jit", "--no-torch"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["model"] for r in rows] == [f"WaveNet standard slimmable, width {i} ({c} ch)"
+                                          for i, c in enumerate(("4/2", "8/4", "12/6", "16/8"))]
+    assert all(r["rtf"] > 0 for r in rows)
