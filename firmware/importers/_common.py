@@ -17,6 +17,8 @@ def read_json(path):
     """The file's top-level JSON object (size-capped; deep nesting is a ModelFileError)."""
     path = os.fspath(path)
     data = read_capped(path, limits.active().json_bytes)
+    if data[:2] == b"PK":
+        raise ModelFileError(path, "is a zip (.npz) file, not JSON: the pedal's own model files need no import")
     doc = limits.parse_json(path, data)
     if not isinstance(doc, dict):
         raise ModelFileError(path, "top level of the JSON is not an object")
