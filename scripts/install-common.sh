@@ -21,6 +21,10 @@ UNIT_NAME=tubeless.service
 # Marks the lines install.sh adds to the Pi's config.txt, so they can be replaced or removed.
 BOOT_BEGIN='# >>> tubeless: codec HAT (scripts/install.sh) >>>'
 BOOT_END='# <<< tubeless <<<'
+# Device access for the footswitches and the pot ADC, where the OS's own udev rules leave
+# /dev/gpiochip* and /dev/spidev* to root (plain Debian and Ubuntu; Raspberry Pi OS does not).
+UDEV_RULES=/etc/udev/rules.d/60-tubeless-gpio.rules
+UDEV_MARK='# Written by tubeless scripts/install.sh'
 
 # The firmware's boot config: /boot/firmware on Bookworm and later, /boot before.
 default_boot_config() {
@@ -162,4 +166,17 @@ setup_gpio() {
         warn "GPIO backend: none (lgpio could not be installed: ${gpio_reason:-no reason given}; gpiozero is missing). The pedal plays without footswitches."
     fi
     return 0
+}
+
+# True when a udev rule of the OS (not ours) already gives the GPIO chips to a group.
+os_has_gpio_udev_rule() {
+    for rules_dir in /usr/lib/udev/rules.d /lib/udev/rules.d /etc/udev/rules.d; do
+        for rules in "$DESTDIR$rules_dir"/*.rules; do
+            if [ -f "$rules" ] && [ "$rules" != "$DESTDIR$UDEV_RULES" ] \
+                    && grep -Eq 'SUBSYSTEM=="gpio"|gpiochip' "$rules"; then
+                return 0
+            fi
+        done
+    done
+    return 1
 }

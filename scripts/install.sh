@@ -113,6 +113,19 @@ if on_live_system; then
     fi
 fi
 
+# ---------------------------------------------------------------- GPIO and SPI devices
+if ! os_has_gpio_udev_rule; then
+    say "adding $UDEV_RULES: /dev/gpiochip* to group gpio, /dev/spidev* to group spi (this OS's rules leave them to root)"
+    run install -d -m 0755 "$DESTDIR$(dirname "$UDEV_RULES")"
+    printf '%s\n' "$UDEV_MARK: this OS's own rules leave these to root." \
+        'SUBSYSTEM=="gpio", KERNEL=="gpiochip*", GROUP="gpio", MODE="0660"' \
+        'SUBSYSTEM=="spidev", GROUP="spi", MODE="0660"' | write_file "$DESTDIR$UDEV_RULES" 0644
+    if on_live_system && have_systemd; then
+        run udevadm control --reload-rules || true
+        run udevadm trigger --subsystem-match=gpio --subsystem-match=spidev || true
+    fi
+fi
+
 # ---------------------------------------------------------------- directories
 say "directories: $SYSCONFDIR, $MODELS_DIR"
 run install -d -m 0755 "$DESTDIR$SYSCONFDIR" "$DESTDIR$STATEDIR" "$DESTDIR$PREFIX/docs"

@@ -57,6 +57,10 @@ for dir in "$PREFIX" "$CACHEDIR"; do
     fi
 done
 
+# The udev rule, only if install.sh wrote it.
+if [ -f "$DESTDIR$UDEV_RULES" ] && grep -qF "$UDEV_MARK" "$DESTDIR$UDEV_RULES"; then
+    run rm -f "$DESTDIR$UDEV_RULES"
+fi
 boot=$DESTDIR$BOOT_CONFIG
 if [ -f "$boot" ] && grep -qxF "$BOOT_BEGIN" "$boot"; then
     say "removing the codec HAT lines from $BOOT_CONFIG (effective after a reboot)"

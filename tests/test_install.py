@@ -193,6 +193,30 @@ def test_shell_and_python_agree_on_card_ids():
         "dtoverlay=audioinjector-wm8731-audio", "dtoverlay=pisound"}
 
 
+UDEV_RULES = "etc/udev/rules.d/60-tubeless-gpio.rules"
+
+
+def test_gpio_udev_rule_where_the_os_has_none_and_uninstall_removes_it(staging):
+    root, env = staging          # no udev rules in this root: plain Debian's situation
+    out = run_script("install.sh", env=env).stdout
+    rules = (root / UDEV_RULES).read_text()
+    assert 'KERNEL=="gpiochip*", GROUP="gpio", MODE="0660"' in rules
+    assert 'SUBSYSTEM=="spidev", GROUP="spi", MODE="0660"' in rules
+    assert "gpiochip* to group gpio" in out
+    run_script("uninstall.sh", env=env)
+    assert not (root / UDEV_RULES).exists()
+
+
+def test_no_udev_rule_where_the_os_has_one(staging):
+    root, env = staging
+    os_rules = root / "usr/lib/udev/rules.d/99-com.rules"    # Raspberry Pi OS's
+    os_rules.parent.mkdir(parents=True)
+    os_rules.write_text('SUBSYSTEM=="gpio", GROUP="gpio", MODE="0660"\n')
+    run_script("install.sh", env=env)
+    assert not (root / UDEV_RULES).exists()
+    assert not (root / "etc/udev").exists()
+
+
 @pytest.mark.parametrize("compatible, overlay", [
     (b"raspberrypi,5-model-b\0brcm,bcm2712\0", "dtoverlay=pisound-pi5"),
     (b"raspberrypi,4-model-b\0brcm,bcm2711\0", "dtoverlay=pisound"),
