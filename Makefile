@@ -4,12 +4,13 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 
-.PHONY: help run test bench default-model install uninstall deploy mixer check-arm64 clean-cache
+.PHONY: help run test bench bench-realtime default-model install uninstall deploy mixer check-arm64 clean-cache
 
 help:
 	@echo "make run            set up, then play the bundled model (sound card) or simulate it into out/demo.wav"
 	@echo "make test           set up (incl. torch for the reference tests), then run the test suite"
 	@echo "make bench          real-time factor table of every kernel, and PyTorch's"
+	@echo "make bench-realtime xruns and lateness of the running pedal on a JACK dummy device, in phases"
 	@echo "make default-model  retrain the bundled model and remake the bundled IR and DI clip"
 	@echo "make install        on a Raspberry Pi: install the pedal as a boot service (sudo)"
 	@echo "make uninstall      reverse make install (PURGE=1 also removes config and models)"
@@ -32,6 +33,9 @@ test: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(VENV)/bin/tubeless bench
+
+bench-realtime: $(VENV)/.base
+	$(VENV)/bin/tubeless bench --realtime
 
 default-model: $(VENV)/.dev
 	$(PY) scripts/make_default_model.py --out-dir firmware/data --minutes 10

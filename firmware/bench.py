@@ -203,6 +203,8 @@ def format_table(rows, jit):
 
 
 def run(args):
+    if args.realtime:
+        return run_realtime(args)
     rows, jit = run_bench(seconds=args.seconds, blocks=args.blocks, repeats=args.repeats,
                           with_torch=not args.no_torch, with_jit=not args.no_jit, only=args.only)
     if args.json:
@@ -221,5 +223,20 @@ def register(sub):
     p.add_argument("--only", nargs="+", metavar="NAME", help="only models whose name contains NAME")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
     p.add_argument("--no-jit", action="store_true", help="skip the JIT compile/cache probe")
+    p.add_argument("--realtime", action="store_true",
+                   help="instead: the real `tubeless run` on a JACK dummy device, xruns and lateness per phase")
+    p.add_argument("--phase-seconds", type=float, default=20.0, help="--realtime: seconds per phase (default 20)")
+    p.add_argument("--phases", type=int, nargs="+", default=[1, 2, 3, 4, 5], help="--realtime: which phases")
     p.set_defaults(func=run)
 
+
+def run_realtime(args):
+    from .cli import CliError
+    from .rtbench import BenchError, format_rows
+    from .rtbench import run_realtime as bench
+    try:
+        rows, note = bench(args.phase_seconds, args.phases, log=lambda m: print(m, file=sys.stderr))
+    except BenchError as e:
+        raise CliError(str(e)) from None
+    print(json.dumps(rows) if args.json else format_rows(rows, note))
+    return 0

@@ -4,7 +4,7 @@ Two threads and nothing else, so that no Python code the engine does not own can
 GIL while the audio waits for it:
 
 - audio (`tubeless-audio`, SCHED_FIFO at `audio.rt_priority`): read a period, run the tone
-  chain, write it; record the block's compute time and lateness in the shared rings. It
+  chain, write it; record when the block started and its compute time in the shared rings. It
   allocates nothing, takes no lock, logs nothing, touches no file.
 - commands (the main thread, SCHED_FIFO ten below the audio): executes the pedal's
   commands (firmware.messages: load a cached model into a slot, play, drop, IR), copies
@@ -32,6 +32,8 @@ from ..pedal.config import tone_settings
 from . import shared as sh
 
 log = logging.getLogger(__name__)
+
+MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT = 1, 2, 4
 
 
 class Engine:
@@ -152,9 +154,13 @@ class Engine:
                 log.info("real-time priority not available (%s): running at normal priority", e)
             return False
         if offset == 0:
+            # MCL_ONFAULT: pages are locked as they are first touched, not when mapped. Without
+            # it the command thread's every allocation of a new model (megabytes of history)
+            # is populated and locked at once, holding the process's memory-map lock, and the
+            # audio thread's own small allocations wait for it (blocks of 20x a period here).
             try:
                 libc = ctypes.CDLL(None, use_errno=True)
-                if libc.mlockall(3) != 0:          # MCL_CURRENT | MCL_FUTURE
+                if libc.mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0:
                     log.info("mlockall failed (errno %d): memory not locked", ctypes.get_errno())
             except OSError:
                 pass
@@ -192,13 +198,11 @@ class Engine:
         P = self.period
         c = self.shared.counters
         cpu = self.shared.cpu_ns
-        late = self.shared.late_ns
+        start = self.shared.start_ns
         mask = sh.RING - 1
         perf = time.perf_counter_ns
-        ns_per_frame = 1e9 / self.rate
         stop = self._stop
         hook = self.block_hook
-        avail = getattr(getattr(io, "capture", None), "avail", None)
         rt = self.go_realtime()
         c[sh.REALTIME] = int(rt)
         gc.collect()
@@ -211,17 +215,15 @@ class Engine:
         while not stop.is_set():
             if hook is not None:
                 hook(frames)
-            # lateness: how long the period has been waiting in the capture buffer
-            waiting = avail() if avail is not None else 0
             n = io.read(x)
+            t0 = perf()                         # lateness is worked out from these, elsewhere
             if n == 0:
                 x.fill(0.0)                     # overrun: one period of silence
                 n = P
-            t0 = perf()
             ch.process_block(n)
             i = blocks & mask
+            start[i] = t0
             cpu[i] = perf() - t0
-            late[i] = int((waiting - P) * ns_per_frame) if waiting > P else 0
             blocks += 1
             c[sh.BLOCKS] = blocks
             io.write(out, n)

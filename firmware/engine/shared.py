@@ -6,7 +6,8 @@ counters and two rings of per-block timings. Nothing in it needs a lock: each fi
 writer, and an 8-byte aligned store is atomic on every CPU the pedal runs on.
 
 Writers: params/state before the audio starts and params afterwards (pedal); counters
-BLOCKS, FRAMES and the rings (audio thread); every other counter (the engine's command
+BLOCKS, FRAMES and the rings (audio thread: per block, its compute time and the time its
+read returned); every other counter (the engine's command
 thread, a few hundred times a second).
 """
 import mmap
@@ -26,12 +27,12 @@ N_COUNTERS = 32
 NO_SLOT = -1
 
 _LAYOUT = (("params", np.float64, dsp.N_PARAMS), ("state", np.float64, dsp.N_STATE),
-           ("counters", np.int64, N_COUNTERS), ("cpu_ns", np.int64, RING), ("late_ns", np.int64, RING))
+           ("counters", np.int64, N_COUNTERS), ("cpu_ns", np.int64, RING), ("start_ns", np.int64, RING))
 SIZE = sum(np.dtype(t).itemsize * n for _, t, n in _LAYOUT)
 
 
 class SharedBlock:
-    """`params`, `state`, `counters`, `cpu_ns`, `late_ns` as numpy views of one mapping:
+    """`params`, `state`, `counters`, `cpu_ns`, `start_ns` as numpy views of one mapping:
     a file both processes map (`path`), or anonymous memory for a single process."""
 
     def __init__(self, path=None, create=False):
@@ -74,15 +75,37 @@ class SharedBlock:
             except OSError:
                 pass
 
-    def timings(self, ring):
-        """The filled part of a ring (int64 ns), oldest first order not kept."""
-        k = int(min(self.counters[BLOCKS], RING))
-        return ring[:k].copy()
+    def recent(self, ring):
+        """The filled part of a ring (int64), oldest block first."""
+        blocks = int(self.counters[BLOCKS])
+        k = min(blocks, RING)
+        return ring[np.arange(blocks - k, blocks) & (RING - 1)]
 
-    def stats(self, ring, period_s):
-        """p50, p99, p99.9 and max of a ring as fractions of a period."""
-        t = self.timings(ring).astype(np.float64) / (1e9 * period_s)
-        if len(t) == 0:
-            return {"p50": 0.0, "p99": 0.0, "p999": 0.0, "max": 0.0}
-        p50, p99, p999 = np.percentile(t, [50, 99, 99.9])
-        return {"p50": float(p50), "p99": float(p99), "p999": float(p999), "max": float(t.max())}
+    def cpu_stats(self, period_s):
+        return summary(self.recent(self.cpu_ns), period_s * 1e9)
+
+    def late_stats(self, period_s):
+        return summary(lateness_ns(self.recent(self.start_ns), period_s * 1e9), period_s * 1e9)
+
+
+def lateness_ns(start_ns, period_ns, window=1024):
+    """How late each block started (ns) from the times its reads returned (`start_ns`, one
+    per block, in order): the device delivers a period every period_ns, so block k was
+    ready at offset + k * period_ns, the offset being the earliest any block in a window
+    around it started. Kept out of the audio thread: it only stores the time."""
+    t = np.asarray(start_ns, np.float64)
+    if len(t) == 0:
+        return t
+    d = t - np.arange(len(t)) * float(period_ns)
+    from scipy.ndimage import minimum_filter1d
+    offset = minimum_filter1d(d, size=min(window, len(d)), mode="nearest")
+    return d - offset
+
+
+def summary(values_ns, period_ns):
+    """p50, p99, p99.9 and max as fractions of a period."""
+    t = np.asarray(values_ns, np.float64) / float(period_ns)
+    if len(t) == 0:
+        return {"p50": 0.0, "p99": 0.0, "p999": 0.0, "max": 0.0}
+    p50, p99, p999 = np.percentile(t, [50, 99, 99.9])
+    return {"p50": float(p50), "p99": float(p99), "p999": float(p999), "max": float(t.max())}

@@ -4,6 +4,10 @@ Each function processes `n` samples of preallocated float32 arrays and keeps its
 small float64 arrays, so a block costs one njit call per stage and the chain can run in
 the audio thread. Zero latency everywhere (the pedal must stay sample-aligned with its
 input): the limiter has no look-ahead, the convolution's first partition is a direct FIR.
+
+These kernels keep the GIL (no nogil=True, unlike the models'): each is a few microseconds
+on the audio thread, and giving the GIL away for them would let another thread take it
+between every stage of the block, each time costing the audio a wait to get it back.
 """
 import math
 
@@ -27,7 +31,7 @@ N_COEF = 12
 F_BAD_A, F_BAD_B, F_CLIP = 1, 2, 4
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
+@njit(cache=True, fastmath={"contract"})
 def pre_block(x, xa, gate, n, params, state, coef):
     """Drive (smoothed input gain) into xa; the noise gate's gain, detected on the raw
     input, into gate (applied after the model)."""
@@ -72,13 +76,13 @@ def pre_block(x, xa, gate, n, params, state, coef):
     state[S_KNOB2] += (params[P_KNOB2] - state[S_KNOB2]) * min(1.0, a * n)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def scale_into(src, dst, n, g):
     for i in range(n):
         dst[i] = src[i] * g
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def all_finite(y, n):
     for i in range(n):
         if not np.isfinite(y[i]):
@@ -86,7 +90,7 @@ def all_finite(y, n):
     return True
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
+@njit(cache=True, fastmath={"contract"})
 def fade_block(ma, mb, use_a, use_b, ga, gb, fading, shared, gate, wf, n, state, coef):
     """The model(s) before the cabinet: output gain, gate, switch crossfade; in place.
 
@@ -131,7 +135,7 @@ def fade_block(ma, mb, use_a, use_b, ga, gb, fading, shared, gate, wf, n, state,
     return flags
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
+@njit(cache=True, fastmath={"contract"})
 def mix_block(ma, mb, wf, two, out, n, state, coef):
     """After the IR(s): the outgoing model's fade-out (when `two`) and the DC blocker."""
     x1 = state[S_DC_X1]
@@ -150,7 +154,7 @@ def mix_block(ma, mb, wf, two, out, n, state, coef):
     state[S_DC_Y1] = y1
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
+@njit(cache=True, fastmath={"contract"})
 def final_block(wet, dry, out, n, params, state, coef):
     """Output level, bypass crossfade, mute ramp, then the limiter that keeps |out| under
     the ceiling (instant attack, no look-ahead, exponential release). Returns 1 when the
@@ -199,7 +203,7 @@ def final_block(wet, dry, out, n, params, state, coef):
 
 
 # --- partitioned convolution -----------------------------------------------------------
-@njit(cache=True, nogil=True, fastmath={"contract"})
+@njit(cache=True, fastmath={"contract"})
 def fft_inplace(re, im, bitrev, cos_t, sin_t, inverse):
     """Radix-2 complex FFT of len(re) (a power of two) with precomputed tables."""
     N = re.shape[0]
@@ -235,7 +239,7 @@ def fft_tables(N):
     return bitrev, np.cos(2 * np.pi * k / N), np.sin(2 * np.pi * k / N)
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
+@njit(cache=True, fastmath={"contract"})
 def convolve_block(x, y, n, head, xbuf, pos, H_re, H_im, fdl_re, fdl_im, fdl_idx,
                    acc_re, acc_im, wr, wi, tail, bitrev, cos_t, sin_t):
     """Zero-latency uniformly partitioned convolution, in place allowed (x may be y).
@@ -343,7 +347,7 @@ class Convolver:
 
 
 # --- sample format conversion (ALSA periods) -------------------------------------------
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def decode_channel(raw, out, n, channels, channel, width, bits):
     """Little-endian interleaved integer PCM (bytes or uint8 array; `width` bytes a sample,
     the low `bits` of them valid: S32_LE 4/32, S24_LE 4/24, S24_3LE 3/24, S16_LE 2/16)
@@ -362,7 +366,7 @@ def decode_channel(raw, out, n, channels, channel, width, bits):
         out[i] = v * scale
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def encode_all(x, raw, n, channels, width, bits):
     """float32 -> the same integer PCM on every channel (clipped, rounded, sign-extended)."""
     top = (1 << (bits - 1)) - 1

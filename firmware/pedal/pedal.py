@@ -396,7 +396,7 @@ class Pedal:
 
     # --- status -------------------------------------------------------------------------
     def cpu_stats(self):
-        s = self.shared.stats(self.shared.cpu_ns, self.period / self.rate)
+        s = self.shared.cpu_stats(self.period / self.rate)
         s["blocks"] = int(self.shared.counters[sh.BLOCKS])
         return s
 
@@ -410,14 +410,14 @@ class Pedal:
         }
         if brief:
             return out
-        late = self.shared.stats(self.shared.late_ns, self.period / self.rate)
+        late = self.shared.late_stats(self.period / self.rate)
         out.update({
             "models": len(self.entries), "cpu": self.cpu_stats(), "late": late,
             "xruns": int(c[sh.OVERRUNS] + c[sh.UNDERRUNS]), "overruns": int(c[sh.OVERRUNS]),
             "underruns": int(c[sh.UNDERRUNS]), "faults": int(c[sh.FAULTS]), "clips": int(c[sh.CLIPS]),
             "realtime": bool(c[sh.REALTIME]), "pots": dict(self.pots), "frames": int(c[sh.FRAMES]),
             "switches": int(c[sh.SWITCHES]), "skipped": sorted(os.path.basename(p) for p in self.bad),
-            "time": time.time(),
+            "shared": self.shared.path, "time": time.time(),
         })
         return out
 

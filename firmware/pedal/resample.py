@@ -36,7 +36,7 @@ class ResampleError(ValueError):
     pass
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
+@njit(cache=True, fastmath={"contract"})
 def resample_block(x, n, y, want, H, hist, st, L, M):
     """Polyphase FIR, rate in * L / M. x[:n] are new input samples; outputs go to y.
 

@@ -1,0 +1,331 @@
+"""`tubeless bench --realtime`: the real `tubeless run` on a paced device, in phases.
+
+The pedal runs as on a Pi, in its own processes with its own config, on a JACK dummy
+server (paced by a timer) through alsa-lib's jack plugin, period 64, 2 periods. Each phase
+does what a player does (stomp through the models, copy new ones in) while CPU-bound
+processes stand in for a busy Pi, and reports the xruns and the audio thread's lateness:
+how long after the device delivered the period the block started (from each block's start
+time, read from the engine's shared block: firmware.engine.shared), every block counted.
+
+Needs jackd and ALSA's jack plugin (apt-get install jackd2 libasound2-plugins). Models:
+../shared/corpus (real NAM, GuitarML, AIDA-X files) when present, else generated ones.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+ALSA_CONF = """
+pcm.tubeless_bench_raw {
+    type jack
+    playback_ports { 0 system:playback_1 1 system:playback_2 }
+    capture_ports { 0 system:capture_1 1 system:capture_2 }
+}
+pcm.tubeless_bench { type plug slave.pcm "tubeless_bench_raw" }
+"""
+PHASES = {
+    1: "playing an A1 standard WaveNet, nothing else",
+    2: "`next` every 0.5 s through the control channel",
+    3: "a new 400-700 KB .nam copied in every second",
+    4: "phases 2 and 3 at once, two CPU-bound processes beside the pedal",
+    5: "phase 4 with the whole pedal pinned to one core shared with a CPU-bound process",
+}
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def jack_available():
+    plugin = any(os.path.exists(f"/usr/lib/{a}/alsa-lib/libasound_module_pcm_jack.so")
+                 for a in ("x86_64-linux-gnu", "aarch64-linux-gnu", "arm-linux-gnueabihf"))
+    return bool(shutil.which("jackd")) and plugin
+
+
+def _corpus():
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for d in (os.environ.get("TUBELESS_SHARED"), os.path.join(here, "..", "shared")):
+        if d and os.path.isdir(os.path.join(d, "corpus", "nam")):
+            return os.path.join(os.path.abspath(d), "corpus")
+    return None
+
+
+def build_library(models_dir):
+    """At least six models of mixed formats; returns (files, sources for phase 3, note)."""
+    corpus = _corpus()
+    os.makedirs(models_dir, exist_ok=True)
+    from .pedal.testing import write_model
+    write_model(os.path.join(models_dir, "f-lstm16.npz"), arch="LSTM", seed=3, hidden=16, name="LSTM-16")
+    if corpus:
+        picks = [("nam", "wavenet_a1_standard.nam", "a-standard.nam"), ("nam", "A2.nam", "b-a2.nam"),
+                 ("nam", "lstm.nam", "c-lstm.nam"), ("guitarml", "TS9_FullD.json", "d-ts9.json"),
+                 ("aidax", "tw40_blues_deluxe_deerinkstudios.json", "e-bluesdeluxe.json")]
+        for sub, name, dest in picks:
+            shutil.copy(os.path.join(corpus, sub, name), os.path.join(models_dir, dest))
+        sources = [os.path.join(corpus, "nam", n) for n in ("wavenet_a1_standard.nam", "A2.nam")]
+        return sorted(os.listdir(models_dir)), sources, "models: ../shared/corpus (real files)"
+    from . import models as _models
+    from .bench import random_weights
+    from .modelfile import ModelFile
+    from .models import presets
+    cfg = presets.wavenet_preset("standard")
+    mf = ModelFile("WaveNet", cfg, random_weights("WaveNet", cfg), metadata={"name": "standard", "loudness": -18.0})
+    mf.save(os.path.join(models_dir, "a-standard.npz"))
+    for i, h in enumerate((8, 12, 24, 40)):
+        write_model(os.path.join(models_dir, f"{chr(98 + i)}-lstm{h}.npz"), arch="LSTM", seed=i, hidden=h,
+                    name=f"LSTM-{h}")
+    del _models
+    return sorted(os.listdir(models_dir)), [os.path.join(models_dir, "a-standard.npz")], \
+        "models: generated (../shared/corpus not found: no .nam/.json files)"
+
+
+class Copier:
+    """Copies a new variant of a source file into the folder every `every` seconds, as scp
+    does: a temporary name, then a rename. Each copy differs (its name in the metadata), so
+    the librarian converts every one instead of finding it in its cache."""
+
+    def __init__(self, models_dir, sources, every=1.0):
+        self.models_dir, self.every = models_dir, every
+        self.sources = []
+        for s in sources:
+            with open(s, "rb") as f:
+                self.sources.append((os.path.splitext(s)[1], f.read()))
+        self.count = 0
+
+    def copy_one(self):
+        ext, data = self.sources[self.count % len(self.sources)]
+        self.count += 1
+        if ext in (".nam", ".json"):
+            obj = json.loads(data)
+            obj.setdefault("metadata", {})
+            obj["metadata"] = dict(obj["metadata"] or {}, name=f"copy {self.count}")
+            data = json.dumps(obj).encode()
+        else:
+            data = data + b""          # an .npz copy: same bytes (the cache finds it)
+        dest = os.path.join(self.models_dir, f"z-new{self.count:03d}{ext}")
+        tmp = os.path.join(self.models_dir, f".z-new{self.count:03d}{ext}.tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.rename(tmp, dest)
+        return len(data)
+
+
+def _hog():
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def _pids(root):
+    """root and every descendant process."""
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def _pin(root, cpus):
+    """Every thread of root and its descendants onto `cpus`."""
+    for pid in _pids(root):
+        try:
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                try:
+                    os.sched_setaffinity(int(tid), cpus)
+                except OSError:
+                    pass
+        except OSError:
+            pass
+
+
+class Collector:
+    """Reads every block's compute time and lateness from the engine's shared block."""
+
+    def __init__(self, shared):
+        self.shared = shared
+        from .engine import shared as sh
+        self.sh = sh
+        self.last = int(shared.counters[sh.BLOCKS])
+        self.cpu, self.late = [], []
+        self.lost = 0
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.wait(0.25):
+            self.poll()
+
+    def poll(self):
+        sh = self.sh
+        now = int(self.shared.counters[sh.BLOCKS])
+        n = now - self.last
+        if n <= 0:
+            return
+        if n > sh.RING:
+            self.lost += n - sh.RING
+            n = sh.RING
+        idx = np.arange(now - n, now) & (sh.RING - 1)
+        self.cpu.append(self.shared.cpu_ns[idx].copy())
+        self.late.append(self.shared.start_ns[idx].copy())
+        self.last = now
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        self.thread.join()
+        self.poll()
+        cat = (lambda a: np.concatenate(a) if a else np.zeros(0, np.int64))
+        return cat(self.cpu), cat(self.late)
+
+
+def run_realtime(seconds=20.0, phases=(1, 2, 3, 4, 5), period=64, periods=2, log=print, extra_phase=None):
+    """Run the phases; returns (rows, note). Each row: phase, what, xruns, late p99.9/max
+    (fraction of a period), cpu p99/max, switches, files copied, blocks."""
+    if not jack_available():
+        raise BenchError("needs jackd and ALSA's jack plugin: apt-get install jackd2 libasound2-plugins")
+    from .engine.shared import SharedBlock
+    from .pedal.control import request
+    work = tempfile.mkdtemp(prefix="tubeless-rtbench-")
+    server = f"tubeless-bench-{os.getpid()}"
+    env = dict(os.environ, JACK_DEFAULT_SERVER=server, JACK_NO_AUDIO_RESERVATION="1",
+               ALSA_CONFIG_PATH=f"/usr/share/alsa/alsa.conf:{work}/jack.conf", PYTHONUNBUFFERED="1")
+    procs = []
+    try:
+        with open(f"{work}/jack.conf", "w") as f:
+            f.write(ALSA_CONF)
+        models_dir = f"{work}/models"
+        files, sources, note = build_library(models_dir)
+        sock = f"{work}/control.sock"
+        with open(f"{work}/pedal.toml", "w") as f:
+            f.write(f'[audio]\ncapture_device = "tubeless_bench"\nplayback_device = "tubeless_bench"\n'
+                    f'period = {period}\nperiods = {periods}\nstatus_file = ""\n'
+                    f'[models]\ndirectory = "{models_dir}"\ncache = "{work}/cache"\n'
+                    f'[control]\nsocket = "{sock}"\n[state]\nfile = "{work}/state.json"\n'
+                    f'[controls]\nenabled = false\nkeyboard = false\n')
+        jack = subprocess.Popen(["jackd", "-n", server, "-d", "dummy", "-r", "48000", "-p", str(period)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(jack)
+        time.sleep(1.0)
+        if jack.poll() is not None:
+            raise BenchError("jackd did not start")
+        pedal_log = open(f"{work}/pedal.log", "wb")
+        pedal = subprocess.Popen([sys.executable, "-m", "firmware", "run", "--config", f"{work}/pedal.toml"],
+                                 env=env, stdout=pedal_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 start_new_session=True)
+        procs.append(pedal)
+        status = None
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            if pedal.poll() is not None:
+                raise BenchError(f"the pedal stopped; its log: {work}/pedal.log")
+            try:
+                status = request(sock, {"cmd": "status"})["status"]
+                if status["frames"] > 48000 and status["models"] >= len(files):
+                    break
+            except Exception:
+                pass
+            time.sleep(0.5)
+        else:
+            raise BenchError("the pedal did not start playing within 10 minutes")
+        shared = SharedBlock(status["shared"])
+        request(sock, {"cmd": "select", "name": "1"})
+        time.sleep(2.0)
+        copier = Copier(models_dir, sources)
+        rows = []
+        all_phases = list(phases) + ([extra_phase] if extra_phase else [])
+        for phase in all_phases:
+            what = PHASES.get(phase) if isinstance(phase, int) else phase[0]
+            log(f"phase {phase if isinstance(phase, int) else what}: {seconds:.0f} s ...")
+            hogs = []
+            nexts = phase in (2, 4, 5)
+            copies = phase in (3, 4, 5)
+            if phase in (4, 5):
+                hogs = [_hog(), _hog()]
+            if phase == 5:
+                _pin(pedal.pid, {0})
+                _pin(hogs[0].pid, {0})
+            before = request(sock, {"cmd": "status"})["status"]
+            col = Collector(shared).start()
+            copied = 0
+            t0 = time.monotonic()
+            next_at, copy_at = t0, t0
+            hook = phase[1] if not isinstance(phase, int) else None
+            if hook is not None:
+                hook_state = hook("start", work)
+            while time.monotonic() - t0 < seconds:
+                now = time.monotonic()
+                if nexts and now >= next_at:
+                    request(sock, {"cmd": "next"})
+                    next_at += 0.5
+                if copies and now >= copy_at:
+                    copier.copy_one()
+                    copied += 1
+                    copy_at += 1.0
+                time.sleep(0.02)
+            if hook is not None:
+                hook("stop", hook_state)
+            cpu, starts = col.stop()
+            from .engine.shared import lateness_ns
+            late = lateness_ns(starts, period / 48000 * 1e9)
+            after = request(sock, {"cmd": "status"})["status"]
+            for h in hogs:
+                h.kill()
+                h.wait()
+            if phase == 5:
+                _pin(pedal.pid, set(range(os.cpu_count() or 1)))
+            P = period / 48000 * 1e9
+            rows.append({
+                "phase": phase if isinstance(phase, int) else len(rows) + 1, "what": what,
+                "xruns": after["xruns"] - before["xruns"],
+                "late_p999": float(np.percentile(late, 99.9) / P) if len(late) else 0.0,
+                "late_max": float(late.max() / P) if len(late) else 0.0,
+                "cpu_p99": float(np.percentile(cpu, 99) / P) if len(cpu) else 0.0,
+                "cpu_max": float(cpu.max() / P) if len(cpu) else 0.0,
+                "switches": after["switches"] - before["switches"], "copied": copied,
+                "blocks": int(len(cpu)), "lost": col.lost, "realtime": after["realtime"],
+                "models": after["models"],
+            })
+            time.sleep(1.0)
+        return rows, note
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGTERM) if p is not procs[0] else p.terminate()
+                except OSError:
+                    pass
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def format_rows(rows, note, period=64):
+    us = period / 48000 * 1e6
+    lines = [f"Real time on a JACK dummy device: period {period} ({us:.0f} us), 2 periods; {note}",
+             "",
+             "| phase | what | xruns | late p99.9 | late max | CPU p99 | CPU max | switches | files in |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['phase']} | {r['what']} | {r['xruns']} | {100 * r['late_p999']:.1f}% | "
+                     f"{100 * r['late_max']:.1f}% ({r['late_max'] * us:.0f} us) | {100 * r['cpu_p99']:.1f}% | "
+                     f"{100 * r['cpu_max']:.1f}% | {r['switches']} | {r['copied']} |")
+    rt = all(r["realtime"] for r in rows)
+    lines.append("")
+    lines.append(f"(lateness and CPU as a share of one period; audio thread {'SCHED_FIFO' if rt else 'NOT real-time'};"
+                 f" {sum(r['blocks'] for r in rows)} blocks measured, {sum(r['lost'] for r in rows)} missed)")
+    return "\n".join(lines)
