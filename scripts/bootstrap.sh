@@ -51,4 +51,3 @@ case "$WHAT" in
         say "installing the training and test extras (PyTorch CPU, pytest; a few minutes and ~1 GB the first time)"
         pip install -e '.[train,test]' ;;
 esac
-say "ready: $VENV ($WHAT)"
