@@ -286,7 +286,8 @@ def test_mixer_refuses_bad_input(fake_amixer):
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
 def test_scripts_are_shellcheck_clean():
-    scripts = ["install.sh", "uninstall.sh", "install-common.sh", "hats.sh", "hat-mixer.sh", "deploy.sh"]
+    scripts = ["install.sh", "uninstall.sh", "install-common.sh", "hats.sh", "hat-mixer.sh", "deploy.sh",
+               "bootstrap.sh", "check-arm64.sh", "arm64/inside.sh"]
     # From the repository root: the scripts' `shellcheck source=scripts/...` lines say so.
     proc = subprocess.run(["shellcheck", "-x", "-s", "sh", *(f"scripts/{s}" for s in scripts)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
