@@ -144,3 +144,41 @@ def test_unknown_names_are_refused():
                                 "layers": [{"kernel_size": 2, "dilation": 1, "activation": "Mish"}]}]}
     with pytest.raises(ValueError, match="Mish"):
         build_torch_model("WaveNet", config)
+
+
+# --- NAM's packed A2 ---------------------------------------------------------------------
+
+def test_a2_widths_are_nams_real_a2_model(shared_dir):
+    """Our a2_config is the A2 that NAM 0.13 writes: NAM Core's example A2.nam (3 and 8
+    channels), loaded into our PyTorch modules by name, plays NAM Core's reference output."""
+    import soundfile as sf
+    from firmware.importers import import_file
+    from training.models import a2_config
+
+    corpus = shared_dir / "corpus"
+    x, _ = sf.read(str(corpus / "audio" / "nam_core_input.wav"), dtype="float32")
+    expected, _ = sf.read(str(corpus / "expected" / "A2.wav"), dtype="float32")
+    for index, channels in enumerate((3, 8)):
+        imported = import_file(str(corpus / "nam" / "A2.nam"), submodel=index)
+        module = build_torch_model("WaveNet", a2_config(channels))
+        assert module.config["layer_arrays"][0]["layers"] == imported.config["layer_arrays"][0]["layers"]
+        with torch.no_grad():
+            for name, tensor in module.weights().items():
+                tensor.copy_(torch.from_numpy(imported.weights[name]))
+        module.head_scale = imported.config["head_scale"]
+        if index == 1:                                   # the widest is what Core played
+            y = to_modelfile(module).build().render(x)
+            np.testing.assert_allclose(y, expected, atol=1e-4)
+
+
+def test_packed_a2_has_nams_weight_counts_and_plays_each_width():
+    from training.models import a2_packed_config
+    module = build_torch_model("SlimmableContainer", a2_packed_config())
+    assert [sum(p.numel() for p in m.parameters()) + 1 for m in module.submodels] == [1871, 12146]
+    assert module.max_values == [0.5, 1.0] and module.widths == [3, 8]
+    x = torch.randn(2, module.receptive_field + 99)
+    narrow, wide = module.forward_all(x)
+    assert torch.equal(module(x), wide) and narrow.shape == wide.shape == (2, 100)
+    assert not torch.allclose(narrow, wide)
+    played = to_modelfile(module, submodel=0)
+    assert played.config["layer_arrays"][0]["channels"] == 3

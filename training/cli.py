@@ -16,7 +16,7 @@ from firmware import loudness
 
 from . import capture, data
 from .nam_export import NamExportError
-from .trainer import DEFAULT_ARCH, CaptureData, Trainer, TrainingError, TrainOptions, verdict
+from .trainer import DEFAULT_ARCH, CaptureData, Trainer, TrainingError, TrainOptions, model_spec, verdict
 
 
 class UsageError(ValueError):
@@ -119,6 +119,7 @@ def cmd_fit(args, log=print):
                            stft_pre_emphasis=args.stft_pre_emphasis, loss_energy=args.loss_energy, seed=args.seed,
                            device=device, skip=not args.nam)
     options.check()                                # bad options fail before any audio is read
+    model_spec(args.arch)
     if args.nam and not (args.arch in ("a2", "standard", "lite", "feather", "nano") or args.arch.startswith("lstm-")):
         raise UsageError(f"--nam: NAM plays WaveNets and LSTMs, not {args.arch}")
     if args.light and args.arch != "a2":

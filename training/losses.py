@@ -35,8 +35,12 @@ def _magnitude(x, n_fft, hop):
 def multi_resolution_stft(prediction, target, resolutions=STFT_RESOLUTIONS):
     """Spectral convergence plus log-magnitude distance, averaged over several STFT sizes.
 
-    Resolutions longer than the signal are skipped; at least the shortest one always runs."""
-    usable = [r for r in resolutions if r[0] <= target.shape[-1]] or [min(resolutions)]
+    Resolutions longer than the signal are skipped; when none fits, one that does runs."""
+    length = target.shape[-1]
+    usable = [r for r in resolutions if r[0] <= length]
+    if not usable:                      # a short segment: one resolution that fits it
+        n_fft = 1 << max(1, int(length).bit_length() - 1)
+        usable = [(n_fft, max(1, n_fft // 4))]
     total = 0.0
     for n_fft, hop in usable:
         p, t = _magnitude(prediction, n_fft, hop), _magnitude(target, n_fft, hop)

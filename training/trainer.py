@@ -278,6 +278,8 @@ class Trainer:
             self.module = build_torch_model(architecture, config).to(self.device)
         except (ValueError, KeyError, TypeError) as e:
             raise TrainingError(f"--arch {options.arch}: cannot build this model: {e}") from None
+        if self.packed and self.options.stft_level_db is not None:
+            self._level_head_scale(captures)
         self.optimizer = torch.optim.Adam(self.module.parameters(), lr=self.options.lr,
                                           weight_decay=self.options.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, self.options.lr_decay)
@@ -301,6 +303,20 @@ class Trainer:
         # A packed model keeps each width's own best (NAM's PackedBestCheckpoint).
         self.best_width_esr = [math.inf] * len(self.module.submodels) if self.packed else []
         self.history = []
+
+    def _level_head_scale(self, captures):
+        """NAM's train() levels the recording to -18 dBFS RMS and trains on that; the same
+        model at the recording's own level is the one with head_scale times the level ratio.
+        Training it so learns exactly as NAM's does, and the file plays at the amp's level."""
+        rms = math.sqrt(target_energy([y for c in captures for _, y in c.train]))
+        if not rms > 0:
+            raise TrainingError("the training targets are silent")
+        ratio = rms / 10 ** (self.options.stft_level_db / 20)
+        for sub in self.module.submodels:
+            sub.head_scale *= ratio
+            sub.config["head_scale"] = sub.head_scale
+        self.module.config = {"submodels": [{"max_value": v, "config": copy.deepcopy(m.config)}
+                                            for v, m in zip(self.module.max_values, self.module.submodels)]}
 
     # --- steps --------------------------------------------------------------------------
     def _wavenet_epoch(self):
@@ -371,8 +387,9 @@ class Trainer:
         """True when one more step and the validation after it would overrun the budget."""
         if self._budget is None:
             return False
+        # Margins: a shared machine makes the next validation slower than the last one.
         step = self._last_step_seconds
-        return self._now() + step + 1.2 * self._validation_seconds > self._budget
+        return self._now() + 1.5 * step + 1.5 * self._validation_seconds + min(1.0, 0.05 * self._budget) > self._budget
 
     def _validate(self):
         """Validation ESR (and a checkpoint), timed: the budget keeps room for the next one."""
