@@ -73,7 +73,9 @@ class Limits:
     layers: int = 512                   # layers in all (A2: 23), list lengths in a config
     nesting: int = 2                    # condition_dsp / SlimmableContainer levels (real: 1)
     parse_memory_bytes: int = 1024 * MiB  # address space a parsing process may add to its start
-    parse_cpu_seconds: int = 60         # CPU time to parse, convert and verify one file
+    parse_cpu_seconds: int = 600        # CPU time to parse, convert and verify one file, Numba
+                                        # compiling the kernels included (40 s here with a cold
+                                        # cache; `tubeless warm` at install fills it)
 
     @classmethod
     def from_mapping(cls, mapping):
