@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 import numpy as np
 
 from firmware import loudness
+from firmware.modelfile import ModelFileError
+from firmware.outputs import OutputError
 
 from . import capture, data
 from .nam_export import NamExportError
@@ -288,7 +290,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (UsageError, data.DataError, capture.LayoutError, TrainingError, NamExportError) as e:
+    except (UsageError, data.DataError, capture.LayoutError, TrainingError, NamExportError, ModelFileError,
+            OutputError) as e:
         print(f"tubeless-train: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:                            # a disk full, a file vanished mid-run

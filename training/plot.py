@@ -5,8 +5,6 @@ Six panels: the loudest 30 ms of the validation audio and a zoom on its sharpest
 the target), the spectra of target, prediction and error, and the validation ESR over the
 training time.
 """
-import os
-
 import numpy as np
 from scipy import signal
 
@@ -106,8 +104,10 @@ def save_comparison(path, prediction, target, sample_rate, esr_value, words, tit
 
     fig.suptitle(f"{title + ': ' if title else ''}validation ESR {esr_value:.4f} ({words})")
     fig.tight_layout()
-    tmp = f"{path}.tmp"
-    fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
+    from firmware.outputs import atomic_path
+    try:
+        with atomic_path(path, force=True) as tmp:      # a unique temp name, nothing left on failure
+            fig.savefig(tmp, dpi=90, format="png")
+    finally:
+        plt.close(fig)
     return path
