@@ -3,7 +3,7 @@ import logging
 
 import pytest
 
-from firmware.pedal.library import ModelLibrary, UnsupportedModel, is_temporary, load_model
+from firmware.librarian.library import ModelLibrary, UnsupportedModel, is_temporary, load_model
 from firmware.pedal.testing import write_model
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from firmware.pedal.chain import ToneChain, load_ir, make_slot
-from firmware.pedal.library import ModelLibrary
+from firmware.librarian.library import ModelLibrary
 from firmware.pedal.testing import make_model, write_model
 
 sf = pytest.importorskip("soundfile")
@@ -60,7 +60,7 @@ def test_library_pairs_name_wav_with_the_model_and_never_plays_a_wav(tmp_path, c
     write_ir(d / "amp.wav", cab(1))
     write_ir(d / "lonely.wav", cab(2))
     lib = ModelLibrary(d)
-    with caplog.at_level(logging.INFO, logger="firmware.pedal.library"):
+    with caplog.at_level(logging.INFO, logger="firmware.librarian.library"):
         lib.scan(settle=False)
     by_name = {e.name: e for e in lib.entries()}
     assert sorted(by_name) == ["Amp", "Other"]                  # no WAV became a model
@@ -132,7 +132,7 @@ def test_simulate_plays_the_models_own_ir_and_switches_cleanly(tmp_path):
     pytest.importorskip("alsaaudio")
     from gpiozero import Device
     from gpiozero.pins.mock import MockFactory
-    from firmware.pedal.library import load_model
+    from firmware.librarian.library import load_model
     from firmware.pedal.sim import Simulator
     Device.pin_factory = MockFactory()
     try:
@@ -152,7 +152,7 @@ def test_simulate_plays_the_models_own_ir_and_switches_cleanly(tmp_path):
         assert np.max(np.abs(ref)) > 0.02
         assert np.max(np.abs(y[:start] - ref[:start])) < 1e-5        # A's own cab, not none
         end = sim.switch_frames[0][1]
-        assert sim.pedal.chain.current.name == "B"
+        assert sim.engine.chain.current.name == "B"
         assert end - start <= 0.050 * SR
         steady = max(max_step(y[2000:start]), max_step(y[end + 3000:]))
         assert max_step(y[start - 1:end + 2400]) <= 1.1 * steady

@@ -150,30 +150,27 @@ def test_resampled_model_matches_an_offline_resampled_render():
 
 def test_44k_model_plays_in_the_pedal_without_the_warning(tmp_path, caplog):
     from firmware.pedal.config import load_config
-    from firmware.pedal.library import ModelLibrary
-    from firmware.pedal.pedal import Pedal
+    from firmware.pedal.testing import local_pedal
     d = tmp_path / "models"
     d.mkdir()
     model_44k().save(d / "g44.npz")
     cfg = load_config()
     cfg["models"]["directory"] = str(d)
-    lib = ModelLibrary(d)
-    lib.scan(settle=False)
-    pedal = Pedal(cfg, library=lib, state_path="")
     with caplog.at_level(logging.DEBUG):
+        pedal, engine, _ = local_pedal(cfg, tmp_path / "cache")
         pedal.restore()
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-    slot = pedal.chain.current
+    slot = engine.chain.current
     assert slot is not None and isinstance(slot.model, ResampledModel)
     assert slot.model.model_rate == MR and slot.model.sample_rate == SR
     x = sine(220, SR // 4, a=0.3).astype(np.float32)
     y = np.zeros_like(x)
-    pedal.chain.process(x, y, len(x))
+    engine.chain.process(x, y, len(x))
     ref = np.zeros_like(x)
     ToneChain(SR, B, model=model_44k(), **pedal.tone).process(x, ref, len(x))
     assert np.sqrt(np.mean(ref[SR // 8:] ** 2)) > 0.003
     assert np.max(np.abs(y - ref)) < 1e-6
-    assert pedal.chain.faults == 0 and slot.model.starved == 0
+    assert engine.chain.faults == 0 and slot.model.starved == 0
 
 
 def test_chain_with_resampled_model_allocates_nothing():

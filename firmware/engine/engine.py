@@ -65,7 +65,7 @@ class Engine:
         elif op == "play":
             slot = self.slots.get(msg.get("slot"))
             if slot is not None:
-                if msg.get("immediate") or self.audio_thread is None:
+                if msg.get("immediate") or not self.shared.counters[sh.RUNNING]:
                     self.chain.set_model(slot)
                 else:
                     self.chain.request_switch(slot)
@@ -217,12 +217,14 @@ class Engine:
                 hook(frames)
             n = io.read(x)
             t0 = perf()                         # lateness is worked out from these, elsewhere
+            mark = t0
             if n == 0:
                 x.fill(0.0)                     # overrun: one period of silence
                 n = P
+                mark = -t0                      # the capture stream restarts: a new time grid
             ch.process_block(n)
             i = blocks & mask
-            start[i] = t0
+            start[i] = mark
             cpu[i] = perf() - t0
             blocks += 1
             c[sh.BLOCKS] = blocks

@@ -90,16 +90,20 @@ class SharedBlock:
 
 def lateness_ns(start_ns, period_ns, window=1024):
     """How late each block started (ns) from the times its reads returned (`start_ns`, one
-    per block, in order): the device delivers a period every period_ns, so block k was
+    per block, in order; negative where an overrun restarted the capture stream): the
+    device delivers a period every period_ns, so block k of a stretch without restarts was
     ready at offset + k * period_ns, the offset being the earliest any block in a window
     around it started. Kept out of the audio thread: it only stores the time."""
-    t = np.asarray(start_ns, np.float64)
-    if len(t) == 0:
-        return t
-    d = t - np.arange(len(t)) * float(period_ns)
     from scipy.ndimage import minimum_filter1d
-    offset = minimum_filter1d(d, size=min(window, len(d)), mode="nearest")
-    return d - offset
+    s = np.asarray(start_ns, np.float64)
+    out = np.zeros(len(s))
+    cuts = [0] + [int(i) for i in np.flatnonzero(s < 0) if i > 0] + [len(s)]
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        if b <= a:
+            continue
+        d = np.abs(s[a:b]) - np.arange(b - a) * float(period_ns)
+        out[a:b] = d - minimum_filter1d(d, size=min(window, b - a), mode="nearest")
+    return out
 
 
 def summary(values_ns, period_ns):

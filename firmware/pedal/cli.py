@@ -84,6 +84,7 @@ def run_pedal(cfg, ready=None):
     side here. Returns when the pedal is stopped (q, Ctrl-C, SIGTERM, `ctl` quit) or the
     audio ends."""
     import signal
+    import threading
     import time
 
     from .. import sdnotify
@@ -122,7 +123,8 @@ def run_pedal(cfg, ready=None):
             time.sleep(0.02)
         pedal.restore()
         engine.send({"op": "start"})
-        signal.signal(signal.SIGTERM, lambda *_: pedal.stop())
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, lambda *_: pedal.stop())
         sdnotify.ready(f"playing {pedal.status(brief=True)['model'] or 'no model'}")
         if ready is not None:
             ready(pedal)
@@ -208,8 +210,8 @@ def cmd_ctl(args):
         _print_status(reply["status"])
     else:
         s = reply.get("status", {})
-        print(f"{s.get('model')} ({s.get('model_file')}){', bypass' if s.get('bypass') else ''}"
-              f"{', muted' if s.get('mute') else ''}")
+        m = reply.get("selected") or {"name": s.get("model"), "file": s.get("model_file")}
+        print(f"{m['name']} ({m['file']}){', bypass' if s.get('bypass') else ''}{', muted' if s.get('mute') else ''}")
     return 0
 
 

@@ -115,6 +115,7 @@ class LocalEngine:
         self.engine.handle(msg)
 
     def events(self):
+        self.engine.sync()              # what the engine's command thread does in its process
         out, self._events[:] = list(self._events), []
         return out
 
@@ -126,9 +127,10 @@ class LibrarianProcess:
     """The librarian in its own process, with a memory limit and a time limit per file;
     restarted when it dies or hangs, and the file it was working on is skipped."""
 
-    def __init__(self, cfg, cache_dir):
+    def __init__(self, cfg, cache_dir, command=None):
         m = cfg["models"]
-        self.args = [sys.executable, "-m", "firmware.librarian", "--models", m["directory"], "--cache", cache_dir,
+        command = command or [sys.executable, "-m", "firmware.librarian"]
+        self.args = [*command, "--models", m["directory"], "--cache", os.fspath(cache_dir),
                      "--rate", str(cfg["audio"]["rate"]), "--poll", str(m["poll_s"]), "--ir", m.get("ir") or "",
                      "--ir-max-ms", str(m.get("ir_max_ms", 500)), "--memory-mb", str(m.get("convert_memory_mb", 0))]
         self.timeout_s = float(m.get("convert_timeout_s", 60.0))

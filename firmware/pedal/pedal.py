@@ -164,7 +164,11 @@ class Pedal:
             return {"ok": True, "status": self.status()}
         elif cmd == "models":
             return {"ok": True, "models": [self._describe(e) for e in self.entries]}
-        return {"ok": True, "status": self.status(brief=True)}
+        reply = {"ok": True, "status": self.status(brief=True)}
+        if cmd in ("next", "prev", "select") and self.current_path in self.by_path:
+            e = self.by_path[self.current_path]          # what is fading in (status: what plays now)
+            reply["selected"] = {"name": e["name"], "file": e["file"]}
+        return reply
 
     def _set(self, param, v):
         p = self.params
@@ -455,7 +459,8 @@ class Pedal:
                     self.controls.show(not self.params.bypassed, c[sh.CLIPS] > 0 or c[sh.FAULTS] > 0)
                 self.librarian.supervise()
                 if not self.engine.alive():
-                    log.error("the audio engine stopped")
+                    self.tick()                 # its last events (an error says why)
+                    log.info("the audio engine stopped")
                     break
                 now = time.monotonic()
                 xr = int(c[sh.OVERRUNS] + c[sh.UNDERRUNS])

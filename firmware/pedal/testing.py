@@ -31,3 +31,19 @@ def make_model(arch="LSTM", seed=0, hidden=8, gain=1.0, name=None, loudness=None
 
 def write_model(path, **kw):
     return make_model(**kw).save(path)
+
+
+def local_pedal(cfg, cache_dir, io=None):
+    """The pedal's three parts in this process, linked as `simulate` links them (no audio
+    device unless `io` is given): (pedal, engine, librarian link). The first scan is done."""
+    from ..engine.engine import Engine
+    from ..librarian.librarian import Librarian
+    from .links import LocalEngine, LocalLibrarian
+    from .pedal import Pedal
+    m = cfg["models"]
+    engine = Engine(cfg, io=io)
+    librarian = LocalLibrarian(Librarian(m["directory"], cache_dir, cfg["audio"]["rate"], m.get("ir_max_ms", 500),
+                                         m["poll_s"], m.get("ir") or ""))
+    pedal = Pedal(cfg, LocalEngine(engine), librarian, state_path="")
+    librarian.poll(0.0)
+    return pedal, engine, librarian
