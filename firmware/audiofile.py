@@ -14,9 +14,9 @@ class AudioFileError(ValueError):
 
 def read_mono(path, expected_rate=None):
     """(samples as float32 mono, sample rate). Any bit depth; stereo uses channel 0 with a warning."""
+    if os.path.isdir(path):
+        raise AudioFileError(f"{path}: is a folder, not a WAV file")
     try:
-        if os.path.isdir(path):
-            raise AudioFileError(f"{path}: is a folder, not a WAV file")
         data, rate = sf.read(os.fspath(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError, TypeError) as e:
         raise AudioFileError(f"{path}: cannot read audio: {e}") from None
