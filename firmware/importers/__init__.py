@@ -156,6 +156,8 @@ def _run(args):
         problem = None
         if os.path.abspath(dst) == os.path.abspath(src):
             problem = f"{src}: output would overwrite the input"
+        elif os.path.isdir(dst):
+            problem = f"{dst}: is a folder, not a file name"
         elif os.path.exists(dst) and not args.force:
             problem = f"{dst} exists (use --force to overwrite)"
         if problem:
