@@ -141,3 +141,25 @@ def test_cost_is_an_upper_bound_of_what_a_model_allocates():
         stated = models.cost(arch, config, limits.CHECK_BLOCK).memory_bytes
         actual = peak + sum(w.nbytes for w in weights.values())
         assert actual <= stated <= 2 * actual + 2 ** 20, (arch, actual, stated)
+
+
+def test_nan_in_a_render_through_the_chain_is_logged_by_the_model(tmp_path, caplog, capsys):
+    """Finite on the standard input and the reference (|x| <= 1), Inf once the drive pot
+    pushes the input past 1: the chain plays silence there, and render says so."""
+    import soundfile as sf
+    from firmware.cli import main
+    mf = ModelFile("Linear", {"receptive_field": 1, "bias": False}, {"taps": np.full(1, 3.3e38, np.float32)}, 48000,
+                   metadata={"name": "hot"})
+    path = mf.save(tmp_path / "hot.npz")
+    t = np.arange(4800) / 48000
+    sf.write(tmp_path / "di.wav", (0.9 * np.sin(2 * np.pi * 196 * t)).astype(np.float32), 48000)
+    with caplog.at_level(logging.WARNING):
+        assert main(["render", str(path), str(tmp_path / "di.wav"), str(tmp_path / "y.wav"), "--drive", "1"]) == 0
+    assert any("hot.npz: the model produced NaN/Inf" in r.getMessage() for r in caplog.records)
+    y, _ = sf.read(tmp_path / "y.wav")
+    assert np.all(np.isfinite(y))
+    sf.write(tmp_path / "hot.wav", (1.5 * np.sin(2 * np.pi * 196 * t)).astype(np.float32), 48000, subtype="FLOAT")
+    caplog.clear()
+    assert main(["render", str(path), str(tmp_path / "hot.wav"), str(tmp_path / "y2.wav"), "--model-only"]) == 2
+    assert not (tmp_path / "y2.wav").exists()
+    assert "hot.npz: the model produced NaN/Inf" in capsys.readouterr().err
