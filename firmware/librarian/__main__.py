@@ -20,6 +20,7 @@ def main(argv=None):
     p.add_argument("--ir-max-ms", type=float, default=500.0)
     p.add_argument("--memory-mb", type=int, default=0,
                    help="address space it may add once its kernels are loaded (0: no limit)")
+    p.add_argument("--submodel", type=int, default=-1, help="size of slimmable files to play (-1: largest)")
     p.add_argument("--no-warm", action="store_true", help="do not load every kernel first")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
@@ -43,7 +44,8 @@ def main(argv=None):
         from ..limits import set_address_space_limit
         set_address_space_limit(args.memory_mb << 20)
     from .librarian import Librarian
-    lib = Librarian(args.models, args.cache, args.rate, args.ir_max_ms, args.poll, args.ir, emit=emit)
+    lib = Librarian(args.models, args.cache, args.rate, args.ir_max_ms, args.poll, args.ir, emit=emit,
+                    submodel=args.submodel)
     emit({"ev": "ready"})
     lib.serve(sys.stdin.fileno())
     return 0

@@ -39,6 +39,8 @@ class CachedModel:
     num_knobs: int
     format: str                 # the source file's extension
     bytes: int                  # the source file's size
+    sizes: list = None          # a slimmable file's sizes (labels), narrowest first
+    size: int = None            # the one played
 
 
 def converter_id():
@@ -74,7 +76,7 @@ def _freeze(x):
 
 class Librarian:
     def __init__(self, directory, cache_dir, rate=48000, ir_max_ms=500.0, poll_s=0.5, global_ir="",
-                 emit=None, loader=load_model):
+                 emit=None, loader=None, submodel=None):
         self.directory = os.fspath(directory)
         self.cache_dir = os.fspath(cache_dir)
         os.makedirs(self.cache_dir, exist_ok=True)
@@ -82,8 +84,9 @@ class Librarian:
         self.ir_max_ms = float(ir_max_ms)
         self.global_ir_path = global_ir or ""
         self.emit = emit or (lambda msg: None)
-        self.loader = loader
-        self.salt = converter_id()
+        self.submodel = None if submodel is None or submodel < 0 else int(submodel)
+        self.loader = loader or (lambda path: load_model(path, submodel=self.submodel))
+        self.salt = converter_id() + f"/{self.submodel}"
         self.library = ModelLibrary(self.directory, poll_s=poll_s, loader=self._convert)
         self.library._reject = self._reject
         self._irs = {}                   # (path, size, mtime) -> cached .npy or None
@@ -109,9 +112,12 @@ class Librarian:
                 pass                     # a damaged cache entry: convert again
         mf = self.loader(path)
         mf.save(npz)
+        from ..importers import submodel_sizes
+        sizes, size = submodel_sizes(mf.metadata)
         cached = CachedModel(model=npz, name=str(mf.name), architecture=str(mf.architecture),
                              sample_rate=int(mf.sample_rate), num_knobs=int(getattr(mf, "num_knobs", 0) or 0),
-                             format=os.path.splitext(path)[1].lower().lstrip("."), bytes=len(data))
+                             format=os.path.splitext(path)[1].lower().lstrip("."), bytes=len(data),
+                             sizes=sizes or None, size=size)
         _atomic_write(info, json.dumps(asdict(cached)).encode())
         return cached
 
@@ -194,13 +200,16 @@ class Librarian:
                 pass
 
     def serve(self, rfd):
-        """The process's loop: scan every poll_s; commands (skip, scan) from rfd."""
+        """The process's loop: commands (skip, scan) from rfd, then a look at the folder,
+        every poll_s. Commands come first: a restarted librarian must not retry the file
+        its predecessor died on."""
         import select
         from .. import messages
         buf = b""
-        self.scan(settle=False)
+        timeout = 0.0
+        settle = False
         while True:
-            r, _, _ = select.select([rfd], [], [], self.library.poll_s)
+            r, _, _ = select.select([rfd], [], [], timeout)
             if r:
                 chunk = os.read(rfd, 65536)
                 if not chunk:
@@ -215,7 +224,10 @@ class Librarian:
                     if msg.get("op") == "skip":
                         self.skip(msg.get("path"), msg.get("stamp"))
                 buf = buf[-messages.MAX_LINE:]
+                if timeout == 0.0:
+                    continue                      # drain what is waiting before the first look
             try:
-                self.scan()
+                self.scan(settle=settle)
             except Exception:
                 log.exception("library scan failed")
+            settle, timeout = True, self.library.poll_s

@@ -30,9 +30,10 @@ class UnsupportedModel(Exception):
     pass
 
 
-def load_model(path, verify=True):
+def load_model(path, verify=True, submodel=None):
     """Any model file the pedal plays -> ModelFile. `.npz` is the tubeless format; `.nam`
-    and `.json` (NAM, GuitarML, AIDA-X) go through `firmware.importers` when installed."""
+    and `.json` (NAM, GuitarML, AIDA-X) go through `firmware.importers` when installed.
+    submodel: the size of a slimmable file to play (None: the largest)."""
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npz":
@@ -44,7 +45,7 @@ def load_model(path, verify=True):
             raise UnsupportedModel(f"{path}: {ext} files need firmware.importers, which is not installed") from None
         fn = getattr(importers, "load", None) or getattr(importers, "import_file", None)
         if callable(fn):
-            mf = fn(path, verify=verify)
+            mf = fn(path, verify=verify, **({"submodel": submodel} if submodel is not None else {}))
             if isinstance(mf, (str, os.PathLike)):
                 mf = modelfile.load(mf, verify=verify)
             return mf

@@ -249,21 +249,35 @@ def cmd_status(args):
 
 
 def cmd_models(args):
-    from ..librarian.library import ModelLibrary
+    from ..librarian.library import ModelLibrary, load_model
     cfg = _config(args.config)
     directory = args.models or cfg["models"]["directory"]
     if not os.path.isdir(directory):
-        raise _cli_error()(f"{directory}: not a directory")
-    lib = ModelLibrary(directory)
-    lib.scan(settle=False)
+        where = f"--config {args.config}" if args.config else "the config's [models] directory"
+        raise _cli_error()(f"{directory}: not a directory (the model folder comes from {where}; "
+                           "choose another with --models DIR)")
+    sub = cfg["models"].get("submodel", -1)
+    lib = ModelLibrary(directory, loader=lambda p: load_model(p, submodel=None if sub < 0 else sub))
+    quiet = logging.getLogger("firmware")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)          # the list, not the library's log lines
+    try:
+        lib.scan(settle=False)
+    finally:
+        quiet.setLevel(level)
     entries = lib.entries()
     if not entries:
         print(f"{directory}: no playable models")
+    from ..importers import submodel_sizes
+    rate = int(cfg["audio"]["rate"])
     for i, e in enumerate(entries, 1):
         mf = e.model_file
         knobs = f", {mf.num_knobs} knob(s)" if getattr(mf, "num_knobs", 0) else ""
-        rate = int(cfg["audio"]["rate"])
         knobs += f", resampled to {rate} Hz" if mf.sample_rate != rate else ""
         knobs += f", IR {os.path.basename(e.ir_path)}" if getattr(e, "ir_path", None) else ""
         print(f"{i:3d}  {mf.name}  [{os.path.basename(e.path)}; {mf.architecture}, {mf.sample_rate} Hz{knobs}]")
+        sizes, index = submodel_sizes(mf.metadata)
+        if sizes:
+            marked = ", ".join(f"{k}: {lab}{' (plays)' if k == index else ''}" for k, lab in enumerate(sizes))
+            print(f"       sizes: {marked}  (models.submodel in the config, or import --submodel N)")
     return 0

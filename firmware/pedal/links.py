@@ -132,7 +132,8 @@ class LibrarianProcess:
         command = command or [sys.executable, "-m", "firmware.librarian"]
         self.args = [*command, "--models", m["directory"], "--cache", os.fspath(cache_dir),
                      "--rate", str(cfg["audio"]["rate"]), "--poll", str(m["poll_s"]), "--ir", m.get("ir") or "",
-                     "--ir-max-ms", str(m.get("ir_max_ms", 500)), "--memory-mb", str(m.get("convert_memory_mb", 0))]
+                     "--ir-max-ms", str(m.get("ir_max_ms", 500)), "--memory-mb", str(m.get("convert_memory_mb", 0)),
+                     "--submodel", str(m.get("submodel", -1))]
         self.timeout_s = float(m.get("convert_timeout_s", 60.0))
         self._events = queue.SimpleQueue()
         self.skipped = []                 # (path, stamp) that crashed or hung a librarian

@@ -198,7 +198,7 @@ class Pedal:
 
     def _describe(self, e):
         return {k: e.get(k) for k in ("file", "name", "architecture", "sample_rate", "num_knobs", "format",
-                                      "bytes", "ir_file")} | {"playing": e["path"] == self.current_path}
+                                      "bytes", "ir_file", "sizes", "size")} | {"playing": e["path"] == self.current_path}
 
     # --- models -------------------------------------------------------------------------
     def _playable(self, path):

@@ -1,0 +1,107 @@
+"""Footswitches (gpiozero mock pins), the keyboard and the pots all reach the pedal through
+the same control messages as `tubeless ctl`, executed in order by the control side."""
+import os
+import time
+
+import pytest
+
+from firmware.messages import MessageError, check_control
+from firmware.pedal.config import load_config
+from firmware.pedal.controls import GpioControls, KeyboardControls
+from firmware.pedal.testing import local_pedal, write_model
+
+
+@pytest.fixture
+def pedal(tmp_path):
+    d = tmp_path / "models"
+    d.mkdir()
+    for i, name in enumerate("ABC"):
+        write_model(d / f"{name.lower()}.npz", arch="LSTM", seed=i, name=name)
+    cfg = load_config(overrides={"models": {"directory": str(d)}})
+    pedal, engine, _ = local_pedal(cfg, tmp_path / "cache")
+    pedal.restore()
+    return pedal, engine, cfg
+
+
+def test_keyboard_keys_are_control_messages(pedal):
+    pedal, engine, _ = pedal
+    r, w = os.pipe()
+    with os.fdopen(r, "rb", buffering=0) as stream:
+        KeyboardControls(pedal, stream=stream)
+        os.write(w, b"nnpbmx")              # x: not a key
+        assert pedal.wait_submitted(5, timeout=10)
+        os.close(w)
+        time.sleep(0.1)
+        assert [pedal.queue.get_nowait().msg["cmd"] for _ in range(5)] == ["next", "next", "prev", "bypass", "mute"]
+        assert pedal.queue.empty()
+
+
+def test_footswitches_and_pots_through_the_same_actions(pedal):
+    from firmware.pedal.mockhw import MockMCP3008, use_mock_pins
+    pedal, engine, cfg = pedal
+    c = cfg["controls"]
+    factory = use_mock_pins()
+    adc = MockMCP3008(c["adc_spi_port"], c["adc_spi_device"])
+    controls = GpioControls(pedal, c)
+    try:
+        pin = factory.pin(c["footswitch1"])
+        pin.drive_low()
+        time.sleep(0.05)
+        pin.drive_high()                     # short press: next
+        assert pedal.wait_submitted(1)
+        pedal.tick()
+        assert engine.chain.current.name == "B"      # no audio running: played at once
+        pin = factory.pin(c["footswitch2"])
+        pin.drive_low()
+        time.sleep(c["hold_time"] + 0.3)     # held: mute
+        pin.drive_high()
+        assert pedal.wait_submitted(2)
+        pedal.tick()
+        assert pedal.params.muted and not pedal.params.bypassed
+        adc.set(c["pot_level"], 0.25)
+        for _ in range(50):
+            controls.poll_pots()
+            pedal.tick()
+        assert pedal.pots["level"] == pytest.approx(0.25, abs=0.011)
+    finally:
+        controls.close()
+        adc.close()
+        factory.reset()
+
+
+def test_control_messages_are_checked():
+    assert check_control({"cmd": "bypass", "on": "off"}) == {"cmd": "bypass", "on": False}
+    assert check_control({"cmd": "set", "param": "gate", "value": "-60"})["value"] == -60.0
+    for bad, why in (({"cmd": "jump"}, "unknown command"), ({"cmd": "set", "param": "tone", "value": 1}, "unknown control"),
+                     ({"cmd": "set", "param": "level", "value": "loud"}, "not a number"),
+                     ({"cmd": "mute", "on": "maybe"}, "on/off"), ({"cmd": "select"}, "needs a model")):
+        with pytest.raises(MessageError, match=why):
+            check_control(bad)
+
+
+def test_a_model_that_cannot_be_built_is_skipped_by_next_and_prev(pedal, caplog, monkeypatch):
+    """B loads in the librarian but the engine cannot build it: next goes past it to C,
+    prev from C goes past it to A, with one log line naming the file."""
+    import logging
+
+    from firmware.engine import engine as engine_mod
+    pedal, engine, _ = pedal
+    real = engine_mod.chain_mod.make_slot
+
+    def make_slot(mf, *a, **kw):
+        if mf.name == "B":
+            raise ValueError("no room for it")
+        return real(mf, *a, **kw)
+    monkeypatch.setattr(engine_mod.chain_mod, "make_slot", make_slot)
+    for p in list(pedal.slots.values()):       # forget the neighbours already built
+        pedal._drop(p)
+    with caplog.at_level(logging.ERROR, logger="firmware.pedal.pedal"):
+        pedal.submit({"cmd": "next"})
+        pedal.tick()
+        pedal.tick()
+        assert os.path.basename(pedal.current_path) == "c.npz"
+        pedal.submit({"cmd": "prev"})
+        pedal.tick()
+        assert os.path.basename(pedal.current_path) == "a.npz"
+    lines = [r.getMessage() for r in caplog.records if "b.npz" in r.getMessage()]
+    assert len(lines) == 1 and "cannot be built: no room for it" in lines[0]
