@@ -138,6 +138,7 @@ class Engine:
         scratch = chain_mod.ToneChain(self.rate, self.period, ir=np.ones(3 * self.period), **self.tone)
         for _ in range(3):
             scratch.process_block(self.period)
+        dsp.ring_write(scratch.x, self.period, self.shared.input, 0)
         if self.io is not None and hasattr(self.io, "warm_up"):
             self.io.warm_up()
 
@@ -199,6 +200,8 @@ class Engine:
         c = self.shared.counters
         cpu = self.shared.cpu_ns
         start = self.shared.start_ns
+        ring = self.shared.input
+        ring_write = dsp.ring_write
         mask = sh.RING - 1
         perf = time.perf_counter_ns
         stop = self._stop
@@ -223,6 +226,8 @@ class Engine:
                 n = P
                 mark = -t0                      # the capture stream restarts: a new time grid
             ch.process_block(n)
+            ring_write(x, n, ring, frames)      # the raw input, for the tuner on the control side
+            c[sh.INPUT_POS] = frames + n
             i = blocks & mask
             start[i] = mark
             cpu[i] = perf() - t0

@@ -6,8 +6,8 @@ counters and two rings of per-block timings. Nothing in it needs a lock: each fi
 writer, and an 8-byte aligned store is atomic on every CPU the pedal runs on.
 
 Writers: params/state before the audio starts and params afterwards (pedal); counters
-BLOCKS, FRAMES and the rings (audio thread: per block, its compute time and the time its
-read returned); every other counter (the engine's command
+BLOCKS, FRAMES, INPUT_POS and the rings (audio thread: per block, its compute time and the
+time its read returned; the raw guitar input, for the tuner); every other counter (the engine's command
 thread, a few hundred times a second).
 """
 import mmap
@@ -19,20 +19,22 @@ import numpy as np
 from ..pedal import dsp
 
 RING = 4096                        # blocks of timings kept (a power of two)
+INPUT_RING = 1 << 14               # the guitar's last 0.34 s at 48 kHz, for the tuner (a power of two)
 
 # counters (int64)
 (BLOCKS, FRAMES, OVERRUNS, UNDERRUNS, FAULTS, FAULT_SLOT, CURRENT_SLOT, INCOMING_SLOT, PENDING_SLOT,
- CLIPS, SWITCHES, SAMPLES, LAST_SWITCH_DONE, REALTIME, RUNNING, PERIOD, RATE, HEARTBEAT) = range(18)
+ CLIPS, SWITCHES, SAMPLES, LAST_SWITCH_DONE, REALTIME, RUNNING, PERIOD, RATE, HEARTBEAT, INPUT_POS) = range(19)
 N_COUNTERS = 32
 NO_SLOT = -1
 
 _LAYOUT = (("params", np.float64, dsp.N_PARAMS), ("state", np.float64, dsp.N_STATE),
-           ("counters", np.int64, N_COUNTERS), ("cpu_ns", np.int64, RING), ("start_ns", np.int64, RING))
+           ("counters", np.int64, N_COUNTERS), ("cpu_ns", np.int64, RING), ("start_ns", np.int64, RING),
+           ("input", np.float32, INPUT_RING))
 SIZE = sum(np.dtype(t).itemsize * n for _, t, n in _LAYOUT)
 
 
 class SharedBlock:
-    """`params`, `state`, `counters`, `cpu_ns`, `start_ns` as numpy views of one mapping:
+    """`params`, `state`, `counters`, `cpu_ns`, `start_ns`, `input` as numpy views of one mapping:
     a file both processes map (`path`), or anonymous memory for a single process."""
 
     def __init__(self, path=None, create=False):
@@ -80,6 +82,12 @@ class SharedBlock:
         blocks = int(self.counters[BLOCKS])
         k = min(blocks, RING)
         return ring[np.arange(blocks - k, blocks) & (RING - 1)]
+
+    def recent_input(self, n):
+        """The guitar's last n samples (n <= INPUT_RING), oldest first: a copy."""
+        pos = int(self.counters[INPUT_POS])
+        n = min(n, INPUT_RING, pos)
+        return self.input[np.arange(pos - n, pos) & (INPUT_RING - 1)].copy()
 
     def cpu_stats(self, period_s):
         return summary(self.recent(self.cpu_ns), period_s * 1e9)

@@ -83,6 +83,14 @@ def scale_into(src, dst, n, g):
 
 
 @njit(cache=True)
+def ring_write(src, n, ring, pos):
+    """n samples of src into the ring (a power-of-two length) from absolute position pos."""
+    mask = len(ring) - 1
+    for i in range(n):
+        ring[(pos + i) & mask] = src[i]
+
+
+@njit(cache=True)
 def all_finite(y, n):
     for i in range(n):
         if not np.isfinite(y[i]):

@@ -242,7 +242,7 @@ class LocalLibrarian:
             self.librarian.scan()
 
     def events(self):
-        out, self._events[:] = [m for m in self._events if m.get("ev") == "library"], []
+        out, self._events[:] = [m for m in self._events if m.get("ev") in ("library", "rejected")], []
         return out
 
     def supervise(self):

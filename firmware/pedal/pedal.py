@@ -79,6 +79,7 @@ class Pedal:
         self.by_id = {}                    # slot id -> SlotRef
         self._next_id = 1
         self.bad = {}                      # path -> stamp that the engine could not build
+        self.rejected = {}                 # file name -> why the librarian refused it
         self.current_path = None           # what plays, or is being faded in
         self.last_good_path = None
         self._step = 0                     # direction of a next/prev still looking for a model
@@ -163,7 +164,9 @@ class Pedal:
         elif cmd == "status":
             return {"ok": True, "status": self.status()}
         elif cmd == "models":
-            return {"ok": True, "models": [self._describe(e) for e in self.entries]}
+            return {"ok": True, "models": [self._describe(e) for e in self.entries],
+                    "rejected": [{"file": f, "error": why} for f, why in sorted(self.rejected.items())]
+                    + [{"file": os.path.basename(p), "error": "cannot be built"} for p in sorted(self.bad)]}
         reply = {"ok": True, "status": self.status(brief=True)}
         if cmd in ("next", "prev", "select") and self.current_path in self.by_path:
             e = self.by_path[self.current_path]          # what is fading in (status: what plays now)
@@ -304,6 +307,9 @@ class Pedal:
         self.by_path = {e["path"]: e for e in self.entries}
         self.global_ir = msg.get("global_ir")
         self.library_version += 1
+        present = set(os.listdir(self.cfg["models"]["directory"])) if os.path.isdir(self.cfg["models"]["directory"]) else set()
+        for f in [f for f in self.rejected if f in {e["file"] for e in self.entries} or f not in present]:
+            del self.rejected[f]                # now playable, or gone
         for p in [p for p in self.bad if p not in self.by_path or self.by_path[p]["stamp"] != self.bad[p]]:
             del self.bad[p]                   # changed or gone: try it again when it returns
 
@@ -349,6 +355,8 @@ class Pedal:
             if msg.get("ev") == "library":
                 self._on_library(msg)
                 changed = True
+            elif msg.get("ev") == "rejected" and msg.get("path"):
+                self.rejected[os.path.basename(msg["path"])] = msg.get("error") or "refused"
         if changed:
             self.engine.send({"op": "ir", "ir": self.global_ir})
             self._library_changed(started)
