@@ -145,7 +145,7 @@ setup_gpio() {
         say "GPIO backend: lgpio ($gpio_why); footswitches work on every Pi, the Pi 5 included"
         return 0
     fi
-    say "building lgpio from PyPI (the OS has no python3-lgpio; a minute or two)"
+    say "lgpio from PyPI (the OS has no python3-lgpio): a wheel if one fits this Python, else built from source"
     gpio_log=$(mktemp "${TMPDIR:-/tmp}/tubeless-lgpio.XXXXXX")
     # PYPI=1: lgpio's setup.py then compiles the C library it ships into the module, rather
     # than linking a system liblgpio that plain Debian and Ubuntu do not package.
