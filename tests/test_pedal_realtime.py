@@ -222,7 +222,7 @@ def test_a_stalled_audio_thread_xruns_counted_logged_and_recovered(jack, tmp_pat
     assert len(xrun_lines) == 1                      # rate-limited: one line per 5 s
     s = json.loads(status.read_text())
     assert s["xruns"] >= 1 and s["cpu"]["blocks"] > 0 and 0 < s["cpu"]["p50"] <= s["cpu"]["p99"] <= s["cpu"]["max"]
-    assert s["late"]["max"] > 10                     # the stalls show as lateness, in periods
+    assert s["late"]["max"] >= 1                     # the stalls show as lateness (in periods)
 
 
 def test_a_thread_holding_the_gil_on_the_control_side_does_not_stall_the_audio(jack, tmp_path):

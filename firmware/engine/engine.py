@@ -4,7 +4,8 @@ Two threads and nothing else, so that no Python code the engine does not own can
 GIL while the audio waits for it:
 
 - audio (`tubeless-audio`, SCHED_FIFO at `audio.rt_priority`): read a period, run the tone
-  chain, write it; record when the block started and its compute time in the shared rings. It
+  chain, write it; record its compute time and how late it started (frames the device had
+  already delivered beyond the period) in the shared rings. It
   allocates nothing, takes no lock, logs nothing, touches no file.
 - commands (the main thread, SCHED_FIFO ten below the audio): executes the pedal's
   commands (firmware.messages: load a cached model into a slot, play, drop, IR), copies
@@ -199,7 +200,9 @@ class Engine:
         P = self.period
         c = self.shared.counters
         cpu = self.shared.cpu_ns
-        start = self.shared.start_ns
+        late = self.shared.late_frames
+        avail = getattr(getattr(io, "capture", None), "avail", None)
+        buffer_frames = P * int(self.cfg["audio"]["periods"])
         ring = self.shared.input
         ring_write = dsp.ring_write
         mask = sh.RING - 1
@@ -219,17 +222,19 @@ class Engine:
             if hook is not None:
                 hook(frames)
             n = io.read(x)
-            t0 = perf()                         # lateness is worked out from these, elsewhere
-            mark = t0
+            t0 = perf()
+            # lateness: what the device had already delivered beyond this period when the
+            # block started (an overrun: at least the whole buffer)
+            waiting = avail() if avail is not None else 0
             if n == 0:
                 x.fill(0.0)                     # overrun: one period of silence
                 n = P
-                mark = -t0                      # the capture stream restarts: a new time grid
+                waiting = buffer_frames
             ch.process_block(n)
             ring_write(x, n, ring, frames)      # the raw input, for the tuner on the control side
             c[sh.INPUT_POS] = frames + n
             i = blocks & mask
-            start[i] = mark
+            late[i] = waiting if waiting > 0 else 0
             cpu[i] = perf() - t0
             blocks += 1
             c[sh.BLOCKS] = blocks

@@ -7,7 +7,8 @@ writer, and an 8-byte aligned store is atomic on every CPU the pedal runs on.
 
 Writers: params/state before the audio starts and params afterwards (pedal); counters
 BLOCKS, FRAMES, INPUT_POS and the rings (audio thread: per block, its compute time and the
-time its read returned; the raw guitar input, for the tuner); every other counter (the engine's command
+frames the device had delivered beyond the block's period when it started; the raw guitar
+input, for the tuner); every other counter (the engine's command
 thread, a few hundred times a second).
 """
 import mmap
@@ -28,13 +29,13 @@ N_COUNTERS = 32
 NO_SLOT = -1
 
 _LAYOUT = (("params", np.float64, dsp.N_PARAMS), ("state", np.float64, dsp.N_STATE),
-           ("counters", np.int64, N_COUNTERS), ("cpu_ns", np.int64, RING), ("start_ns", np.int64, RING),
+           ("counters", np.int64, N_COUNTERS), ("cpu_ns", np.int64, RING), ("late_frames", np.int64, RING),
            ("input", np.float32, INPUT_RING))
 SIZE = sum(np.dtype(t).itemsize * n for _, t, n in _LAYOUT)
 
 
 class SharedBlock:
-    """`params`, `state`, `counters`, `cpu_ns`, `start_ns`, `input` as numpy views of one mapping:
+    """`params`, `state`, `counters`, `cpu_ns`, `late_frames`, `input` as numpy views of one mapping:
     a file both processes map (`path`), or anonymous memory for a single process."""
 
     def __init__(self, path=None, create=False):
@@ -93,30 +94,14 @@ class SharedBlock:
         return summary(self.recent(self.cpu_ns), period_s * 1e9)
 
     def late_stats(self, period_s):
-        return summary(lateness_ns(self.recent(self.start_ns), period_s * 1e9), period_s * 1e9)
+        """Lateness as a share of a period (frames waiting / period)."""
+        period = int(self.counters[PERIOD]) or 1
+        return summary(self.recent(self.late_frames), period)
 
 
-def lateness_ns(start_ns, period_ns, window=1024):
-    """How late each block started (ns) from the times its reads returned (`start_ns`, one
-    per block, in order; negative where an overrun restarted the capture stream): the
-    device delivers a period every period_ns, so block k of a stretch without restarts was
-    ready at offset + k * period_ns, the offset being the earliest any block in a window
-    around it started. Kept out of the audio thread: it only stores the time."""
-    from scipy.ndimage import minimum_filter1d
-    s = np.asarray(start_ns, np.float64)
-    out = np.zeros(len(s))
-    cuts = [0] + [int(i) for i in np.flatnonzero(s < 0) if i > 0] + [len(s)]
-    for a, b in zip(cuts[:-1], cuts[1:]):
-        if b <= a:
-            continue
-        d = np.abs(s[a:b]) - np.arange(b - a) * float(period_ns)
-        out[a:b] = d - minimum_filter1d(d, size=min(window, b - a), mode="nearest")
-    return out
-
-
-def summary(values_ns, period_ns):
-    """p50, p99, p99.9 and max as fractions of a period."""
-    t = np.asarray(values_ns, np.float64) / float(period_ns)
+def summary(values, period):
+    """p50, p99, p99.9 and max as fractions of a period (values and period in one unit)."""
+    t = np.asarray(values, np.float64) / float(period)
     if len(t) == 0:
         return {"p50": 0.0, "p99": 0.0, "p999": 0.0, "max": 0.0}
     p50, p99, p999 = np.percentile(t, [50, 99, 99.9])
