@@ -64,26 +64,30 @@ def plausible(value):
             and PLAUSIBLE_DB[0] <= value <= PLAUSIBLE_DB[1])
 
 
-def settle(model_file, log=None):
+def settle(model_file, log=None, fill=False):
     """Check the level a model file claims against what it plays, and fix it in its metadata.
 
     The loudness is measured on the standard input; the stated one is kept when plausible
     and not more than TRUST_DB quieter than the measurement; otherwise the measured one
     (clamped to PLAUSIBLE_DB) replaces it, with a warning. So no file sets its own gain:
     on the standard input the pedal's output is at most TRUST_DB above its target.
+    A file that states none is left so (the chain plays it at unity gain, as it always
+    has) unless `fill` (the importers: a format without the field), which measures it.
     A model that plays NaN or Inf is a ModelFileError naming its file. Returns the loudness
-    now in `metadata["loudness"]`. Slow (1 s of audio through the model): for the library
-    worker and the command line, never the audio process."""
+    now in `metadata["loudness"]` (None when none). Slow (1 s of audio through the model):
+    for the library worker and the command line, never the audio process."""
     import logging
     from .modelfile import ModelFileError
     log = log or logging.getLogger(__name__)
     meta = model_file.metadata
     stated = meta.get("loudness")
+    if "loudness" not in meta and not fill:
+        return None
     measured = measure(model_file)
     if not np.isfinite(measured):
         raise ModelFileError(model_file.path, "the model produces NaN or Inf on the standard input")
     used = float(min(max(measured, PLAUSIBLE_DB[0]), PLAUSIBLE_DB[1]))
-    if stated is None:
+    if "loudness" not in meta:
         meta["loudness_measured_by"] = "tubeless"
     elif not plausible(stated):
         log.warning("%s: states a loudness of %r dB, outside %g..%g: measured %.1f dB used",

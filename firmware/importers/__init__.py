@@ -58,7 +58,7 @@ def _with_loudness(mf):
     than the model plays (see loudness.settle), so the pedal levels every model alike and
     no file sets its own gain. A model that plays NaN is refused here, by its file name."""
     limits.check_model(mf.path, mf.architecture, mf.config, mf.sample_rate)
-    loudness.settle(mf)
+    loudness.settle(mf, fill=True)
     return mf
 
 
