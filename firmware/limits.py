@@ -58,7 +58,7 @@ class LimitError(ModelFileError):
 class Limits:
     """Every limit, in one place; `configure()` replaces the defaults (e.g. from a config file)."""
     json_bytes: int = 16 * MiB          # a .nam/.json file: A2 (the largest real one) is 0.65 MB;
-                                        # json.loads of 16 MB of numbers takes ~0.4 GB at most
+                                        # 16 MiB of numbers parsed into an array peaks at +208 MB
     npz_bytes: int = 64 * MiB           # a .npz file, as stored (compressed or not)
     npz_members: int = 16384            # arrays in a .npz (512 layers x up to 20 arrays + 4)
     npz_unpacked_bytes: int = 96 * MiB  # sum of the members' declared (uncompressed) sizes
