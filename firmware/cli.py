@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "firmware.bench",
     "firmware.importers",
     "firmware.pedal.cli",
+    "firmware.web.cli",
     "firmware.demo",
     "firmware.warm",
 ]
@@ -34,9 +35,22 @@ def build_parser():
     return parser
 
 
+def _glue_option_values(argv):
+    """`--events -1:next` -> `--events=-1:next`: argparse takes a value that starts with '-'
+    for an option and says "expected one argument"; glued, the command can say what is wrong."""
+    out, it = [], iter(argv)
+    for a in it:
+        if a in ("--events",):
+            v = next(it, None)
+            out.append(a if v is None else f"{a}={v}")
+        else:
+            out.append(a)
+    return out
+
+
 def main(argv=None):
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_glue_option_values(sys.argv[1:] if argv is None else list(argv)))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.command in SANDBOXED:

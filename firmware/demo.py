@@ -35,6 +35,7 @@ def _prepare(workdir):
     with open(config, "w") as f:
         f.write(f'[models]\ndirectory = "{models}"\nir = "{ir}"\n\n'
                 f'[state]\nfile = "{os.path.join(workdir, "state.json")}"\n\n'
+                f'[control]\nsocket = "{os.path.join(workdir, "control.sock")}"\n\n'
                 f'[audio]\nstatus_file = "{os.path.join(workdir, "status.json")}"\n')
     return models, config, di
 

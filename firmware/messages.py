@@ -56,6 +56,7 @@ CONTROL_COMMANDS = {
     "set": (("param", "value"), "set a control: drive, level, knob2 (0..1) or gate (threshold dB, -100 = off)"),
     "status": ((), "model, state, levels, CPU per period, xruns"),
     "models": ((), "the library in playing order"),
+    "global_ir": (("file",), "the global cabinet IR: a WAV in the models folder's irs/, or \"\" for none"),
 }
 SET_PARAMS = {"drive": (0.0, 1.0), "level": (0.0, 1.0), "knob2": (0.0, 1.0), "gate": (-100.0, 0.0)}
 ON_VALUES = {"on": True, "off": False, "true": True, "false": False, "1": True, "0": False, True: True,
@@ -92,6 +93,11 @@ def check_control(msg):
         if not lo <= value <= hi:
             raise MessageError(f"set {param}: {value:g} is outside {lo:g}..{hi:g}")
         out["param"], out["value"] = param, value
+    elif cmd == "global_ir":
+        name = msg.get("file")
+        if not isinstance(name, str) or (name and (name.startswith(".") or any(c in name for c in "/\\\0"))):
+            raise MessageError("global_ir: 'file' must be a file name in the models folder's irs/, or \"\"")
+        out["file"] = name
     return out
 
 

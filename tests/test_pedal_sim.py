@@ -239,3 +239,32 @@ def test_the_playing_model_is_reloaded_when_its_file_is_replaced(tmp_path, caplo
     assert sim.engine.io.xruns == 0
     steady = np.max(np.abs(np.diff(y[: steps["swap"]])))
     assert np.max(np.abs(np.diff(y))) < 2 * steady + 1e-3       # crossfaded, no click
+
+
+def test_paced_and_unpaced_simulations_play_the_same(tmp_path):
+    """The control side runs on the audio's clock: pacing the loop in real time (as a pedal
+    is paced) changes nothing in what it plays, switches and library changes included."""
+    d = models_dir(tmp_path)
+    x = signal(0.6)
+    events = "0.1:next,0.25:drive=0.8,0.3:prev,0.45:bypass"
+    y0 = Simulator(d, events=events).run(x)
+    y1 = Simulator(d, events=events, pace=1.0).run(x)
+    assert np.max(np.abs(y0 - x)) > 0.05          # it played the models, not the dry input
+    assert np.array_equal(y0, y1)
+
+
+def test_events_that_cannot_happen_are_errors(tmp_path):
+    from firmware import cli
+    for bad, why in (("nan:next", "number of seconds"), ("inf:next", "number of seconds"),
+                     ("1:drive=nan", "0..1"), ("1:drive=7", "0..1")):
+        with pytest.raises(SimulationError, match=why):
+            parse_events(bad)
+    d = models_dir(tmp_path, n=1)
+    with pytest.raises(SimulationError, match="after the end of the input"):
+        Simulator(d, events="2.0:next").run(signal(0.5))
+    sf = pytest.importorskip("soundfile")
+    sf.write(tmp_path / "in.wav", signal(0.2), SR)
+    for ev in ("-1:next", "9:next"):                # a negative time reaches the check, not argparse
+        assert cli.main(["simulate", str(tmp_path / "in.wav"), str(tmp_path / "o.wav"), "--models", str(d),
+                         "--events", ev]) == 2
+    assert not (tmp_path / "o.wav").exists()

@@ -28,7 +28,9 @@ def main(argv=None):
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     block_model_parsing()
     from .. import messages
-    from ..pedal.audio import AlsaDuplex, AudioConfigError
+    from ..pedal.audio import AlsaDuplex, AudioConfigError, quiet_alsa_library
+    if not args.verbose:
+        quiet_alsa_library()
     from .engine import Engine
     from .shared import SharedBlock
 

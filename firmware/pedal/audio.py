@@ -27,14 +27,23 @@ class AudioConfigError(RuntimeError):
     """The device cannot run with the parameters the pedal needs."""
 
 
-def resolve_device(spec):
-    """A config's device value -> ALSA PCM name (card names looked up by firmware.alsa_cards)."""
-    from .. import alsa_cards
+_ERROR_HANDLER = None
+
+
+def quiet_alsa_library():
+    """Stop alsa-lib printing its own messages on stderr ("ALSA lib confmisc.c:855: ...", a
+    page of them for a missing card): the pedal says what is wrong in one line instead."""
+    global _ERROR_HANDLER
+    import ctypes
+    import ctypes.util
     try:
-        return alsa_cards.pcm_device(spec)
-    except alsa_cards.CardError as e:
-        log.warning("%s; using ALSA 'default'", e)
-        return "default"
+        lib = ctypes.CDLL(ctypes.util.find_library("asound") or "libasound.so.2")
+    except OSError:
+        return False
+    proto = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p)
+    _ERROR_HANDLER = proto(lambda *args: None)       # kept alive: alsa-lib holds the pointer
+    lib.snd_lib_error_set_handler(_ERROR_HANDLER)
+    return True
 
 
 def _open(alsaaudio, kind, device, rate, channels, period, periods, formats):

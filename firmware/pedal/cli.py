@@ -79,6 +79,22 @@ def cache_dir(cfg):
     return tempfile.mkdtemp(prefix="tubeless-models-")
 
 
+def sound_device(spec):
+    """The config's device as an ALSA PCM name, or one clear error listing what there is."""
+    from .. import alsa_cards
+    try:
+        return alsa_cards.pcm_device(spec)
+    except alsa_cards.CardError as e:
+        cards = alsa_cards.list_cards()
+        if not cards:
+            raise _cli_error()(f"no sound card here (the config asks for {spec!r}). On the Pi: the HAT's dtoverlay "
+                               "in /boot/firmware/config.txt, then reboot (docs/pi-setup.md). Without a card: "
+                               "`tubeless simulate IN.wav OUT.wav --models DIR` or `make run SIM=1`") from None
+        log.warning("%s. Playing through ALSA 'default'; choose a card with --device NAME or audio.device in "
+                    "the config", e)
+        return "default"
+
+
 def run_pedal(cfg, ready=None):
     """`tubeless run`: the engine and the librarian in their own processes, the control
     side here. Returns when the pedal is stopped (q, Ctrl-C, SIGTERM, `ctl` quit) or the
@@ -88,14 +104,16 @@ def run_pedal(cfg, ready=None):
     import time
 
     from .. import sdnotify
-    from .audio import AudioConfigError, resolve_device
+    from .audio import AudioConfigError
     from .control import ControlServer
     from .controls import make_controls
     from .links import EngineProcess, LibrarianProcess
     from .pedal import Pedal
     a = cfg["audio"]
-    a["capture_device"] = a["capture_device"] or resolve_device(a["device"])
-    a["playback_device"] = a["playback_device"] or resolve_device(a["device"])
+    if not (a["capture_device"] and a["playback_device"]):
+        dev = sound_device(a["device"])
+        a["capture_device"] = a["capture_device"] or dev
+        a["playback_device"] = a["playback_device"] or dev
     if not os.path.isdir(cfg["models"]["directory"]):
         log.warning("model directory %s does not exist (yet): playing dry until models arrive",
                     cfg["models"]["directory"])
@@ -160,14 +178,20 @@ def cmd_simulate(args):
     from .sim import SimulationError, simulate_file
     if not os.path.isdir(args.models):
         raise _cli_error()(f"{args.models}: not a directory")
+    logging.getLogger("firmware.pedal.audio").setLevel(logging.WARNING)   # its file "devices" are no news
     try:
         sim, y = simulate_file(args.input, args.output, args.models, args.config, args.events)
     except (SimulationError, ConfigError) as e:
         raise _cli_error()(str(e)) from None
     s = sim.pedal.status()
-    print(f"{args.output}: {len(y)} samples; model at the end: {s['model']}; "
-          f"cpu per block p50 {100 * s['cpu']['p50']:.1f}% p99 {100 * s['cpu']['p99']:.1f}% "
-          f"max {100 * s['cpu']['max']:.1f}%; xruns {s['xruns']}; NaN faults {s['faults']}")
+    cpu = s["cpu"]
+    period_ms = 1e3 * sim.cfg["audio"]["period"] / sim.cfg["audio"]["rate"]
+    print(f"{args.output}: {len(y)} samples; model at the end: {s['model']}; xruns {s['xruns']}; "
+          f"NaN faults {s['faults']}")
+    print(f"CPU per {period_ms:.2f} ms period, the load a pedal would carry: median {100 * cpu['p50']:.1f}%, "
+          f"p99 {100 * cpu['p99']:.1f}%"
+          + (f" (the slowest block took {100 * cpu['max']:.0f}%: simulate is not real-time, so that is "
+             f"this machine running other work meanwhile)" if cpu["max"] > 1 else f", max {100 * cpu['max']:.1f}%"))
     return 0
 
 

@@ -167,6 +167,8 @@ class Pedal:
             return {"ok": True, "models": [self._describe(e) for e in self.entries],
                     "rejected": [{"file": f, "error": why} for f, why in sorted(self.rejected.items())]
                     + [{"file": os.path.basename(p), "error": "cannot be built"} for p in sorted(self.bad)]}
+        elif cmd == "global_ir":
+            return self._set_global_ir(m["file"])
         reply = {"ok": True, "status": self.status(brief=True)}
         if cmd in ("next", "prev", "select") and self.current_path in self.by_path:
             e = self.by_path[self.current_path]          # what is fading in (status: what plays now)
@@ -201,7 +203,27 @@ class Pedal:
 
     def _describe(self, e):
         return {k: e.get(k) for k in ("file", "name", "architecture", "sample_rate", "num_knobs", "format",
-                                      "bytes", "ir_file", "sizes", "size")} | {"playing": e["path"] == self.current_path}
+                                      "bytes", "ir_file", "sizes", "size")} | {"playing": e["path"] == self.current_path,
+                                                                               "ir_used": e.get("ir") is not None}
+
+    def _set_global_ir(self, name):
+        """The global cabinet IR (the web page's setting): NAME in the models folder's irs/,
+        or "" for none. The librarian converts it: one in this process takes the new path at
+        its next look; one in its own process is started again with it (its cache makes the
+        new start cheap)."""
+        path = os.path.join(self.cfg["models"]["directory"], "irs", name) if name else ""
+        if path and not os.path.isfile(path):
+            return {"ok": False, "error": f"no IR {name!r} in the models folder's irs/"}
+        self.cfg["models"]["ir"] = path
+        lib = self.librarian
+        if hasattr(lib, "librarian"):                  # LocalLibrarian (simulate, tests)
+            lib.librarian.global_ir_path = path
+        elif "--ir" in getattr(lib, "args", ()):        # LibrarianProcess: supervise() starts it again
+            lib.args[lib.args.index("--ir") + 1] = path
+            lib.close()
+            lib.proc, lib.working, lib._next_start = None, None, 0.0
+        log.info("global IR: %s", name or "none")
+        return {"ok": True, "global_ir": name}
 
     # --- models -------------------------------------------------------------------------
     def _playable(self, path):

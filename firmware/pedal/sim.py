@@ -3,10 +3,11 @@
 The real ALSA code runs on alsa-lib `file` PCMs (capture reads a raw file made from IN.wav,
 playback writes a raw file), the real gpiozero code runs on mock pins and a mock MCP3008,
 and the events of `--events` are played on those pins when the loop reaches their time.
-The file PCMs are not paced: the loop runs as fast as it can, and waits between blocks
-while an event is being handled, so the result does not depend on the machine's speed.
+The engine, the librarian and the control side run in this process, the control side on
+the audio's clock (see Simulator), so the result does not depend on the machine's speed.
 """
 import logging
+import math
 import os
 import tempfile
 import time
@@ -64,6 +65,8 @@ def parse_events(text):
             t = float(t)
         except ValueError:
             raise SimulationError(f"event {part!r}: expected SECONDS:ACTION (e.g. 0.5:next)") from None
+        if not math.isfinite(t):
+            raise SimulationError(f"event {part!r}: the time must be a number of seconds")
         value = None
         if "=" in what:
             what, v = what.split("=", 1)
@@ -71,7 +74,7 @@ def parse_events(text):
                 value = float(v)
             except ValueError:
                 raise SimulationError(f"event {part!r}: {v!r} is not a number") from None
-            if not 0.0 <= value <= 1.0:
+            if not 0.0 <= value <= 1.0:  # (NaN fails this too)
                 raise SimulationError(f"event {part!r}: pot values are 0..1")
         what = what.strip().lower()
         if what not in ACTIONS:
@@ -124,6 +127,10 @@ class Simulator:
         x = np.ascontiguousarray(x, np.float32)
         n = len(x)
         total = -(-n // P) * P
+        late = [e for e in self.events if e.time * rate >= n]
+        if late:
+            raise SimulationError(f"event at {late[0].time:g} s ({late[0].action}) is after the end of the input "
+                                  f"({n / rate:.2f} s)")
         with tempfile.TemporaryDirectory(prefix="tubeless-sim-") as tmp:
             conf = os.path.join(tmp, "sim.conf")
             with open(conf, "w") as f:
@@ -154,6 +161,7 @@ class Simulator:
                 controls = GpioControls(pedal, c)
                 pedal.controls = controls
                 self.adc, self.factory = adc, factory
+                engine.warm_up()                 # as the engine process does before its audio starts
                 self.librarian.poll(0.0)
                 controls.poll_pots()             # the pots' positions before the first sample
                 pedal.restore()

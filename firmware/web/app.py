@@ -1,0 +1,451 @@
+"""The web page's server: aiohttp, one process, no state of its own besides the sessions.
+
+Everything it knows about the pedal comes through the control socket (firmware.pedal.control,
+docs/processes.md), everything it changes goes through that socket or into the models
+folder (firmware.web.files) and the config file (firmware.web.settings). So a crash or a
+hang here changes nothing the audio depends on. API (JSON; every change needs the session
+cookie and the X-CSRF-Token header):
+
+    POST /api/login {password}        GET /api/session       POST /api/logout
+    GET  /api/models                  POST /api/play {file}  POST /api/control {cmd, ...}
+    POST /api/upload (multipart)      POST /api/setlist {order}
+    POST /api/rename {file, to}       POST /api/delete {file}  POST /api/ir {model, ir}
+    GET  /api/settings                POST /api/settings {gate_threshold_db, global_ir, input_gain_db}
+    POST /api/password {current, new} GET  /api/events (server-sent events: status, health, models)
+"""
+import asyncio
+import hmac
+import json
+import logging
+import os
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from .. import messages
+from .auth import LoginLimiter, PasswordError, Sessions, check_password, write_password
+from .files import FileError, ModelsFolder, clean_name, kind_of, limit_of
+from .health import Health
+from .settings import SettingsError, gain_control, set_config_value, set_input_gain
+
+log = logging.getLogger(__name__)
+STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+COOKIE = "tubeless_session"
+CHANGES = ("POST", "PUT", "PATCH", "DELETE")
+PUBLIC = ("/api/login", "/api/session")
+PAGE_CONTROLS = ("next", "prev", "bypass", "mute", "set")
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
+       "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
+
+
+class PedalDown(Exception):
+    pass
+
+
+class Control:
+    """The pedal's control socket, asynchronously: one connection per request."""
+
+    def __init__(self, path, timeout=10.0):
+        self.path = path
+        self.timeout = timeout
+
+    async def __call__(self, msg):
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(self.path, limit=messages.MAX_LINE + 1),
+                                                    self.timeout)
+        except (OSError, asyncio.TimeoutError) as e:
+            raise PedalDown(f"the pedal is not running (no answer at {self.path}: "
+                            f"{getattr(e, 'strerror', None) or type(e).__name__})") from None
+        try:
+            writer.write(messages.encode(msg))
+            await writer.drain()
+            line = await asyncio.wait_for(reader.readline(), self.timeout)
+        except (OSError, asyncio.TimeoutError, ValueError) as e:
+            raise PedalDown(f"the pedal did not answer ({type(e).__name__})") from None
+        finally:
+            writer.close()
+        if not line:
+            raise PedalDown("the pedal closed the connection")
+        return messages.decode(line)
+
+
+def _json_error(status, text):
+    return web.json_response({"ok": False, "error": text}, status=status)
+
+
+class WebApp:
+    def __init__(self, cfg, config_path=None, password_file=None):
+        self.cfg = cfg
+        self.config_path = config_path
+        w = cfg["web"]
+        self.password_file = password_file or w["password_file"]
+        self.max_upload = int(float(w["max_upload_mb"]) * (1 << 20))
+        self.sessions = Sessions(lifetime_s=float(w["session_hours"]) * 3600)
+        self.limiter = LoginLimiter()
+        self.ctl = Control(cfg["control"]["socket"])
+        self.folder = ModelsFolder(cfg["models"]["directory"])
+        self.health = Health()
+
+    # --- plumbing -----------------------------------------------------------------------
+    def app(self):
+        app = web.Application(middlewares=[self.guard], client_max_size=64 * 1024)
+        r = app.router
+        r.add_get("/", self.page)
+        r.add_static("/static/", STATIC, append_version=False)
+        r.add_post("/api/login", self.login)
+        r.add_get("/api/session", self.session_info)
+        r.add_post("/api/logout", self.logout)
+        r.add_get("/api/models", self.models)
+        r.add_post("/api/play", self.play)
+        r.add_post("/api/control", self.control)
+        r.add_post("/api/upload", self.upload)
+        r.add_post("/api/setlist", self.setlist)
+        r.add_post("/api/rename", self.rename)
+        r.add_post("/api/delete", self.delete)
+        r.add_post("/api/ir", self.ir)
+        r.add_get("/api/settings", self.settings)
+        r.add_post("/api/settings", self.change_settings)
+        r.add_post("/api/password", self.password)
+        r.add_get("/api/events", self.events)
+        return app
+
+    def _session(self, request):
+        token = request.cookies.get(COOKIE)
+        return token, self.sessions.csrf(token)
+
+    @web.middleware
+    async def guard(self, request, handler):
+        path = request.path
+        if request.method in CHANGES:
+            origin = request.headers.get("Origin")
+            if origin and origin != "null" and urlsplit(origin).netloc != request.host:
+                return _json_error(403, "a change from another site's page")
+        if path.startswith("/api/") and path not in PUBLIC:
+            token, csrf = self._session(request)
+            if csrf is None:
+                return _json_error(401, "not logged in")
+            if request.method in CHANGES:
+                sent = request.headers.get("X-CSRF-Token", "")
+                if not hmac.compare_digest(sent.encode(), csrf.encode()):
+                    return _json_error(403, "missing or wrong CSRF token (reload the page)")
+        try:
+            resp = await handler(request)
+        except PedalDown as e:
+            resp = _json_error(503, str(e))
+        except (FileError, SettingsError, messages.MessageError, PasswordError) as e:
+            resp = _json_error(400, str(e))
+        resp.headers.setdefault("Content-Security-Policy", CSP)
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "no-referrer")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        if path.startswith("/api/"):
+            resp.headers.setdefault("Cache-Control", "no-store")
+        return resp
+
+    async def _body(self, request):
+        if request.content_type != "application/json":
+            raise FileError("expected a JSON body")
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            raise FileError("not JSON") from None
+        if not isinstance(body, dict):
+            raise FileError("expected a JSON object")
+        return body
+
+    async def _ok(self, msg):
+        reply = await self.ctl(msg)
+        if not reply.get("ok"):
+            return _json_error(400, reply.get("error", "refused"))
+        return web.json_response(reply)
+
+    # --- pages and sessions -------------------------------------------------------------
+    async def page(self, request):
+        return web.FileResponse(os.path.join(STATIC, "index.html"), headers={"Cache-Control": "no-store"})
+
+    async def login(self, request):
+        addr = request.remote or "?"
+        wait = self.limiter.wait_s(addr)
+        if wait > 0:
+            return web.json_response({"ok": False, "error": f"too many wrong passwords: try again in {wait:.0f} s"},
+                                     status=429, headers={"Retry-After": str(int(wait) + 1)})
+        body = await self._body(request)
+        password = body.get("password")
+        try:
+            with open(self.password_file, encoding="utf-8") as f:
+                stored = f.read()
+        except OSError:
+            return _json_error(503, "no password is set: run `tubeless web --new-password` on the pedal")
+        ok = isinstance(password, str) and len(password) <= 256 and \
+            await asyncio.get_running_loop().run_in_executor(None, check_password, password, stored)
+        self.limiter.tried(addr, ok)
+        if not ok:
+            log.warning("wrong password from %s", addr)
+            return _json_error(403, "wrong password")
+        token, csrf = self.sessions.new()
+        resp = web.json_response({"ok": True, "csrf": csrf})
+        resp.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
+                        max_age=int(self.sessions.lifetime_s))
+        return resp
+
+    async def session_info(self, request):
+        _, csrf = self._session(request)
+        if csrf is None:
+            return _json_error(401, "not logged in")
+        return web.json_response({"ok": True, "csrf": csrf})
+
+    async def logout(self, request):
+        token, _ = self._session(request)
+        self.sessions.drop(token)
+        resp = web.json_response({"ok": True})
+        resp.del_cookie(COOKIE, path="/")
+        return resp
+
+    async def password(self, request):
+        body = await self._body(request)
+        token, _ = self._session(request)
+        try:
+            with open(self.password_file, encoding="utf-8") as f:
+                stored = f.read()
+        except OSError:
+            stored = ""
+        current, new = body.get("current"), body.get("new")
+        if not isinstance(current, str) or not check_password(current, stored):
+            return _json_error(403, "the current password is wrong")
+        if not isinstance(new, str):
+            raise PasswordError("no new password")
+        write_password(self.password_file, new)
+        self.sessions.drop_all_but(token)          # other phones log in again
+        log.info("password changed")
+        return web.json_response({"ok": True})
+
+    # --- models -------------------------------------------------------------------------
+    async def _library(self):
+        reply = await self.ctl({"cmd": "models"})
+        status = await self.ctl({"cmd": "status"})
+        return {"ok": True, "models": reply.get("models", []), "rejected": reply.get("rejected", []),
+                "irs": self.folder.ir_library(), "status": status.get("status", {}), "rate": self.cfg["audio"]["rate"]}
+
+    async def models(self, request):
+        return web.json_response(await self._library())
+
+    async def play(self, request):
+        body = await self._body(request)
+        name = self.folder.model(body.get("file"))
+        return await self._ok({"cmd": "select", "name": name})
+
+    async def control(self, request):
+        body = await self._body(request)
+        if body.get("cmd") not in PAGE_CONTROLS:
+            raise messages.MessageError(f"unknown control {body.get('cmd')!r}")
+        return await self._ok(messages.check_control(body))
+
+    async def setlist(self, request):
+        body = await self._body(request)
+        order = body.get("order")
+        if not isinstance(order, list) or not all(isinstance(n, str) for n in order):
+            raise FileError("order: a list of file names")
+        return web.json_response({"ok": True, "order": self.folder.write_setlist(order)})
+
+    async def rename(self, request):
+        body = await self._body(request)
+        to = self.folder.rename(body.get("file"), body.get("to"))
+        log.info("renamed %s to %s", body.get("file"), to)
+        return web.json_response({"ok": True, "file": to})
+
+    async def delete(self, request):
+        body = await self._body(request)
+        self.folder.delete(body.get("file"))
+        log.info("deleted %s", body.get("file"))
+        return web.json_response({"ok": True})
+
+    async def ir(self, request):
+        body = await self._body(request)
+        target = self.folder.attach_ir(body.get("model"), body.get("ir") or "")
+        return web.json_response({"ok": True, "ir_file": target})
+
+    async def upload(self, request):
+        """Files stream to temporary names in the folder (the librarian ignores them), each
+        within its type's limit and all within max_upload_mb; then each is renamed into
+        place and the librarian checks it like any file copied in. The reply lists every
+        file: "checking" (the page then follows it in /api/models), "stored" or "refused"."""
+        if request.content_length is not None and request.content_length > self.max_upload:
+            return _json_error(413, f"an upload of at most {self.max_upload >> 20} MB at once")
+        try:
+            reader = await request.multipart()
+        except (AssertionError, ValueError, KeyError):
+            raise FileError("expected a multipart upload") from None
+        total, temps, done, results = 0, [], [], []
+        loop = asyncio.get_running_loop()
+        try:
+            async for part in reader:
+                if part.filename is None:
+                    await part.release()
+                    continue
+                try:
+                    name = clean_name(part.filename)
+                    kind = kind_of(name)
+                except FileError as e:
+                    results.append({"file": str(part.filename)[:120], "status": "refused", "error": str(e)})
+                    await part.release()
+                    continue
+                f, tmp = self.folder.temp()
+                temps.append(tmp)
+                n, limit, too_big = 0, limit_of(kind), False
+                with f:
+                    while chunk := await part.read_chunk(1 << 16):
+                        n += len(chunk)
+                        total += len(chunk)
+                        if total > self.max_upload:
+                            return _json_error(413, f"an upload of at most {self.max_upload >> 20} MB at once")
+                        if n > limit:
+                            too_big = True
+                            continue                   # read on to the next part, keep nothing
+                        f.write(chunk)
+                if too_big or n == 0:
+                    results.append({"file": name, "status": "refused",
+                                    "error": f"larger than the {limit >> 20} MB limit" if too_big else "empty file"})
+                    continue
+                if kind == "zip":
+                    try:
+                        members, refused = await loop.run_in_executor(None, self.folder.expand_zip, tmp, name)
+                    except FileError as e:
+                        results.append({"file": name, "status": "refused", "error": str(e)})
+                        continue
+                    temps += [m[1] for m in members]
+                    done += members
+                    results += [{"file": label, "status": "refused", "error": why} for label, why in refused]
+                else:
+                    done.append((name, tmp, name))
+            results += self.folder.settle_upload(done)
+        except ValueError as e:          # a malformed multipart body
+            raise FileError(f"a malformed upload ({e})") from None
+        finally:
+            for t in temps:
+                if os.path.exists(t):
+                    os.unlink(t)
+        for r in results:
+            log.info("upload %s: %s%s", r["file"], r["status"], f" ({r['error']})" if r.get("error") else "")
+        return web.json_response({"ok": True, "results": results})
+
+    # --- settings -----------------------------------------------------------------------
+    def _current_config(self):
+        from ..pedal.config import ConfigError, load_config
+        try:
+            return load_config(self.config_path)
+        except ConfigError:
+            return self.cfg
+
+    async def settings(self, request):
+        cfg = self._current_config()
+        ir = cfg["models"].get("ir") or ""
+        found = gain_control()
+        gain = {"available": found[0] is not None, "why": found[1] if found[0] is None else None,
+                "db": cfg["web"].get("input_gain_db"), "card": found[0]}
+        if found[0] is not None:
+            gain["range"] = found[3]
+        gate = cfg["tone"]["gate_threshold_db"]
+        try:
+            pots = (await self.ctl({"cmd": "status"}))["status"].get("pots", {})
+            gate = pots.get("gate", gate)
+        except PedalDown:
+            pass
+        return web.json_response({"ok": True, "gate_threshold_db": gate,
+                                  "global_ir": os.path.basename(ir) if ir else "", "global_ir_path": ir,
+                                  "irs": self.folder.ir_library(), "input_gain": gain,
+                                  "config": self.config_path, "port": cfg["web"]["port"]})
+
+    def _save(self, section, key, value):
+        if not self.config_path:
+            raise SettingsError("no config file to save into (start `tubeless web --config FILE`)")
+        set_config_value(self.config_path, section, key, value)
+
+    async def change_settings(self, request):
+        body = await self._body(request)
+        saved = {}
+        if "gate_threshold_db" in body:
+            msg = messages.check_control({"cmd": "set", "param": "gate", "value": body["gate_threshold_db"]})
+            reply = await self.ctl(msg)
+            if not reply.get("ok"):
+                return _json_error(400, reply.get("error"))
+            self._save("tone", "gate_threshold_db", msg["value"])
+            saved["gate_threshold_db"] = msg["value"]
+        if "global_ir" in body:
+            name = body["global_ir"] or ""
+            if name:
+                name = clean_name(name)
+                if name not in self.folder.ir_library():
+                    raise FileError(f"{name}: no such IR (upload it first)")
+            reply = await self.ctl({"cmd": "global_ir", "file": name})
+            if not reply.get("ok"):
+                return _json_error(400, reply.get("error"))
+            self._save("models", "ir", os.path.join(self.folder.irs, name) if name else "")
+            saved["global_ir"] = name
+        if "input_gain_db" in body:
+            try:
+                db = float(body["input_gain_db"])
+            except (TypeError, ValueError):
+                raise SettingsError("input gain: a number of dB") from None
+            await asyncio.get_running_loop().run_in_executor(None, set_input_gain, db)
+            self._save("web", "input_gain_db", db)
+            saved["input_gain_db"] = db
+        log.info("settings saved: %s", saved)
+        return web.json_response({"ok": True, "saved": saved})
+
+    # --- live ---------------------------------------------------------------------------
+    async def events(self, request):
+        """Server-sent events while the page is open: `status` twice a second, `health`
+        every 2 s, `models` when the library changes. Ends with the session."""
+        token, _ = self._session(request)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
+                                           "X-Accel-Buffering": "no"})
+        await resp.prepare(request)
+        last_models, tick = None, 0
+        try:
+            while self.sessions.csrf(token) is not None:
+                out = []
+                try:
+                    out.append(("status", (await self.ctl({"cmd": "status"}))["status"]))
+                    if tick % 4 == 0:
+                        m = await self.ctl({"cmd": "models"})
+                        lib = {"models": m.get("models", []), "rejected": m.get("rejected", []),
+                               "irs": self.folder.ir_library()}
+                        if lib != last_models:
+                            last_models = lib
+                            out.append(("models", lib))
+                except PedalDown as e:
+                    out.append(("down", {"error": str(e)}))
+                    last_models = None
+                if tick % 4 == 0:
+                    out.append(("health", self.health.read()))
+                for name, data in out:
+                    await resp.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+                tick += 1
+                await asyncio.sleep(0.5)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        return resp
+
+
+def serve(cfg, config_path=None, host=None, port=None, password_file=None, ready=None):
+    """Run the web page until SIGTERM / Ctrl-C."""
+    w = WebApp(cfg, config_path, password_file)
+    host = host or cfg["web"]["host"]
+    port = int(port if port is not None else cfg["web"]["port"])
+    gain = cfg["web"].get("input_gain_db")
+    if isinstance(gain, (int, float)) and not isinstance(gain, bool):
+        try:                            # the web service owns the HAT's gain: set it again at boot
+            set_input_gain(float(gain))
+        except SettingsError as e:
+            log.info("input gain %s dB not set: %s", gain, e)
+
+    async def started(app):
+        log.info("web page on http://%s:%d/ (models: %s, pedal: %s)", host, port, cfg["models"]["directory"],
+                 cfg["control"]["socket"])
+        if ready is not None:
+            ready()
+
+    app = w.app()
+    app.on_startup.append(started)
+    web.run_app(app, host=host, port=port, print=None, access_log=None, handle_signals=True)
+    return 0

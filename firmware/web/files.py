@@ -1,0 +1,275 @@
+"""The models folder, as the web page changes it: uploads, IRs, the setlist, renames, deletes.
+
+The librarian watches this folder (firmware.librarian.library): a file is looked at only
+once it stops changing and never under a temporary name, so everything here is written
+under a name starting with "." and then renamed into place (atomic on one filesystem).
+Names come from a browser: each is reduced to a plain file name (no folders, no "..",
+no control characters, no leading dot) and checked against what the folder holds before
+anything is renamed or removed. Cabinet IRs that belong to no model live in `irs/`, a
+folder the librarian does not look into; attaching one to a model copies it beside the
+model as NAME.wav (the librarian's pairing rule).
+"""
+import os
+import re
+import shutil
+import tempfile
+import unicodedata
+import zipfile
+
+from ..librarian.library import EXTENSIONS, MAX_BYTES, SETLIST
+
+MODEL_EXTENSIONS = EXTENSIONS                      # .npz .nam .json .aidax
+IR_EXTENSION = ".wav"
+ZIP_EXTENSION = ".zip"
+UPLOAD_EXTENSIONS = (*MODEL_EXTENSIONS, IR_EXTENSION, ZIP_EXTENSION)
+IR_MAX_BYTES = 64 << 20                             # what the librarian reads of an IR
+ZIP_MAX_MEMBERS = 200
+IRS = "irs"
+MAX_NAME = 120
+_BAD = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
+
+
+class FileError(ValueError):
+    """A refused name or file; the text is the one-line reason shown on the page."""
+
+
+def clean_name(raw):
+    """A browser's file name -> a plain file name, or FileError. Folders in the name are
+    dropped (a zip member "amps/plexi.nam" is "plexi.nam"), "../x" is refused outright."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise FileError("no file name")
+    name = unicodedata.normalize("NFC", raw.replace("\\", "/").split("/")[-1]).strip()
+    if any(part == ".." for part in raw.replace("\\", "/").split("/")):
+        raise FileError(f"{raw[:80]!r}: a name that leaves its folder")
+    if not name or name.startswith(".") or _BAD.search(name):
+        raise FileError(f"{raw[:80]!r}: not a plain file name")
+    if len(name) > MAX_NAME:
+        raise FileError(f"{name[:40]}...: a name longer than {MAX_NAME} characters")
+    return name
+
+
+def kind_of(name):
+    ext = os.path.splitext(name)[1].lower()
+    if ext in MODEL_EXTENSIONS:
+        return "model"
+    if ext == IR_EXTENSION:
+        return "ir"
+    if ext == ZIP_EXTENSION:
+        return "zip"
+    raise FileError(f"{name}: not a model (.nam .json .aidax .npz), a cabinet IR (.wav) or a .zip of those")
+
+
+def limit_of(kind):
+    return {"model": MAX_BYTES, "ir": IR_MAX_BYTES, "zip": MAX_BYTES}[kind]
+
+
+class ModelsFolder:
+    def __init__(self, directory):
+        self.directory = os.fspath(directory)
+        self.irs = os.path.join(self.directory, IRS)
+
+    # --- reading ------------------------------------------------------------------------
+    def _names(self, d):
+        try:
+            return sorted(n for n in os.listdir(d) if not n.startswith(".") and os.path.isfile(os.path.join(d, n)))
+        except FileNotFoundError:
+            return []
+
+    def models(self):
+        return [n for n in self._names(self.directory) if n.lower().endswith(MODEL_EXTENSIONS)]
+
+    def ir_library(self):
+        return [n for n in self._names(self.irs) if n.lower().endswith(IR_EXTENSION)]
+
+    def setlist(self):
+        try:
+            with open(os.path.join(self.directory, SETLIST), encoding="utf-8") as f:
+                return [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
+        except OSError:
+            return []
+
+    def model(self, name):
+        """A model file of the folder by its exact name, or FileError."""
+        name = clean_name(name)
+        if name not in self.models():
+            raise FileError(f"{name}: no such model in the folder")
+        return name
+
+    # --- writing ------------------------------------------------------------------------
+    def temp(self, d=None):
+        """A new temporary file in the folder (ignored by the librarian): (file object, path)."""
+        d = d or self.directory
+        os.makedirs(d, exist_ok=True)
+        fd, path = tempfile.mkstemp(prefix=".tmp-web-", dir=d)
+        return os.fdopen(fd, "wb"), path
+
+    def place(self, tmp, name, d=None):
+        """Rename a finished temporary file to its name (replacing a file of that name)."""
+        d = d or self.directory
+        os.chmod(tmp, 0o664)                              # the pedal reads it through the group
+        final = os.path.join(d, name)
+        if os.path.isdir(final):
+            os.unlink(tmp)
+            raise FileError(f"{name}: a folder of that name is in the way")
+        os.replace(tmp, final)
+        return final
+
+    def write_bytes(self, name, data, d=None):
+        f, tmp = self.temp(d)
+        try:
+            with f:
+                f.write(data)
+            return self.place(tmp, name, d)
+        except BaseException:
+            _unlink(tmp)
+            raise
+
+    def copy(self, src, name, d=None):
+        f, tmp = self.temp(d)
+        try:
+            with f, open(src, "rb") as s:
+                shutil.copyfileobj(s, f)
+            return self.place(tmp, name, d)
+        except BaseException:
+            _unlink(tmp)
+            raise
+
+    def write_setlist(self, order):
+        """The playing order: names of models in the folder (others refused)."""
+        have = set(self.models())
+        clean = []
+        for n in order:
+            n = clean_name(n)
+            if n not in have:
+                raise FileError(f"{n}: no such model in the folder")
+            if n not in clean:
+                clean.append(n)
+        text = "# The playing order, written by the pedal's web page. One file name a line.\n" + \
+            "".join(n + "\n" for n in clean)
+        self.write_bytes(SETLIST, text.encode())
+        return clean
+
+    def _replace_in_setlist(self, old, new):
+        order = self.setlist()
+        if not order:
+            return
+        stems = {old, os.path.splitext(old)[0]}
+        out = [(new if new else None) if n in stems else n for n in order]
+        text = "# The playing order, written by the pedal's web page. One file name a line.\n" + \
+            "".join(n + "\n" for n in out if n)
+        self.write_bytes(SETLIST, text.encode())
+
+    def rename(self, name, to):
+        name = self.model(name)
+        to = clean_name(to)
+        ext = os.path.splitext(name)[1]
+        if not to.lower().endswith(ext.lower()):
+            to += ext                                      # the format stays the file's
+        if to == name:
+            return name
+        if os.path.exists(os.path.join(self.directory, to)):
+            raise FileError(f"{to}: a file of that name is already there")
+        old_ir, new_ir = self._ir_of(name), os.path.join(self.directory, os.path.splitext(to)[0] + IR_EXTENSION)
+        os.rename(os.path.join(self.directory, name), os.path.join(self.directory, to))
+        if old_ir and not os.path.exists(new_ir):
+            os.rename(old_ir, new_ir)
+        self._replace_in_setlist(name, to)
+        return to
+
+    def delete(self, name):
+        name = self.model(name)
+        ir = self._ir_of(name)
+        os.unlink(os.path.join(self.directory, name))
+        if ir and not any(os.path.splitext(m)[0] == os.path.splitext(name)[0] for m in self.models()):
+            os.unlink(ir)                                 # no other model of that name uses it
+        self._replace_in_setlist(name, None)
+
+    def _ir_of(self, model):
+        p = os.path.join(self.directory, os.path.splitext(model)[0] + IR_EXTENSION)
+        return p if os.path.isfile(p) else None
+
+    def attach_ir(self, model, ir):
+        """Copy irs/IR beside MODEL as its own IR; ir "" removes the model's IR."""
+        model = self.model(model)
+        target = os.path.splitext(model)[0] + IR_EXTENSION
+        if not ir:
+            old = self._ir_of(model)
+            if old:
+                os.unlink(old)
+            return None
+        ir = clean_name(ir)
+        if ir not in self.ir_library():
+            raise FileError(f"{ir}: no such IR (upload it first)")
+        self.copy(os.path.join(self.irs, ir), target)
+        return target
+
+    # --- uploads ------------------------------------------------------------------------
+    def expand_zip(self, path, zip_name):
+        """The members of an uploaded zip as (name, temp path) pairs, and refusals as
+        (name, error). Sizes are counted while reading (a member's stated size may lie)."""
+        done, refused = [], []
+        try:
+            zf = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError, ValueError) as e:
+            raise FileError(f"{zip_name}: not a readable zip ({e})") from None
+        budget = MAX_BYTES
+        with zf:
+            members = [i for i in zf.infolist() if not i.is_dir()]
+            if len(members) > ZIP_MAX_MEMBERS:
+                raise FileError(f"{zip_name}: {len(members)} files, more than the {ZIP_MAX_MEMBERS} a zip may hold")
+            for info in members:
+                label = f"{zip_name}/{info.filename[:80]}"
+                try:
+                    name = clean_name(info.filename)
+                    kind = kind_of(name)
+                    if kind == "zip":
+                        raise FileError(f"{name}: a zip inside a zip")
+                    limit = min(limit_of(kind), budget)
+                    f, tmp = self.temp()
+                    n = 0
+                    try:
+                        with f, zf.open(info) as src:
+                            while chunk := src.read(1 << 16):
+                                n += len(chunk)
+                                if n > limit:
+                                    raise FileError(f"{name}: unpacks to more than {limit >> 20} MB")
+                                f.write(chunk)
+                    except BaseException:
+                        _unlink(tmp)
+                        raise
+                    budget -= n
+                    done.append((name, tmp, label))
+                except FileError as e:
+                    refused.append((label, str(e)))
+                except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError) as e:
+                    refused.append((label, f"cannot be unpacked: {e}"))
+        return done, refused
+
+    def settle_upload(self, files):
+        """Finished uploads [(name, temp path, label)] -> results. Models first; then an IR
+        named like a model (in the folder or this upload) goes beside it, any other IR to irs/."""
+        results = []
+        models = [f for f in files if kind_of(f[0]) == "model"]
+        irs = [f for f in files if kind_of(f[0]) == "ir"]
+        for name, tmp, label in models:
+            size = os.path.getsize(tmp)
+            self.place(tmp, name)
+            results.append({"file": label, "name": name, "kind": "model", "bytes": size, "status": "checking"})
+        stems = {os.path.splitext(m)[0] for m in self.models()}
+        for name, tmp, label in irs:
+            stem = os.path.splitext(name)[0]
+            if stem in stems:
+                self.place(tmp, stem + IR_EXTENSION)
+                results.append({"file": label, "name": name, "kind": "ir", "model": stem, "status": "checking"})
+            else:
+                self.place(tmp, name, self.irs)
+                results.append({"file": label, "name": name, "kind": "ir", "status": "stored",
+                                "note": "kept with the IRs: attach it to a model, or make it the global IR"})
+        return results
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

@@ -1,0 +1,300 @@
+// The pedal's page: plain JavaScript, no build step, nothing from the internet.
+"use strict";
+const $ = (s, el = document) => el.querySelector(s);
+let csrf = null, lib = { models: [], rejected: [], irs: [] }, status = {}, open = null, events = null;
+const pending = new Map();            // uploads the librarian is still checking: name -> result
+const dragging = new Set();           // sliders under the player's finger: the stream leaves them alone
+
+async function api(path, body) {
+  const opts = body === undefined ? {} : { method: "POST", body: JSON.stringify(body),
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf || "" } };
+  const r = await fetch(path, { credentials: "same-origin", ...opts });
+  let data = {};
+  try { data = await r.json(); } catch (e) { data = { ok: false, error: r.statusText }; }
+  if (r.status === 401 && path !== "/api/login") { showLogin(); }
+  if (!r.ok || data.ok === false) throw new Error(data.error || r.statusText);
+  return data;
+}
+
+function toast(text) {
+  const t = $("#toast"); t.textContent = text; t.hidden = false;
+  clearTimeout(toast.timer); toast.timer = setTimeout(() => { t.hidden = true; }, 5000);
+}
+const attempt = (fn) => async (...a) => { try { await fn(...a); } catch (e) { toast(e.message); } };
+
+// --- views ---------------------------------------------------------------------------
+function show(view) {
+  document.querySelectorAll(".view").forEach(v => { v.hidden = v.id !== "view-" + view; });
+  document.querySelectorAll("#tabs button").forEach(b => b.classList.toggle("on", b.dataset.view === view));
+  if (view === "settings") loadSettings();
+  location.hash = view;
+}
+function showLogin() {
+  csrf = null; if (events) { events.close(); events = null; }
+  $("#tabs").hidden = true; show("login"); $("#password").focus();
+}
+async function start() {
+  $("#tabs").hidden = false;
+  show((location.hash || "#models").slice(1).replace("login", "models"));
+  const data = await api("/api/models");
+  applyLibrary(data); applyStatus(data.status);
+  connect();
+}
+
+// --- models --------------------------------------------------------------------------
+const stem = f => f.replace(/\.[^.]*$/, "");
+const kb = n => n >= 1e6 ? (n / 1e6).toFixed(1) + " MB" : Math.round(n / 1e3) + " KB";
+
+function applyLibrary(data) {
+  lib = { models: data.models || [], rejected: data.rejected || [], irs: data.irs || [] };
+  renderModels(); resolveUploads();
+}
+
+function renderModels() {
+  const q = $("#search").value.trim().toLowerCase();
+  const ol = $("#models"); ol.textContent = "";
+  lib.models.forEach((m, i) => {
+    if (q && !(m.name + " " + m.file + " " + m.architecture).toLowerCase().includes(q)) return;
+    const li = document.createElement("li");
+    li.className = "model" + (m.playing ? " playing" : ""); li.dataset.file = m.file;
+    const row = document.createElement("div"); row.className = "row";
+    const play = document.createElement("button"); play.className = "play";
+    play.innerHTML = '<span class="n"></span><span class="name"></span>';
+    $(".n", play).textContent = i + 1; $(".name", play).textContent = m.name;
+    play.onclick = attempt(async () => { await api("/api/play", { file: m.file }); markPlaying(m.file); });
+    const more = document.createElement("button"); more.className = "more"; more.textContent = "⋯";
+    more.setAttribute("aria-label", "details of " + m.name);
+    more.onclick = () => { open = open === m.file ? null : m.file; renderModels(); };
+    row.append(play, more); li.append(row);
+    if (open === m.file) li.append(details(m, i));
+    ol.append(li);
+  });
+  const rb = $("#rejected-box"), ul = $("#rejected"); ul.textContent = "";
+  lib.rejected.forEach(r => {
+    const li = document.createElement("li"); li.textContent = r.file;
+    const why = document.createElement("span"); why.className = "why"; why.textContent = r.error;
+    li.append(why); ul.append(li);
+  });
+  rb.hidden = lib.rejected.length === 0;
+}
+
+function details(m, i) {
+  const d = document.createElement("div"); d.className = "details";
+  const rate = status.rate || 48000;
+  const facts = [["file", m.file], ["format", m.format], ["architecture", m.architecture],
+    ["sample rate", m.sample_rate + " Hz" + (m.sample_rate !== rate ? " (resampled to " + rate + " Hz)" : "")],
+    ["size", kb(m.bytes || 0) + (m.sizes ? " · plays " + m.sizes[m.size] + " of " + m.sizes.join(", ") : "")],
+    ["knobs", String(m.num_knobs || 0)],
+    ["IR", m.ir_file ? m.ir_file + (m.ir_used ? "" : " (not readable: not used)") : "global IR / none"]];
+  const dl = document.createElement("dl");
+  for (const [k, v] of facts) {
+    const dt = document.createElement("dt"); dt.textContent = k;
+    const dd = document.createElement("dd"); dd.textContent = v; dl.append(dt, dd);
+  }
+  const acts = document.createElement("div"); acts.className = "actions";
+  const btn = (label, fn, cls) => { const b = document.createElement("button"); b.textContent = label;
+    if (cls) b.className = cls; b.onclick = attempt(fn); acts.append(b); return b; };
+  btn("▲ up", () => move(i, -1)).dataset.act = "up";
+  btn("▼ down", () => move(i, +1)).dataset.act = "down";
+  btn("rename", async () => {
+    const to = prompt("New name for " + m.file, stem(m.file)); if (!to) return;
+    const r = await api("/api/rename", { file: m.file, to }); open = r.file; await refresh();
+  }).dataset.act = "rename";
+  const sel = document.createElement("select"); sel.setAttribute("aria-label", "IR for " + m.name);
+  sel.append(new Option(m.ir_file ? "own IR: " + m.ir_file : "attach an IR…", ""));
+  lib.irs.forEach(n => sel.append(new Option(n, n)));
+  if (m.ir_file) sel.append(new Option("remove its IR", "-"));
+  sel.onchange = attempt(async () => {
+    if (!sel.value) return;
+    await api("/api/ir", { model: m.file, ir: sel.value === "-" ? "" : sel.value });
+    pending.set(stem(m.file) + ".wav", { file: sel.value, kind: "ir", model: stem(m.file), status: "checking" });
+    toast("IR saved: the pedal checks it now"); await refresh();
+  });
+  acts.append(sel);
+  btn("delete", async () => {
+    if (!confirm("Delete " + m.file + "?")) return;
+    await api("/api/delete", { file: m.file }); open = null; await refresh();
+  }, "danger").dataset.act = "delete";
+  d.append(dl, acts); return d;
+}
+
+async function move(i, step) {
+  const order = lib.models.map(m => m.file), j = i + step;
+  if (j < 0 || j >= order.length) return;
+  [order[i], order[j]] = [order[j], order[i]];
+  await api("/api/setlist", { order });
+  lib.models = order.map(f => lib.models.find(m => m.file === f)); renderModels();   // until the pedal confirms
+}
+
+function markPlaying(file) {
+  lib.models.forEach(m => { m.playing = m.file === file; }); renderModels();
+}
+
+async function refresh() { applyLibrary(await api("/api/models")); }
+
+// --- uploads -------------------------------------------------------------------------
+function upload(files) {
+  if (!files.length) return;
+  const form = new FormData();
+  for (const f of files) form.append("files", f, f.name);
+  const box = $("#upload-box"), bar = $("#upload-progress"); box.hidden = false; bar.value = 0;
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", "/api/upload");
+  xhr.setRequestHeader("X-CSRF-Token", csrf || "");
+  xhr.upload.onprogress = e => { if (e.lengthComputable) bar.value = e.loaded / e.total; };
+  xhr.onload = () => {
+    bar.value = 1;
+    let data = {};
+    try { data = JSON.parse(xhr.responseText); } catch (e) { data = { error: xhr.statusText }; }
+    if (xhr.status !== 200) { toast(data.error || "upload failed"); return; }
+    for (const r of data.results) pending.set(r.file, r);
+    renderUploads(); refresh().catch(() => {});
+  };
+  xhr.onerror = () => toast("upload failed: the connection broke");
+  xhr.send(form);
+}
+
+function resolveUploads() {
+  for (const r of pending.values()) {
+    if (r.status !== "checking") continue;
+    if (r.kind === "model") {
+      const m = lib.models.find(m => m.file === r.name && m.bytes === r.bytes);
+      const bad = lib.rejected.find(x => x.file === r.name);
+      if (m) { r.status = "accepted"; r.error = m.name + " · " + m.architecture; }
+      else if (bad) { r.status = "refused"; r.error = bad.error; }
+    } else if (r.kind === "ir") {
+      const m = lib.models.find(m => stem(m.file) === r.model && m.ir_file === r.model + ".wav");
+      if (m) { r.status = m.ir_used ? "accepted" : "refused";
+               r.error = m.ir_used ? "IR of " + m.name : "not readable as an IR: " + m.name + " plays without it"; }
+    }
+  }
+  renderUploads();
+}
+
+function renderUploads() {
+  const ul = $("#upload-results"); ul.textContent = "";
+  for (const r of pending.values()) {
+    const li = document.createElement("li"); li.className = r.status; li.dataset.file = r.file;
+    li.dataset.status = r.status; li.textContent = r.file + " — " + r.status;
+    const why = r.error || r.note;
+    if (why) { const s = document.createElement("span"); s.className = "why"; s.textContent = why; li.append(s); }
+    ul.append(li);
+  }
+  $("#upload-box").hidden = pending.size === 0;
+}
+
+// --- live state ----------------------------------------------------------------------
+function connect() {
+  if (events) events.close();
+  events = new EventSource("/api/events");
+  events.onopen = () => $("#conn").classList.add("live");
+  events.onerror = () => { $("#conn").classList.remove("live");
+    fetch("/api/session").then(r => { if (r.status === 401) showLogin(); }); };
+  events.addEventListener("status", e => applyStatus(JSON.parse(e.data)));
+  events.addEventListener("models", e => applyLibrary(JSON.parse(e.data)));
+  events.addEventListener("health", e => applyHealth(JSON.parse(e.data)));
+  events.addEventListener("down", e => { $("#now-name").textContent = "pedal not running"; $("#conn").classList.remove("live"); });
+}
+
+const pct = x => (100 * (x || 0)).toFixed(1) + "%";
+function applyStatus(s) {
+  if (!s) return;
+  status = { ...status, ...s };
+  $("#conn").classList.add("live");
+  $("#now-name").textContent = s.model || "no model";
+  const playing = lib.models.find(m => m.playing);
+  if (s.model_file && (!playing || playing.file !== s.model_file) && lib.models.some(m => m.file === s.model_file)) {
+    markPlaying(s.model_file);
+  }
+  $("#bypass").classList.toggle("on", !!s.bypass);
+  $("#mute").classList.toggle("on", !!s.mute);
+  for (const p of ["drive", "level", "knob2"]) {
+    const v = (s.pots || {})[p];
+    if (v !== undefined && !dragging.has(p)) { $("#" + p).value = v; }
+    $("#" + p + "-out").textContent = Math.round(100 * $("#" + p).value);
+  }
+  if (s.cpu) {
+    $("#h-cpu").textContent = `p50 ${pct(s.cpu.p50)} · p99 ${pct(s.cpu.p99)} · max ${pct(s.cpu.max)}`;
+    $("#h-late").textContent = s.late ? `${pct(s.late.p999)} / ${pct(s.late.max)}` : "–";
+    $("#h-xruns").textContent = `${s.xruns} (over ${s.overruns}, under ${s.underruns})`;
+    $("#h-faults").textContent = String(s.faults);
+    $("#h-rt").textContent = s.realtime ? "yes (SCHED_FIFO)" : "no";
+  }
+}
+
+function duration(s) {
+  if (s == null) return "–";
+  const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
+  return (d ? d + " d " : "") + (d || h ? h + " h " : "") + m + " min";
+}
+function applyHealth(h) {
+  $("#h-temp").textContent = h.temperature_c == null ? "not available" : h.temperature_c.toFixed(1) + " °C";
+  $("#h-throttle").textContent = h.throttling == null ? "not available (no vcgencmd)"
+    : (h.throttling.flags.length ? h.throttling.flags.join(", ") : "none");
+  $("#h-uptime").textContent = duration(h.uptime_s);
+  $("#h-version").textContent = h.version;
+}
+
+// --- settings ------------------------------------------------------------------------
+async function loadSettings() {
+  if (!csrf) return;
+  try {
+    const s = await api("/api/settings");
+    $("#gate").value = s.gate_threshold_db; $("#gate-out").textContent = gateText(s.gate_threshold_db);
+    const sel = $("#global-ir"); sel.textContent = "";
+    sel.append(new Option("none", ""));
+    s.irs.forEach(n => sel.append(new Option(n, n)));
+    sel.value = s.global_ir;
+    const g = s.input_gain;
+    $("#gain").disabled = !g.available;
+    $("#gain").value = typeof g.db === "number" ? g.db : "";
+    if (g.range) { $("#gain").min = g.range[0]; $("#gain").max = g.range[1]; }
+    $("#gain-why").textContent = g.available ? `card ${g.card}, ${g.range[0]}…${g.range[1]} dB` : g.why;
+  } catch (e) { toast(e.message); }
+}
+const gateText = v => Number(v) <= -100 ? "off" : v + " dB";
+
+// --- wiring --------------------------------------------------------------------------
+document.addEventListener("DOMContentLoaded", () => {
+  $("#login-form").onsubmit = async e => {
+    e.preventDefault(); $("#login-error").textContent = "";
+    try {
+      const r = await api("/api/login", { password: $("#password").value });
+      csrf = r.csrf; $("#password").value = ""; await start();
+    } catch (err) { $("#login-error").textContent = err.message; }
+  };
+  document.querySelectorAll("#tabs button").forEach(b => { b.onclick = () => show(b.dataset.view); });
+  $("#search").oninput = renderModels;
+  $("#upload-input").onchange = e => { upload([...e.target.files]); e.target.value = ""; };
+  $("#next").onclick = attempt(() => api("/api/control", { cmd: "next" }));
+  $("#prev").onclick = attempt(() => api("/api/control", { cmd: "prev" }));
+  $("#bypass").onclick = attempt(async () => applyStatus((await api("/api/control", { cmd: "bypass" })).status));
+  $("#mute").onclick = attempt(async () => applyStatus((await api("/api/control", { cmd: "mute" })).status));
+  document.querySelectorAll("input[data-param]").forEach(el => {
+    const p = el.dataset.param;
+    el.addEventListener("pointerdown", () => dragging.add(p));
+    el.addEventListener("pointerup", () => dragging.delete(p));
+    el.addEventListener("input", () => { $("#" + p + "-out").textContent = Math.round(100 * el.value); });
+    el.addEventListener("change", attempt(async () => {
+      dragging.delete(p);
+      await api("/api/control", { cmd: "set", param: p, value: Number(el.value) });
+    }));
+  });
+  $("#gate").oninput = () => { $("#gate-out").textContent = gateText($("#gate").value); };
+  $("#settings-form").onsubmit = attempt(async e => {
+    e.preventDefault();
+    const body = { gate_threshold_db: Number($("#gate").value), global_ir: $("#global-ir").value };
+    if (!$("#gain").disabled && $("#gain").value !== "") body.input_gain_db = Number($("#gain").value);
+    await api("/api/settings", body);
+    $("#settings-msg").textContent = "saved";
+  });
+  $("#password-form").onsubmit = attempt(async e => {
+    e.preventDefault();
+    await api("/api/password", { current: $("#pw-current").value, new: $("#pw-new").value });
+    $("#pw-current").value = $("#pw-new").value = ""; $("#password-msg").textContent = "password changed";
+  });
+  $("#logout").onclick = attempt(async () => { await api("/api/logout", {}); showLogin(); });
+  fetch("/api/session", { credentials: "same-origin" }).then(r => r.json()).then(d => {
+    if (d.ok) { csrf = d.csrf; start().catch(e => toast(e.message)); } else showLogin();
+  }).catch(showLogin);
+});
