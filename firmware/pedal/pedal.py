@@ -478,6 +478,7 @@ class Pedal:
         last_status = time.monotonic()
         last_xrun_log = -math.inf
         logged_xruns = 0
+        last_alive, seen_alive = time.monotonic(), (-1, -1)
         from .. import sdnotify
         while not self._stop.wait(period_s):
             try:
@@ -504,9 +505,12 @@ class Pedal:
                              100 * s["p50"], 100 * s["p99"], 100 * s["max"], self.period, xr)
                     if status_file:
                         self.write_status(status_file)
-                    if c[sh.HEARTBEAT] != getattr(self, "_last_heartbeat", None):
-                        self._last_heartbeat = int(c[sh.HEARTBEAT])
+                if now - last_alive >= 2.0:
+                    # systemd's watchdog is fed only while the audio runs and the engine answers
+                    alive = (int(c[sh.FRAMES]), int(c[sh.HEARTBEAT]))
+                    if alive[0] != seen_alive[0] and alive[1] != seen_alive[1]:
                         sdnotify.watchdog()
+                    seen_alive, last_alive = alive, now
             except Exception:
                 log.exception("control loop")
         self.stopped = True
