@@ -134,6 +134,9 @@ class WebApp:
             resp = _json_error(503, str(e))
         except (FileError, SettingsError, messages.MessageError, PasswordError) as e:
             resp = _json_error(400, str(e))
+        except OSError as e:                 # a full disk, a permission: one line on the page
+            log.warning("%s %s: %s", request.method, path, e)
+            resp = _json_error(500, f"{os.path.basename(e.filename or '') or path}: {e.strerror or e}")
         resp.headers.setdefault("Content-Security-Policy", CSP)
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("Referrer-Policy", "no-referrer")
@@ -283,7 +286,7 @@ class WebApp:
                     await part.release()
                     continue
                 try:
-                    name = clean_name(part.filename)
+                    name = clean_name(part.filename, folders=True)
                     kind = kind_of(name)
                 except FileError as e:
                     results.append({"file": str(part.filename)[:120], "status": "refused", "error": str(e)})

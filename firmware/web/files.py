@@ -33,11 +33,14 @@ class FileError(ValueError):
     """A refused name or file; the text is the one-line reason shown on the page."""
 
 
-def clean_name(raw):
-    """A browser's file name -> a plain file name, or FileError. Folders in the name are
-    dropped (a zip member "amps/plexi.nam" is "plexi.nam"), "../x" is refused outright."""
+def clean_name(raw, folders=False):
+    """A browser's file name -> a plain file name, or FileError. With folders (an upload's
+    or a zip member's name), the folders are dropped ("amps/plexi.nam" is "plexi.nam");
+    without, a name with a folder in it is refused. "../x" is refused either way."""
     if not isinstance(raw, str) or not raw.strip():
         raise FileError("no file name")
+    if not folders and ("/" in raw or "\\" in raw):
+        raise FileError(f"{raw[:80]!r}: a name with a folder in it")
     name = unicodedata.normalize("NFC", raw.replace("\\", "/").split("/")[-1]).strip()
     if any(part == ".." for part in raw.replace("\\", "/").split("/")):
         raise FileError(f"{raw[:80]!r}: a name that leaves its folder")
@@ -107,6 +110,7 @@ class ModelsFolder:
         """Rename a finished temporary file to its name (replacing a file of that name)."""
         d = d or self.directory
         os.chmod(tmp, 0o664)                              # the pedal reads it through the group
+        os.makedirs(d, exist_ok=True)
         final = os.path.join(d, name)
         if os.path.isdir(final):
             os.unlink(tmp)
@@ -220,7 +224,7 @@ class ModelsFolder:
             for info in members:
                 label = f"{zip_name}/{info.filename[:80]}"
                 try:
-                    name = clean_name(info.filename)
+                    name = clean_name(info.filename, folders=True)
                     kind = kind_of(name)
                     if kind == "zip":
                         raise FileError(f"{name}: a zip inside a zip")
