@@ -33,7 +33,8 @@ def register(sub):
                        description="Sends one command to the running pedal through its control socket "
                                    "(docs/processes.md).")
     p.add_argument("command", help="next | prev | select NAME | bypass [on|off] | mute [on|off] | "
-                   "set drive|level|knob2|gate VALUE | status | models")
+                   "set drive|level|knob2|gate VALUE | status | models | tuner [on|off] (without: a live "
+                   "line until Ctrl-C) | pitch | midi cc CONTROL VALUE [CHANNEL] | midi program N [CHANNEL]")
     p.add_argument("args", nargs="*")
     p.add_argument("--config", help="TOML config (for the socket's path)")
     p.add_argument("--socket", help="control socket (default: from the config)")
@@ -127,6 +128,8 @@ def run_pedal(cfg, ready=None):
     try:
         pedal = Pedal(cfg, engine, librarian)
         pedal.controls = make_controls(pedal, cfg["controls"])
+        from .midi import start_midi
+        pedal.midi = start_midi(pedal, cfg)
         sock = cfg["control"]["socket"]
         if sock:
             try:
@@ -155,6 +158,8 @@ def run_pedal(cfg, ready=None):
             server.close()
         if pedal is not None and pedal.controls is not None:
             pedal.controls.close()
+        if pedal is not None and pedal.midi is not None:
+            pedal.midi.close()
         engine.close()
         librarian.close()
     return 0
@@ -209,15 +214,78 @@ def ctl_message(command, args):
     return msg
 
 
+def midi_message(args):
+    """`tubeless ctl midi cc 11 100 [channel]` / `midi program 3 [channel]` -> a control message."""
+    usage = "usage: tubeless ctl midi cc CONTROL VALUE [CHANNEL] | midi program N [CHANNEL]"
+    keys = {"cc": ("control", "value"), "program": ("program",)}
+    if not args or args[0] not in keys or len(args) - 1 not in (len(keys[args[0]]), len(keys[args[0]]) + 1):
+        raise _cli_error()(usage)
+    try:
+        nums = [int(a) for a in args[1:]]
+    except ValueError:
+        raise _cli_error()(usage) from None
+    ev = {"type": args[0], **dict(zip(keys[args[0]], nums))}
+    if len(nums) > len(keys[args[0]]):
+        ev["channel"] = nums[-1]
+    return {"cmd": "midi", "events": [ev]}
+
+
+def tuner_line(p, width=41):
+    """One line of the tuner: note, cents, Hz and a needle over -50..+50 cents."""
+    if not p.get("signal"):
+        return f"  --  {'no signal':>12}   {'':>10}  [{' ' * (width // 2)}|{' ' * (width // 2)}]"
+    c = p["cents"]
+    pos = int(round((c + 50.0) / 100.0 * (width - 1)))
+    bar = [" "] * width
+    bar[width // 2] = "|"
+    bar[min(width - 1, max(0, pos))] = "#" if p.get("in_tune") else ("<" if c < 0 else ">")
+    mark = "in tune" if p.get("in_tune") else ("flat" if c < 0 else "sharp")
+    return f"{p['note'] + str(p['octave']):>4} {c:+6.1f} cents {p['frequency']:9.2f} Hz  [{''.join(bar)}] {mark:<7}"
+
+
+def _tuner_live(path, request, ControlError):
+    """`tubeless ctl tuner`: the tuner on (muted), its reading 10 times a second on one line
+    until Ctrl-C or footswitch 2; then off again unless it was on before."""
+    import sys
+    was_on = request(path, {"cmd": "pitch"}).get("tuner")
+    request(path, {"cmd": "tuner", "on": True})
+    tty = sys.stdout.isatty()
+    try:
+        while True:
+            r = request(path, {"cmd": "pitch"})
+            if not r.get("ok") or not r.get("tuner"):
+                break                       # left from the pedal (footswitch 2, MIDI)
+            print(("\r" if tty else "") + tuner_line(r["pitch"]), end="" if tty else "\n", flush=True)
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        pass
+    except ControlError as e:
+        raise _cli_error()(str(e)) from None
+    finally:
+        if tty:
+            print()
+        if not was_on:
+            try:
+                request(path, {"cmd": "tuner", "on": False})
+            except ControlError:
+                pass
+    return 0
+
+
 def cmd_ctl(args):
     from ..messages import MessageError, check_control
     from .control import ControlError, request
-    msg = ctl_message(args.command, args.args)
+    msg = midi_message(args.args) if args.command == "midi" else ctl_message(args.command, args.args)
     try:
         check_control(msg)
     except MessageError as e:
         raise _cli_error()(str(e)) from None
     path = args.socket or _config(args.config)["control"]["socket"]
+    if args.command == "tuner" and not args.args and not args.json:
+        try:
+            return _tuner_live(path, request, ControlError)
+        except ControlError as e:
+            raise _cli_error()(str(e)) from None
     try:
         reply = request(path, msg)
     except ControlError as e:
@@ -232,6 +300,11 @@ def cmd_ctl(args):
                   f"{m['sample_rate']} Hz]")
     elif args.command == "status":
         _print_status(reply["status"])
+    elif args.command == "pitch" or (args.command == "tuner" and "pitch" in reply):
+        on = reply.get("tuner", reply.get("status", {}).get("tuner"))
+        print(f"tuner {'on' if on else 'off'}: {tuner_line(reply['pitch']).strip()}")
+    elif args.command == "midi":
+        print(f"{reply.get('events')} MIDI message(s) sent through the mapping")
     else:
         s = reply.get("status", {})
         m = reply.get("selected") or {"name": s.get("model"), "file": s.get("model_file")}

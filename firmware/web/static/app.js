@@ -46,7 +46,7 @@ const stem = f => f.replace(/\.[^.]*$/, "");
 const kb = n => n >= 1e6 ? (n / 1e6).toFixed(1) + " MB" : Math.round(n / 1e3) + " KB";
 
 function applyLibrary(data) {
-  lib = { models: data.models || [], rejected: data.rejected || [], irs: data.irs || [] };
+  lib = { models: data.models || [], rejected: data.rejected || [], irs: data.irs || [], rate: data.rate || lib.rate };
   renderModels(); resolveUploads();
 }
 
@@ -80,7 +80,7 @@ function renderModels() {
 
 function details(m, i) {
   const d = document.createElement("div"); d.className = "details";
-  const rate = status.rate || 48000;
+  const rate = lib.rate || 48000;
   const facts = [["file", m.file], ["format", m.format], ["architecture", m.architecture],
     ["sample rate", m.sample_rate + " Hz" + (m.sample_rate !== rate ? " (resampled to " + rate + " Hz)" : "")],
     ["size", kb(m.bytes || 0) + (m.sizes ? " · plays " + m.sizes[m.size] + " of " + m.sizes.join(", ") : "")],
@@ -250,6 +250,7 @@ async function loadSettings() {
     $("#gain").value = typeof g.db === "number" ? g.db : "";
     if (g.range) { $("#gain").min = g.range[0]; $("#gain").max = g.range[1]; }
     $("#gain-why").textContent = g.available ? `card ${g.card}, ${g.range[0]}…${g.range[1]} dB` : g.why;
+    $("#settings-form").dataset.loaded = "1";
   } catch (e) { toast(e.message); }
 }
 const gateText = v => Number(v) <= -100 ? "off" : v + " dB";
