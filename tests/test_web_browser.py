@@ -113,9 +113,12 @@ def rig(tmp_path, monkeypatch):
 def browser(tmp_path):
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=390,844",
-              "--force-device-scale-factor=1", "--disable-gpu", f"--user-data-dir={tmp_path}/chrome"):
+    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+              f"--user-data-dir={tmp_path}/chrome"):
         opts.add_argument(a)
+    # a phone: 390 x 844 CSS pixels, touch
+    opts.add_experimental_option("mobileEmulation", {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 1.0,
+                                                                      "touch": True}})
     try:
         driver = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=DRIVER))
     except WebDriverException as e:
@@ -136,9 +139,7 @@ def css(driver, selector):
 
 
 def upload(driver, *paths):
-    el = css(driver, "#upload-input")
-    driver.execute_script("arguments[0].hidden = false", el)     # a file input behind its label
-    el.send_keys("\n".join(str(p) for p in paths))
+    css(driver, "#upload-input").send_keys("\n".join(str(p) for p in paths))
 
 
 def status_of(driver, file):
@@ -188,8 +189,8 @@ def test_page_drives_the_pedal(rig, browser, tmp_path):
     css(d, "#search").send_keys("lead")
     wait(lambda: [e.get_attribute("data-file") for e in d.find_elements(By.CSS_SELECTOR, "#models .model")]
          == ["c_lead.nam"], 10, "search")
-    css(d, "#search").clear()
-    css(d, "#search").send_keys(" ")
+    d.execute_script("const s = document.querySelector('#search'); s.value = '';"
+                     "s.dispatchEvent(new Event('input'))")
     wait(lambda: len(d.find_elements(By.CSS_SELECTOR, "#models .model")) == 3, 10, "the full list again")
 
     # reorder: c_lead up twice -> first in setlist.txt and in the pedal's own order
