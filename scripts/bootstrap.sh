@@ -49,6 +49,9 @@ test_packages() {
     missing=""
     command -v jackd >/dev/null 2>&1 || missing="$missing jackd2"
     ls /usr/lib/*/alsa-lib/libasound_module_pcm_jack.so >/dev/null 2>&1 || missing="$missing libasound2-plugins"
+    # the web page's browser tests: headless Chromium and its WebDriver
+    { command -v chromium || command -v chromium-browser; } >/dev/null 2>&1 || missing="$missing chromium"
+    command -v chromedriver >/dev/null 2>&1 || missing="$missing chromium-driver"
     [ -n "$missing" ] || return 0
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         say "installing$missing for the real-time tests"

@@ -18,6 +18,11 @@ VENV=$PREFIX/venv
 MODELS_DIR=$STATEDIR/models
 CONFIG_FILE=$SYSCONFDIR/config.toml
 UNIT_NAME=tubeless.service
+# The web page (systemd/tubeless-web.service): its own user, state and unit; mDNS via avahi.
+WEB_USER=tubeless-web
+WEB_STATEDIR=/var/lib/tubeless-web
+WEB_UNIT_NAME=tubeless-web.service
+AVAHI_SERVICE_DIR=/etc/avahi/services
 # Marks the lines install.sh adds to the Pi's config.txt, so they can be replaced or removed.
 BOOT_BEGIN='# >>> tubeless: codec HAT (scripts/install.sh) >>>'
 BOOT_END='# <<< tubeless <<<'

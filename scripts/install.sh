@@ -78,6 +78,8 @@ if [ "$do_apt" = 1 ]; then
     say "installing system packages"
     # Compilers and headers: pyalsaaudio builds from source on aarch64.
     packages="python3 python3-venv python3-dev gcc libc6-dev libasound2-dev libsndfile1 alsa-utils"
+    # avahi: the web page answers at http://<hostname>.local/ (Raspberry Pi OS has it already).
+    packages="$packages avahi-daemon"
     quietly env DEBIAN_FRONTEND=noninteractive apt-get update -q || die "apt-get update failed (above)"
     # The GPIO library (setup_gpio below): Raspberry Pi OS packages lgpio for its own Python;
     # plain Debian and Ubuntu do not, and PyPI has no wheel for every Python (none for 3.13),
@@ -107,6 +109,13 @@ if on_live_system; then
             --shell /usr/sbin/nologin --comment "tubeless pedal" "$SERVICE_USER"
     fi
     run usermod -a -G audio,gpio,spi "$SERVICE_USER"
+    # The web page's own user: in the pedal's group (control socket, models, config) and in
+    # audio (the HAT's input gain); nothing else (systemd/tubeless-web.service).
+    if ! getent passwd "$WEB_USER" >/dev/null; then
+        run useradd --system --user-group --home-dir "$WEB_STATEDIR" --no-create-home \
+            --shell /usr/sbin/nologin --comment "tubeless web page" "$WEB_USER"
+    fi
+    run usermod -a -G "$SERVICE_USER,audio" "$WEB_USER"
     # Whoever ran sudo may copy models in (make deploy): group write on the models dir.
     if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
         run usermod -a -G "$SERVICE_USER" "$SUDO_USER"
@@ -135,6 +144,11 @@ run install -d -m 0755 "$DESTDIR$CACHEDIR" "$DESTDIR$CACHEDIR/numba"
 if on_live_system; then
     # Not recursive: the user's model files keep their owner.
     run chown "$SERVICE_USER:$SERVICE_USER" "$STATEDIR" "$MODELS_DIR" "$CACHEDIR" "$CACHEDIR/numba"
+    # The web page saves settings into the config (temp file, then rename): the pedal's
+    # group may write the folder; setgid keeps new files in that group.
+    run chgrp "$SERVICE_USER" "$SYSCONFDIR"
+    run chmod 2775 "$SYSCONFDIR"
+    run install -d -m 0700 -o "$WEB_USER" -g "$WEB_USER" "$WEB_STATEDIR"
 fi
 
 # ---------------------------------------------------------------- config
@@ -184,7 +198,7 @@ if [ "$do_venv" = 1 ]; then
 fi
 
 # ---------------------------------------------------------------- docs (the unit's Documentation=)
-for doc in docs/pi-setup.md hw/README.md; do
+for doc in docs/pi-setup.md docs/web.md hw/README.md; do
     if [ -f "$SRC/$doc" ]; then
         run install -m 0644 "$SRC/$doc" "$DESTDIR$PREFIX/docs/$(basename "$doc")"
     fi
@@ -217,6 +231,32 @@ sed -e "s#/opt/tubeless#$PREFIX#g" \
     -e "s#/etc/tubeless#$SYSCONFDIR#g" \
     -e "s#/var/lib/tubeless#$STATEDIR#g" \
     "$SRC/systemd/$UNIT_NAME" | write_file "$DESTDIR$UNITDIR/$UNIT_NAME" 0644
+sed -e "s#/opt/tubeless#$PREFIX#g" \
+    -e "s#/etc/tubeless#$SYSCONFDIR#g" \
+    -e "s#/var/lib/tubeless/#$STATEDIR/#g" \
+    "$SRC/systemd/$WEB_UNIT_NAME" | write_file "$DESTDIR$UNITDIR/$WEB_UNIT_NAME" 0644
+
+# ---------------------------------------------------------------- web page: mDNS and password
+web_port=80
+if [ -x "$VENV/bin/python" ] && [ -e "$DESTDIR$CONFIG_FILE" ]; then
+    web_port=$("$VENV/bin/python" -c 'import sys; from firmware.pedal.config import load_config
+print(load_config(sys.argv[1])["web"]["port"])' "$DESTDIR$CONFIG_FILE" 2>/dev/null) || web_port=80
+fi
+# Announce the page to phones and laptops on the network (avahi reads this folder).
+printf '%s\n' '<?xml version="1.0" standalone="no"?>' '<!DOCTYPE service-group SYSTEM "avahi-service.dtd">' \
+    '<service-group>' '  <name replace-wildcards="yes">tubeless pedal on %h</name>' \
+    "  <service><type>_http._tcp</type><port>$web_port</port></service>" '</service-group>' \
+    | { run install -d -m 0755 "$DESTDIR$AVAHI_SERVICE_DIR" && write_file "$DESTDIR$AVAHI_SERVICE_DIR/tubeless.service" 0644; }
+web_password=""
+if on_live_system && [ "$do_venv" = 1 ] && [ ! -e "$WEB_STATEDIR/password" ]; then
+    # A random password, its scrypt hash stored for the web service; printed once, below.
+    if [ "$DRY_RUN" = 1 ]; then
+        run runuser -u "$WEB_USER" -- "$VENV/bin/tubeless" web --new-password --password-file "$WEB_STATEDIR/password"
+    else
+        web_password=$(runuser -u "$WEB_USER" -- "$VENV/bin/tubeless" web --new-password \
+            --password-file "$WEB_STATEDIR/password") || warn "could not set the web page's password"
+    fi
+fi
 
 # ---------------------------------------------------------------- Numba cache
 if [ "$do_warm" = 1 ]; then
@@ -278,9 +318,17 @@ if [ "$do_service" = 1 ]; then
             # restart = start if stopped: an upgrade takes effect now.
             run systemctl restart "$UNIT_NAME"
         fi
+        run systemctl enable "$WEB_UNIT_NAME"
+        run systemctl restart "$WEB_UNIT_NAME"
     else
         warn "systemd is not running here: enable $UNIT_NAME on the Pi"
     fi
 fi
 
 say "done. Logs: journalctl -u tubeless -f   State: tubeless status"
+web_url="http://$(hostname 2>/dev/null || echo pedal).local$([ "$web_port" = 80 ] || echo ":$web_port")/"
+if [ -n "$web_password" ]; then
+    say "web page: $web_url  password: $web_password  (change it on the page's Settings)"
+else
+    say "web page: $web_url  (password unchanged; a new one: sudo -u $WEB_USER $VENV/bin/tubeless web --new-password)"
+fi
