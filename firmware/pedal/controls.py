@@ -1,7 +1,8 @@
 """Footswitches, pots and LEDs through gpiozero; the keyboard when there is no GPIO.
 
 Each control only calls the pedal's action methods (`next_model`, `prev_model`,
-`toggle_bypass`, `toggle_mute`, `set_pot`); nothing here touches audio. Pots are read by
+`toggle_bypass`, `press_bypass`, `toggle_mute`, `toggle_tuner`, `set_pot`); nothing here
+touches audio. Footswitch 2 held is the tuner (it mutes); its short press leaves it. Pots are read by
 the pedal's control thread through `Pots.poll()`: exponential smoothing, then hysteresis,
 so a noisy pot never makes a parameter dither.
 """
@@ -86,7 +87,8 @@ class GpioControls:
         self.devices = []
         self.footswitches = [
             Footswitch(c["footswitch1"], pedal.next_model, pedal.prev_model, c["hold_time"], c["bounce_time"]),
-            Footswitch(c["footswitch2"], pedal.toggle_bypass, pedal.toggle_mute, c["hold_time"], c["bounce_time"]),
+            # short: bypass (or leave the tuner); hold: the tuner, which mutes (mute itself: ctl, MIDI, keyboard)
+            Footswitch(c["footswitch2"], pedal.press_bypass, pedal.toggle_tuner, c["hold_time"], c["bounce_time"]),
         ]
         self.devices += self.footswitches
         self.pots = []
@@ -102,6 +104,12 @@ class GpioControls:
         self.led_model = LED(c["led_model"]) if c.get("led_model", -1) >= 0 else None
         self.led_clip = LED(c["led_clip"]) if c.get("led_clip", -1) >= 0 else None
         self.devices += [d for d in (self.led_bypass, self.led_model, self.led_clip) if d is not None]
+        by_name = {"bypass": self.led_bypass, "model": self.led_model, "clip": self.led_clip}
+        names = list(c.get("tuner_leds", ("model", "bypass", "clip")))
+        if len(names) != 3 or any(n not in by_name for n in names):
+            raise ValueError(f"controls.tuner_leds must name three of bypass, model, clip, got {names!r}")
+        self.tuner_leds = [by_name[n] for n in names]      # flat, in tune, sharp
+        self._tuner_shown = False
 
     def poll_pots(self):
         for pot in self.pots:
@@ -110,10 +118,21 @@ class GpioControls:
                 self.pedal.set_pot(pot.role, v)
 
     def show(self, active, clip):
+        if self._tuner_shown:               # back from the tuner: the model LED is dark between blinks
+            self._tuner_shown = False
+            if self.led_model is not None:
+                self.led_model.off()
         if self.led_bypass is not None:
             self.led_bypass.value = bool(active)
         if self.led_clip is not None:
             self.led_clip.value = bool(clip)
+
+    def show_tuner(self, states):
+        """(flat, in tune, sharp) from firmware.pedal.tuner.led_states, 50 times a second."""
+        self._tuner_shown = True
+        for led, on in zip(self.tuner_leds, states):
+            if led is not None and bool(led.value) != on:
+                led.value = on
 
     def blink_model(self):
         if self.led_model is not None:
@@ -128,7 +147,7 @@ class GpioControls:
 
 
 class KeyboardControls:
-    """n = next, p = previous, b = bypass, m = mute, q = quit; only on a terminal."""
+    """n = next, p = previous, b = bypass, m = mute, t = tuner, q = quit; only on a terminal."""
 
     def __init__(self, pedal, stream=None):
         self.pedal = pedal
@@ -148,13 +167,13 @@ class KeyboardControls:
         except Exception:
             old = None
         try:
-            print("keys: n = next model, p = previous, b = bypass, m = mute, q = quit", file=sys.stderr)
+            print("keys: n = next model, p = previous, b = bypass, m = mute, t = tuner, q = quit", file=sys.stderr)
             while not self.pedal.stopped:
                 ch = os.read(fd, 1).decode(errors="ignore")
                 if not ch:
                     break
                 action = {"n": self.pedal.next_model, "p": self.pedal.prev_model, "b": self.pedal.toggle_bypass,
-                          "m": self.pedal.toggle_mute, "q": self.pedal.stop}.get(ch.lower())
+                          "m": self.pedal.toggle_mute, "t": self.pedal.toggle_tuner, "q": self.pedal.stop}.get(ch.lower())
                 if action:
                     action()
         finally:
@@ -166,6 +185,9 @@ class KeyboardControls:
         pass
 
     def show(self, active, clip):
+        pass
+
+    def show_tuner(self, states):
         pass
 
     def blink_model(self):

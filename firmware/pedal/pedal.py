@@ -92,6 +92,11 @@ class Pedal:
         self._cv = threading.Condition()
         self._stop = threading.Event()
         self.stopped = False
+        from .tuner import Tuner
+        self.tuner = Tuner(self.shared, self.rate, cfg.get("tuner"))
+        self.tuning = False                # the tuner is on (and, with tuner.mute, the output muted)
+        self._mute_before_tuner = False
+        self.midi = None                   # firmware.pedal.midi.MidiInput, when MIDI runs
 
     # --- any thread ---------------------------------------------------------------------
     def submit(self, msg):
@@ -119,6 +124,13 @@ class Pedal:
 
     def toggle_mute(self):
         return self.submit({"cmd": "mute"})
+
+    def toggle_tuner(self):
+        return self.submit({"cmd": "tuner"})
+
+    def press_bypass(self):
+        """Footswitch 2's short press: leaves the tuner when it is on, else bypass."""
+        return self.submit({"cmd": "tuner", "on": False} if self.tuning else {"cmd": "bypass"})
 
     def set_pot(self, role, v):
         if role == "gate":
@@ -169,6 +181,18 @@ class Pedal:
                     + [{"file": os.path.basename(p), "error": "cannot be built"} for p in sorted(self.bad)]}
         elif cmd == "global_ir":
             return self._set_global_ir(m["file"])
+        elif cmd == "tuner":
+            self._set_tuner((not self.tuning) if m.get("on") is None else m["on"])
+            return {"ok": True, "status": self.status(brief=True), "pitch": self.tuner.state()}
+        elif cmd == "pitch":
+            if not self.tuning:             # the tuner is off: read the input now
+                self.tuner.update()
+            return {"ok": True, "tuner": self.tuning, "pitch": self.tuner.state()}
+        elif cmd == "midi":
+            if self.midi is None:
+                return {"ok": False, "error": "MIDI is off (midi.enabled = false in the config)"}
+            self.midi.inject(m["events"])
+            return {"ok": True, "events": len(m["events"])}
         reply = {"ok": True, "status": self.status(brief=True)}
         if cmd in ("next", "prev", "select") and self.current_path in self.by_path:
             e = self.by_path[self.current_path]          # what is fading in (status: what plays now)
@@ -190,6 +214,20 @@ class Pedal:
             self.state["gate_threshold_db"] = v
             self._state_dirty = True
         self.pots[param] = v
+
+    def _set_tuner(self, on):
+        if on == self.tuning:
+            return
+        self.tuning = on
+        mute = bool(self.cfg.get("tuner", {}).get("mute", True))
+        if on:
+            self._mute_before_tuner = self.params.muted
+            if mute:
+                self.params.set_mute(True)
+            self.tuner.reading = None
+        elif mute:
+            self.params.set_mute(self._mute_before_tuner)
+        log.info("tuner %s", "on" if on else "off")
 
     def _find(self, name):
         paths = [e["path"] for e in self.entries]
@@ -396,6 +434,8 @@ class Pedal:
             if req.msg.get("cmd") in ("next", "prev", "select"):
                 self._prepare_neighbours()
         self._check_faults()
+        if self.tuning:
+            self.tuner.update()
         c = self.shared.counters
         if (c[sh.CURRENT_SLOT] != sh.NO_SLOT and c[sh.INCOMING_SLOT] == sh.NO_SLOT
                 and c[sh.PENDING_SLOT] == sh.NO_SLOT and c[sh.FAULT_SLOT] != c[sh.CURRENT_SLOT]
@@ -440,7 +480,7 @@ class Pedal:
         out = {
             "model": ref.name if ref is not None else None,
             "model_file": os.path.basename(ref.path) if ref is not None else None,
-            "bypass": self.params.bypassed, "mute": self.params.muted,
+            "bypass": self.params.bypassed, "mute": self.params.muted, "tuner": self.tuning,
         }
         if brief:
             return out
@@ -453,6 +493,10 @@ class Pedal:
             "switches": int(c[sh.SWITCHES]), "skipped": sorted(os.path.basename(p) for p in self.bad),
             "shared": self.shared.path, "time": time.time(),
         })
+        if self.tuning:
+            out["pitch"] = self.tuner.state()
+        if self.midi is not None:
+            out["midi"] = self.midi.status()
         return out
 
     def write_status(self, path):
@@ -486,7 +530,9 @@ class Pedal:
                     self.controls.poll_pots()
                 self.tick()
                 c = self.shared.counters
-                if self.controls is not None:
+                if self.controls is not None and self.tuning:
+                    self.controls.show_tuner(self.tuner.leds(time.monotonic()))
+                elif self.controls is not None:
                     self.controls.show(not self.params.bypassed, c[sh.CLIPS] > 0 or c[sh.FAULTS] > 0)
                 self.librarian.supervise()
                 if not self.engine.alive():

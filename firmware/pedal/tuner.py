@@ -64,7 +64,7 @@ class PitchDetector:
     """`analyse(samples) -> Reading or None`. Buffers are made once; not thread-safe."""
 
     def __init__(self, rate=48000, a4=440.0, window=4096, fmin=40.0, fmax=1500.0, min_level_db=-65.0,
-                 yin_threshold=0.15, max_aperiodicity=0.3, hum_cents=8.0, max_partials=8):
+                 yin_threshold=0.15, max_aperiodicity=0.15, hum_cents=8.0, max_partials=8):
         self.rate = int(rate)
         self.a4 = float(a4)
         self.window = int(window)
@@ -206,10 +206,14 @@ class Tuner:
         self.reading = self.detector.analyse(self.shared.recent_input(self.detector.window))
         return self.reading
 
+    def leds(self, now):
+        """(flat, in tune, sharp) for the LEDs now."""
+        return led_states(self.reading, now, self.in_tune_cents)
+
     def state(self):
         r = self.reading
         return {"signal": r is not None, **(r.as_dict() if r is not None else {}),
-                "a4": self.detector.a4}
+                "in_tune": r is not None and abs(r.cents) <= self.in_tune_cents, "a4": self.detector.a4}
 
 
 def led_states(reading, now, in_tune_cents=2.0):
