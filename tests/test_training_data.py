@@ -153,7 +153,7 @@ def test_stereo_and_unreadable_files_are_refused(tmp_path):
         data.load_wav(stereo)
     bogus = tmp_path / "bogus.wav"
     bogus.write_bytes(b"not audio")
-    with pytest.raises(data.DataError, match="cannot read"):
+    with pytest.raises(data.DataError, match="not an audio file"):
         data.load_wav(bogus)
 
 
