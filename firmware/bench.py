@@ -226,7 +226,7 @@ def register(sub):
     p.add_argument("--realtime", action="store_true",
                    help="instead: the real `tubeless run` on a JACK dummy device, xruns and lateness per phase")
     p.add_argument("--phase-seconds", type=float, default=20.0, help="--realtime: seconds per phase (default 20)")
-    p.add_argument("--phases", type=int, nargs="+", default=[1, 2, 3, 4, 5], help="--realtime: which phases")
+    p.add_argument("--phases", type=int, nargs="+", default=[1, 2, 3, 4, 5, 7], help="--realtime: which phases")
     p.set_defaults(func=run)
 
 

@@ -38,6 +38,7 @@ PHASES = {
     3: "a new 400-700 KB .nam copied in every second",
     4: "phases 2 and 3 at once, two CPU-bound processes beside the pedal",
     5: "phase 4 with the whole pedal pinned to one core shared with a CPU-bound process",
+    7: "a MIDI storm: 400 CC a second (pedal sweeps) through the MIDI mapping, by the control channel",
 }
 
 
@@ -268,6 +269,8 @@ def run_realtime(seconds=20.0, phases=(1, 2, 3, 4, 5), period=64, periods=2, log
             t0 = time.monotonic()
             next_at, copy_at = t0, t0
             hook = phase[1] if not isinstance(phase, int) else None
+            if phase == 7:                         # MIDI (firmware/pedal/midi.py: storm_phase)
+                from .pedal.midi import storm_phase as hook
             if hook is not None:
                 hook_state = hook("start", work)
             while time.monotonic() - t0 < seconds:
@@ -281,7 +284,7 @@ def run_realtime(seconds=20.0, phases=(1, 2, 3, 4, 5), period=64, periods=2, log
                     copy_at += 1.0
                 time.sleep(0.02)
             if hook is not None:
-                hook("stop", hook_state)
+                hook_state = hook("stop", hook_state)
             cpu, late = col.stop()
             after = request(sock, {"cmd": "status"})["status"]
             for h in hogs:
@@ -300,6 +303,7 @@ def run_realtime(seconds=20.0, phases=(1, 2, 3, 4, 5), period=64, periods=2, log
                 "switches": after["switches"] - before["switches"], "copied": copied,
                 "blocks": int(len(cpu)), "lost": col.lost, "realtime": after["realtime"],
                 "models": after["models"],
+                "midi": (after.get("midi", {}).get("events", 0) - before.get("midi", {}).get("events", 0)),
             })
             time.sleep(1.0)
         return rows, note
@@ -324,7 +328,9 @@ def format_rows(rows, note, period=64):
              "| phase | what | xruns | late p99.9 | late max | CPU p99 | CPU max | switches | files in |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['phase']} | {r['what']} | {r['xruns']} | {100 * r['late_p999']:.1f}% | "
+        secs = r["blocks"] * period / 48000
+        what = r["what"] + (f" ({r['midi'] / secs:.0f} mapped a second)" if r.get("midi") and secs else "")
+        lines.append(f"| {r['phase']} | {what} | {r['xruns']} | {100 * r['late_p999']:.1f}% | "
                      f"{100 * r['late_max']:.1f}% ({r['late_max'] * us:.0f} us) | {100 * r['cpu_p99']:.1f}% | "
                      f"{100 * r['cpu_max']:.1f}% | {r['switches']} | {r['copied']} |")
     rt = all(r["realtime"] for r in rows)
