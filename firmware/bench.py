@@ -205,6 +205,11 @@ def format_table(rows, jit):
 def run(args):
     if args.realtime:
         return run_realtime(args)
+    if args.tuner:
+        from .pedal.tuner import format_tuner_table, run_tuner_bench
+        rows, info = run_tuner_bench(seeds=args.plucks)
+        print(json.dumps({"rows": rows, **info}) if args.json else format_tuner_table(rows, info))
+        return 0
     rows, jit = run_bench(seconds=args.seconds, blocks=args.blocks, repeats=args.repeats,
                           with_torch=not args.no_torch, with_jit=not args.no_jit, only=args.only)
     if args.json:
@@ -226,6 +231,9 @@ def register(sub):
     p.add_argument("--realtime", action="store_true",
                    help="instead: the real `tubeless run` on a JACK dummy device, xruns and lateness per phase")
     p.add_argument("--phase-seconds", type=float, default=20.0, help="--realtime: seconds per phase (default 20)")
+    p.add_argument("--tuner", action="store_true",
+                   help="instead: the tuner's accuracy and settling on synthetic plucked strings, the corpus clip, hum")
+    p.add_argument("--plucks", type=int, default=5, help="--tuner: plucks per note (default 5)")
     p.add_argument("--phases", type=int, nargs="+", default=[1, 2, 3, 4, 5, 7], help="--realtime: which phases")
     p.set_defaults(func=run)
 
