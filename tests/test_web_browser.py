@@ -33,6 +33,7 @@ if not (jack_available() and CHROMIUM and DRIVER):
                 "(apt-get install jackd2 libasound2-plugins chromium chromium-driver)", allow_module_level=True)
 
 NAM = os.path.join(os.path.dirname(__file__), "data", "nam", "lstm_2x8.nam")
+CAB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "firmware", "data", "default_cab.wav")
 PASSWORD = "pedal-on-the-floor"
 ALSA = """
 pcm.tubeless_web_raw {
@@ -232,4 +233,24 @@ def test_page_drives_the_pedal(rig, browser, tmp_path):
     assert ctl(sock, cmd="status")["status"]["pots"]["gate"] == -55.0
     assert "gate_threshold_db = -55.0" in rig["cfg"].read_text()
     assert rig["cfg"].read_text().startswith("# the test pedal\n")
+
+    # a cabinet IR of no model's name goes to irs/; made the global IR, the pedal takes it
+    css(d, '#tabs [data-view="models"]').click()
+    cab = tmp_path / "up" / "cab.wav"
+    shutil.copy(CAB, cab)
+    upload(d, cab)
+    wait(lambda: status_of(d, "cab.wav") == "stored", 60, "cab.wav stored")
+    assert (rig["models"] / "irs" / "cab.wav").exists()
+    css(d, '#tabs [data-view="settings"]').click()
+    wait(lambda: "cab.wav" in [o.get_attribute("value") for o in
+                               d.find_elements(By.CSS_SELECTOR, "#global-ir option")], 20, "cab.wav offered")
+    d.execute_script("document.querySelector('#global-ir').value = 'cab.wav'")
+    d.execute_script("document.querySelector('#settings-msg').textContent = ''")
+    css(d, "#save-settings").click()
+    wait(lambda: css(d, "#settings-msg").text == "saved", 20, "global IR saved")
+    assert f'ir = "{rig["models"]}/irs/cab.wav"' in rig["cfg"].read_text()
+    wait(lambda: "global IR: cab.wav" in (tmp_path / "pedal.log").read_text(), 20, "the pedal taking the IR")
+    frames = ctl(sock, cmd="status")["status"]["frames"]
+    wait(lambda: ctl(sock, cmd="status")["status"]["frames"] > frames + 48000 and
+         ctl(sock, cmd="status")["status"]["models"] == 3, 60, "the pedal playing on with its library")
     shot(d, "settings", tmp_path)
