@@ -39,6 +39,7 @@ PHASES = {
     4: "phases 2 and 3 at once, two CPU-bound processes beside the pedal",
     5: "phase 4 with the whole pedal pinned to one core shared with a CPU-bound process",
     7: "a MIDI storm: 400 CC a second (pedal sweeps) through the MIDI mapping, by the control channel",
+    6: "the web page open (live status) and a .nam uploaded through it every second",
 }
 
 
@@ -194,7 +195,7 @@ class Collector:
         return cat(self.cpu), cat(self.late)
 
 
-def run_realtime(seconds=20.0, phases=(1, 2, 3, 4, 5), period=64, periods=2, log=print, extra_phase=None):
+def run_realtime(seconds=20.0, phases=(1, 2, 3, 4, 5, 6), period=64, periods=2, log=print, extra_phase=None):
     """Run the phases; returns (rows, note). Each row: phase, what, xruns, late p99.9/max
     (fraction of a period), cpu p99/max, switches, files copied, blocks."""
     if not jack_available():
@@ -271,6 +272,8 @@ def run_realtime(seconds=20.0, phases=(1, 2, 3, 4, 5), period=64, periods=2, log
             hook = phase[1] if not isinstance(phase, int) else None
             if phase == 7:                         # MIDI (firmware/pedal/midi.py: storm_phase)
                 from .pedal.midi import storm_phase as hook
+            if phase == 6:                         # tubeless web beside the pedal (firmware/web/bench.py)
+                from .web.bench import web_phase as hook
             if hook is not None:
                 hook_state = hook("start", work)
             while time.monotonic() - t0 < seconds:
