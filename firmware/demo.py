@@ -50,7 +50,7 @@ def run(args):
     output = os.path.abspath(args.output)
     os.makedirs(os.path.dirname(output), exist_ok=True)
     code = pedal_cli.cmd_simulate(_Args(input=di, output=output, models=models, config=config,
-                                        events=DEMO_EVENTS))
+                                        events=DEMO_EVENTS, force=True))     # the demo's own file
     if not code:
         print(f"no sound card here: simulated the pedal on {di}\n"
               f"  events: {DEMO_EVENTS}\n  output: {output}")

@@ -70,10 +70,13 @@ def write_config(tmp_path, models, periods=3):
     return path
 
 
-def wait_status(sock, cond, timeout=120):
+def wait_status(sock, cond, timeout=120, proc=None, log=None):
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            tail = log.read_text()[-2000:] if log is not None else ""
+            raise AssertionError(f"the pedal exited ({proc.returncode}):\n{tail}")
         try:
             last = request(str(sock), {"cmd": "status"})["status"]
             if cond(last):
@@ -99,7 +102,8 @@ def pedal(jack, tmp_path):
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     sock = tmp_path / "ctl.sock"
     try:
-        wait_status(sock, lambda s: s["frames"] > 4800 and s["models"] == 4, timeout=600)
+        wait_status(sock, lambda s: s["frames"] > 4800 and s["models"] == 4, timeout=600, proc=proc,
+                    log=tmp_path / "pedal.log")
         yield proc, sock, tmp_path / "pedal.log"
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -111,6 +111,9 @@ class Librarian:
             except (OSError, ValueError, TypeError):
                 pass                     # a damaged cache entry: convert again
         mf = self.loader(path)
+        if path.lower().endswith(".npz"):
+            from ..loudness import settle
+            settle(mf, log=log)          # a file may not set its own gain (the importers do this too)
         mf.save(npz)
         from ..importers import submodel_sizes
         sizes, size = submodel_sizes(mf.metadata)

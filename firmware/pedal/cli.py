@@ -48,6 +48,7 @@ def register(sub):
     p.add_argument("--config", help="TOML config")
     p.add_argument("--events", default="", help='e.g. "0.5:next,1.2:drive=0.8,2.0:bypass,3.0:prev" '
                    "(seconds of input: next, prev, bypass, mute, drive=V, level=V, knob=V)")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite OUT.wav if it exists")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("status", help="the running pedal's status (model, CPU load, xruns)")
@@ -185,7 +186,8 @@ def cmd_simulate(args):
         raise _cli_error()(f"{args.models}: not a directory")
     logging.getLogger("firmware.pedal.audio").setLevel(logging.WARNING)   # its file "devices" are no news
     try:
-        sim, y = simulate_file(args.input, args.output, args.models, args.config, args.events)
+        sim, y = simulate_file(args.input, args.output, args.models, args.config, args.events,
+                               force=getattr(args, "force", False))
     except (SimulationError, ConfigError) as e:
         raise _cli_error()(str(e)) from None
     s = sim.pedal.status()

@@ -246,8 +246,14 @@ class Simulator:
                     break
 
 
-def simulate_file(in_wav, out_wav, models_dir, config=None, events="", **kw):
+def simulate_file(in_wav, out_wav, models_dir, config=None, events="", force=False, **kw):
     import soundfile as sf
+
+    from ..outputs import OutputError, atomic_path, check_output
+    try:
+        check_output(out_wav, force)                  # before the work, not after
+    except OutputError as e:
+        raise SimulationError(str(e)) from None
     try:
         x, sr = sf.read(os.fspath(in_wav), dtype="float32", always_2d=True)
     except (RuntimeError, OSError, sf.LibsndfileError) as e:
@@ -258,5 +264,6 @@ def simulate_file(in_wav, out_wav, models_dir, config=None, events="", **kw):
         raise SimulationError(f"{in_wav}: sample rate {sr} Hz, the pedal runs at {rate} Hz (resample it first)")
     ch = min(sim.cfg["audio"]["input_channel"], x.shape[1] - 1)
     y = sim.run(x[:, ch])
-    sf.write(os.fspath(out_wav), y, rate, subtype="FLOAT")
+    with atomic_path(out_wav, force) as tmp:
+        sf.write(tmp, y, rate, subtype="FLOAT", format="WAV")
     return sim, y
