@@ -34,11 +34,18 @@ require_root_for_live_system uninstall
 
 if on_live_system && { have_systemd || [ "$DRY_RUN" = 1 ]; }; then
     # disable --now stops it too; '|| true': a unit that is already gone is fine.
+    run systemctl disable --now "$WEB_UNIT_NAME" || true
     run systemctl disable --now "$UNIT_NAME" || true
 fi
 if [ -e "$DESTDIR$UNITDIR/$UNIT_NAME" ]; then
     run rm -f "$DESTDIR$UNITDIR/$UNIT_NAME"
 fi
+# The web page: its unit and its mDNS record.
+for f in "$UNITDIR/$WEB_UNIT_NAME" "$AVAHI_SERVICE_DIR/tubeless.service"; do
+    if [ -e "$DESTDIR$f" ]; then
+        run rm -f "$DESTDIR$f"
+    fi
+done
 if on_live_system && have_systemd; then
     run systemctl daemon-reload
     run systemctl reset-failed "$UNIT_NAME" 2>/dev/null || true
@@ -75,6 +82,10 @@ if [ "$purge" = 1 ]; then
             run rm -rf "$DESTDIR$dir"
         fi
     done
+    if on_live_system && getent passwd "$WEB_USER" >/dev/null; then
+        run userdel "$WEB_USER"                 # its state (the password hash) goes with it
+        run rm -rf "$WEB_STATEDIR"
+    fi
     if on_live_system && getent passwd "$SERVICE_USER" >/dev/null; then
         run userdel "$SERVICE_USER"
     fi

@@ -299,3 +299,8 @@ def test_install_stages_the_web_unit_and_mdns(tmp_path):
     avahi = (root / "etc/avahi/services/tubeless.service").read_text()
     assert "<type>_http._tcp</type><port>80</port>" in avahi
     assert "web page: http://" in proc.stdout
+    proc = subprocess.run(["sh", str(root_dir / "scripts/uninstall.sh")], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert not (root / "etc/systemd/system/tubeless-web.service").exists()
+    assert not (root / "etc/avahi/services/tubeless.service").exists()
