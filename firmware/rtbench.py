@@ -33,6 +33,7 @@ pcm.tubeless_bench_raw {
 pcm.tubeless_bench { type plug slave.pcm "tubeless_bench_raw" }
 """
 PHASES = {
+    0: "the device alone: a bare read/write loop at the audio thread's priority, no pedal",
     1: "playing an A1 standard WaveNet, nothing else",
     2: "`next` every 0.5 s through the control channel",
     3: "a new 400-700 KB .nam copied in every second",
@@ -45,6 +46,40 @@ PHASES = {
 
 class BenchError(RuntimeError):
     pass
+
+
+def bare_loop(device, seconds, period=64, periods=2, priority=70):
+    """Phase 0: what the machine and the device do by themselves. A minimal pyalsaaudio
+    read/write loop at the audio thread's priority, the same lateness and xrun counting;
+    prints one JSON line. Whatever xruns it sees are not the pedal's."""
+    import alsaaudio
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except OSError:
+        pass
+    kw = dict(device=device, rate=48000, channels=2, format=alsaaudio.PCM_FORMAT_S32_LE, periodsize=period,
+              periods=periods)
+    cap = alsaaudio.PCM(type=alsaaudio.PCM_CAPTURE, **kw)
+    play = alsaaudio.PCM(type=alsaaudio.PCM_PLAYBACK, **kw)
+    silence = bytes(period * 2 * 4)
+    for _ in range(periods):
+        play.write(silence)
+    xruns, late, cpu = 0, [], []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        n, data = cap.read()
+        t0 = time.perf_counter_ns()
+        waiting = cap.avail()
+        if n <= 0:
+            xruns += 1
+            data, waiting = silence, period * periods
+        late.append(max(0, waiting))
+        cpu.append(time.perf_counter_ns() - t0)
+        if play.write(data) < 0:
+            xruns += 1
+            for _ in range(periods):
+                play.write(silence)
+    print(json.dumps({"xruns": xruns, "late": late, "cpu": cpu}))
 
 
 def jack_available():
@@ -195,7 +230,7 @@ class Collector:
         return cat(self.cpu), cat(self.late)
 
 
-def run_realtime(seconds=20.0, phases=(1, 2, 3, 4, 5, 6), period=64, periods=2, log=print, extra_phase=None):
+def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=2, log=print, extra_phase=None):
     """Run the phases; returns (rows, note). Each row: phase, what, xruns, late p99.9/max
     (fraction of a period), cpu p99/max, switches, files copied, blocks."""
     if not jack_available():
@@ -228,6 +263,22 @@ def run_realtime(seconds=20.0, phases=(1, 2, 3, 4, 5, 6), period=64, periods=2, 
         time.sleep(1.0)
         if jack.poll() is not None:
             raise BenchError("jackd did not start")
+        rows = []
+        if 0 in phases:
+            log(f"phase 0: {seconds:.0f} s ...")
+            out = subprocess.run([sys.executable, "-c", "import sys; from firmware.rtbench import bare_loop; "
+                                  f"bare_loop('tubeless_bench', {seconds}, {period}, {periods})"],
+                                 env=env, capture_output=True, text=True, timeout=seconds + 60)
+            try:
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                raise BenchError(f"the bare loop failed: {out.stderr.strip()[-300:]}") from None
+            late, cpu = np.array(r["late"], np.float64), np.array(r["cpu"], np.float64)
+            P = period / 48000 * 1e9
+            rows.append({"phase": 0, "what": PHASES[0], "xruns": r["xruns"],
+                         "late_p999": float(np.percentile(late, 99.9) / period), "late_max": float(late.max() / period),
+                         "cpu_p99": float(np.percentile(cpu, 99) / P), "cpu_max": float(cpu.max() / P),
+                         "switches": 0, "copied": 0, "blocks": len(late), "lost": 0, "realtime": True, "models": 0})
         pedal_log = open(f"{work}/pedal.log", "wb")
         pedal = subprocess.Popen([sys.executable, "-m", "firmware", "run", "--config", f"{work}/pedal.toml"],
                                  env=env, stdout=pedal_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -251,8 +302,7 @@ def run_realtime(seconds=20.0, phases=(1, 2, 3, 4, 5, 6), period=64, periods=2, 
         request(sock, {"cmd": "select", "name": "1"})
         time.sleep(2.0)
         copier = Copier(models_dir, sources)
-        rows = []
-        all_phases = list(phases) + ([extra_phase] if extra_phase else [])
+        all_phases = [p for p in phases if p != 0] + ([extra_phase] if extra_phase else [])
         for phase in all_phases:
             what = PHASES.get(phase) if isinstance(phase, int) else phase[0]
             log(f"phase {phase if isinstance(phase, int) else what}: {seconds:.0f} s ...")
