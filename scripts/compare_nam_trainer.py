@@ -1,9 +1,10 @@
 """The README's quality bar: our trainer against the official NAM trainer, same data, same time.
 
-Data: our capture signal's playing material, sweeps and noise (150 s) through the diode
-clipper of training/circuits.py (solved numerically: non-linear, with memory), then 0.5 s of
-silence, then 30 s of held-out validation playing. Both trainers read the very same WAV
-files, train on the same 150 s and validate on the same 30 s.
+Data: our capture signal's playing material, sweeps and noise (150 s) through a circuit of
+training/circuits.py (--circuit diode: the diode clipper; tube: two 12AX7 stages into a
+tone stack; both solved numerically, non-linear, with memory), then 0.5 s of silence, then
+30 s of held-out validation playing. Both trainers read the very same WAV files, train on
+the same 150 s and validate on the same 30 s.
 
 Fairness: for each architecture the two trainers run at the same time, side by side, each
 limited to ONE thread (OMP_NUM_THREADS=1, MKL_NUM_THREADS=1, and torch.set_num_threads(1)
@@ -12,24 +13,25 @@ max_time). Both resulting models are then played by the pedal's own kernels (our
 .npz, NAM's .nam through the NAM importer, both prewarmed as their players do) and scored
 with the same ESR on the same validation audio.
 
-NAM's trainer is configured as its own repository's `nam_full_configs` do for these
-models (neural-amp-modeler 0.13 reads the layer-array `head` object; its .nam is 0.7):
+Each trainer runs with its best known settings (ours: its defaults for the family):
 
-* feather WaveNet (NAM's A1 "feather" preset): Adam lr 0.004, ExponentialLR gamma 0.993,
-  loss MSE + 2e-4 x MR-STFT of pre-emphasised (0.85) signals, mask_first receptive field
-  - 1, batches of 16 x 8192 outputs, best checkpoint by validation ESR (what its simplified
-  trainer did for the A1 presets, 0.10-0.12).
-* LSTM-16 (its models/lstm.json with one layer of 16): Adam lr 0.008, gamma 0.995,
-  train_burn_in 8192, no truncation, mask_first 8192, MSE + 2e-3 x pre-emphasised MR-STFT,
-  batches of 16 x 32768 ("use a long ny like 32768").
+* a2: exactly NAM 0.13's default `train()` model and loss (its config_model_packed.json,
+  read from the install: PackedWaveNet 3 + 8 channels, MSE + 5e-4 MR-STFT, Adam lr 0.004,
+  weight decay 3.17e-7, ExponentialLR 0.994), batches of 16 x 8192, and the -18 dBFS
+  output levelling train() applies (undone by the known factor when scoring).
+* feather and the other A1 presets: NAM's nam_full_configs (Adam lr 0.004, gamma 0.993,
+  MSE + 2e-4 x pre-emphasised MR-STFT, mask_first receptive field - 1, 16 x 8192).
+* LSTM-N: the settings measured best for NAM's LSTM on a real capture (issue 16): burn-in
+  4096 (mask_first 4096), truncated backprop every 512 samples, 4096 + 8192-sample
+  segments, lr 0.01, gamma 0.995, MSE + 2e-3 x pre-emphasised MR-STFT, batches of 16.
 
 NAM's trainer needs its own environment (it pins its own Lightning):
 
-    python3 -m venv /tmp/namenv && /tmp/namenv/bin/pip install torch==2.13.0 neural-amp-modeler
-    python scripts/compare_nam_trainer.py --nam-full /tmp/namenv/bin/nam-full --archs feather --minutes 10
+    python3 -m venv /work/scratch/namvenv && /work/scratch/namvenv/bin/pip install torch==2.13.0 neural-amp-modeler==0.13.0
+    python scripts/compare_nam_trainer.py --nam-full /work/scratch/namvenv/bin/nam-full --archs a2,lstm-16 --minutes 10
 
 Writes the data, both trainers' outputs and logs under --work-dir, a JSON summary to
---work-dir/summary-ARCH.json, and prints a table.
+--work-dir/summary-CIRCUIT-ARCH-Nmin.json, and prints a table.
 """
 import argparse
 import glob
