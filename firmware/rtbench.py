@@ -338,6 +338,8 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
                 time.sleep(0.02)
             if hook is not None:
                 hook_state = hook("stop", hook_state)
+                if isinstance(hook_state, dict):
+                    copied += hook_state.get("uploads", 0)       # the web phase's uploads (files in)
             cpu, late = col.stop()
             after = request(sock, {"cmd": "status"})["status"]
             for h in hogs:
