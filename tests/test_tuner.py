@@ -268,3 +268,48 @@ def test_tuner_config_leds_must_name_the_three():
             GpioControls(Mock(), cfg["controls"])
     finally:
         factory.reset()
+
+
+def test_ctl_tuner_pitch_and_midi_through_the_socket(pedal, tmp_path, capsys):
+    """`tubeless ctl` against a pedal behind its control socket: pitch, tuner on/off, the
+    live line (ended from the pedal's side, as footswitch 2 would), midi."""
+    import threading
+
+    from firmware.cli import main
+    from firmware.pedal.control import ControlServer
+    from firmware.pedal.midi import MidiInput
+    pedal, cfg = pedal
+    pedal.midi = MidiInput(pedal, cfg["midi"], cfg["controls"], sequencer=False).start()
+    sock = str(tmp_path / "control.sock")
+    server = ControlServer(sock, pedal).start()
+    stop = threading.Event()
+
+    def control_thread():
+        while not stop.is_set():
+            pedal.tick()
+            time.sleep(0.005)
+    t = threading.Thread(target=control_thread, daemon=True)
+    t.start()
+    try:
+        feed(pedal.shared, pluck(note_frequency("A", 2) * 2 ** (6 / 1200), 0.3, seed=9))
+        assert main(["ctl", "--socket", sock, "pitch"]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith("tuner off:") and "A2" in out and "+6." in out and "sharp" in out
+        assert main(["ctl", "--socket", sock, "tuner", "on"]) == 0
+        assert capsys.readouterr().out.startswith("tuner on:") and pedal.params.muted
+        threading.Timer(0.5, lambda: pedal.submit({"cmd": "tuner", "on": "off"})).start()
+        assert main(["ctl", "--socket", sock, "tuner"]) == 0       # live, until the pedal leaves the tuner
+        lines = capsys.readouterr().out.splitlines()
+        assert len(lines) >= 2 and all("A2" in line for line in lines)
+        assert not pedal.tuning and not pedal.params.muted
+        assert main(["ctl", "--socket", sock, "midi", "cc", "106", "127"]) == 0
+        assert "1 MIDI message(s)" in capsys.readouterr().out
+        end = time.monotonic() + 5
+        while not pedal.tuning and time.monotonic() < end:
+            time.sleep(0.01)
+        assert pedal.tuning
+    finally:
+        stop.set()
+        t.join()
+        server.close()
+        pedal.midi.close()
