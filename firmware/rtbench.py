@@ -326,16 +326,32 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
                 from .web.bench import web_phase as hook
             if hook is not None:
                 hook_state = hook("start", work)
+            # what a phase costs the player: how long from `next` until the new model plays,
+            # and from a file landing in the folder until it is playable
+            switch_wait, library_wait = [], []
+            want, want_at, landed, seen_models, last_poll = None, 0.0, [], before["models"], 0.0
             while time.monotonic() - t0 < seconds:
                 now = time.monotonic()
                 if nexts and now >= next_at:
-                    request(sock, {"cmd": "next"})
+                    reply = request(sock, {"cmd": "next"})
+                    if want is None and reply.get("selected"):
+                        want, want_at = reply["selected"]["file"], now
                     next_at += 0.5
                 if copies and now >= copy_at:
                     copier.copy_one()
+                    landed.append(time.monotonic())
                     copied += 1
                     copy_at += 1.0
-                time.sleep(0.02)
+                if (want is not None or landed) and now - last_poll >= 0.01:
+                    last_poll = now
+                    st = request(sock, {"cmd": "status"})["status"]
+                    if want is not None and st["model_file"] == want:
+                        switch_wait.append(time.monotonic() - want_at)
+                        want = None
+                    while landed and st["models"] > seen_models:
+                        library_wait.append(time.monotonic() - landed.pop(0))
+                        seen_models += 1
+                time.sleep(0.005)
             if hook is not None:
                 hook_state = hook("stop", hook_state)
                 if isinstance(hook_state, dict):
@@ -359,6 +375,8 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
                 "blocks": int(len(cpu)), "lost": col.lost, "realtime": after["realtime"],
                 "models": after["models"],
                 "midi": (after.get("midi", {}).get("events", 0) - before.get("midi", {}).get("events", 0)),
+                "switch_ms": float(np.median(switch_wait) * 1e3) if switch_wait else None,
+                "library_ms": float(np.median(library_wait) * 1e3) if library_wait else None,
             })
             time.sleep(1.0)
         return rows, note
@@ -376,20 +394,26 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _ms(v):
+    return "" if v is None else f"{v:.0f} ms"
+
+
 def format_rows(rows, note, period=64):
     us = period / 48000 * 1e6
     lines = [f"Real time on a JACK dummy device: period {period} ({us:.0f} us), 2 periods; {note}",
              "",
-             "| phase | what | xruns | late p99.9 | late max | CPU p99 | CPU max | switches | files in |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| phase | what | xruns | late p99.9 | late max | CPU p99 | CPU max | switches | next -> playing | files in | file -> playable |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         secs = r["blocks"] * period / 48000
         what = r["what"] + (f" ({r['midi'] / secs:.0f} mapped a second)" if r.get("midi") and secs else "")
         lines.append(f"| {r['phase']} | {what} | {r['xruns']} | {100 * r['late_p999']:.1f}% | "
                      f"{100 * r['late_max']:.1f}% ({r['late_max'] * us:.0f} us) | {100 * r['cpu_p99']:.1f}% | "
-                     f"{100 * r['cpu_max']:.1f}% | {r['switches']} | {r['copied']} |")
+                     f"{100 * r['cpu_max']:.1f}% | {r['switches']} | {_ms(r.get('switch_ms'))} | {r['copied']} | "
+                     f"{_ms(r.get('library_ms'))} |")
     rt = all(r["realtime"] for r in rows)
     lines.append("")
-    lines.append(f"(lateness and CPU as a share of one period; audio thread {'SCHED_FIFO' if rt else 'NOT real-time'};"
+    lines.append(f"(lateness and CPU as a share of one period; medians of the waits; audio thread "
+                 f"{'SCHED_FIFO' if rt else 'NOT real-time'};"
                  f" {sum(r['blocks'] for r in rows)} blocks measured, {sum(r['lost'] for r in rows)} missed)")
     return "\n".join(lines)
