@@ -304,3 +304,12 @@ def test_install_stages_the_web_unit_and_mdns(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert not (root / "etc/systemd/system/tubeless-web.service").exists()
     assert not (root / "etc/avahi/services/tubeless.service").exists()
+
+
+def test_global_ir_message_takes_plain_names_only():
+    from firmware.messages import MessageError, check_control
+    assert check_control({"cmd": "global_ir", "file": "cab.wav"}) == {"cmd": "global_ir", "file": "cab.wav"}
+    assert check_control({"cmd": "global_ir", "file": ""})["file"] == ""
+    for bad in ("../cab.wav", "/etc/x.wav", ".hidden.wav", "a\\b.wav", None, 3):
+        with pytest.raises(MessageError):
+            check_control({"cmd": "global_ir", "file": bad})

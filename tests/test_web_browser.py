@@ -7,7 +7,6 @@ page follow. Phone-sized (390x844) screenshots of each view go to $TUBELESS_SCRE
 Skips without jackd, chromium + chromium-driver or selenium (make test installs them when root)."""
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
