@@ -393,3 +393,24 @@ def test_a2_trains_both_widths_keeps_each_best_and_exports_a_slimmable_container
         np.testing.assert_allclose(theirs, ours, atol=1e-6)
     default = import_file(str(path)).build().render(x)                  # the widest plays by default
     np.testing.assert_allclose(default, to_modelfile(result.module).build().render(x), atol=1e-6)
+
+
+def test_command_line_a2_writes_the_full_width_the_light_width_and_both_in_the_nam(tmp_path, capsys):
+    x, _ = capture.generate(validation_seconds=1.0, playing_seconds=6.0, seed=4)
+    di, amp = str(tmp_path / "in.wav"), str(tmp_path / "out.wav")
+    sf.write(di, x, SR, subtype="FLOAT")
+    sf.write(amp, DiodeClipper(0.5)(x), SR, subtype="FLOAT")
+    model, light, nam = (str(tmp_path / n) for n in ("m.npz", "light.npz", "m.nam"))
+    code = cli.main(["fit", di, amp, "-o", model, "--light", light, "--nam", nam, "--epochs", "1",
+                     "--segment", "256", "--batch-size", "8", "--latency", "0", "--quiet", "--threads", "1"])
+    out = capsys.readouterr().out
+    assert code == 0 and "best validation ESR per width: 3 channels" in out
+    full, slim = modelfile.load(model), modelfile.load(light)
+    assert full.config["layer_arrays"][0]["channels"] == 8 and slim.config["layer_arrays"][0]["channels"] == 3
+    assert json.load(open(nam))["architecture"] == "SlimmableContainer"
+    probe = x[:4000]
+    np.testing.assert_allclose(import_file(nam, submodel=0).build().render(probe), slim.build().render(probe),
+                               atol=1e-6)
+    np.testing.assert_allclose(import_file(nam).build().render(probe), full.build().render(probe), atol=1e-6)
+    assert cli.main(["fit", di, amp, "-o", model, "--arch", "nano", "--light", light]) == 2
+    assert "only --arch a2" in capsys.readouterr().err
