@@ -55,7 +55,8 @@ def test_a_plucked_string_within_a_cent_150_ms_after_the_pluck(label, freq, inha
             continue
         assert r is not None, f"{label}: no reading {t * 1000:.0f} ms after the pluck"
         assert (r.note, r.octave) == (name, octave)
-        assert abs(cents(r.frequency, freq)) <= 1.0, f"{label} at {t * 1000:.0f} ms: {cents(r.frequency, freq):+.2f} cents"
+        err = cents(r.frequency, freq)
+        assert abs(err) <= 1.0, f"{label} at {t * 1000:.0f} ms: {err:+.2f} cents"
 
 
 def test_a_new_pluck_over_the_last_one_settles_within_150_ms():

@@ -354,7 +354,7 @@ def run_tuner_bench(seeds=5, hop=0.01, log=None):
         onset = int(np.flatnonzero(np.abs(x) > 1e-4)[0])
         out, settled = _track(det, x, onset, 220.0, hop)
         late = [e for t, e in out if t >= 0.15]
-        pre = sum(det.analyse(x[max(0, e - det.window):e]) is not None for e in range(det.window, onset, int(hop * rate)))
+        pre = sum(det.analyse(x[e - det.window:e]) is not None for e in range(det.window, onset, int(hop * rate)))
         rows.append({"group": "corpus clip", "what": "nam_core_input.wav (220 Hz tone after 1 s of silence)",
                      "hz": 220.0, "max": max(abs(e) for e in late if e is not None), "median":
                      float(np.median([abs(e) for e in late if e is not None])),
