@@ -94,6 +94,7 @@ say "ok: $warm cache files in $CACHEDIR, owned by $SERVICE_USER"
 render() {  # NAME MODEL INPUT OPTIONS... (as the service user; sh has no locals: r_*)
     r_name=$1 r_model=$2 r_input=$3
     shift 3
+    rm -f "$RENDERS/$r_name.wav"        # render refuses to overwrite a file (without --force)
     as_service NUMBA_CACHE_DIR="$fresh" HOME=/var/lib/tubeless \
         "$VENV/bin/tubeless" render "$@" "$r_model" "$r_input" "$RENDERS/$r_name.wav"
 }
@@ -141,6 +142,7 @@ probe() {  # ENV... : where firmware put its cache, then a compile there
     as_service "$@" "$VENV/bin/python" -c 'import firmware; print(firmware.NUMBA_CACHE_DIR)'
 }
 probe_render() {
+    rm -f "/tmp/probe-$probe_name.wav"
     # shellcheck disable=SC2086
     as_service "$@" "$VENV/bin/tubeless" render $probe_options "$TOP/$probe_model" "$TOP/$probe_input" \
         "/tmp/probe-$probe_name.wav"
