@@ -139,7 +139,7 @@ if [ "$ARM64_SKIP_INSTALL" = 1 ]; then
         || die "ARM64_SKIP_INSTALL=1 needs the root a KEEP=1 run left in $work (none there)"
     unmount_all "$work"
     say "re-checking the kept $SUITE root (installed before, not again): $work"
-    rm -rf "$work/srv/tubeless/main"
+    rm -rf "$work/srv/tubeless/main" "$work/srv/tubeless/out"     # nothing of the last run compared
 else
     remove_root "$work"
     say "fresh copy of the $SUITE root: $work"

@@ -52,8 +52,10 @@ grep -q 'GPIO backend: lgpio' "$OUT/install.log" \
     || die "the install did not set up lgpio (its GPIO backend line is above)"
 else
 step "ARM64_SKIP_INSTALL=1: the pedal's own code into the kept venv (its dependencies as installed)"
-"$VENV/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$SRC" >/dev/null 2>&1 \
-    || die "could not reinstall the pedal into the kept $VENV"
+# Then whatever dependency this version added (as install.sh does on an upgrade).
+{ "$VENV/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$SRC" \
+    && "$VENV/bin/pip" install -q --disable-pip-version-check "$SRC"; } >"$OUT/reinstall.log" 2>&1 \
+    || { cat "$OUT/reinstall.log" >&2; die "could not reinstall the pedal into the kept $VENV"; }
 fi
 
 step "what pip installed on aarch64"
