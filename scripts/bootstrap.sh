@@ -66,7 +66,7 @@ test_packages() {
 
 case "$WHAT" in
     base)
-        say "installing tubeless and numpy, Numba, SciPy, pyalsaaudio, gpiozero into $VENV (a few minutes the first time)"
+        say "installing tubeless and its dependencies (numpy, Numba, SciPy, pyalsaaudio...) into $VENV: a few minutes the first time"
         pip install -e . ;;
     dev)
         say "installing the training and test extras (PyTorch CPU, pytest; a few minutes and ~1 GB the first time)"

@@ -187,7 +187,7 @@ if [ "$do_venv" = 1 ]; then
     fi
     # Reinstall the pedal itself every time (same version number, new code), then let pip
     # bring the dependencies to what this version asks for. pip's output shows on failure.
-    say "installing the pedal and numpy, Numba, SciPy, pyalsaaudio, gpiozero (a few minutes the first time)"
+    say "installing the pedal and its dependencies: numpy, Numba, SciPy, pyalsaaudio... (a few minutes the first time)"
     quietly "$VENV/bin/pip" install --disable-pip-version-check --force-reinstall --no-deps "$SRC" \
         || die "could not install the pedal into $VENV (pip's output above)"
     quietly "$VENV/bin/pip" install --disable-pip-version-check "$SRC" \

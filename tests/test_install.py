@@ -418,8 +418,8 @@ def test_bootstrap_prints_one_line_per_step_and_hides_pip(fake_bootstrap_venv):
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     assert proc.stdout.splitlines() == [
-        f"bootstrap: installing tubeless and numpy, Numba, SciPy, pyalsaaudio, gpiozero into "
-        f"{fake_bootstrap_venv} (a few minutes the first time)"]
+        f"bootstrap: installing tubeless and its dependencies (numpy, Numba, SciPy, pyalsaaudio...) "
+        f"into {fake_bootstrap_venv}: a few minutes the first time"]
 
 
 def test_bootstrap_shows_pips_output_when_it_fails(fake_bootstrap_venv):
