@@ -47,7 +47,7 @@ def register(sub):
     p.add_argument("--models", required=True, help="model directory")
     p.add_argument("--config", help="TOML config")
     p.add_argument("--events", default="", help='e.g. "0.5:next,1.2:drive=0.8,2.0:bypass,3.0:prev" '
-                   "(seconds of input: next, prev, bypass, mute, drive=V, level=V, knob=V)")
+                   "(seconds of input: next, prev, bypass, tuner (footswitch 2 held), mute, drive=V, level=V, knob=V)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite OUT.wav if it exists")
     p.set_defaults(func=cmd_simulate)
 

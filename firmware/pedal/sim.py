@@ -42,7 +42,7 @@ pcm.tubeless_simout {
 }
 """
 SYSTEM_ALSA_CONF = "/usr/share/alsa/alsa.conf"
-ACTIONS = ("next", "prev", "bypass", "mute", "drive", "level", "knob")
+ACTIONS = ("next", "prev", "bypass", "tuner", "mute", "drive", "level", "knob")
 
 
 class SimulationError(ValueError):
@@ -231,8 +231,10 @@ class Simulator:
         if ev.action in ("next", "prev"):
             self._press(c["footswitch1"], long=ev.action == "prev")
             self.switch_frames.append((frame, None))
-        elif ev.action in ("bypass", "mute"):
-            self._press(c["footswitch2"], long=ev.action == "mute")
+        elif ev.action in ("bypass", "tuner"):
+            self._press(c["footswitch2"], long=ev.action == "tuner")     # held: the tuner (muted)
+        elif ev.action == "mute":                                    # no footswitch: the control channel
+            self.pedal.submit({"cmd": "mute"})
         else:
             ch = self.pot_channels[ev.action]
             if ch < 0:
