@@ -209,7 +209,10 @@ def make_controls(pedal, cfg):
         try:
             return GpioControls(pedal, cfg)
         except Exception as e:    # BadPinFactory on a laptop, a busy pin, no SPI...
-            log.info("no GPIO controls (%s: %s)", type(e).__name__, e)
+            # the pedal plays on without them, and says so once (journalctl -u tubeless)
+            log.warning("no footswitches, pots or LEDs (%s: %s): playing without them; control it with "
+                        "`tubeless ctl`%s", type(e).__name__, e,
+                        " or the keys on this terminal" if sys.stdin is not None and sys.stdin.isatty() else "")
             try:
                 from gpiozero import Device
                 if Device.pin_factory is not None:
