@@ -8,6 +8,7 @@ stays within ~2e-7 of the exact value, so it is what "Tanh" means here. NAM's cr
 import numpy as np
 
 from ._jit import kernel, inline
+from ._simd import splat, vmax, vmin, where_positive
 
 # Activation ids shared by the model file loader and the kernels.
 IDENTITY, TANH, FASTTANH, HARDTANH, RELU, LEAKYRELU, SIGMOID, SILU, SOFTSIGN, HARDSWISH, \
@@ -113,3 +114,45 @@ def apply_row(row, n, kind, p0, p1, p2, p3):
                 row[t] = (v - lo) * slo + lo
             elif v > hi:
                 row[t] = (v - hi) * shi + hi
+
+
+# --- The same activations on f32x8 vectors, for the register tiles (_gemm.tile8) -----------
+# Vectorised in registers, these run in the pass that computes their input instead of a
+# pass of their own over a stored row. Kinds without a vector form take apply_row.
+VECTOR_KINDS = (IDENTITY, TANH, HARDTANH, RELU, LEAKYRELU, SIGMOID, PRELU)
+
+
+@inline
+def vtanh(x):
+    # tanh() above, lane-wise, same coefficients and order.
+    lim = splat(np.float32(7.90531110763549805))
+    x = vmin(vmax(x, splat(np.float32(-7.90531110763549805))), lim)
+    x2 = x * x
+    p = x2 * splat(np.float32(-2.76076847742355e-16)) + splat(np.float32(2.00018790482477e-13))
+    p = x2 * p + splat(np.float32(-8.60467152213735e-11))
+    p = x2 * p + splat(np.float32(5.12229709037114e-08))
+    p = x2 * p + splat(np.float32(1.48572235717979e-05))
+    p = x2 * p + splat(np.float32(6.37261928875436e-04))
+    p = x2 * p + splat(np.float32(4.89352455891786e-03))
+    p = x * p
+    q = x2 * splat(np.float32(1.19825839466702e-06)) + splat(np.float32(1.18534705686654e-04))
+    q = x2 * q + splat(np.float32(2.26843463243900e-03))
+    q = x2 * q + splat(np.float32(4.89352518554385e-03))
+    return p / q
+
+
+@inline
+def vapply(v, kind, slope):
+    """Activation `kind` (one of VECTOR_KINDS) on a vector; slope: (P/Leaky)ReLU's for this row."""
+    if kind == TANH:
+        return vtanh(v)
+    if kind == LEAKYRELU or kind == PRELU:
+        return where_positive(v, v * splat(slope))
+    if kind == RELU:
+        return vmax(v, splat(np.float32(0.0)))
+    if kind == HARDTANH:
+        return vmin(vmax(v, splat(np.float32(-1.0))), splat(np.float32(1.0)))
+    if kind == SIGMOID:
+        half = splat(np.float32(0.5))
+        return half + half * vtanh(half * v)
+    return v

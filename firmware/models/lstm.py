@@ -12,8 +12,11 @@ AXPYs that LLVM vectorises.
 """
 import numpy as np
 
-from ._jit import inline, kernel
-from .activations import sigmoid, tanh
+from numba import njit
+
+from ._jit import OPTIONS, inline, kernel
+from .activations import sigmoid, tanh, vtanh
+from ._simd import hsum, load, load1, splat, store1
 from .base import Cost, Model, ModelConfigError, positive_int, require
 
 ARCHITECTURE = "LSTM"
@@ -123,7 +126,118 @@ def _single_layer(x, y, n, W, b, rec, h, c, head_w, head_b, skip, in_gain, out_g
         y[t] = out_gain * (acc + skip * v)
 
 
-@kernel
+@inline
+def _gates_v8(g, W, b, rec, h, vv, q):
+    """g[q:q+64] = b + W[0] * v + sum_j W[rec + j] * h[j]: eight f32x8 accumulators that
+    stay in registers over the whole recurrent sum (one load of each weight vector, no
+    load or store of the accumulator per term)."""
+    a0 = load1(b, q) + load(W, 0, q) * vv; a1 = load1(b, q + 8) + load(W, 0, q + 8) * vv
+    a2 = load1(b, q + 16) + load(W, 0, q + 16) * vv; a3 = load1(b, q + 24) + load(W, 0, q + 24) * vv
+    a4 = load1(b, q + 32) + load(W, 0, q + 32) * vv; a5 = load1(b, q + 40) + load(W, 0, q + 40) * vv
+    a6 = load1(b, q + 48) + load(W, 0, q + 48) * vv; a7 = load1(b, q + 56) + load(W, 0, q + 56) * vv
+    for j in range(h.shape[0]):
+        hj = splat(h[j])
+        r = rec + j
+        a0 = a0 + load(W, r, q) * hj; a1 = a1 + load(W, r, q + 8) * hj
+        a2 = a2 + load(W, r, q + 16) * hj; a3 = a3 + load(W, r, q + 24) * hj
+        a4 = a4 + load(W, r, q + 32) * hj; a5 = a5 + load(W, r, q + 40) * hj
+        a6 = a6 + load(W, r, q + 48) * hj; a7 = a7 + load(W, r, q + 56) * hj
+    store1(g, q, a0); store1(g, q + 8, a1); store1(g, q + 16, a2); store1(g, q + 24, a3)
+    store1(g, q + 32, a4); store1(g, q + 40, a5); store1(g, q + 48, a6); store1(g, q + 56, a7)
+
+
+@inline
+def _gates_v4(g, W, b, rec, h, vv, q):
+    """As _gates_v8 for 32 gates, the recurrent sum split over even and odd units (two
+    accumulators per vector): four alone would wait on the FMA latency every unit."""
+    a0 = load1(b, q) + load(W, 0, q) * vv; a1 = load1(b, q + 8) + load(W, 0, q + 8) * vv
+    a2 = load1(b, q + 16) + load(W, 0, q + 16) * vv; a3 = load1(b, q + 24) + load(W, 0, q + 24) * vv
+    zero = splat(np.float32(0.0))
+    e0 = zero; e1 = zero; e2 = zero; e3 = zero
+    H = h.shape[0]
+    j = 0
+    while j + 2 <= H:
+        hj = splat(h[j])
+        he = splat(h[j + 1])
+        r = rec + j
+        a0 = a0 + load(W, r, q) * hj; a1 = a1 + load(W, r, q + 8) * hj
+        a2 = a2 + load(W, r, q + 16) * hj; a3 = a3 + load(W, r, q + 24) * hj
+        e0 = e0 + load(W, r + 1, q) * he; e1 = e1 + load(W, r + 1, q + 8) * he
+        e2 = e2 + load(W, r + 1, q + 16) * he; e3 = e3 + load(W, r + 1, q + 24) * he
+        j += 2
+    if j < H:
+        hj = splat(h[j])
+        r = rec + j
+        a0 = a0 + load(W, r, q) * hj; a1 = a1 + load(W, r, q + 8) * hj
+        a2 = a2 + load(W, r, q + 16) * hj; a3 = a3 + load(W, r, q + 24) * hj
+    store1(g, q, a0 + e0); store1(g, q + 8, a1 + e1); store1(g, q + 16, a2 + e2); store1(g, q + 24, a3 + e3)
+
+
+@inline
+def _gates_v1(g, W, b, rec, h, vv, q):
+    """As _gates_v8 for one vector of 8 gates."""
+    a0 = load1(b, q) + load(W, 0, q) * vv
+    for j in range(h.shape[0]):
+        a0 = a0 + load(W, rec + j, q) * splat(h[j])
+    store1(g, q, a0)
+
+
+@inline
+def _vsigmoid(x):
+    half = splat(np.float32(0.5))
+    return half + half * vtanh(half * x)
+
+
+# _nrt=False: no reference counting of the arrays handed to the inlined helpers inside the
+# per-sample loop (each count is a call that spills the vector registers); nothing here
+# allocates (see wavenet.wavenet_block).
+@njit(_nrt=False, **OPTIONS)
+def _single_layer_v8(x, y, n, W, b, rec, h, c, head_w, head_b, skip, in_gain, out_gain, g):
+    """_single_layer with explicit 8-lane vectors, for 4H a multiple of 8 (H even): the gate
+    sums in registers, the cell update and the head 8 units at a time."""
+    H = h.shape[0]
+    G = 4 * H
+    for t in range(n):
+        v = x[t] * in_gain
+        vv = splat(v)
+        q = 0
+        while q + 64 <= G:
+            _gates_v8(g, W, b, rec, h, vv, q)
+            q += 64
+        while q + 32 <= G:
+            _gates_v4(g, W, b, rec, h, vv, q)
+            q += 32
+        while q < G:
+            _gates_v1(g, W, b, rec, h, vv, q)
+            q += 8
+        acc = splat(np.float32(0.0))
+        j = 0
+        while j + 8 <= H:
+            ig = _vsigmoid(load1(g, j))
+            fg = _vsigmoid(load1(g, H + j))
+            gg = vtanh(load1(g, 2 * H + j))
+            og = _vsigmoid(load1(g, 3 * H + j))
+            cj = fg * load1(c, j) + ig * gg
+            store1(c, j, cj)
+            hj = og * vtanh(cj)
+            store1(h, j, hj)
+            acc = acc + load1(head_w, j) * hj
+            j += 8
+        s = head_b + hsum(acc)
+        while j < H:
+            ig = sigmoid(g[j])
+            fg = sigmoid(g[H + j])
+            gg = tanh(g[2 * H + j])
+            og = sigmoid(g[3 * H + j])
+            cj = fg * c[j] + ig * gg
+            c[j] = cj
+            h[j] = og * tanh(cj)
+            s += head_w[j] * h[j]
+            j += 1
+        y[t] = out_gain * (s + skip * v)
+
+
+@njit(_nrt=False, **OPTIONS)
 def lstm_block(x, y, n, WT, B, h, c, knobs, n_knobs, head_w, head_b, skip, in_gain, out_gain, gates, beff):
     """WT: (L, 1 + n_knobs + H or H + H, 4H) transposed weights, zero-padded; B: (L, 4H)."""
     L = h.shape[0]
@@ -131,13 +245,17 @@ def lstm_block(x, y, n, WT, B, h, c, knobs, n_knobs, head_w, head_b, skip, in_ga
     G = 4 * H
     # Layer 0's bias with the (block-constant) knobs folded in.
     b0 = beff[:G]
-    b0[:] = B[0]
+    for q in range(G):
+        b0[q] = B[0, q]
     for k in range(n_knobs):
         wk = WT[0, 1 + k]
         kv = knobs[k]
         for q in range(G):
             b0[q] += wk[q] * kv
     g = gates[:G]
+    if L == 1 and H % 2 == 0:
+        _single_layer_v8(x, y, n, WT[0], b0, 1 + n_knobs, h[0], c[0], head_w, head_b, skip, in_gain, out_gain, g)
+        return
     if L == 1:
         _single_layer(x, y, n, WT[0], b0, 1 + n_knobs, h[0], c[0], head_w, head_b, skip, in_gain, out_gain, g)
         return
@@ -147,10 +265,12 @@ def lstm_block(x, y, n, WT, B, h, c, knobs, n_knobs, head_w, head_b, skip, in_ga
         v = x[t] * in_gain
         for layer in range(L):
             if layer == 0:
-                g[:] = b0
+                for q in range(G):
+                    g[q] = b0[q]
                 lstm_cell(g, WT[0], 1 + n_knobs, none, v, h[0], c[0], G)
             else:
-                g[:] = B[layer]
+                for q in range(G):
+                    g[q] = B[layer, q]
                 lstm_cell(g, WT[layer], H, h[layer - 1], v, h[layer], c[layer], G)
         acc = head_b
         for j in range(H):

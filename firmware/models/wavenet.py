@@ -26,9 +26,12 @@ so every dilated tap is one contiguous slice and no index wraps inside the inner
 """
 import numpy as np
 
-from ._jit import kernel
+from numba import njit
+
+from ._jit import OPTIONS, inline, kernel
 from . import activations as act
-from ._gemm import conv_acc, fill_rows, gemm_acc, matmul_acc
+from ._gemm import conv_acc, fill_rows, gemm_acc, matmul_acc, tile1, tile4, tile8
+from ._simd import load, splat, store
 from .base import Cost, Model, ModelConfigError, pack_weights, positive_int, require
 
 ARCHITECTURE = "WaveNet"
@@ -42,7 +45,10 @@ ARCHITECTURE = "WaveNet"
 # FiLM slot j of a layer: columns L_FT + 3j + (F_W, F_B, F_SHIFT): weight offset, bias offset,
 # shift (1) or scale only (0).
 F_W, F_B, F_SHIFT = range(3)
-L_NCOLS = L_FT + 3 * 8
+# L_FAST: 1 when the layer takes the fused register-tiled path (_fused_z, _fused_out), which
+# reads the conv and 1x1 weights transposed, (in, tap, out), from L_CONV_WT and L_1X1_WT.
+L_FAST, L_CONV_WT, L_1X1_WT = L_FT + 3 * 8, L_FT + 3 * 8 + 1, L_FT + 3 * 8 + 2
+L_NCOLS = L_1X1_WT + 1
 # Array table columns.
 (A_FIRST, A_NLAYERS, A_IN, A_C, A_HIN, A_HOUT, A_HK, A_HDIL, A_RECH_W, A_HEAD_W, A_HEAD_B,
  A_HRING, A_NCOLS) = range(13)
@@ -59,6 +65,150 @@ FILM_SLOTS = ("conv_pre_film", "conv_post_film", "input_mixin_pre_film", "input_
               "activation_pre_film", "activation_post_film", "layer1x1_post_film", "head1x1_post_film")
 (FILM_CONV_PRE, FILM_CONV_POST, FILM_MIX_PRE, FILM_MIX_POST, FILM_ACT_PRE, FILM_ACT_POST,
  FILM_1X1_POST, FILM_HEAD1X1_POST) = (1 << i for i in range(8))
+
+
+# --- The fused layer: the common case in two register-tiled passes --------------------------
+# A layer without FiLM or gating, with one condition channel, layer1x1 on, no head1x1 and a
+# vectorisable activation (every A1 and A2 preset) runs here: pass 1 computes bias + mixin +
+# dilated conv for 8 rows x 16 frames in registers, applies the activation there, stores
+# the result once and adds it to the head rows; pass 2 is the 1x1 with the residual and its
+# bias as the tile's starting value, stored straight into the next layer's ring. Frames
+# come 16 at a time, so the block runs on nn = n rounded up to 16 (see wavenet_block).
+@inline
+def _z_start(W, bc, wm, r, c0, c1):
+    bias = splat(W[bc + r])
+    m = splat(W[wm + r])
+    return bias + m * c0, bias + m * c1
+
+
+@inline
+def _z_finish(z, hist, hrow, ph, r, t, a, b, kind, slope):
+    a = act.vapply(a, kind, slope)
+    b = act.vapply(b, kind, slope)
+    store(z, r, t, a)
+    store(z, r, t + 8, b)
+    store(hist, hrow + r, ph + t, load(hist, hrow + r, ph + t) + a)
+    store(hist, hrow + r, ph + t + 8, load(hist, hrow + r, ph + t + 8) + b)
+
+
+@inline
+def _slope(W, LF, li, slopes, r):
+    return LF[li, 0] if slopes < 0 else W[slopes + r]
+
+
+@inline
+def _fused_z(li, C, B, K, d, W, LT, LF, hist, row, p, cond, z, hrow, ph, nn):
+    """z[:B] = act(bias + mixin * cond + dilated conv), and the head rows += z[:B]."""
+    wc = LT[li, L_CONV_WT]
+    bc = LT[li, L_CONV_B]
+    wm = LT[li, L_MIX_W]
+    kind = LT[li, L_ACT]
+    sl = LT[li, L_ACT_SLOPES]
+    for t in range(0, nn, 16):
+        c0 = load(cond, 0, t)
+        c1 = load(cond, 0, t + 8)
+        col = p + t
+        r = 0
+        while r + 8 <= B:
+            a0, b0 = _z_start(W, bc, wm, r, c0, c1)
+            a1, b1 = _z_start(W, bc, wm, r + 1, c0, c1)
+            a2, b2 = _z_start(W, bc, wm, r + 2, c0, c1)
+            a3, b3 = _z_start(W, bc, wm, r + 3, c0, c1)
+            a4, b4 = _z_start(W, bc, wm, r + 4, c0, c1)
+            a5, b5 = _z_start(W, bc, wm, r + 5, c0, c1)
+            a6, b6 = _z_start(W, bc, wm, r + 6, c0, c1)
+            a7, b7 = _z_start(W, bc, wm, r + 7, c0, c1)
+            acc = tile8((a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7),
+                        W, wc + r, B, K, hist, row, C, col, d)
+            _z_finish(z, hist, hrow, ph, r, t, acc[0], acc[8], kind, _slope(W, LF, li, sl, r))
+            _z_finish(z, hist, hrow, ph, r + 1, t, acc[1], acc[9], kind, _slope(W, LF, li, sl, r + 1))
+            _z_finish(z, hist, hrow, ph, r + 2, t, acc[2], acc[10], kind, _slope(W, LF, li, sl, r + 2))
+            _z_finish(z, hist, hrow, ph, r + 3, t, acc[3], acc[11], kind, _slope(W, LF, li, sl, r + 3))
+            _z_finish(z, hist, hrow, ph, r + 4, t, acc[4], acc[12], kind, _slope(W, LF, li, sl, r + 4))
+            _z_finish(z, hist, hrow, ph, r + 5, t, acc[5], acc[13], kind, _slope(W, LF, li, sl, r + 5))
+            _z_finish(z, hist, hrow, ph, r + 6, t, acc[6], acc[14], kind, _slope(W, LF, li, sl, r + 6))
+            _z_finish(z, hist, hrow, ph, r + 7, t, acc[7], acc[15], kind, _slope(W, LF, li, sl, r + 7))
+            r += 8
+        while r + 4 <= B:
+            a0, b0 = _z_start(W, bc, wm, r, c0, c1)
+            a1, b1 = _z_start(W, bc, wm, r + 1, c0, c1)
+            a2, b2 = _z_start(W, bc, wm, r + 2, c0, c1)
+            a3, b3 = _z_start(W, bc, wm, r + 3, c0, c1)
+            acc = tile4((a0, a1, a2, a3, b0, b1, b2, b3), W, wc + r, B, K, hist, row, C, col, d)
+            _z_finish(z, hist, hrow, ph, r, t, acc[0], acc[4], kind, _slope(W, LF, li, sl, r))
+            _z_finish(z, hist, hrow, ph, r + 1, t, acc[1], acc[5], kind, _slope(W, LF, li, sl, r + 1))
+            _z_finish(z, hist, hrow, ph, r + 2, t, acc[2], acc[6], kind, _slope(W, LF, li, sl, r + 2))
+            _z_finish(z, hist, hrow, ph, r + 3, t, acc[3], acc[7], kind, _slope(W, LF, li, sl, r + 3))
+            r += 4
+        while r < B:
+            a0, b0 = _z_start(W, bc, wm, r, c0, c1)
+            a0, b0 = tile1(a0, b0, W, wc + r, B, K, hist, row, C, col, d)
+            _z_finish(z, hist, hrow, ph, r, t, a0, b0, kind, _slope(W, LF, li, sl, r))
+            r += 1
+
+
+@inline
+def _out_start(hist, row, p, W, b1, r, t):
+    bias = splat(W[b1 + r] if b1 >= 0 else np.float32(0.0))
+    return load(hist, row + r, p + t) + bias, load(hist, row + r, p + t + 8) + bias
+
+
+@inline
+def _fused_out(li, C, B, W, LT, hist, row, p, z, dst, drow0, q, nn):
+    """dst rows = the layer's input + layer1x1 bias + layer1x1 @ z[:B] (the residual path)."""
+    w1 = LT[li, L_1X1_WT]
+    b1 = LT[li, L_1X1_B]
+    for t in range(0, nn, 16):
+        r = 0
+        while r + 8 <= C:
+            a0, b0 = _out_start(hist, row, p, W, b1, r, t)
+            a1, b1_ = _out_start(hist, row, p, W, b1, r + 1, t)
+            a2, b2 = _out_start(hist, row, p, W, b1, r + 2, t)
+            a3, b3 = _out_start(hist, row, p, W, b1, r + 3, t)
+            a4, b4 = _out_start(hist, row, p, W, b1, r + 4, t)
+            a5, b5 = _out_start(hist, row, p, W, b1, r + 5, t)
+            a6, b6 = _out_start(hist, row, p, W, b1, r + 6, t)
+            a7, b7 = _out_start(hist, row, p, W, b1, r + 7, t)
+            acc = tile8((a0, a1, a2, a3, a4, a5, a6, a7, b0, b1_, b2, b3, b4, b5, b6, b7),
+                        W, w1 + r, C, 1, z, 0, B, t, 0)
+            store(dst, drow0 + r, q + t, acc[0])
+            store(dst, drow0 + r, q + t + 8, acc[8])
+            store(dst, drow0 + r + 1, q + t, acc[1])
+            store(dst, drow0 + r + 1, q + t + 8, acc[9])
+            store(dst, drow0 + r + 2, q + t, acc[2])
+            store(dst, drow0 + r + 2, q + t + 8, acc[10])
+            store(dst, drow0 + r + 3, q + t, acc[3])
+            store(dst, drow0 + r + 3, q + t + 8, acc[11])
+            store(dst, drow0 + r + 4, q + t, acc[4])
+            store(dst, drow0 + r + 4, q + t + 8, acc[12])
+            store(dst, drow0 + r + 5, q + t, acc[5])
+            store(dst, drow0 + r + 5, q + t + 8, acc[13])
+            store(dst, drow0 + r + 6, q + t, acc[6])
+            store(dst, drow0 + r + 6, q + t + 8, acc[14])
+            store(dst, drow0 + r + 7, q + t, acc[7])
+            store(dst, drow0 + r + 7, q + t + 8, acc[15])
+            r += 8
+        while r + 4 <= C:
+            a0, b0 = _out_start(hist, row, p, W, b1, r, t)
+            a1, b1_ = _out_start(hist, row, p, W, b1, r + 1, t)
+            a2, b2 = _out_start(hist, row, p, W, b1, r + 2, t)
+            a3, b3 = _out_start(hist, row, p, W, b1, r + 3, t)
+            acc = tile4((a0, a1, a2, a3, b0, b1_, b2, b3), W, w1 + r, C, 1, z, 0, B, t, 0)
+            store(dst, drow0 + r, q + t, acc[0])
+            store(dst, drow0 + r, q + t + 8, acc[4])
+            store(dst, drow0 + r + 1, q + t, acc[1])
+            store(dst, drow0 + r + 1, q + t + 8, acc[5])
+            store(dst, drow0 + r + 2, q + t, acc[2])
+            store(dst, drow0 + r + 2, q + t + 8, acc[6])
+            store(dst, drow0 + r + 3, q + t, acc[3])
+            store(dst, drow0 + r + 3, q + t + 8, acc[7])
+            r += 4
+        while r < C:
+            a0, b0 = _out_start(hist, row, p, W, b1, r, t)
+            a0, b0 = tile1(a0, b0, W, w1 + r, C, 1, z, 0, B, t, 0)
+            store(dst, drow0 + r, q + t, a0)
+            store(dst, drow0 + r, q + t + 8, b0)
+            r += 1
 
 
 @kernel
@@ -159,7 +309,8 @@ def film_layer(li, first, nl, C, hrow, ph, cond, W, LT, LF, RT, hist, pos, z, yb
     gating = LT[li, L_GATING]
     for r in range(B):
         if gating == 2:
-            tmp[:n] = z[r, :n]
+            for t in range(n):
+                tmp[t] = z[r, t]
         s0 = LF[li, 0] if LT[li, L_ACT_SLOPES] < 0 else W[LT[li, L_ACT_SLOPES] + r]
         act.apply_row(z[r], n, LT[li, L_ACT], s0, LF[li, 1], LF[li, 2], LF[li, 3])
         if gating != 0:
@@ -236,18 +387,26 @@ def film_layer(li, first, nl, C, hrow, ph, cond, W, LT, LF, RT, hist, pos, z, yb
         matmul_acc(dst, drow0, q, C, W, LT[li, L_1X1_W], z, 0, 0, B, n)
 
 
-@kernel
+# Without Numba's reference counting (_nrt=False): the arrays handed to the inlined tile
+# functions were incref'd and decref'd inside the hot loops (a call that spills every vector
+# register); the kernel allocates nothing, so there is nothing to count. Its callees copy
+# with loops, not slice assignment (which may allocate a temporary).
+@njit(_nrt=False, **OPTIONS)
 def wavenet_block(x, cond, y, n, W, AT, LT, LF, RT, PT, hist, pos, z, ybuf, headout, tmp, scratch, head_scale):
-    """Run one block of n frames. x: (in, >=n) input; cond: (cond, >=n); y: (out, >=n).
+    """Run one block of n frames. x: (in, >=nn) input; cond: (cond, >=nn); y: (out, >=nn),
+    nn = n rounded up to 16: every step computes nn frames (the register tiles take 16 at
+    a time); the frames past n are computed from whatever follows the input, touch no
+    earlier frame (every step is causal) and are overwritten by the next block.
 
     hist: every ring stacked as rows of one (rows, capacity) array, so a ring is a row
     offset and no view has to be built per layer. PT: the post-stack head (no rows: none).
     scratch: used by FiLM layers only. Few arguments: each costs time on every call.
     """
     cap = hist.shape[1]
+    nn = (n + 15) // 16 * 16
     # Make room in every ring so this block's frames land in one contiguous run.
     for j in range(RT.shape[0]):
-        if pos[j] + n > cap:
+        if pos[j] + nn > cap:
             span = RT[j, R_SPAN]
             p = pos[j]
             for r in range(RT[j, R_ROW], RT[j, R_ROW] + RT[j, R_ROWS]):
@@ -266,24 +425,25 @@ def wavenet_block(x, cond, y, n, W, AT, LT, LF, RT, PT, hist, pos, z, ybuf, head
 
         # Head accumulator for this block starts at zero or at the previous array's head.
         if a == 0:
-            fill_rows(hist, hrow, ph, hin, W, -1, n)
+            fill_rows(hist, hrow, ph, hin, W, -1, nn)
         else:
             for r in range(hin):
-                hist[hrow + r, ph:ph + n] = headout[r, :n]
+                for t in range(nn):
+                    hist[hrow + r, ph + t] = headout[r, t]
 
         # Rechannel into the first layer's ring.
         row0 = RT[LT[first, L_RING], R_ROW]
         p0 = pos[LT[first, L_RING]]
-        fill_rows(hist, row0, p0, C, W, -1, n)
+        fill_rows(hist, row0, p0, C, W, -1, nn)
         if a == 0:
-            gemm_acc(hist, row0, p0, C, W, AT[a, A_RECH_W], AT[a, A_IN], 1, x, 0, 0, AT[a, A_IN], n)
+            gemm_acc(hist, row0, p0, C, W, AT[a, A_RECH_W], AT[a, A_IN], 1, x, 0, 0, AT[a, A_IN], nn)
         else:
-            gemm_acc(hist, row0, p0, C, W, AT[a, A_RECH_W], AT[a, A_IN], 1, ybuf, 0, 0, AT[a, A_IN], n)
+            gemm_acc(hist, row0, p0, C, W, AT[a, A_RECH_W], AT[a, A_IN], 1, ybuf, 0, 0, AT[a, A_IN], nn)
 
         for li in range(first, first + nl):
             if LT[li, L_FILM] != 0:
                 # Layers with FiLM take their own path, so the others pay nothing for it.
-                film_layer(li, first, nl, C, hrow, ph, cond, W, LT, LF, RT, hist, pos, z, ybuf, tmp, scratch, n)
+                film_layer(li, first, nl, C, hrow, ph, cond, W, LT, LF, RT, hist, pos, z, ybuf, tmp, scratch, nn)
                 continue
             B = LT[li, L_B]
             Z = LT[li, L_Z]
@@ -291,40 +451,49 @@ def wavenet_block(x, cond, y, n, W, AT, LT, LF, RT, PT, hist, pos, z, ybuf, head
             d = LT[li, L_DIL]
             row = RT[LT[li, L_RING], R_ROW]
             p = pos[LT[li, L_RING]]
+            if LT[li, L_FAST] != 0:
+                _fused_z(li, C, B, K, d, W, LT, LF, hist, row, p, cond, z, hrow, ph, nn)
+                if li == first + nl - 1:
+                    _fused_out(li, C, B, W, LT, hist, row, p, z, ybuf, 0, 0, nn)
+                else:
+                    nxt = LT[li + 1, L_RING]
+                    _fused_out(li, C, B, W, LT, hist, row, p, z, hist, RT[nxt, R_ROW], pos[nxt], nn)
+                continue
 
             # z = bias + input mixin of the condition + dilated causal conv of h.
             nc = LT[li, L_COND]
             if nc == 1:
                 # One condition channel (the usual case): bias and mixin in a single pass.
-                c0 = cond[0, :n]
+                c0 = cond[0, :nn]
                 for r in range(Z):
-                    zr = z[r, :n]
+                    zr = z[r, :nn]
                     bias = W[LT[li, L_CONV_B] + r]
                     m = W[LT[li, L_MIX_W] + r]
-                    for t in range(n):
+                    for t in range(nn):
                         zr[t] = bias + m * c0[t]
             else:
-                fill_rows(z, 0, 0, Z, W, LT[li, L_CONV_B], n)
-                gemm_acc(z, 0, 0, Z, W, LT[li, L_MIX_W], nc, 1, cond, 0, 0, nc, n)
-            conv_acc(z, 0, 0, Z, W, LT[li, L_CONV_W], C, K, hist, row, p, d, n)
+                fill_rows(z, 0, 0, Z, W, LT[li, L_CONV_B], nn)
+                gemm_acc(z, 0, 0, Z, W, LT[li, L_MIX_W], nc, 1, cond, 0, 0, nc, nn)
+            conv_acc(z, 0, 0, Z, W, LT[li, L_CONV_W], C, K, hist, row, p, d, nn)
 
             # Activation (plain, gated or blended); the result is z[:B].
             gating = LT[li, L_GATING]
             for r in range(B):
                 if gating == 2:
-                    tmp[:n] = z[r, :n]
+                    for t in range(nn):
+                        tmp[t] = z[r, t]
                 s0 = LF[li, 0] if LT[li, L_ACT_SLOPES] < 0 else W[LT[li, L_ACT_SLOPES] + r]
-                act.apply_row(z[r], n, LT[li, L_ACT], s0, LF[li, 1], LF[li, 2], LF[li, 3])
+                act.apply_row(z[r], nn, LT[li, L_ACT], s0, LF[li, 1], LF[li, 2], LF[li, 3])
                 if gating != 0:
                     g = z[B + r]
                     s4 = LF[li, 4] if LT[li, L_SEC_SLOPES] < 0 else W[LT[li, L_SEC_SLOPES] + r]
-                    act.apply_row(g, n, LT[li, L_SEC], s4, LF[li, 5], LF[li, 6], LF[li, 7])
+                    act.apply_row(g, nn, LT[li, L_SEC], s4, LF[li, 5], LF[li, 6], LF[li, 7])
                     zr = z[r]
                     if gating == 1:
-                        for t in range(n):
+                        for t in range(nn):
                             zr[t] = zr[t] * g[t]
                     else:
-                        for t in range(n):
+                        for t in range(nn):
                             zr[t] = g[t] * zr[t] + (np.float32(1.0) - g[t]) * tmp[t]
 
             # Skip path into the head accumulator.
@@ -333,15 +502,15 @@ def wavenet_block(x, cond, y, n, W, AT, LT, LF, RT, PT, hist, pos, z, ybuf, head
                 if LT[li, L_HH_B] >= 0:
                     for r in range(hh):
                         bias = W[LT[li, L_HH_B] + r]
-                        acc = hist[hrow + r, ph:ph + n]
-                        for t in range(n):
+                        acc = hist[hrow + r, ph:ph + nn]
+                        for t in range(nn):
                             acc[t] += bias
-                matmul_acc(hist, hrow, ph, hh, W, LT[li, L_HH_W], z, 0, 0, B, n)
+                matmul_acc(hist, hrow, ph, hh, W, LT[li, L_HH_W], z, 0, 0, B, nn)
             else:
                 for r in range(B):
-                    acc = hist[hrow + r, ph:ph + n]
-                    zr = z[r, :n]
-                    for t in range(n):
+                    acc = hist[hrow + r, ph:ph + nn]
+                    zr = z[r, :nn]
+                    for t in range(nn):
                         acc[t] += zr[t]
 
             # Residual path: the next layer's ring, or ybuf after the array's last layer.
@@ -355,18 +524,18 @@ def wavenet_block(x, cond, y, n, W, AT, LT, LF, RT, PT, hist, pos, z, ybuf, head
                 q = pos[LT[li + 1, L_RING]]
             b1 = LT[li, L_1X1_B]
             for r in range(C):
-                src = hist[row + r, p:p + n]
-                drow = dst[drow0 + r, q:q + n]
+                src = hist[row + r, p:p + nn]
+                drow = dst[drow0 + r, q:q + nn]
                 bias = W[b1 + r] if b1 >= 0 else np.float32(0.0)
-                for t in range(n):
+                for t in range(nn):
                     drow[t] = src[t] + bias
             if LT[li, L_1X1_W] >= 0:
-                matmul_acc(dst, drow0, q, C, W, LT[li, L_1X1_W], z, 0, 0, B, n)
+                matmul_acc(dst, drow0, q, C, W, LT[li, L_1X1_W], z, 0, 0, B, nn)
 
         # Head rechannel: a causal conv over the accumulated head (kernel >= 1).
         hout = AT[a, A_HOUT]
-        fill_rows(headout, 0, 0, hout, W, AT[a, A_HEAD_B], n)
-        conv_acc(headout, 0, 0, hout, W, AT[a, A_HEAD_W], hin, AT[a, A_HK], hist, hrow, ph, AT[a, A_HDIL], n)
+        fill_rows(headout, 0, 0, hout, W, AT[a, A_HEAD_B], nn)
+        conv_acc(headout, 0, 0, hout, W, AT[a, A_HEAD_W], hin, AT[a, A_HK], hist, hrow, ph, AT[a, A_HDIL], nn)
 
     last_out = AT[AT.shape[0] - 1, A_HOUT]
     npost = PT.shape[0]
@@ -381,9 +550,9 @@ def wavenet_block(x, cond, y, n, W, AT, LT, LF, RT, PT, hist, pos, z, ybuf, head
         prow = RT[PT[0, P_RING], R_ROW]
         pp = pos[PT[0, P_RING]]
         for r in range(last_out):
-            dr = hist[prow + r, pp:pp + n]
-            hr = headout[r, :n]
-            for t in range(n):
+            dr = hist[prow + r, pp:pp + nn]
+            hr = headout[r, :nn]
+            for t in range(nn):
                 dr[t] = head_scale * hr[t]
             lf = PT[0, P_LF]
             s0 = LF[lf, 0] if PT[0, P_SLOPES] < 0 else W[PT[0, P_SLOPES] + r]
@@ -393,17 +562,17 @@ def wavenet_block(x, cond, y, n, W, AT, LT, LF, RT, PT, hist, pos, z, ybuf, head
             sp = pos[PT[i, P_RING]]
             cout = PT[i, P_OUT]
             if i == npost - 1:
-                fill_rows(y, 0, 0, cout, W, PT[i, P_B], n)
-                conv_acc(y, 0, 0, cout, W, PT[i, P_W], PT[i, P_IN], PT[i, P_K], hist, srow, sp, 1, n)
+                fill_rows(y, 0, 0, cout, W, PT[i, P_B], nn)
+                conv_acc(y, 0, 0, cout, W, PT[i, P_W], PT[i, P_IN], PT[i, P_K], hist, srow, sp, 1, nn)
             else:
                 drow = RT[PT[i + 1, P_RING], R_ROW]
                 dp = pos[PT[i + 1, P_RING]]
-                fill_rows(hist, drow, dp, cout, W, PT[i, P_B], n)
-                conv_acc(hist, drow, dp, cout, W, PT[i, P_W], PT[i, P_IN], PT[i, P_K], hist, srow, sp, 1, n)
+                fill_rows(hist, drow, dp, cout, W, PT[i, P_B], nn)
+                conv_acc(hist, drow, dp, cout, W, PT[i, P_W], PT[i, P_IN], PT[i, P_K], hist, srow, sp, 1, nn)
                 lf = PT[i + 1, P_LF]
                 for r in range(cout):
                     s0 = LF[lf, 0] if PT[i + 1, P_SLOPES] < 0 else W[PT[i + 1, P_SLOPES] + r]
-                    act.apply_row(hist[drow + r, dp:dp + n], n, PT[i + 1, P_ACT], s0, LF[lf, 1],
+                    act.apply_row(hist[drow + r, dp:dp + nn], nn, PT[i + 1, P_ACT], s0, LF[lf, 1],
                                   LF[lf, 2], LF[lf, 3])
 
     for j in range(RT.shape[0]):
@@ -417,6 +586,11 @@ def wavenet_mono(inp, out, n, x, y, W, AT, LT, LF, RT, PT, hist, pos, z, ybuf, h
     x[0, :n] = inp[:n]
     wavenet_block(x, x, y, n, W, AT, LT, LF, RT, PT, hist, pos, z, ybuf, headout, tmp, scratch, head_scale)
     out[:n] = y[0, :n]
+
+
+def _frames(max_block):
+    """Columns of a per-block buffer: max_block rounded up to whole 16-frame tiles."""
+    return -(-int(max_block) // 16) * 16
 
 
 def _alias_safe_row_length(n):
@@ -644,6 +818,7 @@ class WaveNet(Model):
         self._W, offsets = pack_weights(dict(shapes, **{k: v.shape for k, v in slopes.items()}),
                                         dict(weights, **slopes))
 
+        transposed = []  # the fused layers' weights, laid out for the register tiles
         n_layers = sum(len(a["layers"]) for a in arrays)
         LT = np.full((n_layers, L_NCOLS), -1, np.int64)
         LF = np.zeros((n_layers, 8), np.float32)
@@ -705,6 +880,13 @@ class WaveNet(Model):
                     LT[li, col + F_SHIFT] = int(bool(spec.get("shift", True)))
                     maxf = max(maxf, shapes[f"{q}film/{slot}/bias"][0])
                 LT[li, L_FILM] = flags
+                LT[li, L_FAST] = int(flags == 0 and gating == 0 and arr["condition_size"] == 1
+                                     and LT[li, L_1X1_W] >= 0 and not head1x1 and kind in act.VECTOR_KINDS)
+                if LT[li, L_FAST]:
+                    LT[li, L_CONV_WT] = len(self._W) + sum(e.size for e in transposed)
+                    transposed.append(np.asarray(weights[q + "conv/weight"], np.float32).transpose(1, 2, 0).ravel())
+                    LT[li, L_1X1_WT] = len(self._W) + sum(e.size for e in transposed)
+                    transposed.append(np.asarray(weights[q + "layer1x1/weight"], np.float32)[:, :, 0].T.ravel())
                 if flags & FILM_CONV_PRE:
                     LT[li, L_FRING] = len(rings)
                     rings.append((C, span))
@@ -716,6 +898,8 @@ class WaveNet(Model):
             maxc = max(maxc, C)
             maxh = max(maxh, hin, arr["head_size"])
 
+        if transposed:
+            self._W = np.concatenate([self._W] + transposed).astype(np.float32)
         # Post-stack head: one ring per conv, holding its (activated) input.
         post = config.get("post_head")
         post_layers = _post_head_layers(post, arrays[-1]["head_size"]) if post else []
@@ -739,12 +923,12 @@ class WaveNet(Model):
             RT[j] = (row, rows, span)
             row += rows
         longest = int(RT[:, R_SPAN].max())
-        capacity = _alias_safe_row_length(longest + max(longest, 4 * self.max_block))
+        m = _frames(self.max_block)
+        capacity = _alias_safe_row_length(longest + max(longest, 4 * m))
         self._hist = np.zeros((row, capacity), np.float32)
         self._pos = RT[:, R_SPAN].copy()
         self._AT, self._LT, self._LF, self._RT = AT, LT, LF, RT
         self._PT = PT
-        m = self.max_block
         film_used = bool(np.any(LT[:, L_FILM]))
         # FiLM scratch (a single column when no layer has FiLM).
         height = max(maxz, maxf, maxcond, maxc, maxh)
@@ -765,6 +949,7 @@ class WaveNet(Model):
         elif self._cond_size != 1:
             raise ModelConfigError(f"condition_size {self._cond_size} needs a condition_dsp")
         self._cond = self._x if condition_model is None else np.zeros((self._cond_size, m), np.float32)
+        self._xin = np.zeros((1, m), np.float32)      # process_multi's input, padded to whole tiles
         self._rf = receptive_field(config)
 
     @property
@@ -780,13 +965,16 @@ class WaveNet(Model):
 
     def process_multi(self, x, y, n):
         """x: (1, >=n) input, y: (out_channels, >=n) output; n <= max_block."""
+        xin = self._xin
+        xin[:, :n] = x[:, :n]
         if self._condition_model is not None:
-            self._condition_model.process_multi(x, self._cond, n)
+            self._condition_model.process_multi(xin, self._cond, n)
             cond = self._cond
         else:
-            cond = x
-        wavenet_block(x, cond, y, n, self._W, self._AT, self._LT, self._LF, self._RT, self._PT, self._hist,
+            cond = xin
+        wavenet_block(xin, cond, self._y, n, self._W, self._AT, self._LT, self._LF, self._RT, self._PT, self._hist,
                       self._pos, self._z, self._ybuf, self._headout, self._tmp, self._scratch, self.head_scale)
+        y[:, :n] = self._y[:, :n]
 
     def _process_block(self, input, output, n):
         if self._condition_model is None:
@@ -878,10 +1066,11 @@ def cost(config, max_block=2048, sample_rate=48000):
             deepest = ("config.post_head.kernel_sizes", layers)
     rows = sum(r for r, _ in rings)
     span = max(s for _, s in rings)
-    capacity = span + max(span, 4 * max_block) + 1024       # _alias_safe_row_length adds < 1024
+    m = _frames(max_block)
+    capacity = span + max(span, 4 * m) + 1024               # _alias_safe_row_length adds < 1024
     history = rows * capacity
     height = max(maxz, maxf, maxc, maxh)
-    buffers = (maxz + maxc + maxh + 3) * max_block + 4 * height * (max_block if film_used else 1)
+    buffers = (maxz + maxc + maxh + 4) * m + 4 * height * (m if film_used else 1)
     memory = 4 * (2 * weights + history + buffers) + 8 * (45 * layers + 16 * len(arrays) + 3 * len(rings))
     drives_memory = longest if history * 4 > weights else widest
     return Cost(memory, work, prewarm, layers,
