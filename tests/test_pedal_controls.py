@@ -105,3 +105,22 @@ def test_a_model_that_cannot_be_built_is_skipped_by_next_and_prev(pedal, caplog,
         assert os.path.basename(pedal.current_path) == "a.npz"
     lines = [r.getMessage() for r in caplog.records if "b.npz" in r.getMessage()]
     assert len(lines) == 1 and "cannot be built: no room for it" in lines[0]
+
+
+def test_a_pot_takes_over_again_only_when_turned_to_the_value_set_elsewhere(pedal):
+    """The page (or MIDI, or ctl) sets the level to 0.3 while the pot sits at 0.8: the pot's
+    small wobbles change nothing; once turned past 0.3 it leads again, without a jump."""
+    pedal, engine, _ = pedal
+
+    def pot(v):
+        pedal.set_pot("level", v)
+        pedal.tick()
+        return pedal.pots["level"]
+
+    assert pot(0.8) == 0.8
+    pedal.submit({"cmd": "set", "param": "level", "value": 0.3})
+    pedal.tick()
+    assert pedal.pots["level"] == 0.3
+    assert pot(0.78) == 0.3 and pot(0.6) == 0.3        # held: the pot is far from 0.3
+    assert pot(0.25) == 0.25                           # passed 0.3 on its way down: it leads
+    assert pot(0.4) == 0.4

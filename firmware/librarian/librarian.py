@@ -155,7 +155,9 @@ class Librarian:
                 np.save(buf, ir, allow_pickle=False)
                 _atomic_write(out, buf.getvalue())
         except Exception as e:      # a bad IR: the model still plays, through the global IR
-            log.warning("IR %s not used: %s", os.path.basename(ir_path), e)
+            why = str(e).replace(ir_path + ": ", "").splitlines()[0] if str(e) else type(e).__name__
+            log.warning("IR %s not used: %s", os.path.basename(ir_path), why)
+            self.emit({"ev": "rejected", "path": ir_path, "stamp": None, "error": f"cabinet IR not used: {why}"})
             out = None
         self._irs[k] = out
         return out

@@ -20,7 +20,7 @@ import threading
 import time
 
 from ..engine import shared as sh
-from ..messages import MessageError, check_control
+from ..messages import SET_PARAMS, MessageError, check_control
 from .chain import ChainParams
 from .config import tone_settings
 from .state import load_state, save_state
@@ -86,6 +86,8 @@ class Pedal:
         self._seen_faults = 0
         self._state_dirty = False
         self.pots = {}
+        self._pickup = {}                  # control -> value a pot must reach to take over again
+        self._pot_last = {}
         self.queue = queue.SimpleQueue()
         self.submitted = 0
         self.handled = 0
@@ -134,8 +136,8 @@ class Pedal:
 
     def set_pot(self, role, v):
         if role == "gate":
-            return self.submit({"cmd": "set", "param": "gate", "value": -100.0 + 60.0 * v})   # off .. -40 dB
-        return self.submit({"cmd": "set", "param": role, "value": v})
+            return self.submit({"cmd": "set", "param": "gate", "value": -100.0 + 60.0 * v, "pot": True})  # off..-40 dB
+        return self.submit({"cmd": "set", "param": role, "value": v, "pot": True})
 
     def stop(self):
         self._stop.set()
@@ -172,6 +174,10 @@ class Pedal:
             self.params.set_mute(on)
             log.info("mute %s", "on" if on else "off")
         elif cmd == "set":
+            if msg.get("pot") is True and not self._pot_takes_over(m["param"], m["value"]):
+                return {"ok": True, "status": self.status(brief=True), "held": m["param"]}
+            if msg.get("pot") is not True:
+                self._pickup[m["param"]] = m["value"]   # the pot must come by here before it takes over
             self._set(m["param"], m["value"])
         elif cmd == "status":
             return {"ok": True, "status": self.status()}
@@ -198,6 +204,19 @@ class Pedal:
             e = self.by_path[self.current_path]          # what is fading in (status: what plays now)
             reply["selected"] = {"name": e["name"], "file": e["file"]}
         return reply
+
+    def _pot_takes_over(self, param, v):
+        """Soft takeover: after the page, MIDI or `ctl` set a control, its pot moves nothing
+        until it reaches (or passes) that value, so turning it never jumps the sound."""
+        target = self._pickup.get(param)
+        last, self._pot_last[param] = self._pot_last.get(param), v
+        if target is None:
+            return True
+        lo, hi = SET_PARAMS[param]
+        if abs(v - target) <= 0.02 * (hi - lo) or (last is not None and (last - target) * (v - target) <= 0):
+            del self._pickup[param]
+            return True
+        return False
 
     def _set(self, param, v):
         p = self.params
