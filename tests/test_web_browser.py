@@ -216,6 +216,17 @@ def test_page_drives_the_pedal(rig, browser, tmp_path):
     css(d, "#bypass").click()
     wait(lambda: ctl(sock, cmd="status")["status"]["bypass"] is False, 20, "bypass off from the page")
     shot(d, "play", tmp_path)
+    # the tuner: on from the page, the pedal mutes and tunes; the dummy device's input is
+    # silence, so the needle says so; off from the pedal, the page follows
+    css(d, "#tuner").click()
+    wait(lambda: ctl(sock, cmd="status")["status"]["tuner"] is True, 20, "the tuner on from the page")
+    assert ctl(sock, cmd="status")["status"]["mute"] is True
+    wait(lambda: css(d, "#tuner-view").is_displayed() and css(d, "#tuner-cents").text == "no signal", 20,
+         "the tuner view")
+    shot(d, "tuner", tmp_path)
+    ctl(sock, cmd="tuner", on="off")
+    wait(lambda: not css(d, "#tuner-view").is_displayed(), 20, "the tuner view closing")
+    assert ctl(sock, cmd="status")["status"]["mute"] is False
 
     # health: live numbers from the running pedal
     css(d, '#tabs [data-view="health"]').click()

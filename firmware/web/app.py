@@ -33,7 +33,7 @@ STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 COOKIE = "tubeless_session"
 CHANGES = ("POST", "PUT", "PATCH", "DELETE")
 PUBLIC = ("/api/login", "/api/session")
-PAGE_CONTROLS = ("next", "prev", "bypass", "mute", "set")
+PAGE_CONTROLS = ("next", "prev", "bypass", "mute", "set", "tuner")
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
 
@@ -398,17 +398,20 @@ class WebApp:
     # --- live ---------------------------------------------------------------------------
     async def events(self, request):
         """Server-sent events while the page is open: `status` twice a second, `health`
-        every 2 s, `models` when the library changes. Ends with the session."""
+        every 2 s, `models` when the library changes, `pitch` ten times a second while the
+        tuner is on. Ends with the session."""
         token, _ = self._session(request)
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
                                            "X-Accel-Buffering": "no"})
         await resp.prepare(request)
-        last_models, tick = None, 0
+        last_models, tick, tuning = None, 0, False
         try:
             while self.sessions.csrf(token) is not None:
                 out = []
                 try:
-                    out.append(("status", (await self.ctl({"cmd": "status"}))["status"]))
+                    st = (await self.ctl({"cmd": "status"}))["status"]
+                    out.append(("status", st))
+                    tuning = bool(st.get("tuner"))
                     if tick % 4 == 0:
                         m = await self.ctl({"cmd": "models"})
                         lib = {"models": m.get("models", []), "rejected": m.get("rejected", []),
@@ -424,7 +427,17 @@ class WebApp:
                 for name, data in out:
                     await resp.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
                 tick += 1
-                await asyncio.sleep(0.5)
+                if tuning:                       # the needle: ten readings a second while tuning
+                    for _ in range(4):
+                        await asyncio.sleep(0.1)
+                        try:
+                            out = await self.ctl({"cmd": "pitch"})
+                        except PedalDown:
+                            break
+                        await resp.write(f"event: pitch\ndata: {json.dumps(out)}\n\n".encode())
+                    await asyncio.sleep(0.1)
+                else:
+                    await asyncio.sleep(0.5)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         return resp

@@ -193,6 +193,7 @@ function connect() {
   events.addEventListener("status", e => applyStatus(JSON.parse(e.data)));
   events.addEventListener("models", e => applyLibrary(JSON.parse(e.data)));
   events.addEventListener("health", e => applyHealth(JSON.parse(e.data)));
+  events.addEventListener("pitch", e => applyPitch(JSON.parse(e.data).pitch));
   events.addEventListener("down", e => { $("#now-name").textContent = "pedal not running"; $("#conn").classList.remove("live"); });
 }
 
@@ -208,6 +209,11 @@ function applyStatus(s) {
   }
   $("#bypass").classList.toggle("on", !!s.bypass);
   $("#mute").classList.toggle("on", !!s.mute);
+  if (s.tuner !== undefined) {
+    $("#tuner").classList.toggle("on", !!s.tuner);
+    $("#tuner-view").hidden = !s.tuner;
+    if (s.pitch) applyPitch(s.pitch);
+  }
   for (const p of ["drive", "level", "knob2"]) {
     const v = (s.pots || {})[p];
     if (v !== undefined && !dragging.has(p)) { $("#" + p).value = v; }
@@ -220,6 +226,24 @@ function applyStatus(s) {
     $("#h-faults").textContent = String(s.faults);
     $("#h-rt").textContent = s.realtime ? "yes (SCHED_FIFO)" : "no";
   }
+}
+
+// the tuner's needle: -50..+50 cents across the scale
+function applyPitch(p) {
+  if (!p) return;
+  const needle = $("#tuner-needle");
+  if (!p.signal) {
+    $("#tuner-note").textContent = "–";
+    $("#tuner-cents").textContent = "no signal";
+    needle.style.left = "50%";
+    needle.classList.remove("in-tune");
+    return;
+  }
+  const c = Math.max(-50, Math.min(50, p.cents));
+  $("#tuner-note").textContent = p.note + p.octave;
+  $("#tuner-cents").textContent = (p.cents > 0 ? "+" : "") + p.cents.toFixed(1) + " cents";
+  needle.style.left = (50 + c) + "%";
+  needle.classList.toggle("in-tune", !!p.in_tune);
 }
 
 function duration(s) {
@@ -271,6 +295,11 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#prev").onclick = attempt(() => api("/api/control", { cmd: "prev" }));
   $("#bypass").onclick = attempt(async () => applyStatus((await api("/api/control", { cmd: "bypass" })).status));
   $("#mute").onclick = attempt(async () => applyStatus((await api("/api/control", { cmd: "mute" })).status));
+  $("#tuner").onclick = attempt(async () => {
+    const r = await api("/api/control", { cmd: "tuner" });
+    applyStatus(r.status);
+    applyPitch(r.pitch);
+  });
   document.querySelectorAll("input[data-param]").forEach(el => {
     const p = el.dataset.param;
     el.addEventListener("pointerdown", () => dragging.add(p));
