@@ -24,14 +24,15 @@ import time
 
 import numpy as np
 
-ALSA_CONF = """
-pcm.tubeless_bench_raw {
-    type jack
-    playback_ports { 0 system:playback_1 1 system:playback_2 }
-    capture_ports { 0 system:capture_1 1 system:capture_2 }
-}
-pcm.tubeless_bench { type plug slave.pcm "tubeless_bench_raw" }
-"""
+def jack_alsa_conf(pcm):
+    """An alsa-lib config defining PCM `pcm`: a plug over JACK's system ports (the dummy
+    server's), as the pedal opens a sound card."""
+    return (f"pcm.{pcm}_raw {{\n    type jack\n"
+            f"    playback_ports {{ 0 system:playback_1 1 system:playback_2 }}\n"
+            f"    capture_ports {{ 0 system:capture_1 1 system:capture_2 }}\n}}\n"
+            f'pcm.{pcm} {{ type plug slave.pcm "{pcm}_raw" }}\n')
+
+
 PHASES = {
     0: "the device alone: a bare read/write loop at the audio thread's priority, no pedal",
     1: "playing an A1 standard WaveNet, nothing else",
@@ -244,7 +245,7 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
     procs = []
     try:
         with open(f"{work}/jack.conf", "w") as f:
-            f.write(ALSA_CONF)
+            f.write(jack_alsa_conf("tubeless_bench"))
         models_dir = f"{work}/models"
         files, sources, note = build_library(models_dir)
         sock = f"{work}/control.sock"

@@ -142,14 +142,8 @@ def test_controllers_pulled_are_dropped_with_a_log_line(caplog):
 
 @pytest.fixture
 def pedal(tmp_path):
-    from firmware.pedal.testing import local_pedal, write_model
-    d = tmp_path / "models"
-    d.mkdir()
-    for i, name in enumerate("ABC"):
-        write_model(d / f"{name.lower()}.npz", arch="LSTM", seed=i, name=name)
-    cfg = load_config(overrides={"models": {"directory": str(d)}})
-    pedal, engine, _ = local_pedal(cfg, tmp_path / "cache")
-    pedal.restore()
+    from firmware.pedal.testing import small_pedal
+    pedal, engine, cfg = small_pedal(tmp_path)
     pedal.midi = MidiInput(pedal, cfg["midi"], cfg["controls"], sequencer=False).start()
     yield pedal, engine
     pedal.midi.close()

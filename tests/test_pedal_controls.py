@@ -6,21 +6,13 @@ import time
 import pytest
 
 from firmware.messages import MessageError, check_control
-from firmware.pedal.config import load_config
 from firmware.pedal.controls import GpioControls, KeyboardControls
-from firmware.pedal.testing import local_pedal, write_model
+from firmware.pedal.testing import small_pedal
 
 
 @pytest.fixture
 def pedal(tmp_path):
-    d = tmp_path / "models"
-    d.mkdir()
-    for i, name in enumerate("ABC"):
-        write_model(d / f"{name.lower()}.npz", arch="LSTM", seed=i, name=name)
-    cfg = load_config(overrides={"models": {"directory": str(d)}})
-    pedal, engine, _ = local_pedal(cfg, tmp_path / "cache")
-    pedal.restore()
-    return pedal, engine, cfg
+    return small_pedal(tmp_path)
 
 
 def test_keyboard_keys_are_control_messages(pedal):

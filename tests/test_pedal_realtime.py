@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("alsaaudio")
-from firmware.rtbench import jack_available  # noqa: E402
+from firmware.rtbench import jack_alsa_conf, jack_available  # noqa: E402
 
 if not jack_available():
     pytest.skip("needs jackd and ALSA's jack plugin (apt-get install jackd2 libasound2-plugins)",
@@ -28,23 +28,13 @@ from firmware.pedal.control import request  # noqa: E402
 from firmware.pedal.testing import write_model  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "nam")
-CONF = """
-pcm.tubeless_jack_raw {
-    type jack
-    playback_ports { 0 system:playback_1 1 system:playback_2 }
-    capture_ports { 0 system:capture_1 1 system:capture_2 }
-}
-pcm.tubeless_jack { type plug slave.pcm "tubeless_jack_raw" }
-"""
-
-
 @pytest.fixture
 def jack(tmp_path, monkeypatch):
     name = f"tubeless{os.getpid()}"
     monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
     monkeypatch.setenv("JACK_NO_AUDIO_RESERVATION", "1")
     conf = tmp_path / "jack.conf"
-    conf.write_text(CONF)
+    conf.write_text(jack_alsa_conf("tubeless_jack"))
     monkeypatch.setenv("ALSA_CONFIG_PATH", f"/usr/share/alsa/alsa.conf:{conf}")
     proc = subprocess.Popen(["jackd", "-n", name, "-d", "dummy", "-r", "48000", "-p", "64"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -283,6 +273,6 @@ def test_a_thread_holding_the_gil_on_the_control_side_does_not_stall_the_audio(j
         t.join(20)
     assert np.median(held) >= 0.03                   # the GIL really was held that long
     assert frames > 0.8 * 48000 * elapsed            # the audio kept its pace meanwhile
-    # coupled to this process's GIL, each hold would cost ~30 periods: 20 xruns at least
-    assert xruns - baseline < 10, (f"{xruns} xruns (baseline {baseline}) while the control side held the GIL "
+    # coupled to this process's GIL, each hold would cost ~30 periods: 20 xruns at least (64 measured)
+    assert xruns - baseline < 15, (f"{xruns} xruns (baseline {baseline}) while the control side held the GIL "
                                    f"20 x {np.median(held) * 1e3:.0f} ms")

@@ -161,15 +161,8 @@ def feed(shared, x):
 
 @pytest.fixture
 def pedal(tmp_path):
-    from firmware.pedal.config import load_config
-    from firmware.pedal.testing import local_pedal, write_model
-    d = tmp_path / "models"
-    d.mkdir()
-    for i, name in enumerate("AB"):
-        write_model(d / f"{name.lower()}.npz", arch="LSTM", seed=i, name=name)
-    cfg = load_config(overrides={"models": {"directory": str(d)}})
-    pedal, engine, _ = local_pedal(cfg, tmp_path / "cache")
-    pedal.restore()
+    from firmware.pedal.testing import small_pedal
+    pedal, _, cfg = small_pedal(tmp_path, names="AB")
     return pedal, cfg
 
 

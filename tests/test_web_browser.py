@@ -21,7 +21,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 
 from firmware.pedal.control import request  # noqa: E402
 from firmware.pedal.testing import write_model  # noqa: E402
-from firmware.rtbench import jack_available  # noqa: E402
+from firmware.rtbench import jack_alsa_conf, jack_available  # noqa: E402
 from firmware.web import auth  # noqa: E402
 from firmware.web.testing import free_port, start_web, stop  # noqa: E402
 
@@ -34,15 +34,6 @@ if not (jack_available() and CHROMIUM and DRIVER):
 NAM = os.path.join(os.path.dirname(__file__), "data", "nam", "lstm_2x8.nam")
 CAB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "firmware", "data", "default_cab.wav")
 PASSWORD = "pedal-on-the-floor"
-ALSA = """
-pcm.tubeless_web_raw {
-    type jack
-    playback_ports { 0 system:playback_1 1 system:playback_2 }
-    capture_ports { 0 system:capture_1 1 system:capture_2 }
-}
-pcm.tubeless_web { type plug slave.pcm "tubeless_web_raw" }
-"""
-
 
 def ctl(sock, **msg):
     return request(str(sock), msg)
@@ -68,7 +59,7 @@ def rig(tmp_path, monkeypatch):
     server = f"tubelessweb{os.getpid()}"
     monkeypatch.setenv("JACK_DEFAULT_SERVER", server)
     monkeypatch.setenv("JACK_NO_AUDIO_RESERVATION", "1")
-    (tmp_path / "jack.conf").write_text(ALSA)
+    (tmp_path / "jack.conf").write_text(jack_alsa_conf("tubeless_web"))
     monkeypatch.setenv("ALSA_CONFIG_PATH", f"/usr/share/alsa/alsa.conf:{tmp_path}/jack.conf")
     jack = subprocess.Popen(["jackd", "-n", server, "-d", "dummy", "-r", "48000", "-p", "64"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -47,3 +47,19 @@ def local_pedal(cfg, cache_dir, io=None):
     pedal = Pedal(cfg, LocalEngine(engine), librarian, state_path="")
     librarian.poll(0.0)
     return pedal, engine, librarian
+
+
+def small_pedal(folder, names="ABC", overrides=None):
+    """A library of small LSTMs named `names` (a.npz, b.npz...) in folder/models and the
+    pedal in this process with its first model playing: (pedal, engine, cfg)."""
+    import os
+
+    from .config import load_config
+    models = os.path.join(folder, "models")
+    os.makedirs(models, exist_ok=True)
+    for i, name in enumerate(names):
+        write_model(os.path.join(models, f"{name.lower()}.npz"), arch="LSTM", seed=i, name=name)
+    cfg = load_config(overrides={"models": {"directory": models}, **(overrides or {})})
+    pedal, engine, _ = local_pedal(cfg, os.path.join(folder, "cache"))
+    pedal.restore()
+    return pedal, engine, cfg
