@@ -116,3 +116,24 @@ def test_a_pot_takes_over_again_only_when_turned_to_the_value_set_elsewhere(peda
     assert pot(0.78) == 0.3 and pot(0.6) == 0.3        # held: the pot is far from 0.3
     assert pot(0.25) == 0.25                           # passed 0.3 on its way down: it leads
     assert pot(0.4) == 0.4
+
+
+def test_the_engine_frees_a_dropped_slot_once_it_stops_playing(tmp_path):
+    """A drop that arrives while its slot still plays (the pedal's view of the engine is a
+    moment old) is kept until the slot is done, never forgotten: no slot leaks."""
+    pedal, engine, _ = small_pedal(tmp_path, names="ABCDEF")
+    playing = engine.chain.current.id
+    engine.handle({"op": "drop", "slot": playing})
+    assert playing in engine.slots                      # still playing: kept
+    pedal.submit({"cmd": "next"})
+    pedal.tick()
+    engine.sync()
+    assert playing not in engine.slots                  # replaced: freed
+    loaded = 0
+    for _ in range(20):                                 # stomping through six models: the engine
+        pedal.submit({"cmd": "next"})                   # holds only what plays and its neighbours
+        pedal.tick()
+        pedal.tick()
+        engine.sync()
+        loaded = max(loaded, len(engine.slots))
+    assert loaded <= 4 and len(engine.slots) <= 3

@@ -52,6 +52,7 @@ class Engine:
         c[sh.PERIOD], c[sh.RATE] = self.period, self.rate
         self.emit = emit or (lambda msg: None)     # engine -> pedal events
         self.slots = {}                            # slot id -> chain Slot
+        self._dropping = set()                     # slots the pedal dropped, some maybe still playing
         self.block_hook = None                     # simulate: called between blocks
         self._stop = threading.Event()
         self.audio_thread = None
@@ -71,10 +72,8 @@ class Engine:
                 else:
                     self.chain.request_switch(slot)
         elif op == "drop":
-            slot = self.slots.get(msg.get("slot"))
-            ch = self.chain
-            if slot is not None and slot is not ch.current and slot is not ch.incoming and slot is not ch.pending:
-                del self.slots[msg["slot"]]
+            if msg.get("slot") in self.slots:
+                self._dropping.add(msg["slot"])     # freed once no longer playing (sync)
         elif op == "ir":
             self._global_ir(msg.get("ir"))
         elif op == "start":
@@ -116,6 +115,11 @@ class Engine:
         ch, c, io = self.chain, self.shared.counters, self.io
         while ch.retired:
             ch.retired.pop()
+        for sid in list(self._dropping):
+            slot = self.slots.get(sid)
+            if slot is None or (slot is not ch.current and slot is not ch.incoming and slot is not ch.pending):
+                self.slots.pop(sid, None)
+                self._dropping.discard(sid)
         c[sh.CURRENT_SLOT] = getattr(ch.current, "id", sh.NO_SLOT) if ch.current is not None else sh.NO_SLOT
         c[sh.INCOMING_SLOT] = getattr(ch.incoming, "id", sh.NO_SLOT) if ch.incoming is not None else sh.NO_SLOT
         c[sh.PENDING_SLOT] = getattr(ch.pending, "id", sh.NO_SLOT) if ch.pending is not None else sh.NO_SLOT
