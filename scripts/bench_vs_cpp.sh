@@ -6,8 +6,10 @@
 # Builds NeuralAmpModelerCore and RTNeural from the checkouts you point it at (fetch them
 # yourself: https://github.com/sdatkinson/NeuralAmpModelerCore and
 # https://github.com/jatinchowdhury18/RTNeural; they never go into this repository) with
-# their release flags (-Ofast -march=native; Core with its A2 fast path, its CMake default;
-# Core's Eigen submodule, else EIGEN_DIR or the system's Eigen 3.4) into --work (default
+# their release flags (-Ofast -march=native, and -DNDEBUG as a CMake Release build has it:
+# without it Eigen checks every access and NAM Core's LSTM runs at half speed; Core with
+# its A2 fast path, its CMake default; Core's Eigen submodule, else EIGEN_DIR or the
+# system's Eigen 3.4) into --work (default
 # ${TMPDIR:-/tmp}/tubeless-bench-vs-cpp, kept between runs), then runs
 # scripts/bench_vs_cpp/run.py: every engine in its own process, one thread, order
 # alternated round by round, medians. NAM Core runs twice: with the fast tanh its plugin
@@ -17,14 +19,14 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
 core="" rtn="" work="${TMPDIR:-/tmp}/tubeless-bench-vs-cpp" cxx="${CXX:-g++}"
-flags=(-Ofast -march=native)
+flags=(-Ofast -march=native -DNDEBUG)
 rest=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --nam-core) core="$2"; shift 2 ;;
     --rtneural) rtn="$2"; shift 2 ;;
     --work) work="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) rest+=("$1"); shift ;;
   esac
 done
