@@ -370,6 +370,7 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
                 "xruns": after["xruns"] - before["xruns"],
                 "late_p999": float(np.percentile(late, 99.9) / period) if len(late) else 0.0,
                 "late_max": float(late.max() / period) if len(late) else 0.0,
+                "cpu_p50": float(np.percentile(cpu, 50) / P) if len(cpu) else 0.0,
                 "cpu_p99": float(np.percentile(cpu, 99) / P) if len(cpu) else 0.0,
                 "cpu_max": float(cpu.max() / P) if len(cpu) else 0.0,
                 "switches": after["switches"] - before["switches"], "copied": copied,
