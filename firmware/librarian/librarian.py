@@ -19,11 +19,11 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 
 from .. import modelfile
+from ..outputs import atomic_path
 from .library import ModelLibrary, load_model
 
 log = logging.getLogger(__name__)
@@ -59,15 +59,9 @@ def converter_id():
 
 
 def _atomic_write(path, data):
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """bytes -> path, whole or not at all (cache files replace older versions of themselves)."""
+    with atomic_path(path, force=True) as tmp, open(tmp, "wb") as f:
+        f.write(data)
 
 
 def _freeze(x):

@@ -520,16 +520,13 @@ class Pedal:
 
     def write_status(self, path):
         import json
-        import tempfile
+
+        from ..outputs import OutputError, atomic_path
         try:
-            d = os.path.dirname(os.path.abspath(path))
-            os.makedirs(d, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".status-", dir=d)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            with atomic_path(path, force=True) as tmp, open(tmp, "w", encoding="utf-8") as f:
                 json.dump(self.status(), f, indent=1)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except OSError as e:
+        except (OSError, OutputError) as e:
             log.debug("status file %s: %s", path, e)
 
     # --- the control thread (tubeless run) ----------------------------------------------
