@@ -31,4 +31,6 @@ def _configure_numba_cache():
 
 
 NUMBA_CACHE_DIR = _configure_numba_cache()
+# The bundled model, cabinet IR and DI clip (package data).
+DATA_DIR = _os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "data")
 __version__ = "0.1.0"

@@ -1,3 +1,3 @@
-from firmware.cli import main
+from firmware.tools.cli import main
 
 raise SystemExit(main())

@@ -1,7 +1,7 @@
 # The supported codec HATs (sourced, not run): config.txt overlay, ALSA card id, and the
 # mixer settings that route a guitar-level input to the ADC and the DAC to the output with
 # no analog dry path. hw/README.md has the table for humans and where each fact comes from.
-# The card ids must agree with HAT_CARD_IDS in firmware/alsa_cards.py (a test checks).
+# The card ids must agree with HAT_CARD_IDS in firmware/platform/cards.py (a test checks).
 # shellcheck shell=sh
 
 SUPPORTED_HATS="hifiberry-dacplusadcpro codec-zero iqaudio-codec audioinjector-stereo pisound"

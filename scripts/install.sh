@@ -239,7 +239,7 @@ sed -e "s#/opt/tubeless#$PREFIX#g" \
 # ---------------------------------------------------------------- web page: mDNS and password
 web_port=80
 if [ -x "$VENV/bin/python" ] && [ -e "$DESTDIR$CONFIG_FILE" ]; then
-    web_port=$("$VENV/bin/python" -c 'import sys; from firmware.pedal.config import load_config
+    web_port=$("$VENV/bin/python" -c 'import sys; from firmware.core.config import load_config
 print(load_config(sys.argv[1])["web"]["port"])' "$DESTDIR$CONFIG_FILE" 2>/dev/null) || web_port=80
 fi
 # Announce the page to phones and laptops on the network (avahi reads this folder).

@@ -4,8 +4,8 @@ import types
 
 import pytest
 
-from firmware import alsa_cards
-from firmware.alsa_cards import Card, CardError
+from firmware.platform import cards as alsa_cards
+from firmware.platform.cards import Card, CardError
 
 # A Pi 5 with a HiFiBerry DAC+ADC Pro: two HDMI cards first, the HAT third. Column layout
 # as the kernel prints it ("%2i [%-15s]: %s - %s" then the long name indented).

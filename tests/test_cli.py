@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from firmware import bench
-from firmware.cli import main
-from firmware.modelfile import ModelFile
+from firmware.tools import bench
+from firmware.tools.cli import main
+from firmware.models.modelfile import ModelFile
 from firmware.models import presets
 
 SR = 48000
@@ -124,7 +124,7 @@ def test_demo_simulates_the_bundled_model_into_a_file(tmp_path, capsys):
 
 
 def bench_data(name):
-    from firmware.demo import bundled
+    from firmware.tools.demo import bundled
     return bundled(name)
 
 
@@ -183,7 +183,7 @@ def test_render_refuses_options_it_would_ignore(tmp_path, lstm_file, capsys, ext
 
 # --- import: a batch goes on past one file's trouble ---------------------------------------------
 def test_import_batch_gives_clashing_names_distinct_outputs_and_says_so(tmp_path, capsys):
-    from firmware import modelfile
+    from firmware.models import modelfile
     nam_src = tmp_path / "amp.nam"
     nam_src.write_text((_nam_data("wavenet_gated.nam")).read_text())
     json_src = _guitarml_json(tmp_path)            # amp.json: the same stem
@@ -214,7 +214,7 @@ def test_import_lists_the_widths_of_a_slimmable_wavenet(tmp_path, capsys):
     assert main(["import", str(src), "-o", str(dst), "--submodel", "1"]) == 0
     out = capsys.readouterr().out
     assert "sizes (--submodel N): 0: 1 channel, 1: 2 channels [imported], 2: 3 channels" in out
-    from firmware import modelfile
+    from firmware.models import modelfile
     from firmware.importers import submodel_sizes
     mf = modelfile.load(dst)
     assert mf.config["layer_arrays"][0]["channels"] == 2

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from firmware.core import sandbox
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data" / "nam"
@@ -82,8 +83,8 @@ def _guitarml(H=4, n_in=1, **model_data):
 def _npz_arrays(folder):
     """The arrays of a valid tubeless .npz (an LSTM made here), to corrupt."""
     sys.path.insert(0, str(REPO))
-    from firmware import bench
-    from firmware.modelfile import ModelFile
+    from firmware.tools import bench
+    from firmware.models.modelfile import ModelFile
     from firmware.models import presets
     config = presets.recurrent_config(4)
     mf = ModelFile("LSTM", config, bench.random_weights("LSTM", config, seed=3), 48000,
@@ -313,7 +314,7 @@ def _run_capped(argv, cap, timeout):
             os.dup2(out.fileno(), 1)
             os.dup2(err.fileno(), 2)
             resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-            from firmware import cli
+            from firmware.tools import cli
             code = cli.main(argv)
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else 98
@@ -343,13 +344,13 @@ def drive(spec_path, result_path):
     import shutil
     sys.path.insert(0, str(REPO))
     import soundfile as sf
-    from firmware import limits, warm
+    from firmware.dsp import warm
     warm.warm()
     spec = json.loads(Path(spec_path).read_text())
     work = Path(spec["work"])
     t = np.arange(12000) / 48000
     sf.write(work / "di.wav", (0.3 * np.sin(2 * np.pi * 196 * t)).astype(np.float32), 48000)
-    cap = limits.address_space_in_use() + MEMORY_CAP
+    cap = sandbox.address_space_in_use() + MEMORY_CAP
     results = []
     for case in spec["cases"]:
         case = Case(**case)

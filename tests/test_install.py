@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from firmware import alsa_cards
-from firmware.pedal.config import load_config
+from firmware.platform import cards as alsa_cards
+from firmware.core.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware import bench, models
+from firmware.tools import bench
+from firmware import models
 from firmware.models import convnet, gru, linear, lstm, presets, wavenet
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,10 +8,15 @@ import numpy as np
 import pytest
 from scipy.signal import fftconvolve
 
-from firmware import bench, limits, loudness, modelfile
-from firmware.modelfile import ModelFile, ModelFileError
+import firmware
+from firmware.tools import bench
+from firmware.core import limits
+from firmware.importers import loudness
+from firmware.models import modelfile
+from firmware.models.modelfile import ModelFile, ModelFileError
 from firmware.models import presets
-from firmware.pedal.chain import load_ir, model_gains, DEFAULTS
+from firmware.dsp.chain import load_ir, model_gains, DEFAULTS
+from firmware.models import budget
 
 
 def _db(x):
@@ -37,7 +42,7 @@ def amp_outputs(shared_dir):
                                      "corpus/irs/V30-P2-audix-i5-deerinkstudios.wav", None])
 def test_the_cab_keeps_an_amps_loudness_within_1_db(shared_dir, amp_outputs, ir_name):
     from pathlib import Path
-    path = shared_dir / ir_name if ir_name else Path(modelfile.__file__).parent / "data" / "default_cab.wav"
+    path = shared_dir / ir_name if ir_name else Path(firmware.DATA_DIR) / "default_cab.wav"
     ir = load_ir(path, 48000)
     for y in amp_outputs:
         change = _db(fftconvolve(y, ir)[:len(y)]) - _db(y)
@@ -120,9 +125,9 @@ def test_nan_from_a_model_is_refused_by_its_name_and_nothing_is_written(tmp_path
 
 def test_limits_are_configurable_and_name_the_field():
     config = presets.wavenet_preset("standard")
-    assert limits.check_model("a.nam", "WaveNet", config).work_per_sample == 14040
+    assert budget.check_model("a.nam", "WaveNet", config).work_per_sample == 14040
     with pytest.raises(limits.LimitError, match=r"a.nam: 'config.layer_arrays\[0\].channels' = 16: .* multiply-adds"):
-        limits.check_model("a.nam", "WaveNet", config, limits=limits.Limits(work_per_sample=10000))
+        budget.check_model("a.nam", "WaveNet", config, limits=limits.Limits(work_per_sample=10000))
     with pytest.raises(ValueError, match="unknown limit"):
         limits.Limits.from_mapping({"no_such_limit": 1})
 
@@ -147,7 +152,7 @@ def test_nan_in_a_render_through_the_chain_is_logged_by_the_model(tmp_path, capl
     """Finite on the standard input and the reference (|x| <= 1), Inf once the drive pot
     pushes the input past 1: the chain plays silence there, and render says so."""
     import soundfile as sf
-    from firmware.cli import main
+    from firmware.tools.cli import main
     mf = ModelFile("Linear", {"receptive_field": 1, "bias": False}, {"taps": np.full(1, 3.3e38, np.float32)}, 48000,
                    metadata={"name": "hot"})
     path = mf.save(tmp_path / "hot.npz")

@@ -10,11 +10,11 @@ import time
 import numpy as np
 import pytest
 
-from firmware.librarian.library import load_model
-from firmware.pedal.chain import ToneChain
-from firmware.pedal.config import load_config
+from firmware.importers.library import load_model
+from firmware.dsp.chain import ToneChain
+from firmware.core.config import load_config
 from firmware.pedal.links import LibrarianProcess
-from firmware.pedal.testing import write_model
+from firmware.testing.models import write_model
 
 sys.path.insert(0, os.path.dirname(__file__))
 from test_fuzz import hostile_cases  # noqa: E402
@@ -96,7 +96,7 @@ def test_the_librarian_plays_or_refuses_every_hostile_file(hostile_folder, tmp_p
 
 
 def test_the_pedal_keeps_playing_through_a_folder_of_hostile_files(hostile_folder, tmp_path):
-    from firmware.pedal.sim import Simulator
+    from firmware.tools.simulate import Simulator
     models, _ = hostile_folder
     d = tmp_path / "models"
     shutil.copytree(models, d)

@@ -3,8 +3,8 @@ import logging
 
 import pytest
 
-from firmware.librarian.library import ModelLibrary, UnsupportedModel, is_temporary, load_model
-from firmware.pedal.testing import write_model
+from firmware.importers.library import ModelLibrary, UnsupportedModel, is_temporary, load_model
+from firmware.testing.models import write_model
 
 
 def names(lib):

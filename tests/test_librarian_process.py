@@ -6,9 +6,9 @@ import sys
 import time
 
 from firmware.librarian.librarian import Librarian
-from firmware.pedal.config import load_config
+from firmware.core.config import load_config
 from firmware.pedal.links import LibrarianProcess
-from firmware.pedal.testing import write_model
+from firmware.testing.models import write_model
 
 # The real librarian, except that files named crash* kill it and hang* never finish: what
 # a file that exhausts its memory limit or loops forever would do, on demand.

@@ -3,9 +3,9 @@ import math
 
 import numpy as np
 
-from firmware import loudness
-from firmware.bench import random_weights
-from firmware.modelfile import ModelFile
+from firmware.importers import loudness
+from firmware.tools.bench import random_weights
+from firmware.models.modelfile import ModelFile
 
 
 def _linear(gain):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from firmware.pedal.config import load_config
+from firmware.core.config import load_config
 from firmware.pedal.controls import Pot
 from firmware.pedal.midi import MidiConfigError, MidiInput, MidiMap, MidiValue, from_alsa
 
@@ -142,7 +142,7 @@ def test_controllers_pulled_are_dropped_with_a_log_line(caplog):
 
 @pytest.fixture
 def pedal(tmp_path):
-    from firmware.pedal.testing import small_pedal
+    from firmware.testing.models import small_pedal
     pedal, engine, cfg = small_pedal(tmp_path)
     pedal.midi = MidiInput(pedal, cfg["midi"], cfg["controls"], sequencer=False).start()
     yield pedal, engine
@@ -177,7 +177,7 @@ def test_midi_through_the_control_channel_reaches_the_pedal(pedal):
 
 
 def test_midi_off_says_so(tmp_path):
-    from firmware.pedal.testing import local_pedal
+    from firmware.testing.models import local_pedal
     cfg = load_config(overrides={"models": {"directory": str(tmp_path)}})
     p, _, _ = local_pedal(cfg, tmp_path / "cache")
     r = p.handle({"cmd": "midi", "events": [cc(11, 3)]})
@@ -185,8 +185,8 @@ def test_midi_off_says_so(tmp_path):
 
 
 def test_ctl_midi_words():
-    from firmware.cli import CliError
-    from firmware.pedal.cli import midi_message
+    from firmware.tools.cli import CliError
+    from firmware.tools.run import midi_message
     assert midi_message(["cc", "11", "100"]) == {"cmd": "midi", "events": [{"type": "cc", "control": 11, "value": 100}]}
     assert midi_message(["program", "3", "2"])["events"] == [{"type": "program", "program": 3, "channel": 2}]
     for bad in ([], ["cc", "11"], ["note", "60", "1"], ["cc", "a", "b"]):

@@ -6,8 +6,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from firmware import limits, modelfile  # noqa: E402
-from firmware.modelfile import ModelFileError  # noqa: E402
+from firmware.core import limits
+from firmware.models import modelfile  # noqa: E402
+from firmware.models.modelfile import ModelFileError  # noqa: E402
 from training.models import build_torch_model, to_modelfile  # noqa: E402
 
 LSTM_CONFIG = {"input_size": 2, "hidden_size": 8, "num_layers": 1, "skip": True, "initial_state": True}

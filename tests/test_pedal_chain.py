@@ -4,9 +4,9 @@ and the block loop allocating nothing."""
 import numpy as np
 import pytest
 
-from firmware.pedal import dsp
-from firmware.pedal.chain import Slot, ToneChain, make_slot
-from firmware.pedal.testing import make_model
+from firmware.dsp import kernels as dsp
+from firmware.dsp.chain import Slot, ToneChain, make_slot
+from firmware.testing.models import make_model
 
 from allocation import allocations
 

@@ -4,8 +4,8 @@ import sys
 
 import pytest
 
-from firmware import alsa_cards
-from firmware.pedal.testing import write_model
+from firmware.platform import cards as alsa_cards
+from firmware.testing.models import write_model
 
 
 def run(*args, timeout=120):

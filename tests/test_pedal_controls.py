@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from firmware.messages import MessageError, check_control
+from firmware.ipc.messages import MessageError, check_control
 from firmware.pedal.controls import GpioControls, KeyboardControls
-from firmware.pedal.testing import small_pedal
+from firmware.testing.models import small_pedal
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def test_keyboard_keys_are_control_messages(pedal):
 
 
 def test_footswitches_and_pots_through_the_same_actions(pedal):
-    from firmware.pedal.mockhw import MockMCP3008, use_mock_pins
+    from firmware.testing.mockhw import MockMCP3008, use_mock_pins
     pedal, engine, cfg = pedal
     c = cfg["controls"]
     factory = use_mock_pins()

@@ -5,9 +5,9 @@ import logging
 import numpy as np
 import pytest
 
-from firmware.pedal.chain import ToneChain, load_ir, make_slot
-from firmware.librarian.library import ModelLibrary
-from firmware.pedal.testing import make_model, write_model
+from firmware.dsp.chain import ToneChain, load_ir, make_slot
+from firmware.importers.library import ModelLibrary
+from firmware.testing.models import make_model, write_model
 
 sf = pytest.importorskip("soundfile")
 
@@ -60,7 +60,7 @@ def test_library_pairs_name_wav_with_the_model_and_never_plays_a_wav(tmp_path, c
     write_ir(d / "amp.wav", cab(1))
     write_ir(d / "lonely.wav", cab(2))
     lib = ModelLibrary(d)
-    with caplog.at_level(logging.INFO, logger="firmware.librarian.library"):
+    with caplog.at_level(logging.INFO, logger="firmware.importers.library"):
         lib.scan(settle=False)
     by_name = {e.name: e for e in lib.entries()}
     assert sorted(by_name) == ["Amp", "Other"]                  # no WAV became a model
@@ -132,8 +132,8 @@ def test_simulate_plays_the_models_own_ir_and_switches_cleanly(tmp_path):
     pytest.importorskip("alsaaudio")
     from gpiozero import Device
     from gpiozero.pins.mock import MockFactory
-    from firmware.librarian.library import load_model
-    from firmware.pedal.sim import Simulator
+    from firmware.importers.library import load_model
+    from firmware.tools.simulate import Simulator
     Device.pin_factory = MockFactory()
     try:
         d = tmp_path / "models"
@@ -165,7 +165,7 @@ def test_simulate_plays_the_models_own_ir_and_switches_cleanly(tmp_path):
 
 
 def test_models_command_shows_the_paired_ir(tmp_path, capsys):
-    from firmware import cli
+    from firmware.tools import cli
     d = tmp_path / "models"
     d.mkdir()
     write_model(d / "amp.npz", arch="Linear", seed=1, name="Amp")

@@ -16,16 +16,16 @@ import numpy as np
 import pytest
 
 pytest.importorskip("alsaaudio")
-from firmware.rtbench import jack_alsa_conf, jack_available  # noqa: E402
+from firmware.tools.rtbench import jack_alsa_conf, jack_available  # noqa: E402
 
 if not jack_available():
     pytest.skip("needs jackd and ALSA's jack plugin (apt-get install jackd2 libasound2-plugins)",
                 allow_module_level=True)
 
-from firmware.engine import shared as sh  # noqa: E402
-from firmware.pedal.config import load_config  # noqa: E402
+from firmware.ipc import shared as sh  # noqa: E402
+from firmware.core.config import load_config  # noqa: E402
 from firmware.pedal.control import request  # noqa: E402
-from firmware.pedal.testing import write_model  # noqa: E402
+from firmware.testing.models import write_model  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "nam")
 @pytest.fixture
@@ -177,8 +177,8 @@ def test_a_stalled_audio_thread_xruns_counted_logged_and_recovered(jack, tmp_pat
     (Stopping the whole engine process would not do: JACK's callback thread stops with it.)"""
     import logging
 
-    from firmware.pedal.audio import AlsaDuplex
-    from firmware.pedal.testing import local_pedal
+    from firmware.platform.alsa import AlsaDuplex
+    from firmware.testing.models import local_pedal
     models = tmp_path / "models"
     models.mkdir()
     write_model(models / "a.npz", arch="LSTM", seed=1)
@@ -223,7 +223,7 @@ def test_a_thread_holding_the_gil_on_the_control_side_does_not_stall_the_audio(j
     """The control side runs in this process; a thread here holds the GIL for 50 ms at a
     time (one long C call: json.loads of a big document), twenty times. Were the audio in
     this process, each would cost ~37 periods of silence."""
-    from firmware.pedal.cli import run_pedal
+    from firmware.tools.run import run_pedal
     models = tmp_path / "models"
     models.mkdir()
     write_model(models / "a.npz", arch="LSTM", seed=1)

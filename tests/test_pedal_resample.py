@@ -5,10 +5,10 @@ import logging
 import numpy as np
 import pytest
 
-from firmware.pedal import resample
-from firmware.pedal.chain import ToneChain, make_slot
-from firmware.pedal.resample import ResampledModel, Resampler
-from firmware.pedal.testing import make_model
+from firmware.dsp import resample
+from firmware.dsp.chain import ToneChain, make_slot
+from firmware.dsp.resample import ResampledModel, Resampler
+from firmware.testing.models import make_model
 
 from allocation import allocations
 
@@ -149,8 +149,8 @@ def test_resampled_model_matches_an_offline_resampled_render():
 
 
 def test_44k_model_plays_in_the_pedal_without_the_warning(tmp_path, caplog):
-    from firmware.pedal.config import load_config
-    from firmware.pedal.testing import local_pedal
+    from firmware.core.config import load_config
+    from firmware.testing.models import local_pedal
     d = tmp_path / "models"
     d.mkdir()
     model_44k().save(d / "g44.npz")
@@ -215,7 +215,7 @@ def test_plain_resampler_96k_to_48k_is_a_clean_decimator():
 
 def test_render_plays_a_44k_model_on_a_48k_file_through_the_chain(tmp_path):
     sf = pytest.importorskip("soundfile")
-    from firmware import cli
+    from firmware.tools import cli
     model_44k().save(tmp_path / "g44.npz")
     x = sine(220, SR // 4, a=0.3).astype(np.float32)
     sf.write(tmp_path / "in.wav", x, SR, subtype="FLOAT")

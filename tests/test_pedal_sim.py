@@ -9,10 +9,10 @@ import pytest
 
 pytest.importorskip("alsaaudio")
 
-from firmware.pedal.chain import ToneChain  # noqa: E402
-from firmware.librarian.library import load_model  # noqa: E402
-from firmware.pedal.sim import SimulationError, Simulator, parse_events  # noqa: E402
-from firmware.pedal.testing import make_model, write_model  # noqa: E402
+from firmware.dsp.chain import ToneChain  # noqa: E402
+from firmware.importers.library import load_model  # noqa: E402
+from firmware.tools.simulate import SimulationError, Simulator, parse_events  # noqa: E402
+from firmware.testing.models import make_model, write_model  # noqa: E402
 
 SR = 48000
 
@@ -205,7 +205,7 @@ def test_state_is_restored_on_start(tmp_path):
 
 def test_simulate_cli(tmp_path):
     sf = pytest.importorskip("soundfile")
-    from firmware import cli
+    from firmware.tools import cli
     d = models_dir(tmp_path)
     x = signal(0.5)
     sf.write(tmp_path / "in.wav", x, SR, subtype="PCM_24")
@@ -254,7 +254,7 @@ def test_paced_and_unpaced_simulations_play_the_same(tmp_path):
 
 
 def test_events_that_cannot_happen_are_errors(tmp_path):
-    from firmware import cli
+    from firmware.tools import cli
     for bad, why in (("nan:next", "number of seconds"), ("inf:next", "number of seconds"),
                      ("1:drive=nan", "0..1"), ("1:drive=7", "0..1")):
         with pytest.raises(SimulationError, match=why):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware import sdnotify
+from firmware.platform import sdnotify
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "systemd" / "tubeless.service"
@@ -192,7 +192,7 @@ def test_tubeless_run_reports_ready_and_pings_the_watchdog(notify_socket, tmp_pa
     alsa-lib's file plugin (no sound card here), controls are off."""
     import signal
     import numpy as np
-    from firmware.pedal.testing import write_model
+    from firmware.testing.models import write_model
 
     models = tmp_path / "models"
     models.mkdir()

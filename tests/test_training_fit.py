@@ -9,7 +9,7 @@ import soundfile as sf
 
 torch = pytest.importorskip("torch")  # training is a desktop extra: the Pi's suite has no torch
 
-from firmware import modelfile
+from firmware.models import modelfile
 from firmware.importers import import_file
 from training import capture, cli, losses, trainer
 from training.circuits import DiodeClipper
@@ -236,7 +236,7 @@ def test_command_line_fit_end_to_end(tmp_path, capsys):
     assert last.startswith("validation ESR ") and last.endswith(f"({trainer.verdict(float(last.split()[2]))})")
     saved = modelfile.load(model)                     # verifies the reference pair
     assert saved.metadata["training"]["validation_esr"] == pytest.approx(float(last.split()[2]), abs=1e-4)
-    from firmware import loudness
+    from firmware.importers import loudness
     assert saved.metadata["loudness"] == pytest.approx(loudness.measure(saved), abs=0.01)
     nam_doc = json.load(open(nam))
     assert nam_doc["architecture"] == "WaveNet"

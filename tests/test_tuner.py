@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from firmware.engine import shared as sh
+from firmware.ipc import shared as sh
 from firmware.pedal.tuner import PitchDetector, Reading, hum, led_states, note_frequency, note_of, pluck
 
 RATE = 48000
@@ -161,7 +161,7 @@ def feed(shared, x):
 
 @pytest.fixture
 def pedal(tmp_path):
-    from firmware.pedal.testing import small_pedal
+    from firmware.testing.models import small_pedal
     pedal, _, cfg = small_pedal(tmp_path, names="AB")
     return pedal, cfg
 
@@ -191,7 +191,7 @@ def test_tuner_message_mutes_reads_and_restores(pedal):
 
 def test_hold_footswitch_2_to_tune_press_to_leave(pedal):
     from firmware.pedal.controls import GpioControls
-    from firmware.pedal.mockhw import use_mock_pins
+    from firmware.testing.mockhw import use_mock_pins
     pedal, cfg = pedal
     c = cfg["controls"]
     factory = use_mock_pins()
@@ -252,9 +252,9 @@ def test_keyboard_t_is_the_tuner(pedal):
 def test_tuner_config_leds_must_name_the_three():
     from unittest.mock import Mock
 
-    from firmware.pedal.config import load_config
+    from firmware.core.config import load_config
     from firmware.pedal.controls import GpioControls
-    from firmware.pedal.mockhw import use_mock_pins
+    from firmware.testing.mockhw import use_mock_pins
     cfg = load_config(overrides={"controls": {"tuner_leds": ["model", "bypass", "power"]}})
     factory = use_mock_pins()
     try:
@@ -269,7 +269,7 @@ def test_ctl_tuner_pitch_and_midi_through_the_socket(pedal, tmp_path, capsys):
     live line (ended from the pedal's side, as footswitch 2 would), midi."""
     import threading
 
-    from firmware.cli import main
+    from firmware.tools.cli import main
     from firmware.pedal.control import ControlServer
     from firmware.pedal.midi import MidiInput
     pedal, cfg = pedal

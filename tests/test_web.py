@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("aiohttp")
 from firmware.web import auth, files, settings  # noqa: E402
-from firmware.web.testing import Client, free_port, start_web, stop  # noqa: E402
+from firmware.testing.web import Client, free_port, start_web, stop  # noqa: E402
 
 PASSWORD = "correct-horse-battery"
 
@@ -307,7 +307,7 @@ def test_install_stages_the_web_unit_and_mdns(tmp_path):
 
 
 def test_global_ir_message_takes_plain_names_only():
-    from firmware.messages import MessageError, check_control
+    from firmware.ipc.messages import MessageError, check_control
     assert check_control({"cmd": "global_ir", "file": "cab.wav"}) == {"cmd": "global_ir", "file": "cab.wav"}
     assert check_control({"cmd": "global_ir", "file": ""})["file"] == ""
     for bad in ("../cab.wav", "/etc/x.wav", ".hidden.wav", "a\\b.wav", None, 3):

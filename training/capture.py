@@ -265,7 +265,7 @@ def generate(validation_seconds=15.0, playing_seconds=150.0, seed=0, sample_rate
 
 def write(path, validation_seconds=15.0, playing_seconds=150.0, seed=0, sample_rate=SAMPLE_RATE):
     """Write the reamp WAV (24-bit) and its sidecar; returns the Layout."""
-    from firmware.outputs import atomic_path
+    from firmware.core.outputs import atomic_path
     audio, layout = generate(validation_seconds, playing_seconds, seed, sample_rate)
     with atomic_path(path, force=True) as tmp:           # unique temp names, renamed when complete
         sf.write(tmp, audio, sample_rate, subtype="PCM_24", format="WAV")

@@ -12,9 +12,9 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from firmware import loudness
-from firmware.modelfile import ModelFileError
-from firmware.outputs import OutputError
+from firmware.importers import loudness
+from firmware.models.modelfile import ModelFileError
+from firmware.core.outputs import OutputError
 
 from . import capture, data
 from .nam_export import NamExportError

@@ -104,7 +104,7 @@ def save_comparison(path, prediction, target, sample_rate, esr_value, words, tit
 
     fig.suptitle(f"{title + ': ' if title else ''}validation ESR {esr_value:.4f} ({words})")
     fig.tight_layout()
-    from firmware.outputs import atomic_path
+    from firmware.core.outputs import atomic_path
     try:
         with atomic_path(path, force=True) as tmp:      # a unique temp name, nothing left on failure
             fig.savefig(tmp, dpi=90, format="png")

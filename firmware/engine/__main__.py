@@ -1,8 +1,8 @@
 """The engine process: `python -m firmware.engine --settings JSON --shared PATH`.
 
 Started by the pedal (firmware.pedal), never by hand: it reads commands on stdin and writes
-events on stdout (firmware.messages), shares parameters and counters through the mapped
-file PATH (firmware.engine.shared), and logs to stderr.
+events on stdout (firmware.ipc.messages), shares parameters and counters through the mapped
+file PATH (firmware.ipc.shared), and logs to stderr.
 """
 import argparse
 import json
@@ -14,7 +14,7 @@ import sys
 def block_model_parsing():
     """The audio process never parses a model file or measures loudness (the librarian
     does): importing those modules here fails loudly instead of stalling the audio."""
-    for name in ("firmware.importers", "firmware.loudness"):
+    for name in ("firmware.importers", "firmware.importers.loudness"):
         sys.modules[name] = None
 
 
@@ -27,12 +27,12 @@ def main(argv=None):
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     block_model_parsing()
-    from .. import messages
-    from ..pedal.audio import AlsaDuplex, AudioConfigError, quiet_alsa_library
+    from firmware.ipc import messages
+    from firmware.platform.alsa import AlsaDuplex, AudioConfigError, quiet_alsa_library
     if not args.verbose:
         quiet_alsa_library()
-    from .engine import Engine
-    from .shared import SharedBlock
+    from firmware.engine.engine import Engine
+    from firmware.ipc.shared import SharedBlock
 
     cfg = json.loads(args.settings)
     out = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)

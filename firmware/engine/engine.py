@@ -8,7 +8,7 @@ GIL while the audio waits for it:
   already delivered beyond the period) in the shared rings. It
   allocates nothing, takes no lock, logs nothing, touches no file.
 - commands (the main thread, SCHED_FIFO ten below the audio): executes the pedal's
-  commands (firmware.messages: load a cached model into a slot, play, drop, IR), copies
+  commands (firmware.ipc.messages: load a cached model into a slot, play, drop, IR), copies
   the chain's counters into the shared block, and frees what the audio thread retired.
   Every step it takes is short, and the kernels it runs (prewarm) release the GIL.
 
@@ -26,11 +26,11 @@ import time
 
 import numpy as np
 
-from .. import modelfile
-from ..pedal import chain as chain_mod
-from ..pedal import dsp
-from ..pedal.config import tone_settings
-from . import shared as sh
+from firmware.models import modelfile
+from firmware.dsp import chain as chain_mod
+from firmware.dsp import kernels as dsp
+from firmware.core.config import tone_settings
+from firmware.ipc import shared as sh
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class Engine:
     def warm_up(self):
         """Load every kernel (model families, chain) before real time starts, on scratch
         objects: the real chain's state stays untouched."""
-        from ..warm import warm
+        from firmware.dsp.warm import warm
         warm(self.rate, self.period)
         scratch = chain_mod.ToneChain(self.rate, self.period, ir=np.ones(3 * self.period), **self.tone)
         for _ in range(3):
@@ -253,7 +253,7 @@ class Engine:
         """Read command lines from file descriptor rfd until quit/EOF or the audio ends;
         sync the shared counters every sync_s."""
         import select
-        from .. import messages
+        from firmware.ipc import messages
         buf = b""
         while not self._stop.is_set():
             r, _, _ = select.select([rfd], [], [], sync_s)

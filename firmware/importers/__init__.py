@@ -1,7 +1,7 @@
 """Importers of the community's model files: NAM `.nam`, GuitarML and AIDA-X JSON.
 
 Each turns a foreign file into a `ModelFile` (the pedal's own format, see
-`firmware/modelfile.py`) that plays sample for sample as the format's reference player
+`firmware/models/modelfile.py`) that plays sample for sample as the format's reference player
 does. The format is told from the content, not the file name. `tubeless import` writes
 the result as `.npz`; `load` lets any command take either kind of file.
 """
@@ -9,10 +9,14 @@ import argparse
 import os
 import sys
 
-from .. import limits, loudness, modelfile
-from . import aidax, guitarml, nam
-from .nam import submodel_sizes  # noqa: F401  (the sizes of a slimmable file, for `tubeless models`)
-from ._common import read_json
+from firmware.core import limits
+from firmware.importers import loudness
+from firmware.models import modelfile
+from firmware.importers import aidax, guitarml, nam
+from firmware.importers.nam import submodel_sizes  # noqa: F401  (the sizes of a slimmable file, for `tubeless models`)
+from firmware.importers._common import read_json
+from firmware.core import sandbox
+from firmware.models import budget
 
 # Formats in detection order. Each module has looks_like(doc) and convert(doc, path, ...).
 FORMATS = (nam, guitarml, aidax)
@@ -57,7 +61,7 @@ def _with_loudness(mf):
     (GuitarML, AIDA-X, some NAM files) or states one that is implausible or far quieter
     than the model plays (see loudness.settle), so the pedal levels every model alike and
     no file sets its own gain. A model that plays NaN is refused here, by its file name."""
-    limits.check_model(mf.path, mf.architecture, mf.config, mf.sample_rate)
+    budget.check_model(mf.path, mf.architecture, mf.config, mf.sample_rate)
     loudness.settle(mf, fill=True)
     return mf
 
@@ -142,7 +146,7 @@ def destinations(inputs, output=None, out_dir=None):
 
 
 def _run(args):
-    from ..cli import CliError
+    from firmware.tools.cli import CliError
 
     if args.output and len(args.inputs) > 1:
         raise CliError("--output takes one input; use --out-dir for several")
@@ -171,7 +175,7 @@ def _run(args):
             print(f"tubeless: note: {note}", file=sys.stderr)
         # Each file is parsed in a child process under the memory and CPU-time limits: one
         # that breaks them is reported by name and the batch goes on.
-        if limits.run_limited(lambda: _convert_one(src, dst, args), what=src,
+        if sandbox.run_limited(lambda: _convert_one(src, dst, args), what=src,
                               cpu_seconds=limits.active().parse_cpu_seconds):
             if single:
                 return 2
@@ -183,7 +187,7 @@ def _run(args):
 
 def _convert_one(src, dst, args):
     """Import src and write dst (atomically; nothing left behind on failure): exit status."""
-    from ..outputs import OutputError
+    from firmware.core.outputs import OutputError
     try:
         mf = import_file(src, sample_rate=args.sample_rate, submodel=args.submodel)
         mf.save(dst, force=args.force)

@@ -9,8 +9,9 @@ import os
 
 import numpy as np
 
-from .. import limits
-from ..modelfile import ModelFileError, read_capped
+from firmware.core import limits
+from firmware.models.modelfile import ModelFileError, read_capped
+from firmware.core import safeio
 
 
 def read_json(path):
@@ -19,7 +20,7 @@ def read_json(path):
     data = read_capped(path, limits.active().json_bytes)
     if data[:2] == b"PK":
         raise ModelFileError(path, "is a zip (.npz) file, not JSON: the pedal's own model files need no import")
-    doc = limits.parse_json(path, data)
+    doc = safeio.parse_json(path, data)
     if not isinstance(doc, dict):
         raise ModelFileError(path, "top level of the JSON is not an object")
     return doc

@@ -16,9 +16,11 @@ does not reproduce it.
 """
 import numpy as np
 
-from .. import limits, modelfile
-from ..models import lstm as lstm_model
-from ._common import array, db_to_gain, field, integer, metadata, sample_rate
+from firmware.core import limits
+from firmware.models import modelfile
+from firmware.models import lstm as lstm_model
+from firmware.importers._common import array, db_to_gain, field, integer, metadata, sample_rate
+from firmware.models import budget
 
 FORMAT = "aidax"
 DEFAULT_SAMPLE_RATE = 48000
@@ -82,7 +84,7 @@ def convert(doc, path, rate=None, verify=True):
         raise modelfile.ModelFileError(path, f"'in_skip' is {skip}: only 0 or 1 is supported")
     config = {"input_size": n_in, "hidden_size": H, "num_layers": len(recurrent), "skip": bool(skip),
               "input_gain": _gain(doc, "in_gain", path), "output_gain": _gain(doc, "out_gain", path)}
-    limits.check_model(path, kind.upper(), config)
+    budget.check_model(path, kind.upper(), config)
 
     meta_in = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
     if rate is None:

@@ -13,10 +13,10 @@ players run at 44.1 kHz, so that is the default.
 import logging
 
 import numpy as np
-
-from .. import limits, modelfile
-from ..models import lstm as lstm_model
-from ._common import array, field, integer, metadata, sample_rate
+from firmware.models import modelfile
+from firmware.models import lstm as lstm_model
+from firmware.importers._common import array, field, integer, metadata, sample_rate
+from firmware.models import budget
 
 FORMAT = "guitarml"
 DEFAULT_SAMPLE_RATE = 44100
@@ -54,7 +54,7 @@ def convert(doc, path, rate=None):
     if skip > 1:
         raise modelfile.ModelFileError(path, f"'model_data.skip' is {skip}: only 0 or 1 (the audio input) is supported")
 
-    limits.check_model(path, unit, {"input_size": n_in, "hidden_size": H, "num_layers": L})
+    budget.check_model(path, unit, {"input_size": n_in, "hidden_size": H, "num_layers": L})
     G = GATES[unit] * H
     weights = {}
     for layer in range(L):

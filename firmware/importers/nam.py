@@ -31,10 +31,12 @@ and what Core itself refuses.
 """
 import numpy as np
 
-from .. import limits, modelfile
-from ..models import ModelConfigError, convnet, wavenet
-from ._common import array, field, integer, sample_rate
-from ._common import metadata as source_metadata
+from firmware.core import limits
+from firmware.models import modelfile
+from firmware.models import ModelConfigError, convnet, wavenet
+from firmware.importers._common import array, field, integer, sample_rate
+from firmware.importers._common import metadata as source_metadata
+from firmware.models import budget
 
 FORMAT = "nam"
 SUPPORTED_VERSIONS = ((0, 5), (0, 6), (0, 7))
@@ -210,7 +212,7 @@ def _wavenet(config, flat, path, where, width=None):
         wavenet.weight_shapes(cfg)
     except ModelConfigError as e:
         raise modelfile.ModelFileError(path, f"'{w}' cannot be played: {e}") from None
-    limits.check_model(path, "WaveNet", cfg)      # before a weight is cut out or densified
+    budget.check_model(path, "WaveNet", cfg)      # before a weight is cut out or densified
     if any(g["slimmable"] for _, g in parsed):
         _check_slimmable(cfg, [g for _, g in parsed], path, w)
     weights = _read_convs(flat, _wavenet_file_layout(cfg, [g for _, g in parsed]), path, where, extra=1)
@@ -562,7 +564,7 @@ def _lstm(config, flat, path, where):
     H = integer(field(config, "hidden_size", path, w), path, w + ".hidden_size")
     L = integer(config.get("num_layers", 1), path, w + ".num_layers")
     cfg = {"input_size": n_in, "hidden_size": H, "num_layers": L, "initial_state": True}
-    limits.check_model(path, "LSTM", cfg)
+    budget.check_model(path, "LSTM", cfg)
     # File order per layer: W = [W_ih | W_hh] (4H, in + H), b (4H), h0 (H), c0 (H); then head w (H), b (1).
     file_shapes = {}
     for layer in range(L):
@@ -591,7 +593,7 @@ def _linear(config, flat, path, where):
     n = integer(field(config, "receptive_field", path, w), path, w + ".receptive_field")
     bias = bool(config.get("bias", False))
     cfg = {"receptive_field": n, "bias": bias}
-    limits.check_model(path, "Linear", cfg)
+    budget.check_model(path, "Linear", cfg)
     shapes = {"taps": (n,)}
     if bias:
         shapes["bias"] = (1,)
@@ -614,7 +616,7 @@ def _convnet(config, flat, path, where):
     except ModelConfigError as e:
         raise modelfile.ModelFileError(path, str(e)) from None
     cfg = {"channels": C, "dilations": dilations, "activation": activation}
-    limits.check_model(path, "ConvNet", cfg)
+    budget.check_model(path, "ConvNet", cfg)
     # File order per block: conv weight (C, in, 2), its bias unless batchnorm, else the
     # batchnorm's running mean, running var, weight, bias (C each) and eps; then the head.
     shapes = {}

@@ -1,7 +1,7 @@
 """The librarian process: `python -m firmware.librarian --models DIR --cache DIR ...`.
 
 Started by the pedal (firmware.pedal.links), which restarts it when it dies: it writes
-events on stdout and reads commands on stdin (firmware.messages), and logs to stderr.
+events on stdout and reads commands on stdin (firmware.ipc.messages), and logs to stderr.
 It runs with an address-space limit (--memory-mb) so no file can take the pedal's memory.
 """
 import argparse
@@ -30,7 +30,7 @@ def main(argv=None):
         os.nice(10)                  # converting can wait; the pedal's control side cannot
     except OSError:
         pass
-    from .. import messages
+    from firmware.ipc import messages
     out = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())     # a stray print() must not corrupt the pipe
 
@@ -38,12 +38,12 @@ def main(argv=None):
         out.write(messages.encode(msg))
 
     if not args.no_warm:
-        from ..warm import warm
+        from firmware.dsp.warm import warm
         warm(args.rate)              # compiles (first run) outside any file's time limit
     if args.memory_mb > 0:
-        from ..limits import set_address_space_limit
+        from firmware.core.sandbox import set_address_space_limit
         set_address_space_limit(args.memory_mb << 20)
-    from .librarian import Librarian
+    from firmware.librarian.librarian import Librarian
     lib = Librarian(args.models, args.cache, args.rate, args.ir_max_ms, args.poll, args.ir, emit=emit,
                     submodel=args.submodel)
     emit({"ev": "ready"})

@@ -12,7 +12,7 @@ For each playable file the cache folder holds `KEY.npz` (our model format, verif
 uncompressed) and `KEY.json` (what the pedal lists), KEY being a hash of the file's bytes
 and of the converter's own code (an upgrade converts again); a cabinet IR becomes a
 float64 `KEY.npy` at the pedal's rate. The folder's contract is ModelLibrary's
-(firmware.librarian.library): stable files only, temporary names ignored, bad files logged
+(firmware.importers.library): stable files only, temporary names ignored, bad files logged
 once and retried only when they change, order by name or setlist.txt.
 """
 import hashlib
@@ -22,9 +22,10 @@ import os
 import time
 from dataclasses import asdict, dataclass
 
-from .. import modelfile
-from ..outputs import atomic_path
-from .library import ModelLibrary, load_model
+from firmware.core import limits
+from firmware.models import modelfile
+from firmware.core.outputs import atomic_path
+from firmware.importers.library import ModelLibrary, load_model
 
 log = logging.getLogger(__name__)
 
@@ -43,18 +44,27 @@ class CachedModel:
     size: int = None            # the one played
 
 
+# Every package whose code decides what a conversion writes: the file formats and their
+# limits (core), the kernels that verify and measure (models), the importers and loudness,
+# the IR's resampling (dsp). A change to any of them converts every file again.
+CONVERSION_PACKAGES = ("core", "models", "importers", "dsp")
+
+
 def converter_id():
-    """A hash of the code that turns files into cached models: a new version of it
-    converts every file again instead of trusting what an older one wrote."""
+    """A hash of the code and the limits that turn files into cached models: a new version
+    of either converts every file again instead of trusting what an older one wrote."""
     import firmware
-    root = os.path.dirname(firmware.__file__)
+    root = os.path.dirname(os.path.abspath(firmware.__file__))
     h = hashlib.sha256(firmware.__version__.encode())
-    for sub in ("importers", "models", ""):
-        folder = os.path.join(root, sub)
-        for name in sorted(os.listdir(folder)):
-            if name.endswith(".py") and (sub or name in ("modelfile.py", "loudness.py")):
-                with open(os.path.join(folder, name), "rb") as f:
-                    h.update(name.encode() + f.read())
+    for sub in CONVERSION_PACKAGES:
+        for folder, dirs, files in sorted(os.walk(os.path.join(root, sub))):
+            dirs.sort()
+            for name in sorted(files):
+                if name.endswith((".py", ".toml")):
+                    path = os.path.join(folder, name)
+                    with open(path, "rb") as f:
+                        h.update(os.path.relpath(path, root).encode() + b"\0" + f.read())
+    h.update(repr(limits.active()).encode())
     return h.hexdigest()[:16]
 
 
@@ -106,10 +116,10 @@ class Librarian:
                 pass                     # a damaged cache entry: convert again
         mf = self.loader(path)
         if path.lower().endswith(".npz"):
-            from ..loudness import settle
+            from firmware.importers.loudness import settle
             settle(mf, log=log)          # a file may not set its own gain (the importers do this too)
         mf.save(npz)
-        from ..importers import submodel_sizes
+        from firmware.importers import submodel_sizes
         sizes, size = submodel_sizes(mf.metadata)
         cached = CachedModel(model=npz, name=str(mf.name), architecture=str(mf.architecture),
                              sample_rate=int(mf.sample_rate), num_knobs=int(getattr(mf, "num_knobs", 0) or 0),
@@ -143,7 +153,7 @@ class Librarian:
 
                 import numpy as np
 
-                from ..pedal.chain import load_ir
+                from firmware.dsp.chain import load_ir
                 ir = load_ir(ir_path, self.rate, self.ir_max_ms)
                 buf = io.BytesIO()
                 np.save(buf, ir, allow_pickle=False)
@@ -203,7 +213,7 @@ class Librarian:
         every poll_s. Commands come first: a restarted librarian must not retry the file
         its predecessor died on."""
         import select
-        from .. import messages
+        from firmware.ipc import messages
         buf = b""
         timeout = 0.0
         settle = False

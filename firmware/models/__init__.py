@@ -1,6 +1,6 @@
 """The architectures the pedal plays, one module each, behind one `build()`."""
-from . import convnet, gru, linear, lstm, wavenet
-from .base import Cost, Model, ModelConfigError
+from firmware.models import convnet, gru, linear, lstm, wavenet
+from firmware.models.base import Cost, Model, ModelConfigError
 
 _MODULES = {m.ARCHITECTURE: m for m in (wavenet, lstm, gru, linear, convnet)}
 _CLASSES = {"WaveNet": wavenet.WaveNet, "LSTM": lstm.LSTM, "GRU": gru.GRU, "Linear": linear.Linear,
@@ -27,7 +27,7 @@ def weight_shapes(architecture, config):
 
 def cost(architecture, config, max_block=2048, sample_rate=48000, depth=0):
     """base.Cost of a config, a nested condition model's included: numbers only, nothing
-    allocated (firmware/limits.py checks it before a model file's arrays are read)."""
+    allocated (firmware/core/limits.py checks it before a model file's arrays are read)."""
     if not isinstance(config, dict):
         raise ModelConfigError("'config' must be an object")
     total = _module(architecture).cost(config, max_block, sample_rate)

@@ -4,8 +4,8 @@ Eight output rows per pass, each a 1-D view, and the source taken as a slice fir
 sees unit-stride loops with no negative-index wrap and vectorises them (16 GMAC/s on the
 dev machine's core, against ~7 for the naive 2-D indexing of the same arithmetic).
 """
-from ._jit import inline, kernel
-from ._simd import bcast, load
+from firmware.models._jit import inline, kernel
+from firmware.models._simd import bcast, load
 
 
 @kernel

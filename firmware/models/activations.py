@@ -7,8 +7,8 @@ stays within ~2e-7 of the exact value, so it is what "Tanh" means here. NAM's cr
 """
 import numpy as np
 
-from ._jit import kernel, inline
-from ._simd import splat, vmax, vmin, where_positive
+from firmware.models._jit import kernel, inline
+from firmware.models._simd import splat, vmax, vmin, where_positive
 
 # Activation ids shared by the model file loader and the kernels.
 IDENTITY, TANH, FASTTANH, HARDTANH, RELU, LEAKYRELU, SIGMOID, SILU, SOFTSIGN, HARDSWISH, \

@@ -2,15 +2,12 @@
 from typing import NamedTuple
 
 import numpy as np
-
-
-class ModelConfigError(ValueError):
-    """A config or weight set that this architecture cannot run; the message names the field."""
+from firmware.core.errors import ModelConfigError
 
 
 class Cost(NamedTuple):
     """What a config implies, computed from its numbers alone (nothing allocated): every
-    architecture's `cost(config, max_block)` states it, and firmware/limits.py checks it."""
+    architecture's `cost(config, max_block)` states it, and firmware/core/limits.py checks it."""
     memory_bytes: int          # weights (twice: as read and packed) + history + block buffers
     work_per_sample: int       # multiply-adds (and activations) per output sample
     prewarm_samples: int       # silence run after reset (NAM's receptive field / 0.5 s)

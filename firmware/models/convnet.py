@@ -16,11 +16,11 @@ Prewarm (Core's): 1 + sum of dilations samples of silence.
 """
 import numpy as np
 
-from ._jit import kernel
-from . import activations as act
-from ._gemm import conv_acc, fill_rows
-from .base import Cost, Model, ModelConfigError, pack_weights, positive_int, require
-from .wavenet import _activation_spec, _alias_safe_row_length, activation_slopes
+from firmware.models._jit import kernel
+from firmware.models import activations as act
+from firmware.models._gemm import conv_acc, fill_rows
+from firmware.models.base import Cost, Model, ModelConfigError, pack_weights, positive_int, require
+from firmware.models.wavenet import _activation_spec, _alias_safe_row_length, activation_slopes
 
 ARCHITECTURE = "ConvNet"
 KERNEL_SIZE = 2  # Core: "HACK 2 kernel"

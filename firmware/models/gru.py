@@ -12,9 +12,9 @@ Knobs, skip and gains behave as in `lstm.py`.
 """
 import numpy as np
 
-from ._jit import inline, kernel
-from .activations import sigmoid, tanh
-from .lstm import LSTM, axpy_rows, cost as _lstm_cost, weight_shapes as _lstm_shapes
+from firmware.models._jit import inline, kernel
+from firmware.models.activations import sigmoid, tanh
+from firmware.models.lstm import LSTM, axpy_rows, cost as _lstm_cost, weight_shapes as _lstm_shapes
 
 ARCHITECTURE = "GRU"
 

@@ -5,8 +5,8 @@ models (the NAM trainer's own PyTorch order is reversed: a known bug the importe
 """
 import numpy as np
 
-from ._jit import kernel
-from .base import Cost, Model, positive_int, require
+from firmware.models._jit import kernel
+from firmware.models.base import Cost, Model, positive_int, require
 
 ARCHITECTURE = "Linear"
 

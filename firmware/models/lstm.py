@@ -14,10 +14,10 @@ import numpy as np
 
 from numba import njit
 
-from ._jit import OPTIONS, inline, kernel
-from .activations import sigmoid, tanh, vtanh
-from ._simd import hsum, load, load1, splat, store1
-from .base import Cost, Model, ModelConfigError, positive_int, require
+from firmware.models._jit import OPTIONS, inline, kernel
+from firmware.models.activations import sigmoid, tanh, vtanh
+from firmware.models._simd import hsum, load, load1, splat, store1
+from firmware.models.base import Cost, Model, ModelConfigError, positive_int, require
 
 ARCHITECTURE = "LSTM"
 MAX_KNOBS = 2

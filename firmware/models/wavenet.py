@@ -28,11 +28,11 @@ import numpy as np
 
 from numba import njit
 
-from ._jit import OPTIONS, inline, kernel
-from . import activations as act
-from ._gemm import conv_acc, fill_rows, gemm_acc, matmul_acc, tile1, tile4, tile8
-from ._simd import load, splat, store
-from .base import Cost, Model, ModelConfigError, pack_weights, positive_int, require
+from firmware.models._jit import OPTIONS, inline, kernel
+from firmware.models import activations as act
+from firmware.models._gemm import conv_acc, fill_rows, gemm_acc, matmul_acc, tile1, tile4, tile8
+from firmware.models._simd import load, splat, store
+from firmware.models.base import Cost, Model, ModelConfigError, pack_weights, positive_int, require
 
 ARCHITECTURE = "WaveNet"
 

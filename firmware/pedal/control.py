@@ -1,6 +1,6 @@
 """The control channel: a Unix socket into the running pedal (docs/processes.md).
 
-One JSON object per line each way (firmware.messages): `{"cmd": "next"}` ->
+One JSON object per line each way (firmware.ipc.messages): `{"cmd": "next"}` ->
 `{"ok": true, ...}`. The socket belongs to the service's user and group (mode 0660), so the
 web page and MIDI processes in that group can use it and nobody else can. Each request
 goes through `Pedal.submit`, the same entry the footswitches use.
@@ -11,7 +11,8 @@ import socket
 import socketserver
 import threading
 
-from .. import messages
+from firmware.ipc import messages
+from firmware.core.errors import ControlError
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +71,6 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             os.unlink(self.path)
         except OSError:
             pass
-
-
-class ControlError(RuntimeError):
-    pass
 
 
 def request(path, msg, timeout=10.0):

@@ -18,8 +18,8 @@ import sys
 import threading
 import time
 
-from .. import messages
-from ..engine.shared import SharedBlock
+from firmware.ipc import messages
+from firmware.ipc.shared import SharedBlock
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,8 @@ import queue
 import threading
 import time
 
-from .controls import Pot
+from firmware.pedal.controls import Pot
+from firmware.core.errors import MidiConfigError
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +31,6 @@ CONTINUOUS = ("drive", "level", "knob2", "gate")
 SEQ_DEVICE = "/dev/snd/seq"
 POLL_S = 0.02                  # the pots' 50 Hz
 RETRY_S = 5.0                  # looking for a sequencer that was not there
-
-
-class MidiConfigError(ValueError):
-    pass
 
 
 class MidiValue:
@@ -145,7 +142,7 @@ class MidiInput:
         return self
 
     def inject(self, events):
-        """Messages (dicts, firmware.messages) to map as if a controller had sent them."""
+        """Messages (dicts, firmware.ipc.messages) to map as if a controller had sent them."""
         for ev in events:
             self.injected.put(ev)
 
@@ -331,7 +328,7 @@ def storm_phase(what, state, rate=400.0):
     import json
     import socket
 
-    from .. import messages
+    from firmware.ipc import messages
     if what == "start":
         st = {"stop": threading.Event(), "sent": 0, "replies": 0, "errors": 0}
         cfg = {"cc": [(11, 0, 127), (7, 80, 127), (12, 0, 127), (13, 0, 30)]}   # (CC, low, high)

@@ -7,7 +7,7 @@ in `tubeless run` nothing here can make the audio wait: a slow step only delays 
 action.
 
 Actions come from the footswitches, the keyboard, the pots, the control socket (`tubeless
-ctl`, later MIDI and the web page) through one entry, `submit(message)` (firmware.messages
+ctl`, later MIDI and the web page) through one entry, `submit(message)` (firmware.ipc.messages
 CONTROL_COMMANDS), from any thread; `tick()` executes them in order on the control thread,
 together with the engine's and the librarian's events and the housekeeping (50 Hz).
 """
@@ -19,11 +19,11 @@ import queue
 import threading
 import time
 
-from ..engine import shared as sh
-from ..messages import SET_PARAMS, MessageError, check_control
-from .chain import ChainParams
-from .config import tone_settings
-from .state import load_state, save_state
+from firmware.ipc import shared as sh
+from firmware.ipc.messages import SET_PARAMS, MessageError, check_control
+from firmware.dsp.chain import ChainParams
+from firmware.core.config import tone_settings
+from firmware.pedal.state import load_state, save_state
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class Pedal:
         self._cv = threading.Condition()
         self._stop = threading.Event()
         self.stopped = False
-        from .tuner import Tuner
+        from firmware.pedal.tuner import Tuner
         self.tuner = Tuner(self.shared, self.rate, cfg.get("tuner"))
         self.tuning = False                # the tuner is on (and, with tuner.mute, the output muted)
         self._mute_before_tuner = False
@@ -102,7 +102,7 @@ class Pedal:
 
     # --- any thread ---------------------------------------------------------------------
     def submit(self, msg):
-        """Queue a control message (a dict, firmware.messages); returns its Request."""
+        """Queue a control message (a dict, firmware.ipc.messages); returns its Request."""
         req = Request(msg)
         self.queue.put(req)
         with self._cv:
@@ -521,7 +521,7 @@ class Pedal:
     def write_status(self, path):
         import json
 
-        from ..outputs import OutputError, atomic_path
+        from firmware.core.outputs import OutputError, atomic_path
         try:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             with atomic_path(path, force=True) as tmp, open(tmp, "w", encoding="utf-8") as f:
@@ -539,7 +539,7 @@ class Pedal:
         last_xrun_log = -math.inf
         logged_xruns = 0
         last_alive, seen_alive = time.monotonic(), (-1, -1)
-        from .. import sdnotify
+        from firmware.platform import sdnotify
         while not self._stop.wait(period_s):
             try:
                 if self.controls is not None:

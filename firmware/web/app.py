@@ -22,11 +22,12 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from .. import messages
-from .auth import LoginLimiter, PasswordError, Sessions, check_password, write_password
-from .files import FileError, ModelsFolder, clean_name, kind_of, limit_of
-from .health import Health
-from .settings import SettingsError, gain_control, set_config_value, set_input_gain
+from firmware.ipc import messages
+from firmware.web.auth import LoginLimiter, PasswordError, Sessions, check_password, write_password
+from firmware.web.files import FileError, ModelsFolder, clean_name, kind_of, limit_of
+from firmware.web.health import Health
+from firmware.web.settings import SettingsError, gain_control, set_config_value, set_input_gain
+from firmware.core.errors import PedalDown
 
 log = logging.getLogger(__name__)
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -36,10 +37,6 @@ PUBLIC = ("/api/login", "/api/session")
 PAGE_CONTROLS = ("next", "prev", "bypass", "mute", "set", "tuner")
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
-
-
-class PedalDown(Exception):
-    pass
 
 
 class Control:
@@ -333,7 +330,7 @@ class WebApp:
 
     # --- settings -----------------------------------------------------------------------
     def _current_config(self):
-        from ..pedal.config import ConfigError, load_config
+        from firmware.core.config import ConfigError, load_config
         try:
             return load_config(self.config_path)
         except ConfigError:

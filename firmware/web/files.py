@@ -1,6 +1,6 @@
 """The models folder, as the web page changes it: uploads, IRs, the setlist, renames, deletes.
 
-The librarian watches this folder (firmware.librarian.library): a file is looked at only
+The librarian watches this folder (firmware.importers.library): a file is looked at only
 once it stops changing and never under a temporary name, so everything here is written
 under a name starting with "." and then renamed into place (atomic on one filesystem).
 Names come from a browser: each is reduced to a plain file name (no folders, no "..",
@@ -16,7 +16,8 @@ import tempfile
 import unicodedata
 import zipfile
 
-from ..librarian.library import EXTENSIONS, MAX_BYTES, SETLIST
+from firmware.importers.library import EXTENSIONS, MAX_BYTES, SETLIST
+from firmware.core.errors import FileError
 
 MODEL_EXTENSIONS = EXTENSIONS                      # .npz .nam .json .aidax
 IR_EXTENSION = ".wav"
@@ -27,10 +28,6 @@ ZIP_MAX_MEMBERS = 200
 IRS = "irs"
 MAX_NAME = 120
 _BAD = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
-
-
-class FileError(ValueError):
-    """A refused name or file; the text is the one-line reason shown on the page."""
 
 
 def clean_name(raw, folders=False):

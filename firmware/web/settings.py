@@ -12,10 +12,7 @@ import re
 import subprocess
 import tempfile
 import tomllib
-
-
-class SettingsError(ValueError):
-    pass
+from firmware.core.errors import SettingsError
 
 
 def _toml_value(v):

@@ -22,7 +22,7 @@ kernel tests compare two implementations rather than one with itself. The stable
         Exactly the names and shapes of `firmware.models.weight_shapes(architecture, config)`.
 
     to_modelfile(module, sample_rate=48000, metadata=None, knobs=None, verify=True)
-        -> firmware.modelfile.ModelFile, ready to `.save(path)`.
+        -> firmware.models.modelfile.ModelFile, ready to `.save(path)`.
         `knobs`: one {"name", "min", "max", "default"} per knob input (defaults to
         "knob1".., 0..1, 0.5). The reference pair is computed by THIS PyTorch forward, the
         way the pedal plays the file (`prewarm=True`): WaveNet/Linear see receptive_field - 1
@@ -37,7 +37,7 @@ import copy
 import numpy as np
 import torch
 
-from firmware import modelfile as _modelfile
+from firmware.models import modelfile as _modelfile
 from firmware.models import weight_shapes as _weight_shapes
 
 from .convnet import ConvNet

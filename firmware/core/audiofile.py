@@ -4,12 +4,9 @@ import os
 
 import numpy as np
 import soundfile as sf
+from firmware.core.errors import AudioFileError
 
 log = logging.getLogger(__name__)
-
-
-class AudioFileError(ValueError):
-    """A WAV file that cannot be used; the message names the file."""
 
 
 def read_mono(path, expected_rate=None):
@@ -36,7 +33,7 @@ def write(path, samples, rate, subtype="FLOAT", force=True):
     """Write a mono WAV atomically (a unique temp name in the target folder, then rename;
     nothing left behind on failure), 32-bit float by default. A path that cannot be
     written, or an existing file without `force`, is an outputs.OutputError naming it."""
-    from .outputs import OutputError, atomic_path
+    from firmware.core.outputs import OutputError, atomic_path
     with atomic_path(path, force=force) as tmp:
         try:
             sf.write(tmp, np.asarray(samples, np.float32), rate, subtype=subtype, format="WAV")

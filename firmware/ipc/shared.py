@@ -17,7 +17,7 @@ import tempfile
 
 import numpy as np
 
-from ..pedal import dsp
+from firmware.dsp import kernels as dsp
 
 RING = 4096                        # blocks of timings kept (a power of two)
 INPUT_RING = 1 << 14               # the guitar's last 0.34 s at 48 kHz, for the tuner (a power of two)

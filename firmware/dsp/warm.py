@@ -11,11 +11,11 @@ log = logging.getLogger(__name__)
 def warm(rate=48000, block=64):
     """Run one block through each architecture family, the resampler and the tone chain;
     returns seconds taken."""
-    from . import models
-    from .bench import random_weights
-    from .models import presets
-    from .pedal import resample
-    from .pedal.chain import ToneChain
+    from firmware import models
+    from firmware.tools.bench import random_weights
+    from firmware.models import presets
+    from firmware.dsp import resample
+    from firmware.dsp.chain import ToneChain
     t0 = time.perf_counter()
     x = np.zeros(64, np.float32)
     y = np.empty_like(x)
@@ -39,7 +39,7 @@ def warm(rate=48000, block=64):
 
 
 def run(args):
-    from . import NUMBA_CACHE_DIR
+    from firmware import NUMBA_CACHE_DIR
     seconds = warm()
     print(f"kernels compiled or loaded in {seconds:.1f} s (Numba cache: {NUMBA_CACHE_DIR})")
     return 0

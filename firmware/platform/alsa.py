@@ -9,7 +9,8 @@ import logging
 
 import numpy as np
 
-from . import dsp
+from firmware.dsp import kernels as dsp
+from firmware.core.errors import AudioConfigError
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +22,6 @@ FORMATS = {
     "S16_LE": ("PCM_FORMAT_S16_LE", 2, 16),
 }
 EPIPE = -32
-
-
-class AudioConfigError(RuntimeError):
-    """The device cannot run with the parameters the pedal needs."""
 
 
 _ERROR_HANDLER = None

@@ -19,8 +19,8 @@ import time
 
 import numpy as np
 
-from . import models
-from .models import presets
+from firmware import models
+from firmware.models import presets
 
 BENCH_MODELS = [
     ("WaveNet standard", "WaveNet", lambda: presets.wavenet_preset("standard")),
@@ -98,7 +98,7 @@ def torch_rtf(module, x, repeats):
 _JIT_PROBE = r"""
 import json, sys, time
 t0 = time.perf_counter()
-import firmware.bench as b
+import firmware.tools.bench as b
 from firmware.models import wavenet, lstm, gru, linear, convnet
 import numpy as np
 out = {}
@@ -129,7 +129,7 @@ def jit_probe(cache_dir):
 def slimmable_widths(seed=0):
     """[(label, config, weights)]: every width of a slimmable WaveNet standard, narrowest
     first, sliced by the NAM importer from one full-width set of random weights."""
-    from .importers import nam
+    from firmware.importers import nam
     config = presets.wavenet_preset("standard")
     weights = random_weights("WaveNet", config, seed)
     groups = [{"conv": 1, "mixin": 1, "layer1x1": 1, "head1x1": 1, "film": {}} for _ in config["layer_arrays"]]
@@ -206,7 +206,7 @@ def run(args):
     if args.realtime:
         return run_realtime(args)
     if args.tuner:
-        from .pedal.tuner import format_tuner_table, run_tuner_bench
+        from firmware.pedal.tuner import format_tuner_table, run_tuner_bench
         rows, info = run_tuner_bench(seeds=args.plucks)
         print(json.dumps({"rows": rows, **info}) if args.json else format_tuner_table(rows, info))
         return 0
@@ -239,9 +239,9 @@ def register(sub):
 
 
 def run_realtime(args):
-    from .cli import CliError
-    from .rtbench import BenchError, format_rows
-    from .rtbench import run_realtime as bench
+    from firmware.tools.cli import CliError
+    from firmware.tools.rtbench import BenchError, format_rows
+    from firmware.tools.rtbench import run_realtime as bench
     try:
         rows, note = bench(args.phase_seconds, args.phases, log=lambda m: print(m, file=sys.stderr))
     except BenchError as e:

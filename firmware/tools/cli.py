@@ -8,16 +8,17 @@ import argparse
 import importlib
 import logging
 import sys
+from firmware.core import sandbox
 
 # Modules providing subcommands, in help order.
 COMMAND_MODULES = [
-    "firmware.render",
-    "firmware.bench",
+    "firmware.tools.render",
+    "firmware.tools.bench",
     "firmware.importers",
-    "firmware.pedal.cli",
-    "firmware.web.cli",
-    "firmware.demo",
-    "firmware.warm",
+    "firmware.tools.run",
+    "firmware.tools.web",
+    "firmware.tools.demo",
+    "firmware.dsp.warm",
 ]
 # Commands that parse untrusted files in this process: they run in a child process with
 # an address-space limit (`import`/`convert` also limit each file's parse, see importers).
@@ -54,17 +55,16 @@ def main(argv=None):
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.command in SANDBOXED:
-        from . import limits
         what = getattr(args, "model", None) or args.command
-        return limits.run_limited(lambda: run_command(args), what=what, cpu_seconds=_render_cpu_seconds(args))
+        return sandbox.run_limited(lambda: run_command(args), what=what, cpu_seconds=_render_cpu_seconds(args))
     return run_command(args)
 
 
 def run_command(args):
     """args.func(args) with every user-caused error as one line, exit status 2."""
-    from .audiofile import AudioFileError
-    from .modelfile import ModelFileError
-    from .outputs import OutputError
+    from firmware.core.audiofile import AudioFileError
+    from firmware.models.modelfile import ModelFileError
+    from firmware.core.outputs import OutputError
     try:
         return args.func(args) or 0
     except KeyboardInterrupt:
@@ -89,7 +89,7 @@ def run_command(args):
 def _render_cpu_seconds(args):
     """CPU time for a render: the parse limit, plus 30 s per second of input (a model at the
     work limit, 150,000 multiply-adds a sample, renders at ~1x real time here, ~0.1x on a Pi 4)."""
-    from . import limits
+    from firmware.core import limits
     try:
         import soundfile as sf
         info = sf.info(args.input)

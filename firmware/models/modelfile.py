@@ -5,7 +5,7 @@ array: a UTF-8 JSON header stored as uint8, float32 weights under `weights/<name
 short reference input/output pair under `reference/` that proves the file is intact.
 Files arrive over the network, so nothing in them is trusted: the zip directory is
 checked before anything is inflated (known member names, declared sizes), the config's
-memory and work are checked against firmware/limits.py before a weight is read, every
+memory and work are checked against firmware/core/limits.py before a weight is read, every
 array's .npy header is checked against the shape the architecture needs before its data
 is, nothing is unpickled, and what the header claims (tolerance, loudness, knobs) is
 bounded: a file cannot loosen its own check or turn its gain up.
@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import models
+from firmware import models
+from firmware.core.errors import ModelFileError
+from firmware.core import safeio
+from firmware.models import budget
 
 FORMAT = "tubeless-model"
 VERSION = 1
@@ -36,14 +39,6 @@ INPUT_LEVEL_RANGE_DBU = (0.0, 30.0)    # NAM's input_level_dbu; the chain calibr
 WEIGHT_PREFIX = "weights/"
 HEADER_KEY = "header"
 REF_IN, REF_OUT = "reference/input", "reference/output"
-
-
-class ModelFileError(ValueError):
-    """A model file that cannot be played. The message names the file and the field."""
-
-    def __init__(self, path, message):
-        self.path = str(path)
-        super().__init__(f"{self.path}: {message}")
 
 
 log = logging.getLogger(__name__)
@@ -134,7 +129,7 @@ class ModelFile:
         """Write atomically (unique temp file in the target folder + rename): a reader never
         sees half a file, and a failure leaves nothing behind. Problems of the model are
         ModelFileErrors naming the model; of the output path, outputs.OutputError."""
-        from . import limits, outputs
+        from firmware.core import limits, outputs
         outputs.check_output(path, force)
         if self.reference_input is None:
             self.with_reference()
@@ -191,7 +186,7 @@ def _require(header, key, path, kind=None):
 def read_capped(path, limit=None):
     """The bytes of a model file (ours or a community format), refusing one over the size
     limit (default: limits' npz_bytes) before reading it: files arrive over the network."""
-    from . import limits
+    from firmware.core import limits
     path = os.fspath(path)
     limit = limits.active().npz_bytes if limit is None else limit
     try:
@@ -269,18 +264,18 @@ def _claims(header, path):
 def load(path, verify=True):
     """Read and check a model file. Any problem is a ModelFileError naming file and field;
     one beyond a resource limit is a limits.LimitError (a ModelFileError too)."""
-    from . import limits
+    from firmware.core import limits
     lim = limits.active()
     path = os.fspath(path)
     data = read_capped(path, lim.npz_bytes)
-    zf, members = limits.open_npz(path, io.BytesIO(data), len(data), _known_member, lim)
+    zf, members = safeio.open_npz(path, io.BytesIO(data), len(data), _known_member, lim)
 
     if HEADER_KEY not in members:
         raise ModelFileError(path, "no 'header' array: not a tubeless model file")
-    raw = limits.read_npy(path, zf, members.pop(HEADER_KEY), lim.header_bytes, expect_dtype=np.uint8)
+    raw = safeio.read_npy(path, zf, members.pop(HEADER_KEY), lim.header_bytes, expect_dtype=np.uint8)
     if raw.ndim != 1:
         raise ModelFileError(path, "'header' must be a vector of bytes")
-    header = limits.parse_json(path, raw.tobytes(), "header")
+    header = safeio.parse_json(path, raw.tobytes(), "header")
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFileError(path, f"header 'format' is {header.get('format') if isinstance(header, dict) else None!r}, expected {FORMAT!r}")
     version = _require(header, "version", path)
@@ -294,7 +289,7 @@ def load(path, verify=True):
     metadata, knobs, ref_knobs, tolerance, prewarm = _claims(header, path)
 
     # What the config implies, before a weight is read.
-    limits.check_model(path, architecture, config, sample_rate, lim)
+    budget.check_model(path, architecture, config, sample_rate, lim)
     try:
         expected = models.weight_shapes(architecture, config)
     except (models.ModelConfigError, KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
@@ -308,7 +303,7 @@ def load(path, verify=True):
         raise ModelFileError(path, f"unexpected weight array 'weights/{extra[0]}' for this config")
     weights = {}
     for name, shape in expected.items():
-        w = limits.read_npy(path, zf, members[WEIGHT_PREFIX + name], lim.model_memory_bytes,
+        w = safeio.read_npy(path, zf, members[WEIGHT_PREFIX + name], lim.model_memory_bytes,
                             expect_dtype=np.float32, expect_shape=shape)
         if not np.all(np.isfinite(w)):
             raise ModelFileError(path, f"'weights/{name}' contains NaN or Inf")
@@ -316,7 +311,7 @@ def load(path, verify=True):
 
     if REF_IN not in members or REF_OUT not in members:
         raise ModelFileError(path, "missing 'reference/input' or 'reference/output'")
-    ref_in, ref_out = (limits.read_npy(path, zf, members[k], 4 * lim.reference_samples) for k in (REF_IN, REF_OUT))
+    ref_in, ref_out = (safeio.read_npy(path, zf, members[k], 4 * lim.reference_samples) for k in (REF_IN, REF_OUT))
     if ref_in.ndim != 1 or ref_in.shape != ref_out.shape or ref_in.dtype != np.float32 or ref_out.dtype != np.float32:
         raise ModelFileError(path, "reference arrays must be float32 vectors of equal length")
     if not (np.all(np.isfinite(ref_in)) and np.all(np.isfinite(ref_out))):

@@ -19,9 +19,9 @@ def register(sub):
 
 
 def cmd_web(args):
-    from ..cli import CliError
-    from ..pedal.config import ConfigError, load_config
-    from .auth import PasswordError, new_password, write_password
+    from firmware.tools.cli import CliError
+    from firmware.core.config import ConfigError, load_config
+    from firmware.web.auth import PasswordError, new_password, write_password
     try:
         cfg = load_config(args.config)
     except ConfigError as e:
@@ -42,6 +42,6 @@ def cmd_web(args):
         import aiohttp  # noqa: F401
     except ImportError:
         raise CliError("the web page needs aiohttp (pip install aiohttp)") from None
-    from .app import serve
+    from firmware.web.app import serve
     return serve(cfg, config_path=os.path.abspath(args.config) if args.config else None, host=args.host,
                  port=args.port, password_file=password_file)

@@ -2,10 +2,7 @@
 import copy
 import tomllib
 from importlib import resources
-
-
-class ConfigError(ValueError):
-    pass
+from firmware.core.errors import ConfigError
 
 
 def defaults():

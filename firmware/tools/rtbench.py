@@ -5,7 +5,7 @@ server (paced by a timer) through alsa-lib's jack plugin, period 64, 2 periods. 
 does what a player does (stomp through the models, copy new ones in) while CPU-bound
 processes stand in for a busy Pi, and reports the xruns and the audio thread's lateness:
 how far behind the device the block started (the frames it had already delivered beyond
-the block's period, read per block from the engine's shared block: firmware.engine.shared),
+the block's period, read per block from the engine's shared block: firmware.ipc.shared),
 every block counted. The JACK dummy device delivers whole periods, so lateness shows in
 whole periods: 0 means every block started before the next period arrived.
 
@@ -23,6 +23,7 @@ import threading
 import time
 
 import numpy as np
+from firmware.core.errors import BenchError
 
 def jack_alsa_conf(pcm):
     """An alsa-lib config defining PCM `pcm`: a plug over JACK's system ports (the dummy
@@ -43,10 +44,6 @@ PHASES = {
     7: "a MIDI storm: 400 CC a second (pedal sweeps) through the MIDI mapping, by the control channel",
     6: "the web page open (live status) and a .nam uploaded through it every second",
 }
-
-
-class BenchError(RuntimeError):
-    pass
 
 
 def bare_loop(device, seconds, period=64, periods=2, priority=70):
@@ -101,7 +98,7 @@ def build_library(models_dir):
     """At least six models of mixed formats; returns (files, sources for phase 3, note)."""
     corpus = _corpus()
     os.makedirs(models_dir, exist_ok=True)
-    from .pedal.testing import write_model
+    from firmware.testing.models import write_model
     write_model(os.path.join(models_dir, "f-lstm16.npz"), arch="LSTM", seed=3, hidden=16, name="LSTM-16")
     if corpus:
         picks = [("nam", "wavenet_a1_standard.nam", "a-standard.nam"), ("nam", "A2.nam", "b-a2.nam"),
@@ -111,10 +108,10 @@ def build_library(models_dir):
             shutil.copy(os.path.join(corpus, sub, name), os.path.join(models_dir, dest))
         sources = [os.path.join(corpus, "nam", n) for n in ("wavenet_a1_standard.nam", "A2.nam")]
         return sorted(os.listdir(models_dir)), sources, "models: ../shared/corpus (real files)"
-    from . import models as _models
-    from .bench import random_weights
-    from .modelfile import ModelFile
-    from .models import presets
+    from firmware import models as _models
+    from firmware.tools.bench import random_weights
+    from firmware.models.modelfile import ModelFile
+    from firmware.models import presets
     cfg = presets.wavenet_preset("standard")
     mf = ModelFile("WaveNet", cfg, random_weights("WaveNet", cfg), metadata={"name": "standard", "loudness": -18.0})
     mf.save(os.path.join(models_dir, "a-standard.npz"))
@@ -193,7 +190,7 @@ class Collector:
 
     def __init__(self, shared):
         self.shared = shared
-        from .engine import shared as sh
+        from firmware.ipc import shared as sh
         self.sh = sh
         self.last = int(shared.counters[sh.BLOCKS])
         self.cpu, self.late = [], []
@@ -236,8 +233,8 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
     (fraction of a period), cpu p99/max, switches, files copied, blocks."""
     if not jack_available():
         raise BenchError("needs jackd and ALSA's jack plugin: apt-get install jackd2 libasound2-plugins")
-    from .engine.shared import SharedBlock
-    from .pedal.control import request
+    from firmware.ipc.shared import SharedBlock
+    from firmware.pedal.control import request
     work = tempfile.mkdtemp(prefix="tubeless-rtbench-")
     server = f"tubeless-bench-{os.getpid()}"
     env = dict(os.environ, JACK_DEFAULT_SERVER=server, JACK_NO_AUDIO_RESERVATION="1",
@@ -267,7 +264,7 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
         rows = []
         if 0 in phases:
             log(f"phase 0: {seconds:.0f} s ...")
-            out = subprocess.run([sys.executable, "-c", "import sys; from firmware.rtbench import bare_loop; "
+            out = subprocess.run([sys.executable, "-c", "import sys; from firmware.tools.rtbench import bare_loop; "
                                   f"bare_loop('tubeless_bench', {seconds}, {period}, {periods})"],
                                  env=env, capture_output=True, text=True, timeout=seconds + 60)
             try:
@@ -322,9 +319,9 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
             next_at, copy_at = t0, t0
             hook = phase[1] if not isinstance(phase, int) else None
             if phase == 7:                         # MIDI (firmware/pedal/midi.py: storm_phase)
-                from .pedal.midi import storm_phase as hook
-            if phase == 6:                         # tubeless web beside the pedal (firmware/web/bench.py)
-                from .web.bench import web_phase as hook
+                from firmware.pedal.midi import storm_phase as hook
+            if phase == 6:                         # tubeless web beside the pedal (firmware/tools/webbench.py)
+                from firmware.tools.webbench import web_phase as hook
             if hook is not None:
                 hook_state = hook("start", work)
             # what a phase costs the player: how long from `next` until the new model plays,

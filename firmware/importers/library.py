@@ -16,7 +16,9 @@ import os
 import threading
 import time
 
-from .. import limits, modelfile
+from firmware.core import limits
+from firmware.models import modelfile
+from firmware.core.errors import UnsupportedModel
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +26,6 @@ EXTENSIONS = (".npz", ".nam", ".json", ".aidax")
 IR_EXTENSIONS = (".wav",)
 SETLIST = "setlist.txt"
 MAX_BYTES = max(limits.Limits.json_bytes, limits.Limits.npz_bytes)   # refused unread
-
-
-class UnsupportedModel(Exception):
-    pass
 
 
 def load_model(path, verify=True, submodel=None):
@@ -40,7 +38,7 @@ def load_model(path, verify=True, submodel=None):
         return modelfile.load(path, verify=verify)
     if ext in (".nam", ".json", ".aidax"):
         try:
-            from .. import importers
+            from firmware import importers
         except ImportError:
             raise UnsupportedModel(f"{path}: {ext} files need firmware.importers, which is not installed") from None
         fn = getattr(importers, "load", None) or getattr(importers, "import_file", None)

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .audio import AlsaDuplex
-from .config import load_config
-from .pedal import Pedal
+from firmware.platform.alsa import AlsaDuplex
+from firmware.core.config import load_config
+from firmware.pedal.pedal import Pedal
+from firmware.core.errors import SimulationError
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,6 @@ pcm.tubeless_simout {
 """
 SYSTEM_ALSA_CONF = "/usr/share/alsa/alsa.conf"
 ACTIONS = ("next", "prev", "bypass", "tuner", "mute", "drive", "level", "knob")
-
-
-class SimulationError(ValueError):
-    pass
 
 
 @dataclass
@@ -116,11 +113,11 @@ class Simulator:
         self.switch_frames = []      # (event frame, frame where the crossfade ended)
 
     def run(self, x):
-        from ..engine.engine import Engine
-        from ..librarian.librarian import Librarian
-        from .controls import GpioControls
-        from .links import LocalEngine, LocalLibrarian
-        from .mockhw import MockMCP3008, use_mock_pins
+        from firmware.engine.engine import Engine
+        from firmware.librarian.librarian import Librarian
+        from firmware.pedal.controls import GpioControls
+        from firmware.pedal.links import LocalEngine, LocalLibrarian
+        from firmware.testing.mockhw import MockMCP3008, use_mock_pins
         cfg = self.cfg
         a, c, m = cfg["audio"], cfg["controls"], cfg["models"]
         rate, P, periods, chans = a["rate"], a["period"], a["periods"], a["channels"]
@@ -251,7 +248,7 @@ class Simulator:
 def simulate_file(in_wav, out_wav, models_dir, config=None, events="", force=False, **kw):
     import soundfile as sf
 
-    from ..outputs import OutputError, atomic_path, check_output
+    from firmware.core.outputs import OutputError, atomic_path, check_output
     try:
         check_output(out_wav, force)                  # before the work, not after
     except OutputError as e:

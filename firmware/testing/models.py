@@ -1,7 +1,7 @@
 """Small, fast model files for the pedal's tests and demos (random but well-behaved)."""
 import numpy as np
 
-from .. import modelfile
+from firmware.models import modelfile
 
 
 def make_model(arch="LSTM", seed=0, hidden=8, gain=1.0, name=None, loudness=None, knobs=0, taps=32):
@@ -36,10 +36,10 @@ def write_model(path, **kw):
 def local_pedal(cfg, cache_dir, io=None):
     """The pedal's three parts in this process, linked as `simulate` links them (no audio
     device unless `io` is given): (pedal, engine, librarian link). The first scan is done."""
-    from ..engine.engine import Engine
-    from ..librarian.librarian import Librarian
-    from .links import LocalEngine, LocalLibrarian
-    from .pedal import Pedal
+    from firmware.engine.engine import Engine
+    from firmware.librarian.librarian import Librarian
+    from firmware.pedal.links import LocalEngine, LocalLibrarian
+    from firmware.pedal.pedal import Pedal
     m = cfg["models"]
     engine = Engine(cfg, io=io)
     librarian = LocalLibrarian(Librarian(m["directory"], cache_dir, cfg["audio"]["rate"], m.get("ir_max_ms", 500),
@@ -54,7 +54,7 @@ def small_pedal(folder, names="ABC", overrides=None):
     pedal in this process with its first model playing: (pedal, engine, cfg)."""
     import os
 
-    from .config import load_config
+    from firmware.core.config import load_config
     models = os.path.join(folder, "models")
     os.makedirs(models, exist_ok=True)
     for i, name in enumerate(names):

@@ -24,16 +24,13 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
-from ..models.base import Model
+from firmware.models.base import Model
+from firmware.core.errors import ResampleError
 
 PASSBAND_HZ = 18000.0
 STOPBAND_DB = 61.0                 # Kaiser design target (measured >= 60 dB)
 MAX_COEFFICIENTS = 1 << 20         # rates with no small ratio (e.g. 44100 <-> 48001) are refused
 SLACK = 2                          # history kept beyond the filter (the upsampler may lag by one)
-
-
-class ResampleError(ValueError):
-    pass
 
 
 @njit(cache=True, fastmath={"contract"})

@@ -9,19 +9,16 @@ The pedal is three processes, so that nothing the control side does can make the
 Messages are JSON objects, one per line (UTF-8, at most MAX_LINE bytes), over pipes (the
 engine's and the librarian's stdin/stdout) and the control socket. The engine's parameters
 (drive, level, bypass...) and its counters (blocks, xruns, CPU per block) do not travel as
-messages: they live in a shared memory block (firmware.engine.shared), so a change reaches
+messages: they live in a shared memory block (firmware.ipc.shared), so a change reaches
 the audio thread as one store and the engine's status costs the audio nothing.
 
 Control channel (`tubeless ctl`, the web page, MIDI): a request `{"cmd": NAME, ...}` gets
 one reply `{"ok": true, ...}` or `{"ok": false, "error": "one line"}`.
 """
 import json
+from firmware.core.errors import MessageError
 
 MAX_LINE = 64 * 1024          # longer lines are refused unread: no message needs more
-
-
-class MessageError(ValueError):
-    """A malformed or unknown message; the text is the one-line reply."""
 
 
 def encode(obj):

@@ -17,6 +17,7 @@ index the card got.
 """
 import re
 from dataclasses import dataclass
+from firmware.core.errors import CardError
 
 PROC_CARDS = "/proc/asound/cards"
 
@@ -31,10 +32,6 @@ HAT_CARD_IDS = {
 }
 
 _HEADER = re.compile(r"^\s*(\d+)\s+\[([^\]\s]+)\s*\]:\s*(.*)$")
-
-
-class CardError(LookupError):
-    """No card, or more than one, matches the query. The message lists the cards present."""
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ import time
 
 import numpy as np
 
-from . import audiofile, loudness, modelfile, outputs
+from firmware.core import audiofile, outputs
+from firmware.importers import loudness
+from firmware.models import modelfile
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +22,7 @@ def load_any(path, verify=True, sample_rate=None, submodel=None):
     options = {k: v for k, v in (("sample_rate", sample_rate), ("submodel", submodel)) if v is not None}
     if os.fspath(path).lower().endswith(IMPORTED_SUFFIXES):
         try:
-            from . import importers
+            from firmware import importers
         except ImportError:
             raise modelfile.ModelFileError(path, "this firmware has no importer for .nam/.json files") from None
         return importers.load(path, verify=verify, **options)
@@ -43,7 +45,7 @@ def render_with_chain(mf, x, block=64, knobs=None, ir=None, sample_rate=None, **
     """What the pedal plays for x with its default settings: the whole tone chain, at
     sample_rate (x's rate; default the model's). A model trained at another rate is
     resampled as on the pedal; an IR must be at the chain's rate (load_ir does that)."""
-    from .pedal.chain import ToneChain
+    from firmware.dsp.chain import ToneChain
     chain = ToneChain(sample_rate or mf.sample_rate, block=block, ir=ir, model=mf, **settings)
     if knobs:
         # A conditioned model's first knob follows the drive pot; the second, the third pot.
@@ -61,7 +63,7 @@ def render_with_chain(mf, x, block=64, knobs=None, ir=None, sample_rate=None, **
 
 def _check_options(args):
     """Options that do not fit together or are out of range are errors, not ignored."""
-    from .cli import CliError
+    from firmware.tools.cli import CliError
     if args.block < 1:
         raise CliError(f"--block must be at least 1, got {args.block}")
     if args.model_only:
@@ -89,7 +91,7 @@ def _rate_hint(mf):
 
 
 def run(args):
-    from .cli import CliError
+    from firmware.tools.cli import CliError
     try:
         outputs.check_output(args.output, args.force)   # before any work
     except outputs.OutputError as e:
@@ -116,7 +118,7 @@ def run(args):
     if args.model_only:
         y = render_model(mf, x, block=args.block, knobs=knobs)
     else:
-        from .pedal.chain import load_ir
+        from firmware.dsp.chain import load_ir
         ir = None
         if args.ir:
             try:
@@ -126,7 +128,7 @@ def run(args):
         if rate != mf.sample_rate:
             log.info("%s runs at %d Hz: resampled from and to the input's %d Hz", mf.name, mf.sample_rate, rate)
         settings = {k: v for k, v in (("drive", args.drive), ("level", args.level)) if v is not None}
-        from .pedal.resample import ResampleError
+        from firmware.dsp.resample import ResampleError
         try:
             y = render_with_chain(mf, x, block=args.block, knobs=knobs, ir=ir, sample_rate=rate, **settings)
         except ResampleError as e:      # rates with no usable ratio

@@ -10,7 +10,7 @@ import os
 import shutil
 from importlib import resources
 
-from . import alsa_cards
+from firmware.platform import cards as alsa_cards
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def bundled(name):
 
 def _prepare(workdir):
     """A models directory holding the bundled model, and a config that uses the bundled IR."""
-    from .cli import CliError
+    from firmware.tools.cli import CliError
     model, ir, di = bundled("default_model.npz"), bundled("default_cab.wav"), bundled("demo_di.wav")
     for path in (model, ir, di):
         if not os.path.exists(path):
@@ -41,7 +41,7 @@ def _prepare(workdir):
 
 
 def run(args):
-    from .pedal import cli as pedal_cli
+    from firmware.tools import run as pedal_cli
     workdir = os.path.abspath(args.workdir)
     models, config, di = _prepare(workdir)
     if not args.simulate and alsa_cards.list_cards():

@@ -8,12 +8,12 @@ log = logging.getLogger(__name__)
 
 
 def _cli_error():
-    from ..cli import CliError
+    from firmware.tools.cli import CliError
     return CliError
 
 
 def _config(path):
-    from .config import ConfigError, load_config
+    from firmware.core.config import ConfigError, load_config
     try:
         return load_config(path)
     except ConfigError as e:
@@ -83,7 +83,7 @@ def cache_dir(cfg):
 
 def sound_device(spec):
     """The config's device as an ALSA PCM name, or one clear error listing what there is."""
-    from .. import alsa_cards
+    from firmware.platform import cards as alsa_cards
     try:
         return alsa_cards.pcm_device(spec)
     except alsa_cards.CardError as e:
@@ -105,12 +105,12 @@ def run_pedal(cfg, ready=None):
     import threading
     import time
 
-    from .. import sdnotify
-    from .audio import AudioConfigError
-    from .control import ControlServer
-    from .controls import make_controls
-    from .links import EngineProcess, LibrarianProcess
-    from .pedal import Pedal
+    from firmware.platform import sdnotify
+    from firmware.platform.alsa import AudioConfigError
+    from firmware.pedal.control import ControlServer
+    from firmware.pedal.controls import make_controls
+    from firmware.pedal.links import EngineProcess, LibrarianProcess
+    from firmware.pedal.pedal import Pedal
     a = cfg["audio"]
     if not (a["capture_device"] and a["playback_device"]):
         dev = sound_device(a["device"])
@@ -129,7 +129,7 @@ def run_pedal(cfg, ready=None):
     try:
         pedal = Pedal(cfg, engine, librarian)
         pedal.controls = make_controls(pedal, cfg["controls"])
-        from .midi import start_midi
+        from firmware.pedal.midi import start_midi
         pedal.midi = start_midi(pedal, cfg)
         sock = cfg["control"]["socket"]
         if sock:
@@ -180,11 +180,11 @@ def cmd_run(args):
 
 
 def cmd_simulate(args):
-    from .config import ConfigError
-    from .sim import SimulationError, simulate_file
+    from firmware.core.config import ConfigError
+    from firmware.tools.simulate import SimulationError, simulate_file
     if not os.path.isdir(args.models):
         raise _cli_error()(f"{args.models}: not a directory")
-    logging.getLogger("firmware.pedal.audio").setLevel(logging.WARNING)   # its file "devices" are no news
+    logging.getLogger("firmware.platform.alsa").setLevel(logging.WARNING)   # its file "devices" are no news
     try:
         sim, y = simulate_file(args.input, args.output, args.models, args.config, args.events,
                                force=getattr(args, "force", False))
@@ -203,8 +203,8 @@ def cmd_simulate(args):
 
 
 def ctl_message(command, args):
-    """`tubeless ctl` words -> a control message (checked by firmware.messages)."""
-    from ..messages import CONTROL_COMMANDS
+    """`tubeless ctl` words -> a control message (checked by firmware.ipc.messages)."""
+    from firmware.ipc.messages import CONTROL_COMMANDS
     if command not in CONTROL_COMMANDS:
         raise _cli_error()(f"unknown command {command!r} (known: {', '.join(CONTROL_COMMANDS)})")
     names = CONTROL_COMMANDS[command][0]
@@ -275,8 +275,8 @@ def _tuner_live(path, request, ControlError):
 
 
 def cmd_ctl(args):
-    from ..messages import MessageError, check_control
-    from .control import ControlError, request
+    from firmware.ipc.messages import MessageError, check_control
+    from firmware.pedal.control import ControlError, request
     msg = midi_message(args.args) if args.command == "midi" else ctl_message(args.command, args.args)
     try:
         check_control(msg)
@@ -348,7 +348,7 @@ def cmd_status(args):
 
 
 def cmd_models(args):
-    from ..librarian.library import ModelLibrary, load_model
+    from firmware.importers.library import ModelLibrary, load_model
     cfg = _config(args.config)
     directory = args.models or cfg["models"]["directory"]
     if not os.path.isdir(directory):
@@ -367,7 +367,7 @@ def cmd_models(args):
     entries = lib.entries()
     if not entries:
         print(f"{directory}: no playable models")
-    from ..importers import submodel_sizes
+    from firmware.importers import submodel_sizes
     rate = int(cfg["audio"]["rate"])
     for i, e in enumerate(entries, 1):
         mf = e.model_file

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from . import dsp, resample
+from firmware.dsp import kernels as dsp, resample
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,7 @@ is removed. An existing output is replaced only when the caller says so (`--forc
 import contextlib
 import os
 import tempfile
-
-
-class OutputError(ValueError):
-    """An output path that cannot be written; the message names it and says why."""
+from firmware.core.errors import OutputError
 
 
 def check_output(path, force=False):
