@@ -50,11 +50,11 @@ import soundfile as sf
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, ROOT)
 
-from firmware.models import modelfile                                       # noqa: E402
-from firmware.importers import import_file                           # noqa: E402
-from training import capture, data                                   # noqa: E402
-from training.circuits import DiodeClipper                           # noqa: E402
-from training.models import preset_config                            # noqa: E402
+from firmware.importers import import_file  # noqa: E402
+from firmware.models import modelfile  # noqa: E402
+from training import capture, data  # noqa: E402
+from training.circuits import DiodeClipper  # noqa: E402
+from training.models import preset_config  # noqa: E402
 
 SR = 48000
 TRAIN_SECONDS, GAP_SECONDS, VALIDATION_SECONDS = 150, 0.5, 30

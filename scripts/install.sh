@@ -154,7 +154,7 @@ fi
 # ---------------------------------------------------------------- config
 # The pedal's own defaults, every key commented out: the file documents itself and a
 # later version's defaults still apply to whatever the user did not set.
-defaults=$SRC/firmware/pedal/default_config.toml
+defaults=$SRC/firmware/core/default_config.toml
 [ -f "$defaults" ] || die "$defaults is missing: is this a complete tubeless checkout?"
 card_id=""
 [ -z "$hat" ] || card_id=$(hat_card_id "$hat")

@@ -20,8 +20,8 @@ from scipy import signal
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from training import capture, cli                                    # noqa: E402
-from training.circuits import DiodeClipper                            # noqa: E402
+from training import capture, cli  # noqa: E402
+from training.circuits import DiodeClipper  # noqa: E402
 
 SR = 48000
 IR_SECONDS = 0.1

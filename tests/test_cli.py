@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from firmware.models import presets
+from firmware.models.modelfile import ModelFile
 from firmware.tools import bench
 from firmware.tools.cli import main
-from firmware.models.modelfile import ModelFile
-from firmware.models import presets
 
 SR = 48000
 
@@ -214,8 +214,8 @@ def test_import_lists_the_widths_of_a_slimmable_wavenet(tmp_path, capsys):
     assert main(["import", str(src), "-o", str(dst), "--submodel", "1"]) == 0
     out = capsys.readouterr().out
     assert "sizes (--submodel N): 0: 1 channel, 1: 2 channels [imported], 2: 3 channels" in out
-    from firmware.models import modelfile
     from firmware.importers import submodel_sizes
+    from firmware.models import modelfile
     mf = modelfile.load(dst)
     assert mf.config["layer_arrays"][0]["channels"] == 2
     assert submodel_sizes(mf.metadata) == (["1 channel", "2 channels", "3 channels"], 1)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from firmware.core import sandbox
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,9 +84,9 @@ def _guitarml(H=4, n_in=1, **model_data):
 def _npz_arrays(folder):
     """The arrays of a valid tubeless .npz (an LSTM made here), to corrupt."""
     sys.path.insert(0, str(REPO))
-    from firmware.tools import bench
-    from firmware.models.modelfile import ModelFile
     from firmware.models import presets
+    from firmware.models.modelfile import ModelFile
+    from firmware.tools import bench
     config = presets.recurrent_config(4)
     mf = ModelFile("LSTM", config, bench.random_weights("LSTM", config, seed=3), 48000,
                    metadata={"name": "fuzz npz", "loudness": -20.0})
@@ -344,6 +345,7 @@ def drive(spec_path, result_path):
     import shutil
     sys.path.insert(0, str(REPO))
     import soundfile as sf
+
     from firmware.dsp import warm
     warm.warm()
     spec = json.loads(Path(spec_path).read_text())

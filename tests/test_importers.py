@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from firmware.importers import guitarml, import_file, load, nam
 from firmware.models import modelfile
 from firmware.tools.cli import main
-from firmware.importers import guitarml, import_file, load, nam
 
 # NAM Core's outputs: 1e-5, the deep WaveNets 1e-4 (corpus/README.md).
 NAM_TOLERANCE = {"wavenet": 1e-5, "lstm": 1e-5, "slimmable_container": 1e-5, "wavenet_condition_dsp": 1e-5,
@@ -136,8 +136,8 @@ def test_convert_is_import_of_one_file(tmp_path, capsys):
 
 
 def test_aidax_extension_is_accepted(corpus, tmp_path):
-    from firmware.tools import render
     from firmware.importers import library
+    from firmware.tools import render
     src = tmp_path / "capture.aidax"
     src.write_bytes((corpus / "aidax" / "tw40_blues_deluxe_deerinkstudios.json").read_bytes())
     assert render.load_any(src).architecture == "LSTM"

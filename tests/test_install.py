@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from firmware.platform import cards as alsa_cards
 from firmware.core.config import load_config
+from firmware.platform import cards as alsa_cards
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
@@ -53,7 +53,7 @@ def test_install_stages_config_models_unit_and_boot_config(staging):
 
     config = root / "etc/tubeless/config.toml"
     # Every default commented out except the card the HAT choice set; the pedal accepts it.
-    sections = tomllib.loads((ROOT / "firmware/pedal/default_config.toml").read_text())
+    sections = tomllib.loads((ROOT / "firmware/core/default_config.toml").read_text())
     assert tomllib.loads(config.read_text()) == {
         name: ({"device": "sndrpihifiberry"} if name == "audio" else {}) for name in sections}
     assert load_config(str(config))["audio"]["device"] == "sndrpihifiberry"

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware.tools import bench
 from firmware import models
 from firmware.models import convnet, gru, linear, lstm, presets, wavenet
+from firmware.tools import bench
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,8 +12,7 @@ torch = pytest.importorskip("torch")
 
 from firmware import models as fw  # noqa: E402
 from firmware.models.wavenet import FILM_SLOTS  # noqa: E402
-from training.models import (  # noqa: E402
-    PRESETS, build_torch_model, preset_config, reference_output, state_dict_to_weights)
+from training.models import PRESETS, build_torch_model, preset_config, reference_output, state_dict_to_weights  # noqa: E402
 from training.models.recurrent import Recurrent  # noqa: E402
 
 SHALLOW_TOL = 1e-5

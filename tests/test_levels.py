@@ -9,14 +9,12 @@ import pytest
 from scipy.signal import fftconvolve
 
 import firmware
-from firmware.tools import bench
 from firmware.core import limits
+from firmware.dsp.chain import DEFAULTS, load_ir, model_gains
 from firmware.importers import loudness
-from firmware.models import modelfile
+from firmware.models import budget, modelfile, presets
 from firmware.models.modelfile import ModelFile, ModelFileError
-from firmware.models import presets
-from firmware.dsp.chain import load_ir, model_gains, DEFAULTS
-from firmware.models import budget
+from firmware.tools import bench
 
 
 def _db(x):
@@ -152,6 +150,7 @@ def test_nan_in_a_render_through_the_chain_is_logged_by_the_model(tmp_path, capl
     """Finite on the standard input and the reference (|x| <= 1), Inf once the drive pot
     pushes the input past 1: the chain plays silence there, and render says so."""
     import soundfile as sf
+
     from firmware.tools.cli import main
     mf = ModelFile("Linear", {"receptive_field": 1, "bias": False}, {"taps": np.full(1, 3.3e38, np.float32)}, 48000,
                    metadata={"name": "hot"})

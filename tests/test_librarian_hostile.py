@@ -10,9 +10,9 @@ import time
 import numpy as np
 import pytest
 
-from firmware.importers.library import load_model
-from firmware.dsp.chain import ToneChain
 from firmware.core.config import load_config
+from firmware.dsp.chain import ToneChain
+from firmware.importers.loader import load as load_model
 from firmware.pedal.links import LibrarianProcess
 from firmware.testing.models import write_model
 

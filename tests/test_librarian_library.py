@@ -3,7 +3,9 @@ import logging
 
 import pytest
 
-from firmware.importers.library import ModelLibrary, UnsupportedModel, is_temporary, load_model
+from firmware.core.errors import ModelFileError
+from firmware.importers.library import ModelLibrary, is_temporary
+from firmware.importers.loader import load
 from firmware.testing.models import write_model
 
 
@@ -80,15 +82,14 @@ def test_changed_file_is_reloaded(tmp_path):
     assert names(lib) == ["new"]
 
 
-def test_load_model_dispatch(tmp_path, shared_dir):
-    with pytest.raises(UnsupportedModel):
-        load_model(tmp_path / "x.wav")
+def test_the_loader_tells_files_by_content(tmp_path, shared_dir):
+    wav = tmp_path / "x.wav"
+    wav.write_bytes(b"RIFF\0\0\0\0WAVE")
+    with pytest.raises(ModelFileError, match="x.wav"):
+        load(wav)
     nam = shared_dir / "corpus" / "nam" / "lstm.nam"
-    try:
-        import firmware.importers  # noqa: F401
-    except ImportError:
-        with pytest.raises(UnsupportedModel):
-            load_model(nam)
-        return
-    mf = load_model(nam)
+    renamed = tmp_path / "lstm.npz"          # a .nam under another name is still a .nam
+    renamed.write_bytes(nam.read_bytes())
+    assert load(renamed).metadata["source"]["format"] == "nam"
+    mf = load(nam)
     assert mf.build(64).num_knobs == 0

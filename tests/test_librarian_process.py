@@ -5,8 +5,8 @@ import os
 import sys
 import time
 
-from firmware.librarian.librarian import Librarian
 from firmware.core.config import load_config
+from firmware.librarian.librarian import Librarian
 from firmware.pedal.links import LibrarianProcess
 from firmware.testing.models import write_model
 

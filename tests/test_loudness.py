@@ -4,8 +4,8 @@ import math
 import numpy as np
 
 from firmware.importers import loudness
-from firmware.tools.bench import random_weights
 from firmware.models.modelfile import ModelFile
+from firmware.tools.bench import random_weights
 
 
 def _linear(gain):
@@ -38,6 +38,7 @@ def test_stated_loudness_wins_and_a_measurement_is_remembered():
 
 def test_guitarml_import_fills_in_loudness(tmp_path):
     import json
+
     from firmware import importers
     config = {"input_size": 1, "hidden_size": 4, "num_layers": 1}
     w = random_weights("LSTM", config, seed=5)

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from firmware.core.config import load_config
+from firmware.core.errors import UserError
 from firmware.pedal.controls import Pot
 from firmware.pedal.midi import MidiConfigError, MidiInput, MidiMap, MidiValue, from_alsa
 
@@ -185,12 +186,11 @@ def test_midi_off_says_so(tmp_path):
 
 
 def test_ctl_midi_words():
-    from firmware.tools.cli import CliError
     from firmware.tools.run import midi_message
     assert midi_message(["cc", "11", "100"]) == {"cmd": "midi", "events": [{"type": "cc", "control": 11, "value": 100}]}
     assert midi_message(["program", "3", "2"])["events"] == [{"type": "program", "program": 3, "channel": 2}]
     for bad in ([], ["cc", "11"], ["note", "60", "1"], ["cc", "a", "b"]):
-        with pytest.raises(CliError, match="usage"):
+        with pytest.raises(UserError, match="usage"):
             midi_message(bad)
 
 

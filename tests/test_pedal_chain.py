@@ -3,12 +3,11 @@ and the block loop allocating nothing."""
 
 import numpy as np
 import pytest
+from allocation import allocations
 
 from firmware.dsp import kernels as dsp
 from firmware.dsp.chain import Slot, ToneChain, make_slot
 from firmware.testing.models import make_model
-
-from allocation import allocations
 
 SR = 48000
 B = 64

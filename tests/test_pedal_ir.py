@@ -132,7 +132,8 @@ def test_simulate_plays_the_models_own_ir_and_switches_cleanly(tmp_path):
     pytest.importorskip("alsaaudio")
     from gpiozero import Device
     from gpiozero.pins.mock import MockFactory
-    from firmware.importers.library import load_model
+
+    from firmware.importers.loader import load as load_model
     from firmware.tools.simulate import Simulator
     Device.pin_factory = MockFactory()
     try:

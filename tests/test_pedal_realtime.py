@@ -22,8 +22,8 @@ if not jack_available():
     pytest.skip("needs jackd and ALSA's jack plugin (apt-get install jackd2 libasound2-plugins)",
                 allow_module_level=True)
 
-from firmware.ipc import shared as sh  # noqa: E402
 from firmware.core.config import load_config  # noqa: E402
+from firmware.ipc import shared as sh  # noqa: E402
 from firmware.pedal.control import request  # noqa: E402
 from firmware.testing.models import write_model  # noqa: E402
 

@@ -4,13 +4,12 @@ import logging
 
 import numpy as np
 import pytest
+from allocation import allocations
 
 from firmware.dsp import resample
 from firmware.dsp.chain import ToneChain, make_slot
 from firmware.dsp.resample import ResampledModel, Resampler
 from firmware.testing.models import make_model
-
-from allocation import allocations
 
 SR = 48000
 MR = 44100

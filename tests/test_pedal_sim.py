@@ -10,9 +10,9 @@ import pytest
 pytest.importorskip("alsaaudio")
 
 from firmware.dsp.chain import ToneChain  # noqa: E402
-from firmware.importers.library import load_model  # noqa: E402
-from firmware.tools.simulate import SimulationError, Simulator, parse_events  # noqa: E402
+from firmware.importers.loader import load as load_model  # noqa: E402
 from firmware.testing.models import make_model, write_model  # noqa: E402
+from firmware.tools.simulate import SimulationError, Simulator, parse_events  # noqa: E402
 
 SR = 48000
 

@@ -191,7 +191,9 @@ def test_tubeless_run_reports_ready_and_pings_the_watchdog(notify_socket, tmp_pa
     WATCHDOG=1 at half of $WATCHDOG_USEC, and an exit on SIGTERM. Audio goes through
     alsa-lib's file plugin (no sound card here), controls are off."""
     import signal
+
     import numpy as np
+
     from firmware.testing.models import write_model
 
     models = tmp_path / "models"

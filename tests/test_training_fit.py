@@ -9,8 +9,8 @@ import soundfile as sf
 
 torch = pytest.importorskip("torch")  # training is a desktop extra: the Pi's suite has no torch
 
-from firmware.models import modelfile
 from firmware.importers import import_file
+from firmware.models import modelfile
 from training import capture, cli, losses, trainer
 from training.circuits import DiodeClipper
 from training.models import build_torch_model, preset_config, to_modelfile

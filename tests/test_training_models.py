@@ -5,8 +5,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from firmware.models import weight_shapes  # noqa: E402
-from training.models import (  # noqa: E402
-    PRESETS, build_torch_model, preset_config, state_dict_to_weights, to_modelfile)
+from training.models import PRESETS, build_torch_model, preset_config, state_dict_to_weights, to_modelfile  # noqa: E402
 
 # Weight counts of NAM's .nam files for its presets (the last float is head_scale).
 NAM_WEIGHT_COUNTS = {"standard": 13_802, "lite": 6_554, "feather": 3_026, "nano": 842}
@@ -152,6 +151,7 @@ def test_a2_widths_are_nams_real_a2_model(shared_dir):
     """Our a2_config is the A2 that NAM 0.13 writes: NAM Core's example A2.nam (3 and 8
     channels), loaded into our PyTorch modules by name, plays NAM Core's reference output."""
     import soundfile as sf
+
     from firmware.importers import import_file
     from training.models import a2_config
 

@@ -269,9 +269,9 @@ def test_ctl_tuner_pitch_and_midi_through_the_socket(pedal, tmp_path, capsys):
     live line (ended from the pedal's side, as footswitch 2 would), midi."""
     import threading
 
-    from firmware.tools.cli import main
     from firmware.pedal.control import ControlServer
     from firmware.pedal.midi import MidiInput
+    from firmware.tools.cli import main
     pedal, cfg = pedal
     pedal.midi = MidiInput(pedal, cfg["midi"], cfg["controls"], sequencer=False).start()
     sock = str(tmp_path / "control.sock")

@@ -10,8 +10,8 @@ import zipfile
 import pytest
 
 pytest.importorskip("aiohttp")
-from firmware.web import auth, files, settings  # noqa: E402
 from firmware.testing.web import Client, free_port, start_web, stop  # noqa: E402
+from firmware.web import auth, files, settings  # noqa: E402
 
 PASSWORD = "correct-horse-battery"
 

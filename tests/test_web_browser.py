@@ -21,9 +21,9 @@ from selenium.webdriver.common.by import By  # noqa: E402
 
 from firmware.pedal.control import request  # noqa: E402
 from firmware.testing.models import write_model  # noqa: E402
+from firmware.testing.web import free_port, start_web, stop  # noqa: E402
 from firmware.tools.rtbench import jack_alsa_conf, jack_available  # noqa: E402
 from firmware.web import auth  # noqa: E402
-from firmware.testing.web import free_port, start_web, stop  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")

@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import soundfile as sf
+
 from firmware.core.errors import AudioFileError
 
 log = logging.getLogger(__name__)

@@ -2,6 +2,7 @@
 import copy
 import tomllib
 from importlib import resources
+
 from firmware.core.errors import ConfigError
 
 

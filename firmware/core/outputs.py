@@ -8,6 +8,7 @@ is removed. An existing output is replaced only when the caller says so (`--forc
 import contextlib
 import os
 import tempfile
+
 from firmware.core.errors import OutputError
 
 

@@ -24,7 +24,8 @@ import math
 
 import numpy as np
 
-from firmware.dsp import kernels as dsp, resample
+from firmware.dsp import kernels as dsp
+from firmware.dsp import resample
 
 log = logging.getLogger(__name__)
 
@@ -343,6 +344,7 @@ def load_ir(path, sample_rate=48000, max_ms=500.0, normalize=True):
     ir = data[:, 0]
     if sr != sample_rate:
         from math import gcd
+
         from scipy.signal import resample_poly
         g = gcd(int(sr), int(sample_rate))
         ir = resample_poly(ir, sample_rate // g, sr // g)

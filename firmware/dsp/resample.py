@@ -24,8 +24,8 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
-from firmware.models.base import Model
 from firmware.core.errors import ResampleError
+from firmware.models.base import Model
 
 PASSBAND_HZ = 18000.0
 STOPBAND_DB = 61.0                 # Kaiser design target (measured >= 60 dB)

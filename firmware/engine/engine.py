@@ -26,11 +26,11 @@ import time
 
 import numpy as np
 
-from firmware.models import modelfile
+from firmware.core.config import tone_settings
 from firmware.dsp import chain as chain_mod
 from firmware.dsp import kernels as dsp
-from firmware.core.config import tone_settings
 from firmware.ipc import shared as sh
+from firmware.models import modelfile
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +253,7 @@ class Engine:
         """Read command lines from file descriptor rfd until quit/EOF or the audio ends;
         sync the shared counters every sync_s."""
         import select
+
         from firmware.ipc import messages
         buf = b""
         while not self._stop.is_set():

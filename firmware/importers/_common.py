@@ -9,9 +9,8 @@ import os
 
 import numpy as np
 
-from firmware.core import limits
+from firmware.core import limits, safeio
 from firmware.models.modelfile import ModelFileError, read_capped
-from firmware.core import safeio
 
 
 def read_json(path):

@@ -17,10 +17,10 @@ does not reproduce it.
 import numpy as np
 
 from firmware.core import limits
-from firmware.models import modelfile
-from firmware.models import lstm as lstm_model
+from firmware.importers import registry
 from firmware.importers._common import array, db_to_gain, field, integer, metadata, sample_rate
-from firmware.models import budget
+from firmware.models import budget, modelfile
+from firmware.models import lstm as lstm_model
 
 FORMAT = "aidax"
 DEFAULT_SAMPLE_RATE = 48000
@@ -138,3 +138,7 @@ def _recurrent(layer, kind, index, rows_in, H, path, w):
     order = np.concatenate([np.arange(H, 2 * H), np.arange(0, H), np.arange(2 * H, 3 * H)])  # z,r,h -> r,z,n
     return {p + "weight_ih": kernel.T[order].copy(), p + "weight_hh": recurrent.T[order].copy(),
             p + "bias_ih": bias[0][order].copy(), p + "bias_hh": bias[1][order].copy()}
+
+
+registry.register(FORMAT, looks_like, convert, options={"sample_rate": "rate", "verify": "verify"},
+                  refusals={"submodel": "--submodel is only meaningful for a slimmable NAM file"})

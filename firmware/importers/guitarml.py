@@ -13,10 +13,11 @@ players run at 44.1 kHz, so that is the default.
 import logging
 
 import numpy as np
-from firmware.models import modelfile
-from firmware.models import lstm as lstm_model
+
+from firmware.importers import registry
 from firmware.importers._common import array, field, integer, metadata, sample_rate
-from firmware.models import budget
+from firmware.models import budget, modelfile
+from firmware.models import lstm as lstm_model
 
 FORMAT = "guitarml"
 DEFAULT_SAMPLE_RATE = 44100
@@ -93,3 +94,7 @@ def _optional(sd, key, path, shape):
     if key not in sd:
         return np.zeros(shape, np.float32)
     return array(sd[key], path, f"state_dict.{key}", shape)
+
+
+registry.register(FORMAT, looks_like, convert, options={"sample_rate": "rate"},
+                  refusals={"submodel": "--submodel is only meaningful for a slimmable NAM file"})

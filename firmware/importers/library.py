@@ -14,11 +14,9 @@ removing it reloads the entry), and the librarian converts it for the engine.
 import logging
 import os
 import threading
-import time
 
 from firmware.core import limits
-from firmware.models import modelfile
-from firmware.core.errors import UnsupportedModel
+from firmware.importers.loader import load
 
 log = logging.getLogger(__name__)
 
@@ -26,29 +24,6 @@ EXTENSIONS = (".npz", ".nam", ".json", ".aidax")
 IR_EXTENSIONS = (".wav",)
 SETLIST = "setlist.txt"
 MAX_BYTES = max(limits.Limits.json_bytes, limits.Limits.npz_bytes)   # refused unread
-
-
-def load_model(path, verify=True, submodel=None):
-    """Any model file the pedal plays -> ModelFile. `.npz` is the tubeless format; `.nam`
-    and `.json` (NAM, GuitarML, AIDA-X) go through `firmware.importers` when installed.
-    submodel: the size of a slimmable file to play (None: the largest)."""
-    path = os.fspath(path)
-    ext = os.path.splitext(path)[1].lower()
-    if ext == ".npz":
-        return modelfile.load(path, verify=verify)
-    if ext in (".nam", ".json", ".aidax"):
-        try:
-            from firmware import importers
-        except ImportError:
-            raise UnsupportedModel(f"{path}: {ext} files need firmware.importers, which is not installed") from None
-        fn = getattr(importers, "load", None) or getattr(importers, "import_file", None)
-        if callable(fn):
-            mf = fn(path, verify=verify, **({"submodel": submodel} if submodel is not None else {}))
-            if isinstance(mf, (str, os.PathLike)):
-                mf = modelfile.load(mf, verify=verify)
-            return mf
-        raise UnsupportedModel(f"{path}: firmware.importers has no loader function this pedal knows")
-    raise UnsupportedModel(f"{path}: unsupported file type {ext!r}")
 
 
 def _stat_file(path):
@@ -80,7 +55,7 @@ class ModelLibrary:
     """Scan with `scan()` (or `start()` a polling thread). `entries()` is the ordered list;
     `version` increases whenever it changes. Thread-safe."""
 
-    def __init__(self, directory, poll_s=0.5, max_bytes=MAX_BYTES, loader=load_model, on_change=None):
+    def __init__(self, directory, poll_s=0.5, max_bytes=MAX_BYTES, loader=load, on_change=None):
         self.directory = os.fspath(directory)
         self.poll_s = poll_s
         self.max_bytes = max_bytes

@@ -77,6 +77,7 @@ def settle(model_file, log=None, fill=False):
     now in `metadata["loudness"]` (None when none). Slow (1 s of audio through the model):
     for the library worker and the command line, never the audio process."""
     import logging
+
     from firmware.models.modelfile import ModelFileError
     log = log or logging.getLogger(__name__)
     meta = model_file.metadata

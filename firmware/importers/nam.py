@@ -32,11 +32,10 @@ and what Core itself refuses.
 import numpy as np
 
 from firmware.core import limits
-from firmware.models import modelfile
-from firmware.models import ModelConfigError, convnet, wavenet
+from firmware.importers import registry
 from firmware.importers._common import array, field, integer, sample_rate
 from firmware.importers._common import metadata as source_metadata
-from firmware.models import budget
+from firmware.models import ModelConfigError, budget, convnet, modelfile, wavenet
 
 FORMAT = "nam"
 SUPPORTED_VERSIONS = ((0, 5), (0, 6), (0, 7))
@@ -646,3 +645,7 @@ def _convnet(config, flat, path, where):
             raw[p + "bias"] = loc.astype(np.float32)
     cfg_shapes = convnet.weight_shapes(cfg)
     return cfg, {name: raw[name] for name in cfg_shapes}
+
+
+registry.register(FORMAT, looks_like, convert, options={"submodel": "submodel"},
+                  refusals={"sample_rate": "a .nam file states its own sample rate; --sample-rate is for GuitarML and AIDA-X files"})

@@ -16,6 +16,7 @@ Control channel (`tubeless ctl`, the web page, MIDI): a request `{"cmd": NAME, .
 one reply `{"ok": true, ...}` or `{"ok": false, "error": "one line"}`.
 """
 import json
+
 from firmware.core.errors import MessageError
 
 MAX_LINE = 64 * 1024          # longer lines are refused unread: no message needs more

@@ -23,9 +23,10 @@ import time
 from dataclasses import asdict, dataclass
 
 from firmware.core import limits
-from firmware.models import modelfile
 from firmware.core.outputs import atomic_path
-from firmware.importers.library import ModelLibrary, load_model
+from firmware.importers.library import ModelLibrary
+from firmware.importers.loader import load
+from firmware.models import modelfile
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class Librarian:
         self.global_ir_path = global_ir or ""
         self.emit = emit or (lambda msg: None)
         self.submodel = None if submodel is None or submodel < 0 else int(submodel)
-        self.loader = loader or (lambda path: load_model(path, submodel=self.submodel))
+        self.loader = loader or (lambda path: load(path, submodel=self.submodel, imported_only=True))
         self.salt = converter_id() + f"/{self.submodel}"
         self.library = ModelLibrary(self.directory, poll_s=poll_s, loader=self._convert)
         self.library._reject = self._reject
@@ -213,6 +214,7 @@ class Librarian:
         every poll_s. Commands come first: a restarted librarian must not retry the file
         its predecessor died on."""
         import select
+
         from firmware.ipc import messages
         buf = b""
         timeout = 0.0

@@ -1,23 +1,18 @@
-"""The architectures the pedal plays, one module each, behind one `build()`."""
-from firmware.models import convnet, gru, linear, lstm, wavenet
+"""The architectures the pedal plays, one module each (registered in `registry`), behind
+one `build()`. Kernels and models never see a file: `modelfile` and the importers read
+files and hand them configs and arrays."""
+# Imported for their registration, in the order `ARCHITECTURES` lists them.
+from firmware.models import wavenet, lstm, gru, linear, convnet  # noqa: F401, I001
+from firmware.models import registry
 from firmware.models.base import Cost, Model, ModelConfigError
 
-_MODULES = {m.ARCHITECTURE: m for m in (wavenet, lstm, gru, linear, convnet)}
-_CLASSES = {"WaveNet": wavenet.WaveNet, "LSTM": lstm.LSTM, "GRU": gru.GRU, "Linear": linear.Linear,
-            "ConvNet": convnet.ConvNet}
-ARCHITECTURES = tuple(_MODULES)
+ARCHITECTURES = registry.names()
 CONDITION_PREFIX = "condition_dsp/"
-
-
-def _module(architecture):
-    if architecture not in _MODULES:
-        raise ModelConfigError(f"unknown architecture {architecture!r} (known: {', '.join(ARCHITECTURES)})")
-    return _MODULES[architecture]
 
 
 def weight_shapes(architecture, config):
     """{name: shape} of every weight array, including a nested condition model's (prefixed)."""
-    shapes = dict(_module(architecture).weight_shapes(config))
+    shapes = dict(registry.get(architecture).weight_shapes(config))
     nested = config.get("condition_dsp") if isinstance(config, dict) else None
     if nested:
         for name, shape in weight_shapes(nested["architecture"], nested["config"]).items():
@@ -30,7 +25,7 @@ def cost(architecture, config, max_block=2048, sample_rate=48000, depth=0):
     allocated (firmware/core/limits.py checks it before a model file's arrays are read)."""
     if not isinstance(config, dict):
         raise ModelConfigError("'config' must be an object")
-    total = _module(architecture).cost(config, max_block, sample_rate)
+    total = registry.get(architecture).cost(config, max_block, sample_rate)
     nested = config.get("condition_dsp")
     if nested:
         if depth >= 1 or not isinstance(nested, dict) or not isinstance(nested.get("config"), dict):
@@ -43,7 +38,7 @@ def cost(architecture, config, max_block=2048, sample_rate=48000, depth=0):
 
 def build(architecture, config, weights, sample_rate=48000, max_block=2048):
     """A ready-to-run Model. `weights` maps names from `weight_shapes` to arrays."""
-    _module(architecture)
+    arch = registry.get(architecture)
     nested = config.get("condition_dsp")
     if nested:
         if architecture != "WaveNet":
@@ -52,8 +47,8 @@ def build(architecture, config, weights, sample_rate=48000, max_block=2048):
         cond = build(nested["architecture"], nested["config"], inner, sample_rate, max_block)
         if not hasattr(cond, "process_multi"):
             raise ModelConfigError(f"condition_dsp of architecture {nested['architecture']} is not supported")
-        return wavenet.WaveNet(config, weights, sample_rate, max_block, condition_model=cond)
-    return _CLASSES[architecture](config, weights, sample_rate, max_block)
+        return arch.model(config, weights, sample_rate, max_block, condition_model=cond)
+    return arch.model(config, weights, sample_rate, max_block)
 
 
 __all__ = ["ARCHITECTURES", "Cost", "Model", "ModelConfigError", "build", "cost", "weight_shapes"]

@@ -7,7 +7,7 @@ stays within ~2e-7 of the exact value, so it is what "Tanh" means here. NAM's cr
 """
 import numpy as np
 
-from firmware.models._jit import kernel, inline
+from firmware.models._jit import inline, kernel
 from firmware.models._simd import splat, vmax, vmin, where_positive
 
 # Activation ids shared by the model file loader and the kernels.

@@ -2,6 +2,7 @@
 from typing import NamedTuple
 
 import numpy as np
+
 from firmware.core.errors import ModelConfigError
 
 

@@ -16,9 +16,10 @@ Prewarm (Core's): 1 + sum of dilations samples of silence.
 """
 import numpy as np
 
-from firmware.models._jit import kernel
 from firmware.models import activations as act
+from firmware.models import registry
 from firmware.models._gemm import conv_acc, fill_rows
+from firmware.models._jit import kernel
 from firmware.models.base import Cost, Model, ModelConfigError, pack_weights, positive_int, require
 from firmware.models.wavenet import _activation_spec, _alias_safe_row_length, activation_slopes
 
@@ -158,3 +159,6 @@ def cost(config, max_block=2048, sample_rate=48000):
     return Cost(memory, work, 1 + sum(dilations), L,
                 {"memory": longest if history > weights else widest, "work": widest,
                  "prewarm": longest, "layers": ("config.dilations", L)})
+
+
+registry.register(ARCHITECTURE, ConvNet, weight_shapes, cost)

@@ -12,9 +12,12 @@ Knobs, skip and gains behave as in `lstm.py`.
 """
 import numpy as np
 
+from firmware.models import registry
 from firmware.models._jit import inline, kernel
 from firmware.models.activations import sigmoid, tanh
-from firmware.models.lstm import LSTM, axpy_rows, cost as _lstm_cost, weight_shapes as _lstm_shapes
+from firmware.models.lstm import LSTM, axpy_rows
+from firmware.models.lstm import cost as _lstm_cost
+from firmware.models.lstm import weight_shapes as _lstm_shapes
 
 ARCHITECTURE = "GRU"
 
@@ -116,3 +119,6 @@ class GRU(LSTM):
         gru_block(input, output, n, self._WT, self._BI, self._BH, self._h, self.knobs, self.num_knobs,
                   self._head_w, self._head_b, self._skip, self._in_gain, self._out_gain,
                   self._gates, self._beff)
+
+
+registry.register(ARCHITECTURE, GRU, weight_shapes, cost)

@@ -5,6 +5,7 @@ models (the NAM trainer's own PyTorch order is reversed: a known bug the importe
 """
 import numpy as np
 
+from firmware.models import registry
 from firmware.models._jit import kernel
 from firmware.models.base import Cost, Model, positive_int, require
 
@@ -72,3 +73,6 @@ def cost(config, max_block=2048, sample_rate=48000):
     memory = 4 * (2 * n + span + max(span, 4 * max_block))
     field = ("config.receptive_field", n)
     return Cost(memory, n, n, 1, {"memory": field, "work": field, "prewarm": field, "layers": field})
+
+
+registry.register(ARCHITECTURE, Linear, weight_shapes, cost)

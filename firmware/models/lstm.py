@@ -11,12 +11,12 @@ AXPYs that LLVM vectorises.
     y = output_gain * (head_w . h + head_b + skip * x'),  x' = input_gain * x
 """
 import numpy as np
-
 from numba import njit
 
+from firmware.models import registry
 from firmware.models._jit import OPTIONS, inline, kernel
-from firmware.models.activations import sigmoid, tanh, vtanh
 from firmware.models._simd import hsum, load, load1, splat, store1
+from firmware.models.activations import sigmoid, tanh, vtanh
 from firmware.models.base import Cost, Model, ModelConfigError, positive_int, require
 
 ARCHITECTURE = "LSTM"
@@ -353,3 +353,6 @@ def cost(config, max_block=2048, sample_rate=48000, gates=4):
     return Cost(memory, work, int(0.5 * rate), L,
                 {"memory": widest if L == 1 else ("config.num_layers", L), "work": widest,
                  "prewarm": ("sample_rate", rate), "layers": ("config.num_layers", L)})
+
+
+registry.register(ARCHITECTURE, LSTM, weight_shapes, cost)

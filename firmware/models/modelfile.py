@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from firmware import models
-from firmware.core.errors import ModelFileError
 from firmware.core import safeio
+from firmware.core.errors import ModelFileError
 from firmware.models import budget
 
 FORMAT = "tubeless-model"

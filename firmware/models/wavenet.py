@@ -25,12 +25,12 @@ array; when the write position nears the end, the last `span` frames move to the
 so every dilated tap is one contiguous slice and no index wraps inside the inner loop.
 """
 import numpy as np
-
 from numba import njit
 
-from firmware.models._jit import OPTIONS, inline, kernel
 from firmware.models import activations as act
+from firmware.models import registry
 from firmware.models._gemm import conv_acc, fill_rows, gemm_acc, matmul_acc, tile1, tile4, tile8
+from firmware.models._jit import OPTIONS, inline, kernel
 from firmware.models._simd import load, splat, store
 from firmware.models.base import Cost, Model, ModelConfigError, pack_weights, positive_int, require
 
@@ -1077,3 +1077,6 @@ def cost(config, max_block=2048, sample_rate=48000):
     drives_memory = longest if history * 4 > weights else widest
     return Cost(memory, work, prewarm, layers,
                 {"memory": drives_memory, "work": widest, "prewarm": longest, "layers": deepest})
+
+
+registry.register(ARCHITECTURE, WaveNet, weight_shapes, cost)

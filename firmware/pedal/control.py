@@ -11,8 +11,8 @@ import socket
 import socketserver
 import threading
 
-from firmware.ipc import messages
 from firmware.core.errors import ControlError
+from firmware.ipc import messages
 
 log = logging.getLogger(__name__)
 

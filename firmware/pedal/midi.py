@@ -21,8 +21,8 @@ import queue
 import threading
 import time
 
-from firmware.pedal.controls import Pot
 from firmware.core.errors import MidiConfigError
+from firmware.pedal.controls import Pot
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ import queue
 import threading
 import time
 
+from firmware.core.config import tone_settings
+from firmware.dsp.chain import ChainParams
 from firmware.ipc import shared as sh
 from firmware.ipc.messages import SET_PARAMS, MessageError, check_control
-from firmware.dsp.chain import ChainParams
-from firmware.core.config import tone_settings
 from firmware.pedal.state import load_state, save_state
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ import logging
 
 import numpy as np
 
-from firmware.dsp import kernels as dsp
 from firmware.core.errors import AudioConfigError
+from firmware.dsp import kernels as dsp
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ index the card got.
 """
 import re
 from dataclasses import dataclass
+
 from firmware.core.errors import CardError
 
 PROC_CARDS = "/proc/asound/cards"

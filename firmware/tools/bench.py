@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from firmware import models
+from firmware.core.errors import UserError
 from firmware.models import presets
 
 BENCH_MODELS = [
@@ -72,6 +73,7 @@ def torch_model(architecture, config):
     """(nn.Module, its weights under the model file's names), or None without torch/training."""
     try:
         import torch
+
         from training.models import build_torch_model, state_dict_to_weights
     except ImportError:
         return None
@@ -239,12 +241,11 @@ def register(sub):
 
 
 def run_realtime(args):
-    from firmware.tools.cli import CliError
     from firmware.tools.rtbench import BenchError, format_rows
     from firmware.tools.rtbench import run_realtime as bench
     try:
         rows, note = bench(args.phase_seconds, args.phases, log=lambda m: print(m, file=sys.stderr))
     except BenchError as e:
-        raise CliError(str(e)) from None
+        raise UserError(str(e)) from None
     print(json.dumps(rows) if args.json else format_rows(rows, note))
     return 0

@@ -8,13 +8,15 @@ import argparse
 import importlib
 import logging
 import sys
+
 from firmware.core import sandbox
+from firmware.core.errors import UserError
 
 # Modules providing subcommands, in help order.
 COMMAND_MODULES = [
     "firmware.tools.render",
     "firmware.tools.bench",
-    "firmware.importers",
+    "firmware.tools.convert",
     "firmware.tools.run",
     "firmware.tools.web",
     "firmware.tools.demo",
@@ -62,14 +64,11 @@ def main(argv=None):
 
 def run_command(args):
     """args.func(args) with every user-caused error as one line, exit status 2."""
-    from firmware.core.audiofile import AudioFileError
-    from firmware.models.modelfile import ModelFileError
-    from firmware.core.outputs import OutputError
     try:
         return args.func(args) or 0
     except KeyboardInterrupt:
         return 130
-    except (CliError, ModelFileError, AudioFileError, OutputError) as e:
+    except UserError as e:
         print(f"tubeless: error: {e}", file=sys.stderr)
     except MemoryError:
         print(f"tubeless: error: {args.command}: out of memory (a file beyond what this machine can hold?)",
@@ -97,7 +96,3 @@ def _render_cpu_seconds(args):
     except Exception:  # noqa: BLE001 - an unreadable input is reported by the command itself
         seconds = 0.0
     return int(limits.active().parse_cpu_seconds + 30 * seconds)
-
-
-class CliError(Exception):
-    """An error the user caused (bad file, wrong rate): printed as one line, exit status 2."""

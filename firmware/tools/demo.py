@@ -10,6 +10,7 @@ import os
 import shutil
 from importlib import resources
 
+from firmware.core.errors import UserError
 from firmware.platform import cards as alsa_cards
 
 log = logging.getLogger(__name__)
@@ -23,11 +24,10 @@ def bundled(name):
 
 def _prepare(workdir):
     """A models directory holding the bundled model, and a config that uses the bundled IR."""
-    from firmware.tools.cli import CliError
     model, ir, di = bundled("default_model.npz"), bundled("default_cab.wav"), bundled("demo_di.wav")
     for path in (model, ir, di):
         if not os.path.exists(path):
-            raise CliError(f"{path} is missing: run `make default-model` to make it")
+            raise UserError(f"{path} is missing: run `make default-model` to make it")
     models = os.path.join(workdir, "models")
     os.makedirs(models, exist_ok=True)
     shutil.copy2(model, os.path.join(models, "default_model.npz"))

@@ -1,37 +1,16 @@
 """`tubeless render`: play a WAV file through a model offline, exactly as the pedal would."""
 import logging
-import os
 import time
 
 import numpy as np
 
 from firmware.core import audiofile, outputs
+from firmware.core.errors import UserError
 from firmware.importers import loudness
+from firmware.importers.loader import load
 from firmware.models import modelfile
 
 log = logging.getLogger(__name__)
-
-IMPORTED_SUFFIXES = (".nam", ".json", ".aidax")
-
-
-def load_any(path, verify=True, sample_rate=None, submodel=None):
-    """A ModelFile from our .npz, or from a community format (.nam/.json) via the importers.
-
-    `sample_rate` (GuitarML/AIDA-X) and `submodel` (a slimmable NAM file) are the
-    importer's options: an .npz was imported with them already."""
-    options = {k: v for k, v in (("sample_rate", sample_rate), ("submodel", submodel)) if v is not None}
-    if os.fspath(path).lower().endswith(IMPORTED_SUFFIXES):
-        try:
-            from firmware import importers
-        except ImportError:
-            raise modelfile.ModelFileError(path, "this firmware has no importer for .nam/.json files") from None
-        return importers.load(path, verify=verify, **options)
-    if options:
-        flags = " and ".join("--" + k.replace("_", "-") for k in options)
-        raise modelfile.ModelFileError(path, f"{flags}: for a model file being imported (.nam, .json, .aidax); "
-                                             "this one was imported already (use `tubeless import` again to change it)")
-    return modelfile.load(path, verify=verify)
-
 
 def render_model(mf, x, block=64, knobs=None, prewarm=None):
     """Bare model output for x, in blocks of `block` (the reference player's semantics)."""
@@ -63,20 +42,19 @@ def render_with_chain(mf, x, block=64, knobs=None, ir=None, sample_rate=None, **
 
 def _check_options(args):
     """Options that do not fit together or are out of range are errors, not ignored."""
-    from firmware.tools.cli import CliError
     if args.block < 1:
-        raise CliError(f"--block must be at least 1, got {args.block}")
+        raise UserError(f"--block must be at least 1, got {args.block}")
     if args.model_only:
         given = [f for f, v in (("--ir", args.ir), ("--drive", args.drive), ("--level", args.level)) if v is not None]
         if given:
-            raise CliError(f"{', '.join(given)}: not with --model-only (the bare model has no IR, drive or level; "
+            raise UserError(f"{', '.join(given)}: not with --model-only (the bare model has no IR, drive or level; "
                            "leave out --model-only to render the whole tone chain)")
     for flag, value in (("--drive", args.drive), ("--level", args.level)):
         if value is not None and not 0.0 <= value <= 1.0:
-            raise CliError(f"{flag} {value:g} is out of range: a pot position is 0..1")
+            raise UserError(f"{flag} {value:g} is out of range: a pot position is 0..1")
     for value in args.knob or []:
         if not 0.0 <= value <= 1.0:
-            raise CliError(f"--knob {value:g} is out of range: a knob input is 0..1")
+            raise UserError(f"--knob {value:g} is out of range: a knob input is 0..1")
 
 
 def _rate_hint(mf):
@@ -91,26 +69,25 @@ def _rate_hint(mf):
 
 
 def run(args):
-    from firmware.tools.cli import CliError
     try:
         outputs.check_output(args.output, args.force)   # before any work
     except outputs.OutputError as e:
-        raise CliError(str(e)) from None
+        raise UserError(str(e)) from None
     _check_options(args)
     try:
-        mf = load_any(args.model, sample_rate=args.sample_rate, submodel=args.submodel)
+        mf = load(args.model, sample_rate=args.sample_rate, submodel=args.submodel)
         x, rate = audiofile.read_mono(args.input)
     except (modelfile.ModelFileError, audiofile.AudioFileError) as e:
-        raise CliError(str(e)) from None
+        raise UserError(str(e)) from None
     if args.model_only and rate != mf.sample_rate:
         # the bare model needs its own rate; the tone chain resamples, as the pedal does
-        raise CliError(f"{args.input}: sample rate {rate} Hz, but the model runs at {mf.sample_rate} Hz"
+        raise UserError(f"{args.input}: sample rate {rate} Hz, but the model runs at {mf.sample_rate} Hz"
                        f"{_rate_hint(mf)}; leave out --model-only to have the pedal's chain resample")
     if not args.model_only:
         try:
             loudness.settle(mf, log)    # the chain's gain comes from it: no file sets its own
         except modelfile.ModelFileError as e:
-            raise CliError(str(e)) from None
+            raise UserError(str(e)) from None
     if args.knob and len(args.knob) > mf.num_knobs:
         log.warning("%s has %d knob input(s): extra --knob values ignored", mf.name, mf.num_knobs)
     knobs = (args.knob or [])[:mf.num_knobs] or None
@@ -124,7 +101,7 @@ def run(args):
             try:
                 ir = load_ir(args.ir, sample_rate=rate)
             except (ValueError, OSError, RuntimeError) as e:
-                raise CliError(f"{args.ir}: {e}") from None
+                raise UserError(f"{args.ir}: {e}") from None
         if rate != mf.sample_rate:
             log.info("%s runs at %d Hz: resampled from and to the input's %d Hz", mf.name, mf.sample_rate, rate)
         settings = {k: v for k, v in (("drive", args.drive), ("level", args.level)) if v is not None}
@@ -132,14 +109,14 @@ def run(args):
         try:
             y = render_with_chain(mf, x, block=args.block, knobs=knobs, ir=ir, sample_rate=rate, **settings)
         except ResampleError as e:      # rates with no usable ratio
-            raise CliError(f"{args.input}: {e}") from None
+            raise UserError(f"{args.input}: {e}") from None
     dt = time.perf_counter() - t0
     if not np.all(np.isfinite(y)):
-        raise CliError(f"{mf.path}: the model produced NaN/Inf on this input")
+        raise UserError(f"{mf.path}: the model produced NaN/Inf on this input")
     try:
         audiofile.write(args.output, y, rate, force=args.force)
     except outputs.OutputError as e:
-        raise CliError(str(e)) from None
+        raise UserError(str(e)) from None
     log.info("%s: %.1f s of audio through %s in %.2f s (%.0fx real time) -> %s",
              args.input, len(x) / rate, mf.name, dt, len(x) / rate / max(dt, 1e-9), args.output)
     return 0

@@ -23,7 +23,9 @@ import threading
 import time
 
 import numpy as np
+
 from firmware.core.errors import BenchError
+
 
 def jack_alsa_conf(pcm):
     """An alsa-lib config defining PCM `pcm`: a plug over JACK's system ports (the dummy
@@ -109,9 +111,9 @@ def build_library(models_dir):
         sources = [os.path.join(corpus, "nam", n) for n in ("wavenet_a1_standard.nam", "A2.nam")]
         return sorted(os.listdir(models_dir)), sources, "models: ../shared/corpus (real files)"
     from firmware import models as _models
-    from firmware.tools.bench import random_weights
-    from firmware.models.modelfile import ModelFile
     from firmware.models import presets
+    from firmware.models.modelfile import ModelFile
+    from firmware.tools.bench import random_weights
     cfg = presets.wavenet_preset("standard")
     mf = ModelFile("WaveNet", cfg, random_weights("WaveNet", cfg), metadata={"name": "standard", "loudness": -18.0})
     mf.save(os.path.join(models_dir, "a-standard.npz"))

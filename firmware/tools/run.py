@@ -4,12 +4,9 @@ import logging
 import os
 import time
 
+from firmware.core.errors import UserError
+
 log = logging.getLogger(__name__)
-
-
-def _cli_error():
-    from firmware.tools.cli import CliError
-    return CliError
 
 
 def _config(path):
@@ -17,12 +14,12 @@ def _config(path):
     try:
         return load_config(path)
     except ConfigError as e:
-        raise _cli_error()(str(e)) from None
+        raise UserError(str(e)) from None
 
 
 def register(sub):
     p = sub.add_parser("run", help="run the pedal: real-time ALSA loop, footswitches, pots, model library")
-    p.add_argument("--config", help="TOML config (defaults: firmware/pedal/default_config.toml)")
+    p.add_argument("--config", help="TOML config (defaults: firmware/core/default_config.toml)")
     p.add_argument("--device", help="ALSA device or card name (overrides the config)")
     p.add_argument("--models", help="model directory (overrides the config)")
     p.add_argument("--state", help="state file (overrides the config)")
@@ -89,7 +86,7 @@ def sound_device(spec):
     except alsa_cards.CardError as e:
         cards = alsa_cards.list_cards()
         if not cards:
-            raise _cli_error()(f"no sound card here (the config asks for {spec!r}). On the Pi: the HAT's dtoverlay "
+            raise UserError(f"no sound card here (the config asks for {spec!r}). On the Pi: the HAT's dtoverlay "
                                "in /boot/firmware/config.txt, then reboot (docs/pi-setup.md). Without a card: "
                                "`tubeless simulate IN.wav OUT.wav --models DIR` or `make run SIM=1`") from None
         log.warning("%s. Playing through ALSA 'default'; choose a card with --device NAME or audio.device in "
@@ -105,12 +102,12 @@ def run_pedal(cfg, ready=None):
     import threading
     import time
 
-    from firmware.platform import sdnotify
-    from firmware.platform.alsa import AudioConfigError
     from firmware.pedal.control import ControlServer
     from firmware.pedal.controls import make_controls
     from firmware.pedal.links import EngineProcess, LibrarianProcess
     from firmware.pedal.pedal import Pedal
+    from firmware.platform import sdnotify
+    from firmware.platform.alsa import AudioConfigError
     a = cfg["audio"]
     if not (a["capture_device"] and a["playback_device"]):
         dev = sound_device(a["device"])
@@ -124,7 +121,7 @@ def run_pedal(cfg, ready=None):
         engine = EngineProcess(cfg)
     except (RuntimeError, AudioConfigError) as e:
         librarian.close()
-        raise _cli_error()(str(e)) from None
+        raise UserError(str(e)) from None
     pedal = server = None
     try:
         pedal = Pedal(cfg, engine, librarian)
@@ -183,13 +180,13 @@ def cmd_simulate(args):
     from firmware.core.config import ConfigError
     from firmware.tools.simulate import SimulationError, simulate_file
     if not os.path.isdir(args.models):
-        raise _cli_error()(f"{args.models}: not a directory")
+        raise UserError(f"{args.models}: not a directory")
     logging.getLogger("firmware.platform.alsa").setLevel(logging.WARNING)   # its file "devices" are no news
     try:
         sim, y = simulate_file(args.input, args.output, args.models, args.config, args.events,
                                force=getattr(args, "force", False))
     except (SimulationError, ConfigError) as e:
-        raise _cli_error()(str(e)) from None
+        raise UserError(str(e)) from None
     s = sim.pedal.status()
     cpu = s["cpu"]
     period_ms = 1e3 * sim.cfg["audio"]["period"] / sim.cfg["audio"]["rate"]
@@ -206,11 +203,11 @@ def ctl_message(command, args):
     """`tubeless ctl` words -> a control message (checked by firmware.ipc.messages)."""
     from firmware.ipc.messages import CONTROL_COMMANDS
     if command not in CONTROL_COMMANDS:
-        raise _cli_error()(f"unknown command {command!r} (known: {', '.join(CONTROL_COMMANDS)})")
+        raise UserError(f"unknown command {command!r} (known: {', '.join(CONTROL_COMMANDS)})")
     names = CONTROL_COMMANDS[command][0]
     if len(args) > len(names) or (command in ("select", "set") and len(args) != len(names)):
         usage = " ".join(n.upper() for n in names)
-        raise _cli_error()(f"usage: tubeless ctl {command} {usage}".rstrip())
+        raise UserError(f"usage: tubeless ctl {command} {usage}".rstrip())
     msg = {"cmd": command}
     msg.update(zip(names, args))
     return msg
@@ -221,11 +218,11 @@ def midi_message(args):
     usage = "usage: tubeless ctl midi cc CONTROL VALUE [CHANNEL] | midi program N [CHANNEL]"
     keys = {"cc": ("control", "value"), "program": ("program",)}
     if not args or args[0] not in keys or len(args) - 1 not in (len(keys[args[0]]), len(keys[args[0]]) + 1):
-        raise _cli_error()(usage)
+        raise UserError(usage)
     try:
         nums = [int(a) for a in args[1:]]
     except ValueError:
-        raise _cli_error()(usage) from None
+        raise UserError(usage) from None
     ev = {"type": args[0], **dict(zip(keys[args[0]], nums))}
     if len(nums) > len(keys[args[0]]):
         ev["channel"] = nums[-1]
@@ -262,7 +259,7 @@ def _tuner_live(path, request, ControlError):
     except KeyboardInterrupt:
         pass
     except ControlError as e:
-        raise _cli_error()(str(e)) from None
+        raise UserError(str(e)) from None
     finally:
         if tty:
             print()
@@ -281,21 +278,21 @@ def cmd_ctl(args):
     try:
         check_control(msg)
     except MessageError as e:
-        raise _cli_error()(str(e)) from None
+        raise UserError(str(e)) from None
     path = args.socket or _config(args.config)["control"]["socket"]
     if args.command == "tuner" and not args.args and not args.json:
         try:
             return _tuner_live(path, request, ControlError)
         except ControlError as e:
-            raise _cli_error()(str(e)) from None
+            raise UserError(str(e)) from None
     try:
         reply = request(path, msg)
     except ControlError as e:
-        raise _cli_error()(str(e)) from None
+        raise UserError(str(e)) from None
     if args.json:
         print(json.dumps(reply, indent=1))
     elif not reply.get("ok"):
-        raise _cli_error()(reply.get("error", "refused"))
+        raise UserError(reply.get("error", "refused"))
     elif "models" in reply:
         for i, m in enumerate(reply["models"], 1):
             print(f"{'>' if m['playing'] else ' '}{i:3d}  {m['name']}  [{m['file']}; {m['architecture']}, "
@@ -335,9 +332,9 @@ def cmd_status(args):
         with open(path, encoding="utf-8") as f:
             s = json.load(f)
     except OSError as e:
-        raise _cli_error()(f"{path}: {e.strerror} (is the pedal running?)") from None
+        raise UserError(f"{path}: {e.strerror} (is the pedal running?)") from None
     except ValueError as e:
-        raise _cli_error()(f"{path}: not a status file: {e}") from None
+        raise UserError(f"{path}: not a status file: {e}") from None
     if args.json:
         print(json.dumps(s, indent=1))
         return 0
@@ -348,15 +345,16 @@ def cmd_status(args):
 
 
 def cmd_models(args):
-    from firmware.importers.library import ModelLibrary, load_model
+    from firmware.importers.library import ModelLibrary
+    from firmware.importers.loader import load
     cfg = _config(args.config)
     directory = args.models or cfg["models"]["directory"]
     if not os.path.isdir(directory):
         where = f"--config {args.config}" if args.config else "the config's [models] directory"
-        raise _cli_error()(f"{directory}: not a directory (the model folder comes from {where}; "
+        raise UserError(f"{directory}: not a directory (the model folder comes from {where}; "
                            "choose another with --models DIR)")
     sub = cfg["models"].get("submodel", -1)
-    lib = ModelLibrary(directory, loader=lambda p: load_model(p, submodel=None if sub < 0 else sub))
+    lib = ModelLibrary(directory, loader=lambda p: load(p, submodel=None if sub < 0 else sub, imported_only=True))
     quiet = logging.getLogger("firmware")
     level = quiet.level
     quiet.setLevel(logging.WARNING)          # the list, not the library's log lines

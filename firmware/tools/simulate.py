@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from firmware.platform.alsa import AlsaDuplex
 from firmware.core.config import load_config
-from firmware.pedal.pedal import Pedal
 from firmware.core.errors import SimulationError
+from firmware.pedal.pedal import Pedal
+from firmware.platform.alsa import AlsaDuplex
 
 log = logging.getLogger(__name__)
 

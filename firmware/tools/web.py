@@ -2,6 +2,8 @@
 import os
 import sys
 
+from firmware.core.errors import UserError
+
 
 def register(sub):
     p = sub.add_parser("web", help="serve the pedal's web page: models, uploads, controls, health, settings",
@@ -19,29 +21,28 @@ def register(sub):
 
 
 def cmd_web(args):
-    from firmware.tools.cli import CliError
     from firmware.core.config import ConfigError, load_config
     from firmware.web.auth import PasswordError, new_password, write_password
     try:
         cfg = load_config(args.config)
     except ConfigError as e:
-        raise CliError(str(e)) from None
+        raise UserError(str(e)) from None
     password_file = args.password_file or cfg["web"]["password_file"]
     if args.new_password or args.set_password:
         password = new_password() if args.new_password else sys.stdin.readline().rstrip("\r\n")
         try:
             write_password(password_file, password)
         except PasswordError as e:
-            raise CliError(str(e)) from None
+            raise UserError(str(e)) from None
         if args.new_password:
             print(password)
         return 0
     if not os.path.isfile(password_file):
-        raise CliError(f"{password_file}: no password set (run `tubeless web --new-password`)")
+        raise UserError(f"{password_file}: no password set (run `tubeless web --new-password`)")
     try:
         import aiohttp  # noqa: F401
     except ImportError:
-        raise CliError("the web page needs aiohttp (pip install aiohttp)") from None
+        raise UserError("the web page needs aiohttp (pip install aiohttp)") from None
     from firmware.web.app import serve
     return serve(cfg, config_path=os.path.abspath(args.config) if args.config else None, host=args.host,
                  port=args.port, password_file=password_file)

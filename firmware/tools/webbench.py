@@ -8,8 +8,8 @@ import os
 import threading
 import time
 
-from firmware.web.auth import write_password
 from firmware.testing.web import Client, free_port, start_web, stop
+from firmware.web.auth import write_password
 
 PASSWORD = "bench-password"
 

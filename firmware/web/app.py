@@ -22,12 +22,12 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from firmware.core.errors import PedalDown
 from firmware.ipc import messages
 from firmware.web.auth import LoginLimiter, PasswordError, Sessions, check_password, write_password
 from firmware.web.files import FileError, ModelsFolder, clean_name, kind_of, limit_of
 from firmware.web.health import Health
 from firmware.web.settings import SettingsError, gain_control, set_config_value, set_input_gain
-from firmware.core.errors import PedalDown
 
 log = logging.getLogger(__name__)
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")

@@ -10,6 +10,7 @@ import os
 import secrets
 import tempfile
 import time
+
 from firmware.core.errors import PasswordError
 
 SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}          # ~50 ms on a Pi 4: fine for a login, slow for a guesser

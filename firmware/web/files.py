@@ -16,8 +16,8 @@ import tempfile
 import unicodedata
 import zipfile
 
-from firmware.importers.library import EXTENSIONS, MAX_BYTES, SETLIST
 from firmware.core.errors import FileError
+from firmware.importers.library import EXTENSIONS, MAX_BYTES, SETLIST
 
 MODEL_EXTENSIONS = EXTENSIONS                      # .npz .nam .json .aidax
 IR_EXTENSION = ".wav"

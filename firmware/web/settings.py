@@ -12,6 +12,7 @@ import re
 import subprocess
 import tempfile
 import tomllib
+
 from firmware.core.errors import SettingsError
 
 
