@@ -136,12 +136,10 @@ def test_convert_is_import_of_one_file(tmp_path, capsys):
 
 
 def test_aidax_extension_is_accepted(corpus, tmp_path):
-    from firmware.importers import library
-    from firmware.tools import render
+    from firmware.importers import loader
     src = tmp_path / "capture.aidax"
     src.write_bytes((corpus / "aidax" / "tw40_blues_deluxe_deerinkstudios.json").read_bytes())
-    assert render.load_any(src).architecture == "LSTM"
-    assert library.load_model(src).architecture == "LSTM"
+    assert loader.load(src).architecture == "LSTM"
 
 
 def test_load_takes_our_files_and_foreign_ones(corpus, tmp_path):
