@@ -8,7 +8,7 @@ import soundfile as sf
 
 from firmware.models import presets
 from firmware.models.modelfile import ModelFile
-from firmware.tools import bench
+from firmware.models.random import random_weights
 from firmware.tools.cli import main
 
 SR = 48000
@@ -17,7 +17,7 @@ SR = 48000
 @pytest.fixture
 def lstm_file(tmp_path):
     config = presets.recurrent_config(6, knobs=1, skip=True)
-    mf = ModelFile("LSTM", config, bench.random_weights("LSTM", config, seed=11), sample_rate=SR,
+    mf = ModelFile("LSTM", config, random_weights("LSTM", config, seed=11), sample_rate=SR,
                    metadata={"name": "test lstm", "loudness": -20.0},
                    knobs=[{"name": "drive", "min": 0.0, "max": 1.0, "default": 0.5}])
     path = tmp_path / "amp.npz"

@@ -29,6 +29,7 @@ import numpy as np
 import pytest
 
 from firmware.core import sandbox
+from firmware.models.random import random_weights
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data" / "nam"
@@ -86,9 +87,8 @@ def _npz_arrays(folder):
     sys.path.insert(0, str(REPO))
     from firmware.models import presets
     from firmware.models.modelfile import ModelFile
-    from firmware.tools import bench
     config = presets.recurrent_config(4)
-    mf = ModelFile("LSTM", config, bench.random_weights("LSTM", config, seed=3), 48000,
+    mf = ModelFile("LSTM", config, random_weights("LSTM", config, seed=3), 48000,
                    metadata={"name": "fuzz npz", "loudness": -20.0})
     path = Path(folder) / "valid.npz"
     mf.save(path)

@@ -9,13 +9,14 @@ import pytest
 
 from firmware import models
 from firmware.models import convnet, gru, linear, lstm, presets, wavenet
+from firmware.models.random import random_weights
 from firmware.tools import bench
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run_once(arch, config):
-    model = models.build(arch, config, bench.random_weights(arch, config, seed=3), 48000, 32)
+    model = models.build(arch, config, random_weights(arch, config, seed=3), 48000, 32)
     x = np.linspace(-0.5, 0.5, 100).astype(np.float32)
     y = np.empty_like(x)
     model.process(x, y, len(x))

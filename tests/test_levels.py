@@ -14,7 +14,7 @@ from firmware.dsp.chain import DEFAULTS, load_ir, model_gains
 from firmware.importers import loudness
 from firmware.models import budget, modelfile, presets
 from firmware.models.modelfile import ModelFile, ModelFileError
-from firmware.tools import bench
+from firmware.models.random import random_weights
 
 
 def _db(x):
@@ -24,7 +24,7 @@ def _db(x):
 def _lstm(loudness_db=None, seed=0):
     config = presets.recurrent_config(4)
     meta = {"name": "t"} if loudness_db is None else {"name": "t", "loudness": loudness_db}
-    return ModelFile("LSTM", config, bench.random_weights("LSTM", config, seed=seed), 48000, metadata=meta)
+    return ModelFile("LSTM", config, random_weights("LSTM", config, seed=seed), 48000, metadata=meta)
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ def test_cost_is_an_upper_bound_of_what_a_model_allocates():
     for arch, config in (("WaveNet", presets.wavenet_preset("standard")), ("LSTM", presets.recurrent_config(40)),
                          ("ConvNet", {"channels": 8, "dilations": [1, 2, 4, 512], "activation": "Tanh"}),
                          ("Linear", {"receptive_field": 4096, "bias": True})):
-        weights = bench.random_weights(arch, config)
+        weights = random_weights(arch, config)
         tracemalloc.start()
         from firmware import models
         models.build(arch, config, weights, 48000, limits.CHECK_BLOCK)

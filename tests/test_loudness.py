@@ -5,7 +5,7 @@ import numpy as np
 
 from firmware.importers import loudness
 from firmware.models.modelfile import ModelFile
-from firmware.tools.bench import random_weights
+from firmware.models.random import random_weights
 
 
 def _linear(gain):

@@ -143,7 +143,7 @@ def test_controllers_pulled_are_dropped_with_a_log_line(caplog):
 
 @pytest.fixture
 def pedal(tmp_path):
-    from firmware.testing.models import small_pedal
+    from firmware.testing.pedal import small_pedal
     pedal, engine, cfg = small_pedal(tmp_path)
     pedal.midi = MidiInput(pedal, cfg["midi"], cfg["controls"], sequencer=False).start()
     yield pedal, engine
@@ -178,7 +178,7 @@ def test_midi_through_the_control_channel_reaches_the_pedal(pedal):
 
 
 def test_midi_off_says_so(tmp_path):
-    from firmware.testing.models import local_pedal
+    from firmware.testing.pedal import local_pedal
     cfg = load_config(overrides={"models": {"directory": str(tmp_path)}})
     p, _, _ = local_pedal(cfg, tmp_path / "cache")
     r = p.handle({"cmd": "midi", "events": [cc(11, 3)]})

@@ -7,7 +7,7 @@ import pytest
 
 from firmware.ipc.messages import MessageError, check_control
 from firmware.pedal.controls import GpioControls, KeyboardControls
-from firmware.testing.models import small_pedal
+from firmware.testing.pedal import small_pedal
 
 
 @pytest.fixture

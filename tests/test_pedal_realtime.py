@@ -178,7 +178,7 @@ def test_a_stalled_audio_thread_xruns_counted_logged_and_recovered(jack, tmp_pat
     import logging
 
     from firmware.platform.alsa import AlsaDuplex
-    from firmware.testing.models import local_pedal
+    from firmware.testing.pedal import local_pedal
     models = tmp_path / "models"
     models.mkdir()
     write_model(models / "a.npz", arch="LSTM", seed=1)

@@ -149,7 +149,7 @@ def test_resampled_model_matches_an_offline_resampled_render():
 
 def test_44k_model_plays_in_the_pedal_without_the_warning(tmp_path, caplog):
     from firmware.core.config import load_config
-    from firmware.testing.models import local_pedal
+    from firmware.testing.pedal import local_pedal
     d = tmp_path / "models"
     d.mkdir()
     model_44k().save(d / "g44.npz")

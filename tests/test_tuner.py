@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from firmware.ipc import shared as sh
-from firmware.pedal.tuner import PitchDetector, Reading, hum, led_states, note_frequency, note_of, pluck
+from firmware.pedal.tuner import PitchDetector, Reading, led_states, note_frequency, note_of
+from firmware.testing.signals import hum, pluck
 
 RATE = 48000
 HOP = int(0.02 * RATE)          # the control side's 50 Hz
@@ -161,7 +162,7 @@ def feed(shared, x):
 
 @pytest.fixture
 def pedal(tmp_path):
-    from firmware.testing.models import small_pedal
+    from firmware.testing.pedal import small_pedal
     pedal, _, cfg = small_pedal(tmp_path, names="AB")
     return pedal, cfg
 

@@ -15,7 +15,7 @@ def warm(rate=48000, block=64):
     from firmware.dsp import resample
     from firmware.dsp.chain import ToneChain
     from firmware.models import presets
-    from firmware.tools.bench import random_weights
+    from firmware.models.random import random_weights
     t0 = time.perf_counter()
     x = np.zeros(64, np.float32)
     y = np.empty_like(x)

@@ -22,6 +22,8 @@ import numpy as np
 from firmware import models
 from firmware.core.errors import UserError
 from firmware.models import presets
+from firmware.models.random import random_weights
+from firmware.testing.signals import test_signal
 
 BENCH_MODELS = [
     ("WaveNet standard", "WaveNet", lambda: presets.wavenet_preset("standard")),
@@ -38,23 +40,6 @@ SAMPLE_RATE = 48000
 # A slimmable (channel-sliced) WaveNet "standard": each width NAM Core / the importer can
 # play, cut from one set of full-width weights (`--submodel N` picks one on import).
 SLIMMABLE_ALLOWED = ([4, 8, 12, 16], [2, 4, 6, 8])  # per layer array of the standard preset
-
-
-def random_weights(architecture, config, seed=0):
-    """Weights of plausible scale (fan-in normalised) so activations are neither dead nor saturated."""
-    rng = np.random.default_rng(seed)
-    weights = {}
-    for name, shape in models.weight_shapes(architecture, config).items():
-        fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-        weights[name] = (rng.standard_normal(shape) / np.sqrt(max(fan_in, 1))).astype(np.float32)
-    return weights
-
-
-def test_signal(seconds, seed=1):
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
-    return (0.3 * np.sin(2 * np.pi * 110 * t) * (1 + 0.5 * np.sin(2 * np.pi * 0.7 * t))
-            + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
 
 
 def numba_rtf(model, x, block, repeats):
@@ -208,7 +193,7 @@ def run(args):
     if args.realtime:
         return run_realtime(args)
     if args.tuner:
-        from firmware.pedal.tuner import format_tuner_table, run_tuner_bench
+        from firmware.tools.tunerbench import format_tuner_table, run_tuner_bench
         rows, info = run_tuner_bench(seeds=args.plucks)
         print(json.dumps({"rows": rows, **info}) if args.json else format_tuner_table(rows, info))
         return 0

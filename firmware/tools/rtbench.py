@@ -25,6 +25,7 @@ import time
 import numpy as np
 
 from firmware.core.errors import BenchError
+from firmware.testing.corpus import corpus_dir
 
 
 def jack_alsa_conf(pcm):
@@ -88,17 +89,9 @@ def jack_available():
     return bool(shutil.which("jackd")) and plugin
 
 
-def _corpus():
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    for d in (os.environ.get("TUBELESS_SHARED"), os.path.join(here, "..", "shared")):
-        if d and os.path.isdir(os.path.join(d, "corpus", "nam")):
-            return os.path.join(os.path.abspath(d), "corpus")
-    return None
-
-
 def build_library(models_dir):
     """At least six models of mixed formats; returns (files, sources for phase 3, note)."""
-    corpus = _corpus()
+    corpus = corpus_dir()
     os.makedirs(models_dir, exist_ok=True)
     from firmware.testing.models import write_model
     write_model(os.path.join(models_dir, "f-lstm16.npz"), arch="LSTM", seed=3, hidden=16, name="LSTM-16")
@@ -113,7 +106,7 @@ def build_library(models_dir):
     from firmware import models as _models
     from firmware.models import presets
     from firmware.models.modelfile import ModelFile
-    from firmware.tools.bench import random_weights
+    from firmware.models.random import random_weights
     cfg = presets.wavenet_preset("standard")
     mf = ModelFile("WaveNet", cfg, random_weights("WaveNet", cfg), metadata={"name": "standard", "loudness": -18.0})
     mf.save(os.path.join(models_dir, "a-standard.npz"))

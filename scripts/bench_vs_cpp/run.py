@@ -213,7 +213,7 @@ def main(argv=None):
     if not args.nam_core_bench:
         p.error("--nam-core-bench is required (run scripts/bench_vs_cpp.sh)")
     sys.path.insert(0, str(ROOT))
-    from firmware.tools.bench import test_signal
+    from firmware.testing.signals import test_signal
     Path(args.work).mkdir(parents=True, exist_ok=True)
     args.input = str(Path(args.work) / "input.f32")
     test_signal(args.seconds).tofile(args.input)
