@@ -8,6 +8,7 @@ from allocation import allocations
 from firmware.dsp import kernels as dsp
 from firmware.dsp.chain import Slot, ToneChain, make_slot
 from firmware.testing.models import make_model
+from firmware.dsp.convolver import Convolver
 
 SR = 48000
 B = 64
@@ -42,7 +43,7 @@ class NaNModel:
 def test_convolver_matches_direct_convolution_for_any_cut(rng):
     ir = rng.standard_normal(700) * np.exp(-np.arange(700) / 150)
     x = rng.standard_normal(6000).astype(np.float32)
-    conv = dsp.Convolver(ir, B)
+    conv = Convolver(ir, B)
     y = np.zeros_like(x)
     s = 0
     sizes = [1, 64, 17, 100, 300, 5, 64]

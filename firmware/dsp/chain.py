@@ -26,6 +26,8 @@ import numpy as np
 
 from firmware.dsp import kernels as dsp
 from firmware.dsp import resample
+from firmware.dsp.convolver import Convolver
+from firmware.core.units import db_to_gain
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +55,6 @@ DEFAULTS = {
 
 def pot_to_db(v, lo, hi):
     return lo + (hi - lo) * min(1.0, max(0.0, float(v)))
-
-
-def db_to_gain(db):
-    return 10.0 ** (db / 20.0)
 
 
 class Slot:
@@ -101,7 +99,7 @@ def make_slot(model_file, max_block, settings=None, tag=None, sample_rate=None, 
     model.reset()
     model.prewarm()
     in_gain, out_gain = model_gains(model_file, settings)
-    conv = dsp.Convolver(ir, block=max_block) if ir is not None and len(ir) else None
+    conv = Convolver(ir, block=max_block) if ir is not None and len(ir) else None
     return Slot(model, model_file.name, out_gain, in_gain, model.num_knobs > 0, tag, conv)
 
 
@@ -188,7 +186,7 @@ class ToneChain(ChainParams):
         self.out = np.zeros(B, np.float32)
         self.convolver = None
         if ir is not None and len(ir):
-            self.convolver = dsp.Convolver(ir, block=B)
+            self.convolver = Convolver(ir, block=B)
         # switching state: written by the control side, consumed by the audio thread
         self.current = None
         self.incoming = None

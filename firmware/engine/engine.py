@@ -31,6 +31,7 @@ from firmware.dsp import chain as chain_mod
 from firmware.dsp import kernels as dsp
 from firmware.ipc import shared as sh
 from firmware.models import modelfile
+from firmware.dsp.convolver import Convolver
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ class Engine:
         conv = None
         if path:
             try:
-                conv = dsp.Convolver(np.load(path, allow_pickle=False), block=self.period)
+                conv = Convolver(np.load(path, allow_pickle=False), block=self.period)
             except Exception as e:
                 log.warning("global IR %s not used: %s", path, e)
         self.chain.convolver = conv      # one store; picked up by the next block
@@ -254,23 +255,22 @@ class Engine:
         sync the shared counters every sync_s."""
         import select
 
-        from firmware.ipc import messages
-        buf = b""
+        from firmware.core.errors import MessageError
+        from firmware.ipc.lines import LineReader
+        reader = LineReader()
         while not self._stop.is_set():
             r, _, _ = select.select([rfd], [], [], sync_s)
             if r:
                 chunk = os.read(rfd, 65536)
                 if not chunk:
                     break                       # the pedal went away: stop playing
-                buf += chunk
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
+                for msg in reader.feed(chunk):
                     try:
-                        self.handle(messages.decode(line))
-                    except messages.MessageError as e:
+                        if isinstance(msg, MessageError):
+                            raise msg
+                        self.handle(msg)
+                    except MessageError as e:
                         log.warning("engine: bad command: %s", e)
-                if len(buf) > messages.MAX_LINE:
-                    buf = b""
             self.sync()
         self.stop()
         if self.audio_thread is not None:

@@ -89,8 +89,3 @@ def metadata(found, path, fmt, **source):
     meta.setdefault("name", os.path.splitext(os.path.basename(path))[0])
     meta["source"] = {"format": fmt, "file": os.path.basename(path), **source}
     return meta
-
-
-def db_to_gain(db):
-    """dB to a linear factor the way AIDA-X does it: anything at or below -90 dB is silence."""
-    return float(10.0 ** (db / 20.0)) if db > -90.0 else 0.0

@@ -18,9 +18,10 @@ import numpy as np
 
 from firmware.core import limits
 from firmware.importers import registry
-from firmware.importers._common import array, db_to_gain, field, integer, metadata, sample_rate
+from firmware.importers._common import array, field, integer, metadata, sample_rate
 from firmware.models import budget, modelfile
 from firmware.models import lstm as lstm_model
+from firmware.core.units import db_to_gain
 
 FORMAT = "aidax"
 DEFAULT_SAMPLE_RATE = 48000
@@ -115,7 +116,7 @@ def _gain(doc, key, path):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not abs(value) <= MAX_GAIN_DB:
         raise modelfile.ModelFileError(path, f"field '{key}' must be a number of dB within +-{MAX_GAIN_DB:g}, "
                                              f"got {value!r}")
-    return db_to_gain(float(value))
+    return db_to_gain(float(value), floor_db=-90.0)  # AIDA-X: -90 dB and below is silence
 
 
 def _recurrent(layer, kind, index, rows_in, H, path, w):

@@ -215,8 +215,8 @@ class Librarian:
         its predecessor died on."""
         import select
 
-        from firmware.ipc import messages
-        buf = b""
+        from firmware.ipc.lines import LineReader
+        reader = LineReader()
         timeout = 0.0
         settle = False
         while True:
@@ -225,16 +225,9 @@ class Librarian:
                 chunk = os.read(rfd, 65536)
                 if not chunk:
                     return                        # the pedal went away
-                buf += chunk
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    try:
-                        msg = messages.decode(line)
-                    except messages.MessageError:
-                        continue
-                    if msg.get("op") == "skip":
+                for msg in reader.feed(chunk):
+                    if isinstance(msg, dict) and msg.get("op") == "skip":
                         self.skip(msg.get("path"), msg.get("stamp"))
-                buf = buf[-messages.MAX_LINE:]
                 if timeout == 0.0:
                     continue                      # drain what is waiting before the first look
             try:

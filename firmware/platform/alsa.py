@@ -10,7 +10,7 @@ import logging
 import numpy as np
 
 from firmware.core.errors import AudioConfigError
-from firmware.dsp import kernels as dsp
+from firmware.platform import samples
 
 log = logging.getLogger(__name__)
 
@@ -108,12 +108,12 @@ class AlsaDuplex:
             self.short_reads += 1
             if n == 0:
                 return 0
-        dsp.decode_channel(data, out, n, self.channels, self.input_channel, self.in_width, self.in_bits)
+        samples.decode_channel(data, out, n, self.channels, self.input_channel, self.in_width, self.in_bits)
         return n
 
     def write(self, x, n):
         """n float32 samples to every output channel. Returns False after an underrun."""
-        dsp.encode_all(x, self.out_raw, n, self.channels, self.out_width, self.out_bits)
+        samples.encode_all(x, self.out_raw, n, self.channels, self.out_width, self.out_bits)
         buf = self.out_raw if n == self.period else self.out_raw[: n * self.channels * self.out_width]
         r = self.playback.write(buf)
         if r == EPIPE or (isinstance(r, int) and r < 0):

@@ -14,6 +14,7 @@ import tempfile
 import tomllib
 
 from firmware.core.errors import SettingsError
+from firmware.platform import cards as cards_mod
 
 
 def _toml_value(v):
@@ -92,13 +93,11 @@ def _both(v):
 
 
 def present_cards():
-    """ALSA card ids present (from /proc/asound/cards)."""
+    """ALSA card ids present (platform.cards reads /proc/asound/cards)."""
     try:
-        with open("/proc/asound/cards", encoding="utf-8") as f:
-            text = f.read()
+        return [card.id for card in cards_mod.list_cards()]
     except OSError:
         return []
-    return re.findall(r"^\s*\d+\s+\[(\S+)\s*\]", text, re.M)
 
 
 def gain_control(cards=None):
