@@ -1,4 +1,4 @@
-"""`tubeless warm`: compile every kernel into the Numba cache now (at install or first boot),
+"""Compile every kernel into the Numba cache now (at install or first boot),
 so the pedal starts playing in a second instead of after minutes of JIT on a Pi."""
 import logging
 import time
@@ -36,15 +36,3 @@ def warm(rate=48000, block=64):
     chain = ToneChain(rate, block=block, ir=np.r_[1.0, np.zeros(255)])
     chain.process(x, y, 64)
     return time.perf_counter() - t0
-
-
-def run(args):
-    from firmware import NUMBA_CACHE_DIR
-    seconds = warm()
-    print(f"kernels compiled or loaded in {seconds:.1f} s (Numba cache: {NUMBA_CACHE_DIR})")
-    return 0
-
-
-def register(sub):
-    p = sub.add_parser("warm", help="compile every kernel into the Numba cache (install, first boot)")
-    p.set_defaults(func=run)

@@ -20,7 +20,7 @@ COMMAND_MODULES = [
     "firmware.tools.run",
     "firmware.tools.web",
     "firmware.tools.demo",
-    "firmware.dsp.warm",
+    "firmware.tools.warm",
 ]
 # Commands that parse untrusted files in this process: they run in a child process with
 # an address-space limit (`import`/`convert` also limit each file's parse, see importers).

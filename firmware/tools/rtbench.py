@@ -313,8 +313,8 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
             t0 = time.monotonic()
             next_at, copy_at = t0, t0
             hook = phase[1] if not isinstance(phase, int) else None
-            if phase == 7:                         # MIDI (firmware/pedal/midi.py: storm_phase)
-                from firmware.pedal.midi import storm_phase as hook
+            if phase == 7:                         # MIDI (firmware/tools/midistorm.py)
+                from firmware.tools.midistorm import storm_phase as hook
             if phase == 6:                         # tubeless web beside the pedal (firmware/tools/webbench.py)
                 from firmware.tools.webbench import web_phase as hook
             if hook is not None:
