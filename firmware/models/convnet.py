@@ -21,7 +21,7 @@ from firmware.models import registry
 from firmware.models._gemm import conv_acc, fill_rows
 from firmware.models._jit import kernel
 from firmware.models.base import Cost, Model, ModelConfigError, pack_weights, positive_int, require
-from firmware.models.wavenet import _activation_spec, _alias_safe_row_length, activation_slopes
+from firmware.models.wavenet.params import _activation_spec, _alias_safe_row_length, activation_slopes
 
 ARCHITECTURE = "ConvNet"
 KERNEL_SIZE = 2  # Core: "HACK 2 kernel"

@@ -116,14 +116,13 @@ def jit_probe(cache_dir):
 def slimmable_widths(seed=0):
     """[(label, config, weights)]: every width of a slimmable WaveNet standard, narrowest
     first, sliced by the NAM importer from one full-width set of random weights."""
-    from firmware.importers import nam
+    from firmware.importers.nam import slimmable
     config = presets.wavenet_preset("standard")
     weights = random_weights("WaveNet", config, seed)
-    groups = [{"conv": 1, "mixin": 1, "layer1x1": 1, "head1x1": 1, "film": {}} for _ in config["layer_arrays"]]
-    count = len(nam._slim_widths(config, list(SLIMMABLE_ALLOWED)))
+    count = len(slimmable.slim_widths(config, list(SLIMMABLE_ALLOWED)))
     rows = []
     for width in range(count):
-        cfg, w, info = nam._slimmed(config, weights, list(SLIMMABLE_ALLOWED), groups, width, "bench", "config")
+        cfg, w, info = slimmable.slim(config, weights, list(SLIMMABLE_ALLOWED), width, "bench", "config")
         channels = "/".join(str(c) for c in info["sizes"][width]["channels"])
         rows.append((f"WaveNet standard slimmable, width {width} ({channels} ch)", cfg, w))
     return rows

@@ -6,7 +6,7 @@ comes out shorter by the convolution's span, and all sequences are aligned on th
 sample (time runs to the right), so trimming a tensor to its last n frames lines it up
 with any other. The model maps (B, T) to (B, T - receptive_field + 1), as NAM trains.
 
-Config (see `firmware/models/wavenet.py`): `{"layer_arrays": [array, ...], "head_scale": s}`,
+Config (see `firmware/models/wavenet/`): `{"layer_arrays": [array, ...], "head_scale": s}`,
 each array `{input_size, condition_size, channels, bottleneck?, head_size,
 head_kernel_size?, head_dilation?, head_bias?, layer1x1?, head1x1?, layers: [{kernel_size,
 dilation, activation, gating?, secondary_activation?, film?}, ...]}`, optional `post_head`
