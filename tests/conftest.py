@@ -1,6 +1,10 @@
-"""Shared test setup: Numba's cache inside the repo, the shared material, test signals."""
+"""Shared test setup: Numba's cache inside the repo, and the fixtures the test files share
+(the shared material, test signals, mock pins, a small pedal in this process, a JACK dummy
+device). Plain helper functions are in helpers.py."""
 import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 # Before anything imports firmware (and compiles): keep Numba's cache in the repo, not in
@@ -12,6 +16,7 @@ if str(REPO) not in sys.path:
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from helpers import guitar_like  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 
@@ -24,25 +29,63 @@ def shared_dir():
     return SHARED
 
 
+@pytest.fixture(scope="session")
+def corpus(shared_dir):
+    """The conformance corpus (../shared/corpus: real files and their reference players' outputs)."""
+    path = shared_dir / "corpus"
+    if not path.is_dir():
+        pytest.skip(f"conformance corpus not found at {path}")
+    return path
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(20240611)
 
 
-def guitar_like(n, sample_rate=48000, seed=0):
-    """A deterministic, guitar-like float32 test signal: a decaying low chord over a little
-    noise, then a louder pluck halfway, peaking near 0.9 so a model's clean and driven
-    regions are both exercised."""
-    t = np.arange(n) / sample_rate
-    noise = np.random.default_rng(seed).standard_normal(n)
-    x = 0.5 * np.exp(-4 * t) * sum(np.sin(2 * np.pi * f * t) for f in (82.4, 110.0, 146.8)) / 3
-    x += 0.03 * noise
-    half = n // 2
-    x[half:] += 0.6 * np.sin(2 * np.pi * 196.0 * t[:n - half]) * np.exp(-12 * t[:n - half])
-    return x.astype(np.float32)
-
-
 @pytest.fixture(scope="session")
 def test_signal():
-    """guitar_like(n, seed=...) as a fixture: `test_signal(4800)`."""
+    """helpers.guitar_like(n, seed=...) as a fixture: `test_signal(4800)`."""
     return guitar_like
+
+
+@pytest.fixture
+def mock_pins(monkeypatch):
+    """gpiozero's mock pin factory for the footswitches, LEDs and the MCP3008; reset after the test."""
+    from firmware.testing.mockhw import use_mock_pins
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
+    factory = use_mock_pins()
+    yield factory
+    factory.reset()
+
+
+@pytest.fixture
+def small_pedal(tmp_path):
+    """small_pedal(names="ABC", overrides=None): a library of small LSTMs named `names` and the
+    pedal's three parts in this process, its first model playing: (pedal, engine, cfg)."""
+    from firmware.testing.pedal import small_pedal as start
+    return lambda names="ABC", overrides=None: start(tmp_path, names, overrides)
+
+
+@pytest.fixture
+def jack_device(tmp_path, monkeypatch):
+    """A JACK dummy server (48 kHz, 64-frame periods, paced in real time) behind ALSA's jack
+    plugin: the ALSA device name to play on. Skips when jackd does not start."""
+    from firmware.tools.rtbench import jack_alsa_conf
+    name = f"tubeless{os.getpid()}"
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
+    monkeypatch.setenv("JACK_NO_AUDIO_RESERVATION", "1")
+    conf = tmp_path / "jack.conf"
+    conf.write_text(jack_alsa_conf("tubeless_jack"))
+    monkeypatch.setenv("ALSA_CONFIG_PATH", f"/usr/share/alsa/alsa.conf:{conf}")
+    proc = subprocess.Popen(["jackd", "-n", name, "-d", "dummy", "-r", "48000", "-p", "64"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    if proc.poll() is not None:
+        pytest.skip("jackd did not start")
+    yield "tubeless_jack"
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()

@@ -1,7 +1,10 @@
-"""The bundled demo DI clip: reproducible, the promised length and level, with silence in it."""
+"""The demo (what `make run` does): the bundled DI clip (reproducible, the promised length
+and level, with silence in it) and `tubeless demo` playing the bundled model."""
 import numpy as np
 import soundfile as sf
 
+from firmware.tools.cli import main
+from firmware.tools.demo import bundled
 from training import capture
 
 
@@ -25,3 +28,13 @@ def test_write_demo_clip(tmp_path):
     assert (info.samplerate, info.channels, info.subtype) == (48000, 1, "PCM_24")
     read, _ = sf.read(str(path), dtype="float32")
     assert np.max(np.abs(read - audio)) < 1e-6
+
+
+def test_demo_simulates_the_bundled_model_into_a_file(tmp_path, capsys):
+    out = tmp_path / "demo.wav"
+    assert main(["demo", "--simulate", "--output", str(out), "--workdir", str(tmp_path / "work")]) == 0
+    assert str(out) in capsys.readouterr().out
+    y, rate = sf.read(out)
+    x, _ = sf.read(bundled("demo_di.wav"))
+    assert rate == 48000 and len(y) == len(x)                     # sample-aligned with the clip
+    assert np.max(np.abs(y)) <= 10 ** (-0.1 / 20) + 1e-6 and np.sqrt(np.mean(y ** 2)) > 0.01

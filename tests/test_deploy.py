@@ -44,7 +44,9 @@ ls "$FAKE_PEDAL_DIR"
 
 
 @pytest.fixture
-def pedal(tmp_path):
+def ssh_pedal(tmp_path):
+    """A 'pedal' behind the stand-in ssh/scp: (its models folder, a local folder, the env, the
+    log of hosts contacted)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for name, text in (("ssh", FAKE_SSH), ("scp", FAKE_SCP), ("tubeless", FAKE_TUBELESS)):
@@ -64,8 +66,8 @@ def deploy(env, *args):
     return subprocess.run(["sh", str(DEPLOY), *args], capture_output=True, text=True, env=env, timeout=60)
 
 
-def test_copies_under_final_names_and_lists_models(pedal):
-    models, local, env, hosts = pedal
+def test_copies_under_final_names_and_lists_models(ssh_pedal):
+    models, local, env, hosts = ssh_pedal
     (local / "Plexi Lead.nam").write_bytes(b"nam model " * 100)
     (local / "Plexi Lead.wav").write_bytes(b"RIFF ir")
     proc = deploy(env, "pi@pedal.local", str(local / "Plexi Lead.nam"), str(local / "Plexi Lead.wav"))
@@ -77,8 +79,8 @@ def test_copies_under_final_names_and_lists_models(pedal):
     assert set(hosts.read_text().split()) == {"pi@pedal.local"}
 
 
-def test_damaged_transfer_changes_nothing_on_the_pedal(pedal):
-    models, local, env, _ = pedal
+def test_damaged_transfer_changes_nothing_on_the_pedal(ssh_pedal):
+    models, local, env, _ = ssh_pedal
     (local / "A.npz").write_bytes(b"model bytes")
     proc = deploy({**env, "FAKE_SCP_CORRUPT": "1"}, "pedal.local", str(local / "A.npz"))
     assert proc.returncode != 0
@@ -86,8 +88,8 @@ def test_damaged_transfer_changes_nothing_on_the_pedal(pedal):
     assert sorted(p.name for p in models.iterdir()) == ["Old.npz"]   # no partial left either
 
 
-def test_failed_copy_of_second_file_removes_the_first_temporary(pedal):
-    models, local, env, _ = pedal
+def test_failed_copy_of_second_file_removes_the_first_temporary(ssh_pedal):
+    models, local, env, _ = ssh_pedal
     for name in ("A.npz", "B.npz"):
         (local / name).write_bytes(name.encode())
     proc = deploy({**env, "FAKE_SCP_FAIL_ON": "B.npz"}, "pedal.local", str(local / "A.npz"), str(local / "B.npz"))
@@ -99,8 +101,8 @@ def test_failed_copy_of_second_file_removes_the_first_temporary(pedal):
     ("notes.txt", "not a model"),
     (".hidden.npz", "hidden names"),
 ])
-def test_refuses_bad_files_before_connecting(pedal, name, message):
-    models, local, env, hosts = pedal
+def test_refuses_bad_files_before_connecting(ssh_pedal, name, message):
+    models, local, env, hosts = ssh_pedal
     (local / "Good.npz").write_bytes(b"x")
     (local / name).write_bytes(b"x")
     proc = deploy(env, "pedal.local", str(local / "Good.npz"), str(local / name))
@@ -109,16 +111,16 @@ def test_refuses_bad_files_before_connecting(pedal, name, message):
     assert sorted(p.name for p in models.iterdir()) == ["Old.npz"]
 
 
-def test_missing_file_and_missing_arguments(pedal):
-    _, local, env, _ = pedal
+def test_missing_file_and_missing_arguments(ssh_pedal):
+    _, local, env, _ = ssh_pedal
     proc = deploy(env, "pedal.local", str(local / "absent.npz"))
     assert proc.returncode == 1 and "no such file" in proc.stderr
     proc = deploy(env, "pedal.local")
     assert proc.returncode == 2 and "Usage:" in proc.stderr
 
 
-def test_unwritable_models_dir_explains_the_group(pedal):
-    _, local, env, _ = pedal
+def test_unwritable_models_dir_explains_the_group(ssh_pedal):
+    _, local, env, _ = ssh_pedal
     (local / "A.npz").write_bytes(b"x")
     proc = deploy({**env, "REMOTE_DIR": "/nonexistent/models"}, "pedal.local", str(local / "A.npz"))
     assert proc.returncode == 1 and "'tubeless' group" in proc.stderr

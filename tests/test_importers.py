@@ -5,12 +5,12 @@ outputs) where it is present, and against independent references (PyTorch, a Num
 WaveNet written from the .nam layout) for synthetic files everywhere.
 """
 import json
-import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers import NAM_DATA, classic_wavenet_nam, guitarml_lstm_doc, write_json
+from reference import numpy_nam_wavenet
 
 from firmware.importers import guitarml, import_file, load, nam
 from firmware.models import modelfile
@@ -20,14 +20,6 @@ from firmware.tools.cli import main
 NAM_TOLERANCE = {"wavenet": 1e-5, "lstm": 1e-5, "slimmable_container": 1e-5, "wavenet_condition_dsp": 1e-5,
                  "wavenet_a1_standard": 1e-4, "A2": 1e-4}
 AIDADSP_THRESHOLD = 1e-5  # aidadsp-lv2's own check of a file's reference pair
-
-
-@pytest.fixture(scope="module")
-def corpus(shared_dir):
-    path = shared_dir / "corpus"
-    if not path.is_dir():
-        pytest.skip(f"conformance corpus not found at {path}")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +38,6 @@ def _play(mf, x, knobs=(), block=64):
     for i, v in enumerate(knobs):
         model.set_knob(i, v)
     return model.render(x, block=block, prewarm=mf.prewarm)
-
-
-def _write_json(path, doc):
-    path.write_text(json.dumps(doc))
-    return path
 
 
 # --- the corpus: real files against their reference players ---------------------------------
@@ -135,6 +122,48 @@ def test_convert_is_import_of_one_file(tmp_path, capsys):
     assert main(["convert", str(src), str(out), "--force"]) == 0
 
 
+# --- the import command: a batch goes on past one file's trouble ----------------------------------
+def test_import_batch_gives_clashing_names_distinct_outputs_and_says_so(tmp_path, capsys):
+    from firmware.models import modelfile
+    nam_src = tmp_path / "amp.nam"
+    nam_src.write_text((NAM_DATA / "wavenet_gated.nam").read_text())
+    json_src = write_json(tmp_path / "amp.json", guitarml_lstm_doc(seed=5))     # the same stem
+    other = tmp_path / "lead.nam"
+    other.write_text((NAM_DATA / "linear.nam").read_text())
+    assert main(["import", str(nam_src), str(json_src), str(other)]) == 0
+    captured = capsys.readouterr()
+    assert "written as amp-nam.npz" in captured.err and "written as amp-json.npz" in captured.err
+    assert modelfile.load(tmp_path / "amp-nam.npz").architecture == "WaveNet"
+    assert modelfile.load(tmp_path / "amp-json.npz").metadata["source"]["format"] == "guitarml"
+    assert (tmp_path / "lead.npz").exists() and not (tmp_path / "amp.npz").exists()
+    # What import says of each file is its self-check, named as such (not a conformance result).
+    assert "self-check of the saved file" in captured.out and "reference reproduced" not in captured.out
+
+    # Again without --force: every output exists; each is reported and the batch goes on.
+    assert main(["import", str(nam_src), str(json_src), str(other)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("exists (use --force to overwrite); skipped") == 3 and "3 of 3 files not imported" in err
+    # With --force each is rewritten to its own output: nothing overwrites another.
+    assert main(["import", "--force", str(nam_src), str(json_src), str(other)]) == 0
+    assert modelfile.load(tmp_path / "amp-nam.npz").architecture == "WaveNet"
+    assert modelfile.load(tmp_path / "amp-json.npz").metadata["source"]["format"] == "guitarml"
+
+
+def test_import_lists_the_widths_of_a_slimmable_wavenet(tmp_path, capsys):
+    src = NAM_DATA / "core" / "slimmable_wavenet.nam"
+    dst = tmp_path / "slim.npz"
+    assert main(["import", str(src), "-o", str(dst), "--submodel", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "sizes (--submodel N): 0: 1 channel, 1: 2 channels [imported], 2: 3 channels" in out
+    from firmware.importers import submodel_sizes
+    from firmware.models import modelfile
+    mf = modelfile.load(dst)
+    assert mf.config["layer_arrays"][0]["channels"] == 2
+    assert submodel_sizes(mf.metadata) == (["1 channel", "2 channels", "3 channels"], 1)
+    assert main(["import", str(src), "-o", str(tmp_path / "x.npz"), "--submodel", "3"]) == 2
+    assert "submodel 3 does not exist" in capsys.readouterr().err
+
+
 def test_aidax_extension_is_accepted(corpus, tmp_path):
     from firmware.importers import loader
     src = tmp_path / "capture.aidax"
@@ -150,74 +179,14 @@ def test_load_takes_our_files_and_foreign_ones(corpus, tmp_path):
 
 
 # --- synthetic files: independent references, no corpus needed --------------------------------
-def _classic_wavenet_nam(rng, gated=False, channels=(3, 2), dilations=((1, 2, 4), (8, 1)), kernel=3):
-    """A small classic-layout (0.5.x) .nam WaveNet of two arrays with random weights."""
-    layers, count, prev = [], 0, 1
-    for a, (C, dil) in enumerate(zip(channels, dilations)):
-        head_size = 1 if a == len(channels) - 1 else channels[a + 1]
-        Z = 2 * C if gated else C
-        layers.append({"input_size": prev, "condition_size": 1, "head_size": head_size, "channels": C,
-                       "kernel_size": kernel, "dilations": list(dil), "activation": "Tanh", "gated": gated,
-                       "head_bias": a == len(channels) - 1})
-        count += C * prev + len(dil) * (Z * C * kernel + Z + Z + C * C + C) + head_size * C
-        count += head_size if a == len(channels) - 1 else 0
-        prev = C
-    weights = (0.4 * rng.standard_normal(count + 1)).tolist()
-    weights[-1] = 0.3  # the head scale, which Core takes from here
-    return {"version": "0.5.4", "architecture": "WaveNet",
-            "config": {"layers": layers, "head": None, "head_scale": 0.02},
-            "weights": weights, "sample_rate": 48000, "metadata": {"name": "synthetic"}}
-
-
-def _numpy_nam_wavenet(doc, x):
-    """The .nam WaveNet forward straight from its layout, in float64, zero history."""
-    flat = np.asarray(doc["weights"], np.float64)
-    pos = 0
-
-    def take(*shape):
-        nonlocal pos
-        n = math.prod(shape)
-        out = flat[pos:pos + n].reshape(shape)
-        pos += n
-        return out
-
-    T = len(x)
-    cond = x[None, :].astype(np.float64)
-    y, head = cond, None
-    for arr in doc["config"]["layers"]:
-        C, K, gated = arr["channels"], arr["kernel_size"], arr["gated"]
-        Z = 2 * C if gated else C
-        R = take(C, arr["input_size"], 1)[:, :, 0]
-        params = [(take(Z, C, K), take(Z), take(Z, 1, 1)[:, :, 0], take(C, C, 1)[:, :, 0], take(C))
-                  for _ in arr["dilations"]]
-        H = take(arr["head_size"], C, 1)[:, :, 0]
-        hb = take(arr["head_size"]) if arr["head_bias"] else np.zeros(arr["head_size"])
-        h = R @ y
-        acc = np.zeros((C, T)) if head is None else head
-        for d, (Wc, bc, M, W1, b1) in zip(arr["dilations"], params):
-            z = bc[:, None] + M @ cond
-            for k in range(K):
-                shift = d * (K - 1 - k)
-                past = np.zeros_like(h)
-                past[:, shift:] = h[:, :T - shift]
-                z += Wc[:, :, k] @ past
-            a = np.tanh(z[:C]) / (1 + np.exp(-z[C:])) if gated else np.tanh(z)
-            acc = acc + a
-            h = h + W1 @ a + b1[:, None]
-        head = H @ acc + hb[:, None]
-        y = h
-    assert pos == len(flat) - 1
-    return flat[-1] * head[0]
-
-
 @pytest.mark.parametrize("gated", [False, True])
 def test_classic_nam_wavenet_matches_numpy_reference(tmp_path, rng, test_signal, gated):
-    doc = _classic_wavenet_nam(rng, gated=gated)
-    mf = import_file(_write_json(tmp_path / "m.nam", doc))
+    doc = classic_wavenet_nam(rng, gated=gated)
+    mf = import_file(write_json(tmp_path / "m.nam", doc))
     x = test_signal(3000)
     # NAM prewarms with silence; prepending it to the NumPy input gives the same history.
     rf = mf.build().prewarm_samples
-    expected = _numpy_nam_wavenet(doc, np.concatenate([np.zeros(rf, np.float32), x]))[rf:]
+    expected = numpy_nam_wavenet(doc, np.concatenate([np.zeros(rf, np.float32), x]))[rf:]
     assert np.max(np.abs(_play(mf, x) - expected)) <= 1e-5
 
 
@@ -225,7 +194,7 @@ def test_nam_linear_applies_the_first_tap_to_the_newest_sample(tmp_path, rng, te
     taps = rng.standard_normal(7)
     doc = {"version": "0.5.4", "architecture": "Linear", "config": {"receptive_field": 7, "bias": True},
            "weights": taps.tolist() + [0.25]}
-    mf = import_file(_write_json(tmp_path / "lin.nam", doc))
+    mf = import_file(write_json(tmp_path / "lin.nam", doc))
     x = test_signal(500)
     expected = np.convolve(x.astype(np.float64), taps)[:len(x)] + 0.25
     assert np.max(np.abs(_play(mf, x) - expected)) <= 1e-5
@@ -260,10 +229,10 @@ def test_nam_linear_applies_the_first_tap_to_the_newest_sample(tmp_path, rng, te
     (lambda d: d.update(sample_rate=12), "sample_rate.*out of range"),
 ])
 def test_nam_file_that_cannot_play_is_refused_with_the_field(tmp_path, rng, change, message):
-    doc = _classic_wavenet_nam(rng)
+    doc = classic_wavenet_nam(rng)
     change(doc)
     with pytest.raises(modelfile.ModelFileError, match=message):
-        import_file(_write_json(tmp_path / "bad.nam", doc))
+        import_file(write_json(tmp_path / "bad.nam", doc))
 
 
 def test_files_that_are_not_models_are_refused(tmp_path):
@@ -272,9 +241,9 @@ def test_files_that_are_not_models_are_refused(tmp_path):
     with pytest.raises(modelfile.ModelFileError, match="not valid JSON"):
         import_file(broken)
     with pytest.raises(modelfile.ModelFileError, match="not a model format"):
-        import_file(_write_json(tmp_path / "b.json", {"hello": 1}))
+        import_file(write_json(tmp_path / "b.json", {"hello": 1}))
     with pytest.raises(modelfile.ModelFileError, match="top level of the JSON is not an object"):
-        import_file(_write_json(tmp_path / "c.json", [1, 2]))
+        import_file(write_json(tmp_path / "c.json", [1, 2]))
     with pytest.raises(modelfile.ModelFileError, match="cannot read"):
         load(tmp_path / "missing.nam")
 
@@ -309,7 +278,7 @@ def test_guitarml_layout_matches_pytorch(tmp_path, test_signal, unit, n_in, laye
     state.update({f"lin.{k}": v.tolist() for k, v in lin.state_dict().items()})
     doc = {"model_data": {"model": "SimpleRNN", "input_size": n_in, "skip": 1, "output_size": 1, "unit_type": unit,
                           "num_layers": layers, "hidden_size": 6, "bias_fl": bias}, "state_dict": state}
-    mf = import_file(_write_json(tmp_path / "g.json", doc), sample_rate=48000)
+    mf = import_file(write_json(tmp_path / "g.json", doc), sample_rate=48000)
     knobs = [0.3, 0.8][:n_in - 1]
     x = test_signal(2000)
     assert [k["name"] for k in mf.knobs] == list(guitarml.KNOB_NAMES[:n_in - 1])
@@ -349,7 +318,7 @@ def test_aidax_layout_matches_pytorch(tmp_path, test_signal, unit, n_in, layers)
     doc = {"in_shape": [None, None, n_in], "in_skip": 1, "in_gain": in_db, "out_gain": out_db,
            "layers": _keras_layers(torch, rnn, lin, unit), "input_batch": x.tolist(), "output_batch": y.tolist(),
            "metadata": {"name": "synthetic", "samplerate": 44100}}
-    mf = import_file(_write_json(tmp_path / "a.json", doc))
+    mf = import_file(write_json(tmp_path / "a.json", doc))
     assert mf.verify() <= AIDADSP_THRESHOLD
     assert mf.sample_rate == 44100 and [k["name"] for k in mf.knobs] == ["param1", "param2"][:n_in - 1]
     # Knobs away from 0 too.
@@ -359,7 +328,7 @@ def test_aidax_layout_matches_pytorch(tmp_path, test_signal, unit, n_in, layers)
     # A file whose pair the network does not reproduce is refused.
     doc["output_batch"] = (y + 1e-3).tolist()
     with pytest.raises(modelfile.ModelFileError, match="does not reproduce"):
-        import_file(_write_json(tmp_path / "bad.json", doc))
+        import_file(write_json(tmp_path / "bad.json", doc))
     assert import_file(tmp_path / "bad.json", verify=False).reference_output is not None
 
 
@@ -368,19 +337,18 @@ def test_aidax_and_guitarml_fields_are_checked(tmp_path):
            "weights": [np.zeros((1, 6)).tolist(), np.zeros((2, 6)).tolist(), np.zeros(6).tolist()]}
     dense = {"type": "dense", "weights": [[[0.0], [0.0]], [0.0]]}
     with pytest.raises(modelfile.ModelFileError, match="reset_after"):
-        import_file(_write_json(tmp_path / "a.json", {"in_shape": [None, None, 1], "layers": [gru, dense]}))
+        import_file(write_json(tmp_path / "a.json", {"in_shape": [None, None, 1], "layers": [gru, dense]}))
     conv = {"type": "conv1d", "weights": []}
     with pytest.raises(modelfile.ModelFileError, match="'conv1d'"):
-        import_file(_write_json(tmp_path / "b.json", {"in_shape": [None, None, 1], "layers": [conv, dense]}))
+        import_file(write_json(tmp_path / "b.json", {"in_shape": [None, None, 1], "layers": [conv, dense]}))
     state = {"rec.weight_ih_l0": np.zeros((8, 1)).tolist(), "rec.weight_hh_l0": np.zeros((8, 3)).tolist(),
              "lin.weight": [[0.0, 0.0]]}
     md = {"model": "SimpleRNN", "input_size": 1, "unit_type": "LSTM", "hidden_size": 2, "skip": 1}
     with pytest.raises(modelfile.ModelFileError, match=r"state_dict\.rec\.weight_hh_l0' has shape \(8, 3\)"):
-        import_file(_write_json(tmp_path / "c.json", {"model_data": md, "state_dict": state}))
+        import_file(write_json(tmp_path / "c.json", {"model_data": md, "state_dict": state}))
 
 
 # --- NAM's trainer: files it exported (tests/data/nam, made by scripts/make_nam_test_files.py) ---
-NAM_DATA = Path(__file__).resolve().parent / "data" / "nam"
 TRAINER_CASES = sorted(p.name[:-len(".nam")] for p in NAM_DATA.glob("*.nam"))
 
 
@@ -456,7 +424,7 @@ def test_per_channel_prelu_slopes_each_reach_their_own_channel(tmp_path):
     for slopes in ([0.0, 1.0], [1.0, 0.0]):
         doc = json.loads((CORE_DATA / "wavenet_a2_max.nam").read_text())
         doc["config"]["condition_dsp"]["config"]["layers"][1]["activation"][0]["negative_slopes"] = slopes
-        outputs.append(_play(import_file(_write_json(tmp_path / "m.nam", doc)), x))
+        outputs.append(_play(import_file(write_json(tmp_path / "m.nam", doc)), x))
     assert np.max(np.abs(outputs[0] - outputs[1])) > 1e-3
 
 
@@ -503,11 +471,11 @@ def test_layer1x1_post_film_applies_under_every_gating_mode(tmp_path, test_signa
     trainer does and NeuralAmpModelerCore since its PR #322 (before it, Core applied it in
     blended layers only): an identity FiLM (scale 1, shift 0) changes nothing, another does."""
     x = test_signal(1000)
-    plain = _play(import_file(_write_json(tmp_path / "p.nam", _two_layer_nam(np.random.default_rng(3), gating))), x)
+    plain = _play(import_file(write_json(tmp_path / "p.nam", _two_layer_nam(np.random.default_rng(3), gating))), x)
     identity = [0.0] * 4 + [1.0, 1.0, 0.0, 0.0]  # weights (4 x 1 condition), then biases: scale 1, shift 0
     outputs = {}
     for name, film in (("identity", identity), ("strong", [5.0] * 8)):
-        mf = import_file(_write_json(tmp_path / "m.nam", _two_layer_nam(np.random.default_rng(3), gating, film)))
+        mf = import_file(write_json(tmp_path / "m.nam", _two_layer_nam(np.random.default_rng(3), gating, film)))
         assert mf.config["layer_arrays"][0]["layers"][0]["film"] == {"layer1x1_post_film": {"shift": True}}
         outputs[name] = _play(mf, x)
     assert np.max(np.abs(outputs["identity"] - plain)) <= 1e-6

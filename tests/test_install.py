@@ -177,6 +177,21 @@ def test_uninstall_reverses_install_but_keeps_config_and_models(staging):
     run_script("uninstall.sh", env=env)   # nothing left to do is not an error
 
 
+def test_install_stages_the_web_unit_and_mdns(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    env = {"DESTDIR": str(root), "STATEDIR": "/srv/pedal", "ASSETS_DIR": str(tmp_path)}
+    proc = run_script("install.sh", env=env)
+    unit = (root / "etc/systemd/system/tubeless-web.service").read_text()
+    assert "ReadWritePaths=/srv/pedal/models /etc/tubeless" in unit and "StateDirectory=tubeless-web" in unit
+    avahi = (root / "etc/avahi/services/tubeless.service").read_text()
+    assert "<type>_http._tcp</type><port>80</port>" in avahi
+    assert "web page: http://" in proc.stdout
+    run_script("uninstall.sh", env=env)
+    assert not (root / "etc/systemd/system/tubeless-web.service").exists()
+    assert not (root / "etc/avahi/services/tubeless.service").exists()
+
+
 # ----------------------------------------------------------------------------- hat-mixer.sh
 
 def hats_table(function):

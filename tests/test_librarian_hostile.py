@@ -1,23 +1,20 @@
-"""Every hostile file of the fuzz suite dropped into the pedal's models folder: the
+"""Every hostile file (hostile.py) dropped into the pedal's models folder: the
 librarian (its own process, memory-capped, as the pedal runs it) plays or refuses each,
 in one line, in bounded time and memory, and the pedal keeps playing its model."""
 import logging
 import os
 import shutil
-import sys
 import time
 
 import numpy as np
 import pytest
+from hostile import hostile_cases
 
 from firmware.core.config import load_config
 from firmware.dsp.chain import ToneChain
 from firmware.importers.loader import load as load_model
 from firmware.pedal.links import LibrarianProcess
 from firmware.testing.models import write_model
-
-sys.path.insert(0, os.path.dirname(__file__))
-from test_fuzz import hostile_cases  # noqa: E402
 
 SR = 48000
 
@@ -33,7 +30,7 @@ def vm_hwm_mb(pid):
 @pytest.fixture(scope="module")
 def hostile_folder(tmp_path_factory):
     """The files that must play, the worst of the rest, and every fifth other one (the
-    whole set runs through the command line in test_fuzz.py; here time is the pedal's)."""
+    whole set runs through the command line in test_hostile_files.py; here time is the pedal's)."""
     d = tmp_path_factory.mktemp("hostile")
     models = d / "models"
     models.mkdir()

@@ -1,16 +1,20 @@
-"""Models whose file states no loudness get one measured on import, so the pedal levels them."""
+"""A model's loudness: measured on import where its file states none, so the pedal levels it;
+a stated one checked against what the model plays (issue 11: no file sets the pedal's level)."""
+import logging
 import math
 
 import numpy as np
+import pytest
+from helpers import guitarml_lstm_doc, write_json
 
+from firmware.dsp.chain import DEFAULTS, model_gains
 from firmware.importers import loudness
-from firmware.models.modelfile import ModelFile
-from firmware.models.random import random_weights
+from firmware.models import modelfile
+from firmware.testing.models import make_model
 
 
 def _linear(gain):
-    return ModelFile("Linear", {"receptive_field": 1, "bias": False},
-                     {"taps": np.array([gain], np.float32)}, sample_rate=48000)
+    return make_model("Linear", taps=[gain])
 
 
 def test_standard_input_is_deterministic_and_at_minus_20_dbfs_rms():
@@ -37,20 +41,46 @@ def test_stated_loudness_wins_and_a_measurement_is_remembered():
 
 
 def test_guitarml_import_fills_in_loudness(tmp_path):
-    import json
-
     from firmware import importers
-    config = {"input_size": 1, "hidden_size": 4, "num_layers": 1}
-    w = random_weights("LSTM", config, seed=5)
-    doc = {"model_data": {"model": "SimpleRNN", "input_size": 1, "skip": 1, "output_size": 1,
-                          "unit_type": "LSTM", "num_layers": 1, "hidden_size": 4, "bias_fl": True},
-           "state_dict": {"rec.weight_ih_l0": w["layers/0/weight_ih"].tolist(),
-                          "rec.weight_hh_l0": w["layers/0/weight_hh"].tolist(),
-                          "rec.bias_ih_l0": w["layers/0/bias"].tolist(),
-                          "rec.bias_hh_l0": [0.0] * 16,
-                          "lin.weight": w["head/weight"].tolist(), "lin.bias": w["head/bias"].tolist()}}
-    path = tmp_path / "tiny.json"
-    path.write_text(json.dumps(doc))
+    path = write_json(tmp_path / "tiny.json", guitarml_lstm_doc(hidden=4, seed=5))
     mf = importers.import_file(path, sample_rate=48000)
     assert mf.metadata["loudness_measured_by"] == "tubeless"
     assert math.isclose(mf.metadata["loudness"], loudness.measure(mf), abs_tol=0.01)
+
+
+def test_a_stated_loudness_far_quieter_than_the_model_plays_is_overruled(caplog):
+    mf = make_model("LSTM", hidden=4)
+    measured = loudness.measure(mf)
+    mf.metadata["loudness"] = measured - 30          # would be +30 dB of gain too much
+    with caplog.at_level(logging.WARNING):
+        used = loudness.settle(mf)
+    assert abs(used - measured) < 0.01 and "plays" in caplog.text
+    _, out_gain = model_gains(mf, DEFAULTS)
+    assert abs(20 * math.log10(out_gain) - (DEFAULTS["target_loudness_db"] - measured)) < 0.02
+
+
+@pytest.mark.parametrize("claim", [-200, -1e308, 1e308, float("nan"), "loud", True])
+def test_an_implausible_loudness_is_measured_instead(claim):
+    mf = make_model("LSTM", hidden=4)
+    mf.metadata["loudness"] = claim
+    assert abs(loudness.settle(mf) - loudness.measure(mf)) < 0.01
+
+
+def test_a_plausible_claim_close_to_the_measurement_is_kept():
+    mf = make_model("LSTM", hidden=4)
+    stated = loudness.measure(mf) - 5
+    mf.metadata["loudness"] = stated
+    assert loudness.settle(mf) == stated
+
+
+def test_gains_from_a_loaded_file_are_bounded(tmp_path, caplog):
+    """-200 dB of loudness would be +182 dB of gain; from a file it is ignored (and warned)."""
+    mf = make_model("LSTM", hidden=4, loudness=-200.0)
+    mf.metadata["input_level_dbu"] = -500.0
+    path = mf.save(tmp_path / "m.npz")
+    with caplog.at_level(logging.WARNING):
+        loaded = modelfile.load(path)
+    assert "loudness" not in loaded.metadata and "input_level_dbu" not in loaded.metadata
+    assert "outside" in caplog.text
+    in_gain, out_gain = model_gains(loaded, DEFAULTS)
+    assert in_gain == 1.0 and out_gain == 1.0

@@ -142,9 +142,9 @@ def test_controllers_pulled_are_dropped_with_a_log_line(caplog):
 
 
 @pytest.fixture
-def pedal(tmp_path):
-    from firmware.testing.pedal import small_pedal
-    pedal, engine, cfg = small_pedal(tmp_path)
+def midi_pedal(small_pedal):
+    """The small pedal with its MIDI input (no sequencer): (pedal, engine)."""
+    pedal, engine, cfg = small_pedal()
     pedal.midi = MidiInput(pedal, cfg["midi"], cfg["controls"], sequencer=False).start()
     yield pedal, engine
     pedal.midi.close()
@@ -160,10 +160,10 @@ def run_until(pedal, done, timeout=5.0):
     return False
 
 
-def test_midi_through_the_control_channel_reaches_the_pedal(pedal):
+def test_midi_through_the_control_channel_reaches_the_pedal(midi_pedal):
     """`{"cmd": "midi"}` (`tubeless ctl midi`, the web page, the real-time bench's storm)
     goes through the same mapping and smoothing as a controller."""
-    pedal, engine = pedal
+    pedal, engine = midi_pedal
     r = pedal.handle({"cmd": "midi", "events": [program(2), cc(106, 127), cc(7, 32)]})
     assert r == {"ok": True, "events": 3}
     assert run_until(pedal, lambda: engine.chain.current.name == "C" and pedal.tuning
@@ -186,7 +186,7 @@ def test_midi_off_says_so(tmp_path):
 
 
 def test_ctl_midi_words():
-    from firmware.tools.run import midi_message
+    from firmware.ipc.commands import midi_message
     assert midi_message(["cc", "11", "100"]) == {"cmd": "midi", "events": [{"type": "cc", "control": 11, "value": 100}]}
     assert midi_message(["program", "3", "2"])["events"] == [{"type": "program", "program": 3, "channel": 2}]
     for bad in ([], ["cc", "11"], ["note", "60", "1"], ["cc", "a", "b"]):
@@ -195,11 +195,11 @@ def test_ctl_midi_words():
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/snd/seq"), reason="no ALSA sequencer (/dev/snd/seq) here")
-def test_a_controller_on_the_real_sequencer_is_picked_up_and_dropped(pedal, caplog):
+def test_a_controller_on_the_real_sequencer_is_picked_up_and_dropped(midi_pedal, caplog):
     """A software controller (a sequencer client with an output port) appears after the
     pedal started, sends a Program Change and an expression sweep, and goes away."""
     alsa_midi = pytest.importorskip("alsa_midi")
-    pedal, engine = pedal
+    pedal, engine = midi_pedal
     pedal.midi.close()
     cfg = load_config()
     with caplog.at_level(logging.INFO, logger="firmware.pedal.midi"):

@@ -82,12 +82,12 @@ def test_changed_file_is_reloaded(tmp_path):
     assert names(lib) == ["new"]
 
 
-def test_the_loader_tells_files_by_content(tmp_path, shared_dir):
+def test_the_loader_tells_files_by_content(tmp_path, corpus):
     wav = tmp_path / "x.wav"
     wav.write_bytes(b"RIFF\0\0\0\0WAVE")
     with pytest.raises(ModelFileError, match="x.wav"):
         load(wav)
-    nam = shared_dir / "corpus" / "nam" / "lstm.nam"
+    nam = corpus / "nam" / "lstm.nam"
     renamed = tmp_path / "lstm.npz"          # a .nam under another name is still a .nam
     renamed.write_bytes(nam.read_bytes())
     assert load(renamed).metadata["source"]["format"] == "nam"

@@ -1,8 +1,7 @@
 """The model file: round trip, and a clear ModelFileError (file + field) for every bad input."""
-import json
-
 import numpy as np
 import pytest
+from helpers import npz_header, read_npz, with_header, write_npz
 
 torch = pytest.importorskip("torch")
 
@@ -39,22 +38,7 @@ def saved(lstm_file, tmp_path):
     """A valid file on disk, and its arrays to corrupt."""
     path = tmp_path / "model.npz"
     lstm_file.save(path)
-    with np.load(path, allow_pickle=False) as npz:
-        return path, {k: npz[k] for k in npz.files}
-
-
-def _header(arrays):
-    return json.loads(arrays["header"].tobytes().decode())
-
-
-def _with_header(arrays, header):
-    return {**arrays, "header": np.frombuffer(json.dumps(header).encode(), np.uint8)}
-
-
-def _write(path, arrays):
-    with open(path, "wb") as f:   # a file object: np.savez would append ".npz" to a str path
-        np.savez(f, **arrays)
-    return path
+    return path, read_npz(path)
 
 
 def _load_error(path, verify=True):
@@ -129,7 +113,7 @@ def test_huge_file_is_refused_before_reading(saved, monkeypatch):
 
 def test_pickled_object_arrays_are_never_unpickled(saved, tmp_path):
     path, arrays = saved
-    _write(path, {**arrays, "weights/head/bias": _tripwire_array()})
+    write_npz(path, {**arrays, "weights/head/bias": _tripwire_array()})
     before = len(_TRIPPED)
     message = _load_error(path)
     assert "'weights/head/bias'" in message and "object" in message
@@ -159,7 +143,7 @@ def _tripwire_array():
 def test_tripwire_works_when_pickles_are_allowed(saved):
     """Proves the tripwire above would have fired, so its silence means something."""
     path, arrays = saved
-    _write(path, {**arrays, "weights/head/bias": _tripwire_array()})
+    write_npz(path, {**arrays, "weights/head/bias": _tripwire_array()})
     before = len(_TRIPPED)
     with np.load(path, allow_pickle=True) as npz:
         npz["weights/head/bias"]
@@ -170,26 +154,26 @@ def test_tripwire_works_when_pickles_are_allowed(saved):
 
 def test_missing_header(saved):
     path, arrays = saved
-    _write(path, {k: v for k, v in arrays.items() if k != "header"})
+    write_npz(path, {k: v for k, v in arrays.items() if k != "header"})
     assert "'header'" in _load_error(path)
 
 
 def test_header_not_json(saved):
     path, arrays = saved
-    _write(path, {**arrays, "header": np.frombuffer(b'{"format": "tubeless-model", ', np.uint8)})
+    write_npz(path, {**arrays, "header": np.frombuffer(b'{"format": "tubeless-model", ', np.uint8)})
     assert "header is not valid JSON" in _load_error(path)
 
 
 def test_header_of_another_format(saved):
     path, arrays = saved
-    _write(path, _with_header(arrays, {**_header(arrays), "format": "something-else"}))
+    write_npz(path, with_header(arrays, {**npz_header(arrays), "format": "something-else"}))
     assert "'format'" in _load_error(path)
 
 
 @pytest.mark.parametrize("version", [2, 0, "1"])
 def test_unknown_format_version(saved, version):
     path, arrays = saved
-    _write(path, _with_header(arrays, {**_header(arrays), "version": version}))
+    write_npz(path, with_header(arrays, {**npz_header(arrays), "version": version}))
     message = _load_error(path)
     assert "format version" in message and repr(version) in message
 
@@ -197,29 +181,29 @@ def test_unknown_format_version(saved, version):
 @pytest.mark.parametrize("key", ["version", "architecture", "config", "sample_rate"])
 def test_missing_header_key(saved, key):
     path, arrays = saved
-    header = _header(arrays)
+    header = npz_header(arrays)
     del header[key]
-    _write(path, _with_header(arrays, header))
+    write_npz(path, with_header(arrays, header))
     assert f"'{key}'" in _load_error(path)
 
 
 def test_wrongly_typed_header_field(saved):
     path, arrays = saved
-    _write(path, _with_header(arrays, {**_header(arrays), "sample_rate": "48k"}))
+    write_npz(path, with_header(arrays, {**npz_header(arrays), "sample_rate": "48k"}))
     assert "'sample_rate'" in _load_error(path)
 
 
 def test_unknown_architecture(saved):
     path, arrays = saved
-    _write(path, _with_header(arrays, {**_header(arrays), "architecture": "Transformer"}))
+    write_npz(path, with_header(arrays, {**npz_header(arrays), "architecture": "Transformer"}))
     assert "'Transformer'" in _load_error(path)
 
 
 def test_config_missing_a_field(saved):
     path, arrays = saved
-    header = _header(arrays)
+    header = npz_header(arrays)
     del header["config"]["hidden_size"]
-    _write(path, _with_header(arrays, header))
+    write_npz(path, with_header(arrays, header))
     assert "config.hidden_size" in _load_error(path)
 
 
@@ -227,14 +211,14 @@ def test_config_missing_a_field(saved):
 
 def test_wrong_weight_shape(saved):
     path, arrays = saved
-    _write(path, {**arrays, "weights/layers/0/weight_hh": arrays["weights/layers/0/weight_hh"].T.copy()})
+    write_npz(path, {**arrays, "weights/layers/0/weight_hh": arrays["weights/layers/0/weight_hh"].T.copy()})
     message = _load_error(path)
     assert "'weights/layers/0/weight_hh'" in message and "(32, 8)" in message
 
 
 def test_wrong_weight_count(saved):
     path, arrays = saved
-    _write(path, {**arrays, "weights/layers/0/h0": np.zeros(9, np.float32)})
+    write_npz(path, {**arrays, "weights/layers/0/h0": np.zeros(9, np.float32)})
     message = _load_error(path)
     assert "'weights/layers/0/h0'" in message and "(9,)" in message
 
@@ -242,15 +226,15 @@ def test_wrong_weight_count(saved):
 def test_config_that_needs_other_weights(saved):
     """A header edited to a bigger model: the arrays no longer fit its config."""
     path, arrays = saved
-    header = _header(arrays)
+    header = npz_header(arrays)
     header["config"]["hidden_size"] = 12
-    _write(path, _with_header(arrays, header))
+    write_npz(path, with_header(arrays, header))
     assert "'weights/layers/0/weight_ih' has shape (32, 2), expected (48, 2)" in _load_error(path)
 
 
 def test_float64_weights(saved):
     path, arrays = saved
-    _write(path, {**arrays, "weights/head/weight": arrays["weights/head/weight"].astype(np.float64)})
+    write_npz(path, {**arrays, "weights/head/weight": arrays["weights/head/weight"].astype(np.float64)})
     message = _load_error(path)
     assert "'weights/head/weight'" in message and "float64" in message
 
@@ -260,20 +244,20 @@ def test_non_finite_weights(saved, bad):
     path, arrays = saved
     w = arrays["weights/layers/0/bias"].copy()
     w[3] = bad
-    _write(path, {**arrays, "weights/layers/0/bias": w})
+    write_npz(path, {**arrays, "weights/layers/0/bias": w})
     message = _load_error(path)
     assert "'weights/layers/0/bias'" in message and "NaN or Inf" in message
 
 
 def test_missing_weight_array(saved):
     path, arrays = saved
-    _write(path, {k: v for k, v in arrays.items() if k != "weights/layers/0/c0"})
+    write_npz(path, {k: v for k, v in arrays.items() if k != "weights/layers/0/c0"})
     assert "missing weight array 'weights/layers/0/c0'" in _load_error(path)
 
 
 def test_extra_weight_array(saved):
     path, arrays = saved
-    _write(path, {**arrays, "weights/layers/1/weight_ih": np.zeros((32, 8), np.float32)})
+    write_npz(path, {**arrays, "weights/layers/1/weight_ih": np.zeros((32, 8), np.float32)})
     assert "unexpected weight array 'weights/layers/1/weight_ih'" in _load_error(path)
 
 
@@ -281,26 +265,26 @@ def test_extra_weight_array(saved):
 
 def test_reference_that_does_not_reproduce(saved):
     path, arrays = saved
-    _write(path, {**arrays, "reference/output": arrays["reference/output"] + np.float32(1e-3)})
+    write_npz(path, {**arrays, "reference/output": arrays["reference/output"] + np.float32(1e-3)})
     assert "reference output does not reproduce" in _load_error(path)
     modelfile.load(path, verify=False)  # still readable for inspection
 
 
 def test_weights_changed_after_the_reference_was_made(saved):
     path, arrays = saved
-    _write(path, {**arrays, "weights/head/bias": arrays["weights/head/bias"] + np.float32(0.01)})
+    write_npz(path, {**arrays, "weights/head/bias": arrays["weights/head/bias"] + np.float32(0.01)})
     assert "reference output does not reproduce" in _load_error(path)
 
 
 def test_missing_reference(saved):
     path, arrays = saved
-    _write(path, {k: v for k, v in arrays.items() if k != "reference/output"})
+    write_npz(path, {k: v for k, v in arrays.items() if k != "reference/output"})
     assert "'reference/output'" in _load_error(path)
 
 
 def test_reference_of_wrong_length(saved):
     path, arrays = saved
-    _write(path, {**arrays, "reference/output": arrays["reference/output"][:-1]})
+    write_npz(path, {**arrays, "reference/output": arrays["reference/output"][:-1]})
     assert "reference arrays" in _load_error(path)
 
 
@@ -308,5 +292,5 @@ def test_non_finite_reference(saved):
     path, arrays = saved
     ref = arrays["reference/input"].copy()
     ref[10] = np.nan
-    _write(path, {**arrays, "reference/input": ref})
+    write_npz(path, {**arrays, "reference/input": ref})
     assert "reference arrays contain NaN or Inf" in _load_error(path)

@@ -7,16 +7,10 @@ import pytest
 
 from firmware.ipc.messages import MessageError, check_control
 from firmware.pedal.controls import GpioControls, KeyboardControls
-from firmware.testing.pedal import small_pedal
 
 
-@pytest.fixture
-def pedal(tmp_path):
-    return small_pedal(tmp_path)
-
-
-def test_keyboard_keys_are_control_messages(pedal):
-    pedal, engine, _ = pedal
+def test_keyboard_keys_are_control_messages(small_pedal):
+    pedal, engine, _ = small_pedal()
     r, w = os.pipe()
     with os.fdopen(r, "rb", buffering=0) as stream:
         KeyboardControls(pedal, stream=stream)
@@ -28,22 +22,21 @@ def test_keyboard_keys_are_control_messages(pedal):
         assert pedal.queue.empty()
 
 
-def test_footswitches_and_pots_through_the_same_actions(pedal):
-    from firmware.testing.mockhw import MockMCP3008, use_mock_pins
-    pedal, engine, cfg = pedal
+def test_footswitches_and_pots_through_the_same_actions(small_pedal, mock_pins):
+    from firmware.testing.mockhw import MockMCP3008
+    pedal, engine, cfg = small_pedal()
     c = cfg["controls"]
-    factory = use_mock_pins()
     adc = MockMCP3008(c["adc_spi_port"], c["adc_spi_device"])
     controls = GpioControls(pedal, c)
     try:
-        pin = factory.pin(c["footswitch1"])
+        pin = mock_pins.pin(c["footswitch1"])
         pin.drive_low()
         time.sleep(0.05)
         pin.drive_high()                     # short press: next
         assert pedal.wait_submitted(1)
         pedal.tick()
         assert engine.chain.current.name == "B"      # no audio running: played at once
-        pin = factory.pin(c["footswitch2"])
+        pin = mock_pins.pin(c["footswitch2"])
         pin.drive_low()
         time.sleep(c["hold_time"] + 0.3)     # held: mute
         pin.drive_high()
@@ -58,7 +51,6 @@ def test_footswitches_and_pots_through_the_same_actions(pedal):
     finally:
         controls.close()
         adc.close()
-        factory.reset()
 
 
 def test_control_messages_are_checked():
@@ -71,13 +63,13 @@ def test_control_messages_are_checked():
             check_control(bad)
 
 
-def test_a_model_that_cannot_be_built_is_skipped_by_next_and_prev(pedal, caplog, monkeypatch):
+def test_a_model_that_cannot_be_built_is_skipped_by_next_and_prev(small_pedal, caplog, monkeypatch):
     """B loads in the librarian but the engine cannot build it: next goes past it to C,
     prev from C goes past it to A, with one log line naming the file."""
     import logging
 
     from firmware.engine import engine as engine_mod
-    pedal, engine, _ = pedal
+    pedal, engine, _ = small_pedal()
     real = engine_mod.chain_mod.make_slot
 
     def make_slot(mf, *a, **kw):
@@ -87,7 +79,7 @@ def test_a_model_that_cannot_be_built_is_skipped_by_next_and_prev(pedal, caplog,
     monkeypatch.setattr(engine_mod.chain_mod, "make_slot", make_slot)
     for p in list(pedal.slots.values()):       # forget the neighbours already built
         pedal._drop(p)
-    with caplog.at_level(logging.ERROR, logger="firmware.pedal.pedal"):
+    with caplog.at_level(logging.ERROR, logger="firmware.pedal"):
         pedal.submit({"cmd": "next"})
         pedal.tick()
         pedal.tick()
@@ -99,10 +91,10 @@ def test_a_model_that_cannot_be_built_is_skipped_by_next_and_prev(pedal, caplog,
     assert len(lines) == 1 and "cannot be built: no room for it" in lines[0]
 
 
-def test_a_pot_takes_over_again_only_when_turned_to_the_value_set_elsewhere(pedal):
+def test_a_pot_takes_over_again_only_when_turned_to_the_value_set_elsewhere(small_pedal):
     """The page (or MIDI, or ctl) sets the level to 0.3 while the pot sits at 0.8: the pot's
     small wobbles change nothing; once turned past 0.3 it leads again, without a jump."""
-    pedal, engine, _ = pedal
+    pedal, engine, _ = small_pedal()
 
     def pot(v):
         pedal.set_pot("level", v)
@@ -118,10 +110,10 @@ def test_a_pot_takes_over_again_only_when_turned_to_the_value_set_elsewhere(peda
     assert pot(0.4) == 0.4
 
 
-def test_the_engine_frees_a_dropped_slot_once_it_stops_playing(tmp_path):
+def test_the_engine_frees_a_dropped_slot_once_it_stops_playing(small_pedal):
     """A drop that arrives while its slot still plays (the pedal's view of the engine is a
     moment old) is kept until the slot is done, never forgotten: no slot leaks."""
-    pedal, engine, _ = small_pedal(tmp_path, names="ABCDEF")
+    pedal, engine, _ = small_pedal(names="ABCDEF")
     playing = engine.chain.current.id
     engine.handle({"op": "drop", "slot": playing})
     assert playing in engine.slots                      # still playing: kept

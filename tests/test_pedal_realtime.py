@@ -3,9 +3,7 @@ runs in real time, so a stalled engine sees genuine xruns. The pedal runs as on 
 engine and the librarian in their own processes, driven through the control socket.
 Skips without jackd (make test installs jackd2 and libasound2-plugins when root)."""
 import json
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -14,9 +12,10 @@ import time
 
 import numpy as np
 import pytest
+from helpers import NAM_DATA, start_pedal_process, wait_status, write_pedal_config
 
 pytest.importorskip("alsaaudio")
-from firmware.tools.rtbench import jack_alsa_conf, jack_available  # noqa: E402
+from firmware.tools.rtbench import jack_available  # noqa: E402
 
 if not jack_available():
     pytest.skip("needs jackd and ALSA's jack plugin (apt-get install jackd2 libasound2-plugins)",
@@ -26,82 +25,27 @@ from firmware.core.config import load_config  # noqa: E402
 from firmware.ipc import shared as sh  # noqa: E402
 from firmware.pedal.control import request  # noqa: E402
 from firmware.testing.models import write_model  # noqa: E402
-
-DATA = os.path.join(os.path.dirname(__file__), "data", "nam")
-@pytest.fixture
-def jack(tmp_path, monkeypatch):
-    name = f"tubeless{os.getpid()}"
-    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
-    monkeypatch.setenv("JACK_NO_AUDIO_RESERVATION", "1")
-    conf = tmp_path / "jack.conf"
-    conf.write_text(jack_alsa_conf("tubeless_jack"))
-    monkeypatch.setenv("ALSA_CONFIG_PATH", f"/usr/share/alsa/alsa.conf:{conf}")
-    proc = subprocess.Popen(["jackd", "-n", name, "-d", "dummy", "-r", "48000", "-p", "64"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
-    if proc.poll() is not None:
-        pytest.skip("jackd did not start")
-    yield "tubeless_jack"
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-def write_config(tmp_path, models, periods=3):
-    path = tmp_path / "pedal.toml"
-    path.write_text(
-        f'[audio]\ncapture_device = "tubeless_jack"\nplayback_device = "tubeless_jack"\nperiods = {periods}\n'
-        f'status_file = "{tmp_path}/status.json"\nstatus_every_s = 0.3\nxrun_log_every_s = 5.0\n'
-        f'[models]\ndirectory = "{models}"\ncache = "{tmp_path}/cache"\npoll_s = 0.1\n'
-        f'[control]\nsocket = "{tmp_path}/ctl.sock"\n[state]\nfile = "{tmp_path}/state.json"\n'
-        f'[controls]\nenabled = false\nkeyboard = false\n')
-    return path
-
-
-def wait_status(sock, cond, timeout=120, proc=None, log=None):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            tail = log.read_text()[-2000:] if log is not None else ""
-            raise AssertionError(f"the pedal exited ({proc.returncode}):\n{tail}")
-        try:
-            last = request(str(sock), {"cmd": "status"})["status"]
-            if cond(last):
-                return last
-        except Exception:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"pedal never reached the expected state; last status: {last}")
+from firmware.testing.web import stop  # noqa: E402
 
 
 @pytest.fixture
-def pedal(jack, tmp_path):
+def pedal_process(jack_device, tmp_path):
     """`tubeless run` with four models of three formats; yields (process, socket, log)."""
     models = tmp_path / "models"
     models.mkdir()
     write_model(models / "a_lstm.npz", arch="LSTM", seed=1, name="A")
     write_model(models / "b_linear.npz", arch="Linear", seed=2, name="B")
-    shutil.copy(os.path.join(DATA, "lstm_2x8.nam"), models / "c_lstm.nam")
-    shutil.copy(os.path.join(DATA, "wavenet_blended.nam"), models / "d_wavenet.nam")
-    cfg = write_config(tmp_path, models)
-    log = open(tmp_path / "pedal.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "firmware", "run", "--config", str(cfg)], stdout=log,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    shutil.copy(NAM_DATA / "lstm_2x8.nam", models / "c_lstm.nam")
+    shutil.copy(NAM_DATA / "wavenet_blended.nam", models / "d_wavenet.nam")
+    cfg = write_pedal_config(tmp_path, models, jack_device)
+    proc = start_pedal_process(cfg, tmp_path / "pedal.log")
     sock = tmp_path / "ctl.sock"
     try:
         wait_status(sock, lambda s: s["frames"] > 4800 and s["models"] == 4, timeout=600, proc=proc,
                     log=tmp_path / "pedal.log")
         yield proc, sock, tmp_path / "pedal.log"
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+        stop(proc)
 
 
 def children(pid):
@@ -114,8 +58,8 @@ def cmdline(pid):
         return f.read().replace(b"\0", b" ").decode()
 
 
-def test_control_channel_plays_every_format_and_refuses_nonsense(pedal):
-    proc, sock, _ = pedal
+def test_control_channel_plays_every_format_and_refuses_nonsense(pedal_process):
+    proc, sock, _ = pedal_process
     sock = str(sock)
     seen = []
     for _ in range(4):
@@ -160,8 +104,8 @@ def test_control_channel_plays_every_format_and_refuses_nonsense(pedal):
     assert proc.poll() is None
 
 
-def test_the_pedal_is_three_processes_and_the_engine_cannot_parse_model_files(pedal):
-    proc, sock, _ = pedal
+def test_the_pedal_is_three_processes_and_the_engine_cannot_parse_model_files(pedal_process):
+    proc, sock, _ = pedal_process
     kids = {cmdline(p).split(" -m ")[1].split()[0]: p for p in children(proc.pid) if " -m " in cmdline(p)}
     assert set(kids) == {"firmware.engine", "firmware.librarian"}
     # the engine played the .nam files above, yet it cannot even import the importers
@@ -171,7 +115,7 @@ def test_the_pedal_is_three_processes_and_the_engine_cannot_parse_model_files(pe
     assert out.stdout.strip() == "blocked"
 
 
-def test_a_stalled_audio_thread_xruns_counted_logged_and_recovered(jack, tmp_path, caplog):
+def test_a_stalled_audio_thread_xruns_counted_logged_and_recovered(jack_device, tmp_path, caplog):
     """The engine's audio thread sleeps 30 ms three times (~22 periods late each) while the
     device keeps its pace: genuine xruns, counted, logged once per 5 s, and the loop plays on.
     (Stopping the whole engine process would not do: JACK's callback thread stops with it.)"""
@@ -188,7 +132,7 @@ def test_a_stalled_audio_thread_xruns_counted_logged_and_recovered(jack, tmp_pat
                   "xrun_log_every_s": 5.0},
         "models": {"directory": str(models)}, "controls": {"enabled": False, "keyboard": False},
         "state": {"file": ""}})
-    io = AlsaDuplex(jack, jack, 48000, 2, 64, 3)
+    io = AlsaDuplex(jack_device, jack_device, 48000, 2, 64, 3)
     try:
         pedal, engine, _ = local_pedal(cfg, tmp_path / "cache", io=io)
         pedal.restore()
@@ -219,15 +163,15 @@ def test_a_stalled_audio_thread_xruns_counted_logged_and_recovered(jack, tmp_pat
     assert s["late"]["max"] >= 1                     # the stalls show as lateness (in periods)
 
 
-def test_a_thread_holding_the_gil_on_the_control_side_does_not_stall_the_audio(jack, tmp_path):
+def test_a_thread_holding_the_gil_on_the_control_side_does_not_stall_the_audio(jack_device, tmp_path):
     """The control side runs in this process; a thread here holds the GIL for 50 ms at a
     time (one long C call: json.loads of a big document), twenty times. Were the audio in
     this process, each would cost ~37 periods of silence."""
-    from firmware.tools.run import run_pedal
+    from firmware.pedal.run import run_pedal
     models = tmp_path / "models"
     models.mkdir()
     write_model(models / "a.npz", arch="LSTM", seed=1)
-    cfg = load_config(write_config(tmp_path, models, periods=2))
+    cfg = load_config(write_pedal_config(tmp_path, models, jack_device, periods=2))
     ready = threading.Event()
     holder = {}
 

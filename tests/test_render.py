@@ -1,14 +1,13 @@
-"""The `tubeless` commands a user types: render, bench --json, demo (what `make run` does)."""
-import json
+"""`tubeless render`: a model (or the whole chain) over a WAV file, at any block size and bit
+depth, and one clear line for what it cannot do."""
 import logging
 
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers import guitarml_lstm_doc, write_json
 
-from firmware.models import presets
-from firmware.models.modelfile import ModelFile
-from firmware.models.random import random_weights
+from firmware.testing.models import make_model
 from firmware.tools.cli import main
 
 SR = 48000
@@ -16,10 +15,7 @@ SR = 48000
 
 @pytest.fixture
 def lstm_file(tmp_path):
-    config = presets.recurrent_config(6, knobs=1, skip=True)
-    mf = ModelFile("LSTM", config, random_weights("LSTM", config, seed=11), sample_rate=SR,
-                   metadata={"name": "test lstm", "loudness": -20.0},
-                   knobs=[{"name": "drive", "min": 0.0, "max": 1.0, "default": 0.5}])
+    mf = make_model("LSTM", hidden=6, knobs=1, skip=True, seed=11, name="test lstm", loudness=-20.0)
     path = tmp_path / "amp.npz"
     mf.save(path)
     return path, mf
@@ -103,51 +99,12 @@ def test_render_through_the_chain_stays_under_the_ceiling(tmp_path, lstm_file):
     assert 0.1 < np.max(np.abs(y)) <= 10 ** (-0.1 / 20) + 1e-6
 
 
-def test_bench_json_lists_every_requested_cell(capsys):
-    assert main(["bench", "--json", "--only", "nano", "LSTM-12", "--seconds", "0.2", "--repeats", "1",
-                 "--blocks", "32", "64", "--no-jit", "--no-torch"]) == 0
-    rows = json.loads(capsys.readouterr().out)
-    assert [(r["model"], r["block"]) for r in rows] == [
-        ("WaveNet nano", 32), ("WaveNet nano", 64), ("LSTM-12", 32), ("LSTM-12", 64)]
-    assert all(r["rtf"] > 0 and r["torch_rtf"] is None and set(r) == {"model", "block", "rtf", "torch_rtf"}
-               for r in rows)
-
-
-def test_demo_simulates_the_bundled_model_into_a_file(tmp_path, capsys):
-    out = tmp_path / "demo.wav"
-    assert main(["demo", "--simulate", "--output", str(out), "--workdir", str(tmp_path / "work")]) == 0
-    assert str(out) in capsys.readouterr().out
-    y, rate = sf.read(out)
-    x, _ = sf.read(bench_data("demo_di.wav"))
-    assert rate == SR and len(y) == len(x)                     # sample-aligned with the clip
-    assert np.max(np.abs(y)) <= 10 ** (-0.1 / 20) + 1e-6 and np.sqrt(np.mean(y ** 2)) > 0.01
-
-
-def bench_data(name):
-    from firmware.tools.demo import bundled
-    return bundled(name)
-
-
 # --- render's options: what does not fit is an error, not ignored -----------------------------
-def _guitarml_json(tmp_path, H=4, seed=5):
-    """A small GuitarML LSTM file (the format states no sample rate)."""
-    rng = np.random.default_rng(seed)
-    sd = {"rec.weight_ih_l0": rng.standard_normal((4 * H, 1)).tolist(),
-          "rec.weight_hh_l0": (0.5 * rng.standard_normal((4 * H, H))).tolist(),
-          "rec.bias_ih_l0": rng.standard_normal(4 * H).tolist(), "rec.bias_hh_l0": rng.standard_normal(4 * H).tolist(),
-          "lin.weight": rng.standard_normal((1, H)).tolist(), "lin.bias": [0.1]}
-    doc = {"model_data": {"model": "SimpleRNN", "unit_type": "LSTM", "input_size": 1, "hidden_size": H,
-                          "num_layers": 1, "skip": 1, "output_size": 1}, "state_dict": sd}
-    path = tmp_path / "amp.json"
-    path.write_text(json.dumps(doc))
-    return path
-
-
 def test_render_sample_rate_plays_a_guitarml_file_at_the_input_rate(tmp_path, capsys):
     """GuitarML players run a file at the device's rate, sample for sample: --sample-rate
     says which; without it, a 48 kHz input with --model-only is refused with the way out."""
     from firmware.importers import import_file
-    path = _guitarml_json(tmp_path)
+    path = write_json(tmp_path / "amp.json", guitarml_lstm_doc(seed=5))   # the format states no rate
     wav = tmp_path / "di48.wav"
     x = _guitar()
     sf.write(wav, x, SR, subtype="FLOAT")
@@ -179,59 +136,3 @@ def test_render_refuses_options_it_would_ignore(tmp_path, lstm_file, capsys, ext
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
-
-
-# --- import: a batch goes on past one file's trouble ---------------------------------------------
-def test_import_batch_gives_clashing_names_distinct_outputs_and_says_so(tmp_path, capsys):
-    from firmware.models import modelfile
-    nam_src = tmp_path / "amp.nam"
-    nam_src.write_text((_nam_data("wavenet_gated.nam")).read_text())
-    json_src = _guitarml_json(tmp_path)            # amp.json: the same stem
-    other = tmp_path / "lead.nam"
-    other.write_text((_nam_data("linear.nam")).read_text())
-    assert main(["import", str(nam_src), str(json_src), str(other)]) == 0
-    captured = capsys.readouterr()
-    assert "written as amp-nam.npz" in captured.err and "written as amp-json.npz" in captured.err
-    assert modelfile.load(tmp_path / "amp-nam.npz").architecture == "WaveNet"
-    assert modelfile.load(tmp_path / "amp-json.npz").metadata["source"]["format"] == "guitarml"
-    assert (tmp_path / "lead.npz").exists() and not (tmp_path / "amp.npz").exists()
-    # What import says of each file is its self-check, named as such (not a conformance result).
-    assert "self-check of the saved file" in captured.out and "reference reproduced" not in captured.out
-
-    # Again without --force: every output exists; each is reported and the batch goes on.
-    assert main(["import", str(nam_src), str(json_src), str(other)]) == 1
-    err = capsys.readouterr().err
-    assert err.count("exists (use --force to overwrite); skipped") == 3 and "3 of 3 files not imported" in err
-    # With --force each is rewritten to its own output: nothing overwrites another.
-    assert main(["import", "--force", str(nam_src), str(json_src), str(other)]) == 0
-    assert modelfile.load(tmp_path / "amp-nam.npz").architecture == "WaveNet"
-    assert modelfile.load(tmp_path / "amp-json.npz").metadata["source"]["format"] == "guitarml"
-
-
-def test_import_lists_the_widths_of_a_slimmable_wavenet(tmp_path, capsys):
-    src = _nam_data("core/slimmable_wavenet.nam")
-    dst = tmp_path / "slim.npz"
-    assert main(["import", str(src), "-o", str(dst), "--submodel", "1"]) == 0
-    out = capsys.readouterr().out
-    assert "sizes (--submodel N): 0: 1 channel, 1: 2 channels [imported], 2: 3 channels" in out
-    from firmware.importers import submodel_sizes
-    from firmware.models import modelfile
-    mf = modelfile.load(dst)
-    assert mf.config["layer_arrays"][0]["channels"] == 2
-    assert submodel_sizes(mf.metadata) == (["1 channel", "2 channels", "3 channels"], 1)
-    assert main(["import", str(src), "-o", str(tmp_path / "x.npz"), "--submodel", "3"]) == 2
-    assert "submodel 3 does not exist" in capsys.readouterr().err
-
-
-def _nam_data(name):
-    from pathlib import Path
-    return Path(__file__).resolve().parent / "data" / "nam" / name
-
-
-def test_bench_has_a_row_per_width_of_a_slimmable_wavenet(capsys):
-    assert main(["bench", "--json", "--only", "slimmable", "--seconds", "0.1", "--repeats", "1",
-                 "--blocks", "64", "--no-jit", "--no-torch"]) == 0
-    rows = json.loads(capsys.readouterr().out)
-    assert [r["model"] for r in rows] == [f"WaveNet standard slimmable, width {i} ({c} ch)"
-                                          for i, c in enumerate(("4/2", "8/4", "12/6", "16/8"))]
-    assert all(r["rtf"] > 0 for r in rows)

@@ -4,7 +4,7 @@ import logging
 
 import numpy as np
 import pytest
-from allocation import allocations
+from helpers import allocations, process_in_blocks, sine, tone
 
 from firmware.dsp import resample
 from firmware.dsp.chain import ToneChain, make_slot
@@ -40,25 +40,7 @@ class Identity:
 
 
 def model_44k(seed=1, **kw):
-    mf = make_model("LSTM", seed=seed, gain=0.6, name=f"lstm44-{seed}", **kw)
-    mf.sample_rate = MR
-    return mf
-
-
-def sine(f, n, a=0.5, rate=SR, delay=0):
-    return a * np.sin(2 * np.pi * f * (np.arange(n) - delay) / rate)
-
-
-def run_blocks(model, x, sizes):
-    y = np.full(len(x) + 8, np.nan, np.float32)
-    s = i = 0
-    while s < len(x):
-        m = min(sizes[i % len(sizes)], len(x) - s)
-        model.process(x[s:s + m], y[s:s + m], m)
-        s += m
-        i += 1
-    assert np.all(np.isnan(y[len(x):]))        # nothing written past what was asked
-    return y[:len(x)]
+    return make_model("LSTM", seed=seed, gain=0.6, name=f"lstm44-{seed}", sample_rate=MR, **kw)
 
 
 def test_design_meets_the_spec():
@@ -75,14 +57,14 @@ def test_design_meets_the_spec():
 def test_sine_comes_back_with_the_stated_delay(f):
     w = ResampledModel(Identity(), SR, B)
     n = SR // 4
-    x = sine(f, n).astype(np.float32)
-    y = run_blocks(w, x, [B])
-    ref = sine(f, n, delay=w.latency)
+    x = tone(n, f)
+    y = process_in_blocks(w, x)
+    ref = sine(n, f, delay=w.latency)
     settled = slice(2 * w.latency, n)
     err = np.max(np.abs(y[settled] - ref[settled]))
     assert err < 1e-3, f"{f} Hz: error {err:.2e} of 0.5"      # > 54 dB below the signal
     # a sample early or late is far off: the delay is exactly `latency`
-    assert np.max(np.abs(y[settled] - sine(f, n, delay=w.latency + 1)[settled])) > 10 * err
+    assert np.max(np.abs(y[settled] - sine(n, f, delay=w.latency + 1)[settled])) > 10 * err
     assert w.starved == 0
 
 
@@ -91,7 +73,7 @@ def test_what_would_alias_is_rejected_both_ways():
     n = SR // 4
     for f in (22500.0, 23500.0):                 # above the model's Nyquist: would fold
         w.reset()
-        y = run_blocks(w, sine(f, n).astype(np.float32), [B])
+        y = process_in_blocks(w, tone(n, f))
         rms = np.sqrt(np.mean(y[200:].astype(np.float64) ** 2))
         assert 20 * np.log10(rms / (0.5 / np.sqrt(2))) < -60
 
@@ -102,7 +84,7 @@ def test_every_block_comes_back_whole_and_the_model_gets_a_bounded_count():
     rng = np.random.default_rng(3)
     sizes = [int(v) for v in rng.integers(1, B + 1, 400)] + [B] * 50
     x = rng.standard_normal(sum(sizes)).astype(np.float32) * 0.1
-    y = run_blocks(w, x, sizes)                 # asserts no write past each block
+    y = process_in_blocks(w, x, sizes)                 # asserts no write past each block
     assert np.all(np.isfinite(y))
     assert w.starved == 0
     counts = [c for c in ident.counts]
@@ -119,7 +101,7 @@ def test_output_does_not_depend_on_the_block_cuts():
     outs = []
     for sizes in ([B], [1, 7, 64, 13, 40, 2, 64, 33], [17]):
         slot = make_slot(mf, B, sample_rate=SR)
-        outs.append(run_blocks(slot.model, x, sizes))
+        outs.append(process_in_blocks(slot.model, x, sizes))
     assert np.max(np.abs(outs[0])) > 0.05
     for y in outs[1:]:
         assert np.max(np.abs(y - outs[0])) < 1e-6
@@ -131,9 +113,8 @@ def test_resampled_model_matches_an_offline_resampled_render():
     slot = make_slot(mf, B, sample_rate=SR)
     assert isinstance(slot.model, ResampledModel)
     n = SR // 2
-    t = np.arange(n) / SR
-    x = (0.3 * np.sin(2 * np.pi * 196 * t) * np.minimum(1, t * 50)).astype(np.float32)
-    y = run_blocks(slot.model, x, [B]).astype(np.float64)
+    x = tone(n, 196.0, 0.3, fade_in_s=0.02)
+    y = process_in_blocks(slot.model, x).astype(np.float64)
     ref_model = mf.build(max_block=4096)
     ref_model.reset()
     ref_model.prewarm()
@@ -162,7 +143,7 @@ def test_44k_model_plays_in_the_pedal_without_the_warning(tmp_path, caplog):
     slot = engine.chain.current
     assert slot is not None and isinstance(slot.model, ResampledModel)
     assert slot.model.model_rate == MR and slot.model.sample_rate == SR
-    x = sine(220, SR // 4, a=0.3).astype(np.float32)
+    x = tone(SR // 4, 220.0, 0.3)
     y = np.zeros_like(x)
     engine.chain.process(x, y, len(x))
     ref = np.zeros_like(x)
@@ -177,7 +158,7 @@ def test_chain_with_resampled_model_allocates_nothing():
     slot = make_slot(model_44k(), B, sample_rate=SR, ir=ir)
     chain = ToneChain(SR, B, model=None)
     chain.set_model(slot)
-    chain.x[:] = sine(220, B, a=0.3)
+    chain.x[:] = sine(B, 220.0, 0.3)
     for _ in range(20):
         chain.process_block(B)
     def blocks():
@@ -200,7 +181,7 @@ def test_plain_resampler_96k_to_48k_is_a_clean_decimator():
     ripple, stop = resample.response(h, 96000, fpass, fstop)
     assert ripple < 0.05 and stop < -60
     r = Resampler(96000, 48000, h, 256)
-    x = sine(1000, 9600, rate=96000).astype(np.float32)
+    x = tone(9600, 1000.0, rate=96000)
     y = np.zeros(5000, np.float32)
     got = 0
     for s in range(0, len(x), 256):
@@ -208,7 +189,7 @@ def test_plain_resampler_96k_to_48k_is_a_clean_decimator():
         got += r.process(x[s:s + m], m, y[got:])
     assert got == 4800
     d = (len(h) - 1) / 2 / 2                    # the prototype's delay, in 48 kHz samples
-    ref = sine(1000, 4800, rate=48000, delay=d)
+    ref = sine(4800, 1000.0, rate=48000, delay=d)
     assert np.max(np.abs(y[200:got] - ref[200:])) < 1e-3
 
 
@@ -216,7 +197,7 @@ def test_render_plays_a_44k_model_on_a_48k_file_through_the_chain(tmp_path):
     sf = pytest.importorskip("soundfile")
     from firmware.tools import cli
     model_44k().save(tmp_path / "g44.npz")
-    x = sine(220, SR // 4, a=0.3).astype(np.float32)
+    x = tone(SR // 4, 220.0, 0.3)
     sf.write(tmp_path / "in.wav", x, SR, subtype="FLOAT")
     rc = cli.main(["render", str(tmp_path / "g44.npz"), str(tmp_path / "in.wav"), str(tmp_path / "out.wav")])
     assert rc == 0

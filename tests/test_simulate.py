@@ -2,29 +2,20 @@
 MCP3008), real threads; `tubeless simulate` is the harness."""
 import logging
 import os
-import shutil
 
 import numpy as np
 import pytest
+from helpers import max_step, tone
 
 pytest.importorskip("alsaaudio")
 
 from firmware.dsp.chain import ToneChain  # noqa: E402
 from firmware.importers.loader import load as load_model  # noqa: E402
-from firmware.testing.models import make_model, write_model  # noqa: E402
+from firmware.testing.models import write_model  # noqa: E402
 from firmware.tools.simulate import SimulationError, Simulator, parse_events  # noqa: E402
 
 SR = 48000
-
-
-@pytest.fixture(autouse=True)
-def mock_pins(monkeypatch):
-    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
-    from gpiozero import Device
-    from gpiozero.pins.mock import MockFactory
-    Device.pin_factory = MockFactory()
-    yield
-    Device.pin_factory.reset()
+pytestmark = pytest.mark.usefixtures("mock_pins")
 
 
 def signal(seconds, seed=0):
@@ -40,10 +31,6 @@ def models_dir(tmp_path, n=2):
     if n > 1:
         write_model(d / "b_linear.npz", arch="Linear", seed=2, gain=-0.8, name="B")
     return d
-
-
-def max_step(y):
-    return float(np.max(np.abs(np.diff(y.astype(np.float64)))))
 
 
 def test_parse_events():
@@ -87,8 +74,7 @@ def test_footswitch_switches_within_50ms_without_click(tmp_path):
 
 def test_level_and_drive_pots_move_smoothly(tmp_path):
     d = models_dir(tmp_path, n=1)
-    t = np.arange(int(0.8 * SR)) / SR
-    x = (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    x = tone(int(0.8 * SR), 220.0, 0.2)
     sim = Simulator(d, events="0.3:level=1.0,0.5:drive=0.9")
     y = sim.run(x)
     rms = lambda a, b: np.sqrt(np.mean(y[int(a * SR):int(b * SR)] ** 2))   # noqa: E731
@@ -171,7 +157,7 @@ def test_models_added_removed_and_half_copied_while_playing(tmp_path, caplog):
             steps["corrupt"] = frame
 
     x = signal(1.6)
-    with caplog.at_level(logging.INFO, logger="firmware.librarian"):
+    with caplog.at_level(logging.INFO, logger="firmware"):
         sim = Simulator(d, overrides={"models": {"poll_s": 0.05}}, on_block=on_block)
         y = sim.run(x)
     names = [e["name"] for e in sim.pedal.entries]
@@ -231,7 +217,7 @@ def test_the_playing_model_is_reloaded_when_its_file_is_replaced(tmp_path, caplo
             steps["swap"] = frame
 
     x = signal(1.0)
-    with caplog.at_level(logging.INFO, logger="firmware.pedal.pedal"):
+    with caplog.at_level(logging.INFO, logger="firmware.pedal"):
         sim = Simulator(d, overrides={"models": {"poll_s": 0.05}}, on_block=on_block)
         y = sim.run(x)
     assert any("a_lstm.npz changed on disk: reloading" in r.getMessage() for r in caplog.records)

@@ -1,5 +1,6 @@
-"""The boot service: the unit passes `systemd-analyze verify` with no output at all, and
-the firmware's sd_notify client talks the protocol to a socket the test binds."""
+"""The boot services: the pedal's unit (and the web page's, which runs without root) passes
+`systemd-analyze verify` with no output at all, and the firmware's sd_notify client talks
+the protocol to a socket the test binds."""
 import os
 import shutil
 import socket
@@ -82,6 +83,18 @@ def test_unit_declares_what_the_pedal_relies_on():
     assert "/var/lib/tubeless" in s[("Service", "ReadWritePaths")][0].split()
     assert s[("Service", "ExecStart")][0].startswith(INSTALLED_EXEC + " run")
     assert s[("Install", "WantedBy")] == ["multi-user.target"]
+
+
+def test_web_unit_verifies_and_runs_without_root(tmp_path):
+    unit = (ROOT / "systemd" / "tubeless-web.service").read_text()
+    lines = dict(ln.split("=", 1) for ln in unit.splitlines() if "=" in ln and not ln.startswith("#"))
+    assert lines["User"] == "tubeless-web" and "tubeless" in lines["SupplementaryGroups"].split()
+    assert lines["CapabilityBoundingSet"] == "CAP_NET_BIND_SERVICE" and lines["NoNewPrivileges"] == "yes"
+    assert lines["ExecStart"].endswith("tubeless web --config /etc/tubeless/config.toml")
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze not installed")
+    (tmp_path / "tubeless.service").write_text("[Service]\nExecStart=/bin/true\n")     # the unit it names
+    assert analyze_verify(unit, tmp_path, name="tubeless-web.service") == (0, "")
 
 
 # ----------------------------------------------------------------------------- sd_notify
@@ -171,7 +184,7 @@ def test_watchdog_interval_is_half_the_timeout():
 
 def test_a_separate_process_reports_through_the_environment(notify_socket):
     # As under systemd: the socket arrives only as $NOTIFY_SOCKET in a fresh process.
-    code = "from firmware import sdnotify; sdnotify.ready('up'); sdnotify.watchdog()"
+    code = "from firmware.platform import sdnotify; sdnotify.ready('up'); sdnotify.watchdog()"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60,
                    env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert received(notify_socket) == ["READY=1", "STATUS=up"]

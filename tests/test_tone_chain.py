@@ -2,29 +2,15 @@
 and the block loop allocating nothing."""
 
 import numpy as np
-import pytest
-from allocation import allocations
+from helpers import allocations, process_in_blocks, tone
 
 from firmware.dsp import kernels as dsp
 from firmware.dsp.chain import Slot, ToneChain, make_slot
-from firmware.testing.models import make_model
 from firmware.dsp.convolver import Convolver
+from firmware.testing.models import make_model
 
 SR = 48000
 B = 64
-
-
-def tone(n, f=220.0, a=0.5):
-    t = np.arange(n) / SR
-    return (a * np.sin(2 * np.pi * f * t)).astype(np.float32)
-
-
-def run(chain, x, block=B):
-    y = np.zeros_like(x)
-    for s in range(0, len(x), block):
-        m = min(block, len(x) - s)
-        chain.process(x[s:s + m], y[s:s + m], m)
-    return y
 
 
 class NaNModel:
@@ -43,16 +29,7 @@ class NaNModel:
 def test_convolver_matches_direct_convolution_for_any_cut(rng):
     ir = rng.standard_normal(700) * np.exp(-np.arange(700) / 150)
     x = rng.standard_normal(6000).astype(np.float32)
-    conv = Convolver(ir, B)
-    y = np.zeros_like(x)
-    s = 0
-    sizes = [1, 64, 17, 100, 300, 5, 64]
-    i = 0
-    while s < len(x):
-        m = min(sizes[i % len(sizes)], len(x) - s)
-        conv.process(x[s:s + m], y[s:s + m], m)
-        s += m
-        i += 1
+    y = process_in_blocks(Convolver(ir, B), x, [1, 64, 17, 100, 300, 5, 64])
     ref = np.convolve(x.astype(np.float64), ir)[:len(x)]
     assert np.max(np.abs(y - ref)) < 1e-5 * np.max(np.abs(ref))   # and no latency: aligned
 
@@ -61,11 +38,10 @@ def test_chain_with_ir_is_sample_aligned():
     ir = np.zeros(300)
     ir[0] = 1.0
     ir[200] = 0.5
-    unity = make_model("Linear", taps=1)
-    unity.weights["taps"][:] = 1.0
+    unity = make_model("Linear", taps=[1.0])
     chain = ToneChain(SR, B, ir=ir, model=unity, dc_hz=0.001)
     x = tone(4000, a=0.3)
-    y = run(chain, x)
+    y = process_in_blocks(chain, x)
     ref = np.convolve(x.astype(np.float64), ir)[:len(x)]
     # defaults: drive 0.5 of [-12, 12] dB = 0 dB, level 0.8 of [-24, 6] dB = 0 dB
     assert np.max(np.abs(y - ref)) < 1e-3
@@ -75,7 +51,7 @@ def test_limiter_keeps_output_under_ceiling_whatever_the_model_does():
     hot = make_model("Linear", taps=8, gain=40.0)
     chain = ToneChain(SR, B, model=hot, level=1.0)
     x = tone(SR // 2, a=0.9)
-    y = run(chain, x)
+    y = process_in_blocks(chain, x)
     ceiling = 10 ** (-0.1 / 20)
     assert np.max(np.abs(y)) <= ceiling + 1e-6
     assert np.max(np.abs(y)) > 0.9 * ceiling
@@ -86,7 +62,7 @@ def test_nan_model_becomes_silence_and_is_reported():
     chain = ToneChain(SR, B)
     chain.set_model(Slot(NaNModel(after=1000), "bad"))
     x = tone(SR // 4)
-    y = run(chain, x)
+    y = process_in_blocks(chain, x)
     assert np.all(np.isfinite(y))
     assert np.max(np.abs(y[6000:])) < 1e-3    # silence (after the DC blocker's tail)
     assert chain.faults == 1 and chain.current.faulted
@@ -97,12 +73,8 @@ def test_switch_crossfade_is_bounded_and_within_50ms():
     b = make_slot(make_model("Linear", seed=2, gain=-1.0), B)
     chain = ToneChain(SR, B, model=a)
     x = tone(SR // 2, f=110, a=0.5)
-    y = np.zeros_like(x)
     switch_at = 10 * B
-    for s in range(0, len(x), B):
-        if s == switch_at:
-            chain.request_switch(b)
-        chain.process(x[s:s + B], y[s:s + B], B)
+    y = process_in_blocks(chain, x, switch={switch_at: b})
     done = chain.last_switch_done
     assert chain.current is b
     assert done - switch_at <= 0.050 * SR
@@ -145,7 +117,7 @@ def test_bypass_crossfades_to_the_dry_signal():
 def test_gate_closes_on_silence_and_opens_on_playing():
     chain = ToneChain(SR, B, model=make_model("Linear", taps=1), gate_threshold_db=-50, dc_hz=50)
     x = np.concatenate([tone(SR // 4, a=0.3), tone(SR // 4, f=60, a=1e-4), tone(SR // 4, a=0.3)])
-    y = run(chain, x)
+    y = process_in_blocks(chain, x)
     q = SR // 4
     assert np.max(np.abs(y[q + 4000:2 * q])) < 1e-5       # hum below the threshold is gated
     assert np.max(np.abs(y[2 * q + 1000:])) > 0.1          # and playing opens it
@@ -155,7 +127,7 @@ def test_conditioned_model_knob_follows_drive():
     mf = make_model("LSTM", knobs=1, seed=4)
     chain = ToneChain(SR, B, model=mf, drive=0.9)
     x = tone(2048)
-    run(chain, x)
+    process_in_blocks(chain, x)
     assert abs(chain.current.model.knobs[0] - 0.9) < 1e-6
     assert chain.current.conditioned
 

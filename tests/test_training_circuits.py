@@ -1,15 +1,11 @@
 """The tube preamp reference circuit: finite, asymmetric clipping, memory, a drive knob."""
 import numpy as np
 import pytest
+from helpers import tone
 
 from training.circuits import TubeAmp, tone_stack
 
 SR = 48000
-
-
-def _sine(level, seconds=0.5, hz=220.0):
-    t = np.arange(int(seconds * SR)) / SR
-    return (level * np.sin(2 * np.pi * hz * t)).astype(np.float32)
 
 
 def _harmonic(y, hz, k):
@@ -30,17 +26,17 @@ def test_tone_stack_is_stable_and_scoops_the_mids():
 def test_silence_stays_silent_and_extremes_stay_finite():
     amp = TubeAmp(drive=1.0)
     assert np.max(np.abs(amp(np.zeros(SR // 4, np.float32)))) < 1e-4
-    square = np.sign(_sine(1.0, 0.25, 110.0)).astype(np.float32)
+    square = np.sign(tone(SR // 4, 110.0, 1.0)).astype(np.float32)
     y = amp(square)
     assert np.all(np.isfinite(y)) and np.max(np.abs(y)) < 1.5        # bounded: the tubes saturate
 
 
 def test_clipping_is_asymmetric_with_even_harmonics_and_grows_with_drive():
-    x = _sine(0.5)
+    x = tone(SR // 2, 220.0, 0.5)
     loud = TubeAmp(drive=0.9)(x)[SR // 4:]
     assert abs(loud.max()) < 0.8 * abs(loud.min()) or abs(loud.min()) < 0.8 * abs(loud.max())
     assert _harmonic(loud, 220, 2) > 0.03 * _harmonic(loud, 220, 1)       # even harmonics: asymmetry
-    clean = TubeAmp(drive=0.0)(_sine(0.05))[SR // 4:]
+    clean = TubeAmp(drive=0.0)(tone(SR // 2, 220.0, 0.05))[SR // 4:]
     thd = lambda y: sum(_harmonic(y, 220, k) for k in (2, 3, 4, 5)) / _harmonic(y, 220, 1)
     assert thd(clean) < 0.05 < thd(loud)
 
@@ -49,10 +45,10 @@ def test_it_has_memory_a_loud_note_shifts_the_bias_for_what_follows():
     """The same quiet probe, after silence and after a loud note that ended 10 ms before: a
     memoryless waveshaper would play both alike; grid current charging the coupling
     capacitor (and the cathode capacitor) makes them differ."""
-    probe = _sine(0.2, 0.05, 330.0)
+    probe = tone(int(0.05 * SR), 330.0, 0.2)
     gap = np.zeros(int(0.01 * SR), np.float32)
     after_silence = np.concatenate([np.zeros(SR // 4, np.float32), gap, probe])
-    after_loud = np.concatenate([_sine(1.0, 0.25, 110.0), gap, probe])
+    after_loud = np.concatenate([tone(SR // 4, 110.0, 1.0), gap, probe])
     amp = TubeAmp(drive=0.8)
     a = amp(after_silence)[-len(probe):]
     b = amp(after_loud)[-len(probe):]

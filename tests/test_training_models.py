@@ -147,7 +147,7 @@ def test_unknown_names_are_refused():
 
 # --- NAM's packed A2 ---------------------------------------------------------------------
 
-def test_a2_widths_are_nams_real_a2_model(shared_dir):
+def test_a2_widths_are_nams_real_a2_model(corpus):
     """Our a2_config is the A2 that NAM 0.13 writes: NAM Core's example A2.nam (3 and 8
     channels), loaded into our PyTorch modules by name, plays NAM Core's reference output."""
     import soundfile as sf
@@ -155,7 +155,6 @@ def test_a2_widths_are_nams_real_a2_model(shared_dir):
     from firmware.importers import import_file
     from training.models import a2_config
 
-    corpus = shared_dir / "corpus"
     x, _ = sf.read(str(corpus / "audio" / "nam_core_input.wav"), dtype="float32")
     expected, _ = sf.read(str(corpus / "expected" / "A2.wav"), dtype="float32")
     for index, channels in enumerate((3, 8)):

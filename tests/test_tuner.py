@@ -121,11 +121,11 @@ def test_note_names():
     assert note_of(note_frequency("B", 3) * 2 ** (51 / 1200))[:2] == ("C", 4)
 
 
-def test_the_corpus_di_clip(shared_dir):
+def test_the_corpus_di_clip(corpus):
     """NAM Core's input.wav: one second of silence, then a 220 Hz tone (it is a test signal,
     not a guitar: the plucked strings above stand in for a guitar's DI)."""
     import soundfile as sf
-    x, rate = sf.read(shared_dir / "corpus" / "audio" / "nam_core_input.wav", dtype="float64")
+    x, rate = sf.read(corpus / "audio" / "nam_core_input.wav", dtype="float64")
     assert rate == RATE
     onset = int(np.flatnonzero(np.abs(x) > 1e-4)[0])
     det = PitchDetector(RATE)
@@ -160,15 +160,8 @@ def feed(shared, x):
     shared.counters[sh.INPUT_POS] = pos + len(x)
 
 
-@pytest.fixture
-def pedal(tmp_path):
-    from firmware.testing.pedal import small_pedal
-    pedal, _, cfg = small_pedal(tmp_path, names="AB")
-    return pedal, cfg
-
-
-def test_tuner_message_mutes_reads_and_restores(pedal):
-    pedal, _ = pedal
+def test_tuner_message_mutes_reads_and_restores(small_pedal):
+    pedal, _, _ = small_pedal(names="AB")
     pedal.handle({"cmd": "mute", "on": "off"})
     r = pedal.handle({"cmd": "pitch"})
     assert r["ok"] and not r["tuner"] and not r["pitch"]["signal"]          # nothing played yet
@@ -190,16 +183,14 @@ def test_tuner_message_mutes_reads_and_restores(pedal):
     assert pedal.params.muted
 
 
-def test_hold_footswitch_2_to_tune_press_to_leave(pedal):
+def test_hold_footswitch_2_to_tune_press_to_leave(small_pedal, mock_pins):
     from firmware.pedal.controls import GpioControls
-    from firmware.testing.mockhw import use_mock_pins
-    pedal, cfg = pedal
+    pedal, _, cfg = small_pedal(names="AB")
     c = cfg["controls"]
-    factory = use_mock_pins()
     controls = GpioControls(pedal, c)
     pedal.controls = controls
     try:
-        pin = factory.pin(c["footswitch2"])
+        pin = mock_pins.pin(c["footswitch2"])
         count = pedal.submitted
         pin.drive_low()
         time.sleep(c["hold_time"] + 0.3)          # held: the tuner
@@ -231,14 +222,13 @@ def test_hold_footswitch_2_to_tune_press_to_leave(pedal):
         assert pedal.params.bypassed
     finally:
         controls.close()
-        factory.reset()
 
 
-def test_keyboard_t_is_the_tuner(pedal):
+def test_keyboard_t_is_the_tuner(small_pedal):
     import os
 
     from firmware.pedal.controls import KeyboardControls
-    pedal, _ = pedal
+    pedal, _, _ = small_pedal(names="AB")
     r, w = os.pipe()
     with os.fdopen(r, "rb", buffering=0) as stream:
         keys = KeyboardControls(pedal, stream=stream)
@@ -250,22 +240,17 @@ def test_keyboard_t_is_the_tuner(pedal):
     assert pedal.tuning
 
 
-def test_tuner_config_leds_must_name_the_three():
+def test_tuner_config_leds_must_name_the_three(mock_pins):
     from unittest.mock import Mock
 
     from firmware.core.config import load_config
     from firmware.pedal.controls import GpioControls
-    from firmware.testing.mockhw import use_mock_pins
     cfg = load_config(overrides={"controls": {"tuner_leds": ["model", "bypass", "power"]}})
-    factory = use_mock_pins()
-    try:
-        with pytest.raises(ValueError, match="tuner_leds"):
-            GpioControls(Mock(), cfg["controls"])
-    finally:
-        factory.reset()
+    with pytest.raises(ValueError, match="tuner_leds"):
+        GpioControls(Mock(), cfg["controls"])
 
 
-def test_ctl_tuner_pitch_and_midi_through_the_socket(pedal, tmp_path, capsys):
+def test_ctl_tuner_pitch_and_midi_through_the_socket(small_pedal, tmp_path, capsys):
     """`tubeless ctl` against a pedal behind its control socket: pitch, tuner on/off, the
     live line (ended from the pedal's side, as footswitch 2 would), midi."""
     import threading
@@ -273,7 +258,7 @@ def test_ctl_tuner_pitch_and_midi_through_the_socket(pedal, tmp_path, capsys):
     from firmware.pedal.control import ControlServer
     from firmware.pedal.midi import MidiInput
     from firmware.tools.cli import main
-    pedal, cfg = pedal
+    pedal, _, cfg = small_pedal(names="AB")
     pedal.midi = MidiInput(pedal, cfg["midi"], cfg["controls"], sequencer=False).start()
     sock = str(tmp_path / "control.sock")
     server = ControlServer(sock, pedal).start()

@@ -7,11 +7,10 @@ page follow. Phone-sized (390x844) screenshots of each view go to $TUBELESS_SCRE
 Skips without jackd, chromium + chromium-driver or selenium (make test installs them when root)."""
 import os
 import shutil
-import subprocess
-import sys
 import time
 
 import pytest
+from helpers import NAM_DATA, REPO, start_pedal_process, wait_status, write_pedal_config
 
 pytest.importorskip("aiohttp")
 pytest.importorskip("alsaaudio")
@@ -22,7 +21,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from firmware.pedal.control import request  # noqa: E402
 from firmware.testing.models import write_model  # noqa: E402
 from firmware.testing.web import free_port, start_web, stop  # noqa: E402
-from firmware.tools.rtbench import jack_alsa_conf, jack_available  # noqa: E402
+from firmware.tools.rtbench import jack_available  # noqa: E402
 from firmware.web import auth  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -31,8 +30,8 @@ if not (jack_available() and CHROMIUM and DRIVER):
     pytest.skip("needs jackd + ALSA's jack plugin and chromium + chromium-driver "
                 "(apt-get install jackd2 libasound2-plugins chromium chromium-driver)", allow_module_level=True)
 
-NAM = os.path.join(os.path.dirname(__file__), "data", "nam", "lstm_2x8.nam")
-CAB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "firmware", "data", "default_cab.wav")
+NAM = NAM_DATA / "lstm_2x8.nam"
+CAB = REPO / "firmware" / "data" / "default_cab.wav"
 PASSWORD = "pedal-on-the-floor"
 
 def ctl(sock, **msg):
@@ -54,37 +53,19 @@ def wait(cond, timeout=60, what="condition"):
 
 
 @pytest.fixture
-def rig(tmp_path, monkeypatch):
+def rig(jack_device, tmp_path):
     """jackd (dummy) -> `tubeless run` with two models -> `tubeless web`."""
-    server = f"tubelessweb{os.getpid()}"
-    monkeypatch.setenv("JACK_DEFAULT_SERVER", server)
-    monkeypatch.setenv("JACK_NO_AUDIO_RESERVATION", "1")
-    (tmp_path / "jack.conf").write_text(jack_alsa_conf("tubeless_web"))
-    monkeypatch.setenv("ALSA_CONFIG_PATH", f"/usr/share/alsa/alsa.conf:{tmp_path}/jack.conf")
-    jack = subprocess.Popen(["jackd", "-n", server, "-d", "dummy", "-r", "48000", "-p", "64"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     procs = []
     try:
-        time.sleep(1.0)
-        if jack.poll() is not None:
-            pytest.skip("jackd did not start")
         models = tmp_path / "models"
         models.mkdir()
         write_model(models / "a_clean.npz", arch="Linear", seed=1, name="Clean")
         write_model(models / "b_crunch.npz", arch="LSTM", seed=2, name="Crunch")
         sock = tmp_path / "ctl.sock"
-        cfg = tmp_path / "pedal.toml"
-        cfg.write_text(f'# the test pedal\n[audio]\ncapture_device = "tubeless_web"\nplayback_device = "tubeless_web"\n'
-                       f'periods = 3\nstatus_file = ""\n'
-                       f'[models]\ndirectory = "{models}"\ncache = "{tmp_path}/cache"\npoll_s = 0.1\n'
-                       f'[control]\nsocket = "{sock}"\n[state]\nfile = "{tmp_path}/state.json"\n'
-                       f'[controls]\nenabled = false\nkeyboard = false\n')
-        with open(tmp_path / "pedal.log", "wb") as log:
-            pedal = subprocess.Popen([sys.executable, "-m", "firmware", "run", "--config", str(cfg)], stdout=log,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        procs.append(pedal)
-        wait(lambda: ctl(sock, cmd="status")["status"]["frames"] > 4800 and
-             ctl(sock, cmd="status")["status"]["models"] == 2, timeout=600, what="the pedal playing")
+        cfg = write_pedal_config(tmp_path, models, jack_device, status_file="")
+        procs.append(start_pedal_process(cfg, tmp_path / "pedal.log"))
+        wait_status(sock, lambda s: s["frames"] > 4800 and s["models"] == 2, timeout=600, proc=procs[0],
+                    log=tmp_path / "pedal.log")
         pw = tmp_path / "password"
         auth.write_password(str(pw), PASSWORD)
         port = free_port()
@@ -93,11 +74,6 @@ def rig(tmp_path, monkeypatch):
     finally:
         for p in reversed(procs):
             stop(p)
-        jack.terminate()
-        try:
-            jack.wait(5)
-        except subprocess.TimeoutExpired:
-            jack.kill()
 
 
 @pytest.fixture

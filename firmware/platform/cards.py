@@ -11,7 +11,7 @@ it equals the id (case-insensitive), or else when it is a substring of the id, d
 short or long name. The result maps to "hw:CARD=<id>,DEV=0", which stays valid whatever
 index the card got.
 
-    from firmware import alsa_cards
+    from firmware.platform import cards
     alsa_cards.find_card("hifiberry").pcm()      # 'hw:CARD=sndrpihifiberry,DEV=0'
     alsa_cards.pcm_device("hw:CARD=Zero,DEV=0")  # full PCM names pass through untouched
 """

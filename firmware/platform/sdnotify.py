@@ -8,7 +8,7 @@ call is a silent no-op, so the pedal can call these unconditionally.
 API (all return True when a datagram was sent, False when there is nowhere to send it or
 sending failed; none of them raises, because a lost notification must never stop the audio):
 
-    from firmware import sdnotify
+    from firmware.platform import sdnotify
 
     sdnotify.status("loading model Plexi.npz")   # free text shown by `systemctl status`
     sdnotify.ready("playing Plexi.npz")          # READY=1 (+ STATUS=...) once audio runs

@@ -12,12 +12,16 @@ import sys
 from firmware.core import sandbox
 from firmware.core.errors import UserError
 
-# Modules providing subcommands, in help order.
+# Modules providing subcommands, in help order: "MODULE" calls its register(subparsers),
+# "MODULE:FUNCTION" that function (a module whose commands are not next to each other).
 COMMAND_MODULES = [
     "firmware.tools.render",
     "firmware.tools.bench",
     "firmware.tools.convert",
-    "firmware.tools.run",
+    "firmware.tools.run:register_run",
+    "firmware.tools.ctl:register_ctl",
+    "firmware.tools.run:register_simulate",
+    "firmware.tools.ctl:register_status",       # status, models
     "firmware.tools.web",
     "firmware.tools.demo",
     "firmware.tools.warm",
@@ -34,7 +38,8 @@ def build_parser():
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+        module, _, function = name.partition(":")
+        getattr(importlib.import_module(module), function or "register")(sub)
     return parser
 
 

@@ -41,25 +41,26 @@ def _prepare(workdir):
 
 
 def run(args):
-    from firmware.tools import run as pedal_cli
+    from firmware.core.config import load_config
+    from firmware.tools.run import quiet_file_devices, simulation_summary
     workdir = os.path.abspath(args.workdir)
     models, config, di = _prepare(workdir)
     if not args.simulate and alsa_cards.list_cards():
+        from firmware.pedal.run import run_pedal
         log.info("sound card found: playing live (Ctrl-C or q to stop); `make run SIM=1` renders a file instead")
-        return pedal_cli.cmd_run(_Args(config=config, device=args.device, models=models, state=None))
+        cfg = load_config(config)                   # its models folder, IR, state and socket
+        if args.device:
+            cfg["audio"]["device"] = args.device
+        return run_pedal(cfg)
+    from firmware.tools.simulate import simulate_file
     output = os.path.abspath(args.output)
     os.makedirs(os.path.dirname(output), exist_ok=True)
-    code = pedal_cli.cmd_simulate(_Args(input=di, output=output, models=models, config=config,
-                                        events=DEMO_EVENTS, force=True))     # the demo's own file
-    if not code:
-        print(f"no sound card here: simulated the pedal on {di}\n"
-              f"  events: {DEMO_EVENTS}\n  output: {output}")
-    return code
-
-
-class _Args:
-    def __init__(self, **kw):
-        self.__dict__.update(kw)
+    quiet_file_devices()
+    sim, y = simulate_file(di, output, models, config, DEMO_EVENTS, force=True)     # the demo's own file
+    print(simulation_summary(sim, y, output))
+    print(f"no sound card here: simulated the pedal on {di}\n"
+          f"  events: {DEMO_EVENTS}\n  output: {output}")
+    return 0
 
 
 def register(sub):

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from firmware.core.errors import PedalDown
-from firmware.ipc import messages
+from firmware.ipc import commands, messages
 from firmware.web.auth import LoginLimiter, PasswordError, Sessions, check_password, write_password
 from firmware.web.files import FileError, ModelsFolder, clean_name, kind_of, limit_of
 from firmware.web.health import Health
@@ -34,7 +34,6 @@ STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 COOKIE = "tubeless_session"
 CHANGES = ("POST", "PUT", "PATCH", "DELETE")
 PUBLIC = ("/api/login", "/api/session")
-PAGE_CONTROLS = ("next", "prev", "bypass", "mute", "set", "tuner")
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
 
@@ -221,8 +220,8 @@ class WebApp:
 
     # --- models -------------------------------------------------------------------------
     async def _library(self):
-        reply = await self.ctl({"cmd": "models"})
-        status = await self.ctl({"cmd": "status"})
+        reply = await self.ctl(commands.request("models"))
+        status = await self.ctl(commands.request("status"))
         return {"ok": True, "models": reply.get("models", []), "rejected": reply.get("rejected", []),
                 "irs": self.folder.ir_library(), "status": status.get("status", {}), "rate": self.cfg["audio"]["rate"]}
 
@@ -232,13 +231,13 @@ class WebApp:
     async def play(self, request):
         body = await self._body(request)
         name = self.folder.model(body.get("file"))
-        return await self._ok({"cmd": "select", "name": name})
+        return await self._ok(commands.request("select", name=name))
 
     async def control(self, request):
         body = await self._body(request)
-        if body.get("cmd") not in PAGE_CONTROLS:
+        if body.get("cmd") not in commands.PAGE_COMMANDS:     # the page's buttons, from the command table
             raise messages.MessageError(f"unknown control {body.get('cmd')!r}")
-        return await self._ok(messages.check_control(body))
+        return await self._ok(commands.check_control(body))
 
     async def setlist(self, request):
         body = await self._body(request)
@@ -346,7 +345,7 @@ class WebApp:
             gain["range"] = found[3]
         gate = cfg["tone"]["gate_threshold_db"]
         try:
-            pots = (await self.ctl({"cmd": "status"}))["status"].get("pots", {})
+            pots = (await self.ctl(commands.request("status")))["status"].get("pots", {})
             gate = pots.get("gate", gate)
         except PedalDown:
             pass
@@ -364,7 +363,7 @@ class WebApp:
         body = await self._body(request)
         saved = {}
         if "gate_threshold_db" in body:
-            msg = messages.check_control({"cmd": "set", "param": "gate", "value": body["gate_threshold_db"]})
+            msg = commands.request("set", param="gate", value=body["gate_threshold_db"])
             reply = await self.ctl(msg)
             if not reply.get("ok"):
                 return _json_error(400, reply.get("error"))
@@ -376,7 +375,7 @@ class WebApp:
                 name = clean_name(name)
                 if name not in self.folder.ir_library():
                     raise FileError(f"{name}: no such IR (upload it first)")
-            reply = await self.ctl({"cmd": "global_ir", "file": name})
+            reply = await self.ctl(commands.request("global_ir", file=name))
             if not reply.get("ok"):
                 return _json_error(400, reply.get("error"))
             self._save("models", "ir", os.path.join(self.folder.irs, name) if name else "")
@@ -406,11 +405,11 @@ class WebApp:
             while self.sessions.csrf(token) is not None:
                 out = []
                 try:
-                    st = (await self.ctl({"cmd": "status"}))["status"]
+                    st = (await self.ctl(commands.request("status")))["status"]
                     out.append(("status", st))
                     tuning = bool(st.get("tuner"))
                     if tick % 4 == 0:
-                        m = await self.ctl({"cmd": "models"})
+                        m = await self.ctl(commands.request("models"))
                         lib = {"models": m.get("models", []), "rejected": m.get("rejected", []),
                                "irs": self.folder.ir_library()}
                         if lib != last_models:
@@ -428,7 +427,7 @@ class WebApp:
                     for _ in range(4):
                         await asyncio.sleep(0.1)
                         try:
-                            out = await self.ctl({"cmd": "pitch"})
+                            out = await self.ctl(commands.request("pitch"))
                         except PedalDown:
                             break
                         await resp.write(f"event: pitch\ndata: {json.dumps(out)}\n\n".encode())

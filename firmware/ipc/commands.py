@@ -1,0 +1,269 @@
+"""The control channel's commands, as one table (as mod-host's list of `protocol_add_command`).
+
+Each command is one `Command`: its name, its arguments (each with the check that
+normalises or refuses its value, in one line), its help line, the reply it gets, how
+`tubeless ctl` spells its words, and whether the web page's buttons send it. Everything
+that knows the command set reads it from `COMMANDS`:
+
+    check_control()        every request the pedal takes (control socket, web page, MIDI,
+                           footswitches); firmware.ipc.messages passes it on
+    firmware.pedal.handlers   the pedal's handler per command, looked up by name
+    tubeless ctl           its usage line and its words (`ctl_usage`, `from_words`)
+    the web page           POST /api/control (`PAGE_COMMANDS`), its other requests (`request`)
+    docs/processes.md      the command list, written by `markdown()`; tests/test_commands.py
+                           fails when the two disagree (`python -m firmware.ipc.commands
+                           docs/processes.md` writes it again)
+
+A request is `{"cmd": NAME, ARG: VALUE, ...}`; `check_control` returns it normalised (only
+the table's arguments, an optional one left out stays out) or raises MessageError.
+"""
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+from firmware.core.errors import MessageError
+
+MIDI_EVENT_TYPES = {"cc": ("control", "value"), "program": ("program",)}
+MAX_MIDI_EVENTS = 1024        # per message: a burst, not a file
+SET_PARAMS = {"drive": (0.0, 1.0), "level": (0.0, 1.0), "knob2": (0.0, 1.0), "gate": (-100.0, 0.0)}
+ON_VALUES = {"on": True, "off": False, "true": True, "false": False, "1": True, "0": False,
+             True: True, False: False}      # (as keys, 1 and 0 are True and False)
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    check: Callable          # (value, the request checked so far) -> normalised value; raises MessageError
+    doc: str                 # its value in the docs' request column: NAME, "on"/"off", [...]
+    optional: bool = False   # may be left out: then it is not in the checked request
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    args: tuple
+    help: str
+    reply: str                       # what the reply carries besides "ok": true (docs)
+    ctl: tuple = ("",)               # `tubeless ctl NAME ...` forms: the words after the name
+    words: Callable = None           # ctl words -> its arguments, when not one word per argument
+    page: bool = False               # a button of the web page (POST /api/control)
+
+
+# --- the checks of the arguments ------------------------------------------------------
+def _on(value, req):
+    key = value.lower() if isinstance(value, str) else value
+    if not isinstance(key, (str, int, float)) or key not in ON_VALUES:
+        raise MessageError(f"{req['cmd']}: 'on' must be on/off, got {value!r}")
+    return ON_VALUES[key]
+
+
+def _model_name(value, req):
+    if not isinstance(value, (str, int)) or isinstance(value, bool) or str(value) == "":
+        raise MessageError("select: needs a model 'name'")
+    return str(value)
+
+
+def _set_param(value, req):
+    if not isinstance(value, str) or value not in SET_PARAMS:
+        raise MessageError(f"set: unknown control {value!r} (known: {', '.join(SET_PARAMS)})")
+    return value
+
+
+def _set_value(value, req):
+    param = req["param"]
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise MessageError(f"set {param}: {value!r} is not a number") from None
+    lo, hi = SET_PARAMS[param]
+    if not lo <= value <= hi:
+        raise MessageError(f"set {param}: {value:g} is outside {lo:g}..{hi:g}")
+    return value
+
+
+def _ir_file(value, req):
+    if not isinstance(value, str) or (value and (value.startswith(".") or any(c in value for c in "/\\\0"))):
+        raise MessageError("global_ir: 'file' must be a file name in the models folder's irs/, or \"\"")
+    return value
+
+
+def _midi_events(events, req):
+    if not isinstance(events, list) or not events:
+        raise MessageError("midi: 'events' must be a non-empty list")
+    if len(events) > MAX_MIDI_EVENTS:
+        raise MessageError(f"midi: {len(events)} events, at most {MAX_MIDI_EVENTS} per message")
+    return [_midi_event(e) for e in events]
+
+
+def _midi_int(e, key, lo, hi, default=None):
+    v = e.get(key, default)
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        raise MessageError(f"midi: {key} must be a whole number {lo}..{hi}, got {v!r}")
+    return v
+
+
+def _midi_event(e):
+    """{"type": "cc", "control": 0-127, "value": 0-127, "channel": 1-16} or
+    {"type": "program", "program": 0-127, "channel": 1-16} (channel 1 when left out)."""
+    if not isinstance(e, dict) or not isinstance(e.get("type"), str) or e["type"] not in MIDI_EVENT_TYPES:
+        raise MessageError(f"midi: an event must be an object with type {' or '.join(MIDI_EVENT_TYPES)}")
+    out = {"type": e["type"], "channel": _midi_int(e, "channel", 1, 16, 1)}
+    for key in MIDI_EVENT_TYPES[e["type"]]:
+        out[key] = _midi_int(e, key, 0, 127)
+    return out
+
+
+def midi_message(words):
+    """`tubeless ctl midi cc 11 100 [channel]` / `midi program 3 [channel]` -> the request."""
+    usage = ctl_usage_of("midi")
+    keys = MIDI_EVENT_TYPES
+    if not words or words[0] not in keys or len(words) - 1 not in (len(keys[words[0]]), len(keys[words[0]]) + 1):
+        raise MessageError(usage)
+    try:
+        nums = [int(w) for w in words[1:]]
+    except ValueError:
+        raise MessageError(usage) from None
+    ev = {"type": words[0], **dict(zip(keys[words[0]], nums))}
+    if len(nums) > len(keys[words[0]]):
+        ev["channel"] = nums[-1]
+    return {"cmd": "midi", "events": [ev]}
+
+
+# --- the table --------------------------------------------------------------------------
+ON = Arg("on", _on, '"on"/"off"', optional=True)
+BRIEF = "`status` (brief)"
+SELECTED = "`selected`: the model now fading in (`name`, `file`); " + BRIEF
+
+COMMANDS = {c.name: c for c in (
+    Command("next", (), "play the next model of the setlist", SELECTED, page=True),
+    Command("prev", (), "play the previous model", SELECTED, page=True),
+    Command("select", (Arg("name", _model_name, "NAME"),),
+            "play the model NAME: a file name with or without extension, a model name, or its 1-based "
+            "number in the setlist", SELECTED, ctl=("NAME",)),
+    Command("bypass", (ON,), "bypass on/off; without `on`: toggle", BRIEF, ctl=("[on|off]",), page=True),
+    Command("mute", (ON,), "mute on/off; without `on`: toggle", BRIEF, ctl=("[on|off]",), page=True),
+    Command("set", (Arg("param", _set_param, "P"), Arg("value", _set_value, "V")),
+            "set a control P: `drive`, `level`, `knob2` (0..1) or `gate` (threshold dB, -100..0; -100 = off). "
+            "After a set from anywhere but its pot, a pot moves nothing until turned to (or past) that value "
+            "(soft takeover)", BRIEF, ctl=("|".join(SET_PARAMS) + " VALUE",), page=True),
+    Command("status", (), "model, state, levels, CPU per period, xruns",
+            "`status`: model, bypass, mute, library size, CPU per period (p50/p99/p99.9/max as a share of a "
+            "period), lateness, xruns, faults, pots, skipped files"),
+    Command("models", (), "the library in playing order",
+            "`models`: per model `file, name, architecture, sample_rate, num_knobs, format, bytes, ir_file, "
+            "ir_used (the IR could be read), sizes, size, playing`; `rejected`: files the librarian refused or "
+            "the engine could not build, each `{file, error}`"),
+    # the web page's setting (it writes the config too): `ctl` takes it, its usage leaves it out
+    Command("global_ir", (Arg("file", _ir_file, "NAME"),),
+            "the global cabinet IR becomes NAME in the models folder's `irs/` (`\"\"`: none); the pedal starts "
+            "its librarian again with it (the web page's setting)", "`global_ir`: NAME", ctl=()),
+    Command("tuner", (ON,), "the tuner on/off; without `on`: toggle. On, it mutes the output (`tuner.mute`) and "
+            "reads the input 50 times a second; off restores the mute as it was",
+            "`status` (brief, `\"tuner\": bool`) and `pitch`",
+            ctl=("[on|off] (without: a live line until Ctrl-C)",), page=True),
+    Command("pitch", (), "the tuner's reading of the input: with the tuner off, read at that moment",
+            "`tuner`: bool; `pitch`: `{signal, note, octave, cents, frequency, level_db, clarity, in_tune, a4}` "
+            "(`signal` false: no note)"),
+    Command("midi", (Arg("events", _midi_events, "[...]"),),
+            "MIDI messages as if a controller had sent them, through the `[midi]` mapping: each "
+            "`{\"type\": \"cc\", \"control\": 0-127, \"value\": 0-127}` or `{\"type\": \"program\", "
+            f"\"program\": 0-127}}`, `\"channel\": 1-16` (default 1), at most {MAX_MIDI_EVENTS}",
+            "`events`: how many", ctl=("cc CONTROL VALUE [CHANNEL]", "program N [CHANNEL]"), words=midi_message),
+)}
+# what the web page's buttons may send (a tuple: `in` stays an answer for any JSON value)
+PAGE_COMMANDS = tuple(name for name, c in COMMANDS.items() if c.page)
+
+
+def command(name):
+    """The table's Command NAME, or MessageError naming the known ones."""
+    if not isinstance(name, str) or name not in COMMANDS:
+        raise MessageError(f"unknown command {name!r} (known: {', '.join(COMMANDS)})")
+    return COMMANDS[name]
+
+
+def check_control(msg):
+    """A control request -> normalised dict {"cmd": ..., args}. Raises MessageError."""
+    cmd = command(msg.get("cmd"))
+    out = {"cmd": cmd.name}
+    for arg in cmd.args:
+        value = msg.get(arg.name)
+        if value is None and arg.optional:
+            continue
+        out[arg.name] = arg.check(value, out)
+    return out
+
+
+def request(cmd, /, **args):
+    """A checked request built in code (the web page): the table's argument names only."""
+    unknown = set(args) - {a.name for a in command(cmd).args}
+    if unknown:
+        raise TypeError(f"{cmd}: no argument {', '.join(sorted(unknown))}")
+    return check_control({"cmd": cmd, **args})
+
+
+# --- tubeless ctl -------------------------------------------------------------------------
+def ctl_usage():
+    """`tubeless ctl`'s list of commands: next | prev | select NAME | ..."""
+    return " | ".join(f"{c.name} {form}".rstrip() for c in COMMANDS.values() for form in c.ctl)
+
+
+def ctl_usage_of(name):
+    """The usage line of one command (when its words do not fit)."""
+    c = COMMANDS[name]
+    if c.words is not None:
+        return "usage: tubeless ctl " + " | ".join(f"{name} {form}".rstrip() for form in c.ctl)
+    return f"usage: tubeless ctl {name} {' '.join(a.name.upper() for a in c.args)}".rstrip()
+
+
+def from_words(name, words):
+    """`tubeless ctl NAME WORDS...` -> the request (unchecked: check_control says what is wrong
+    with a value). Raises MessageError: an unknown command, or the usage line."""
+    c = command(name)
+    if c.words is not None:
+        return c.words(list(words))
+    required = sum(not a.optional for a in c.args)
+    if not required <= len(words) <= len(c.args):
+        raise MessageError(ctl_usage_of(name))
+    return {"cmd": name, **{a.name: w for a, w in zip(c.args, words)}}
+
+
+# --- docs -------------------------------------------------------------------------------
+DOC_BEGIN = "<!-- the control commands: written by `python -m firmware.ipc.commands docs/processes.md` -->"
+DOC_END = "<!-- end of the control commands -->"
+
+
+def markdown():
+    """The command list of docs/processes.md, from the table."""
+    def cell(text):
+        return text.replace("|", "\\|")
+
+    rows = ["| request | `tubeless ctl` | what it does | reply (besides `\"ok\": true`) |", "|---|---|---|---|"]
+    for c in COMMANDS.values():
+        req = ", ".join([f'"cmd": "{c.name}"'] + [f'"{a.name}": {a.doc}' for a in c.args])
+        ctl = "<br>".join(f"`{(c.name + ' ' + form).rstrip()}`" for form in c.ctl) or "(not in its usage)"
+        rows.append(f"| `{{{req}}}` | {cell(ctl)} | {cell(c.help)} | {cell(c.reply)} |")
+    return "\n".join(rows) + "\n"
+
+
+def doc_section(text):
+    """The part of a document between DOC_BEGIN and DOC_END, or None."""
+    begin, end = text.find(DOC_BEGIN), text.find(DOC_END)
+    if begin < 0 or end < begin:
+        return None
+    return text[begin + len(DOC_BEGIN):end].strip("\n") + "\n"
+
+
+def write_doc(path):
+    """Write the command list into PATH between its markers."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    begin, end = text.find(DOC_BEGIN), text.find(DOC_END)
+    if begin < 0 or end < begin:
+        raise SystemExit(f"{path}: no {DOC_BEGIN!r} ... {DOC_END!r} markers")
+    text = text[:begin + len(DOC_BEGIN)] + "\n\n" + markdown() + "\n" + text[end:]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    write_doc(sys.argv[1] if len(sys.argv) > 1 else "docs/processes.md")

@@ -1,0 +1,204 @@
+"""What the pedal does for each control command: one handler per command of the table
+(firmware.ipc.commands), looked up by its name (tests/test_commands.py checks that every
+command has one and nothing else does).
+
+A handler takes the pedal, the checked request and the message as submitted (a pot's
+`set` carries `"pot": true`, which is no argument of the table) and returns the reply. It
+runs on the control thread (Pedal.tick); `then` is housekeeping that follows the reply
+rather than delaying it.
+"""
+import logging
+import os
+from typing import Callable, NamedTuple
+
+from firmware.ipc.commands import SET_PARAMS
+
+log = logging.getLogger(__name__)
+
+
+class Handler(NamedTuple):
+    run: Callable                 # (pedal, request, message) -> reply
+    then: Callable = None         # (pedal) after the reply
+
+
+HANDLERS = {}
+
+
+def handles(*names, then=None):
+    def register(fn):
+        for name in names:
+            HANDLERS[name] = Handler(fn, then)
+        return fn
+    return register
+
+
+def brief(pedal):
+    return {"ok": True, "status": pedal.status(brief=True)}
+
+
+def _selected(pedal):
+    reply = brief(pedal)
+    if pedal.current_path in pedal.by_path:
+        e = pedal.by_path[pedal.current_path]          # what is fading in (status: what plays now)
+        reply["selected"] = {"name": e["name"], "file": e["file"]}
+    return reply
+
+
+def _prepare_neighbours(pedal):
+    pedal._prepare_neighbours()
+
+
+# --- models -----------------------------------------------------------------------------
+@handles("next", "prev", then=_prepare_neighbours)
+def next_prev(pedal, m, msg):
+    step = 1 if m["cmd"] == "next" else -1
+    path = pedal._neighbour(step)
+    if path is None:
+        return {"ok": False, "error": "no playable models"}
+    pedal._switch_to(path, step)
+    return _selected(pedal)
+
+
+@handles("select", then=_prepare_neighbours)
+def select(pedal, m, msg):
+    path = pedal._find(m["name"])
+    if path is None:
+        return {"ok": False, "error": f"no model {m['name']!r} in the library"}
+    if path in pedal.bad and pedal.bad[path] == pedal.by_path[path]["stamp"]:
+        return {"ok": False, "error": f"{os.path.basename(path)} cannot be played"}
+    pedal._switch_to(path, 0)
+    return _selected(pedal)
+
+
+@handles("models")
+def models(pedal, m, msg):
+    return {"ok": True, "models": [_describe(pedal, e) for e in pedal.entries],
+            "rejected": [{"file": f, "error": why} for f, why in sorted(pedal.rejected.items())]
+            + [{"file": os.path.basename(p), "error": "cannot be built"} for p in sorted(pedal.bad)]}
+
+
+def _describe(pedal, e):
+    return {k: e.get(k) for k in ("file", "name", "architecture", "sample_rate", "num_knobs", "format",
+                                  "bytes", "ir_file", "sizes", "size")} | {"playing": e["path"] == pedal.current_path,
+                                                                           "ir_used": e.get("ir") is not None}
+
+
+@handles("global_ir")
+def global_ir(pedal, m, msg):
+    """The global cabinet IR (the web page's setting): NAME in the models folder's irs/,
+    or "" for none. The librarian converts it: one in this process takes the new path at
+    its next look; one in its own process is started again with it (its cache makes the
+    new start cheap)."""
+    name = m["file"]
+    path = os.path.join(pedal.cfg["models"]["directory"], "irs", name) if name else ""
+    if path and not os.path.isfile(path):
+        return {"ok": False, "error": f"no IR {name!r} in the models folder's irs/"}
+    pedal.cfg["models"]["ir"] = path
+    lib = pedal.librarian
+    if hasattr(lib, "librarian"):                  # LocalLibrarian (simulate, tests)
+        lib.librarian.global_ir_path = path
+    elif "--ir" in getattr(lib, "args", ()):        # LibrarianProcess: supervise() starts it again
+        lib.args[lib.args.index("--ir") + 1] = path
+        lib.close()
+        lib.proc, lib.working, lib._next_start = None, None, 0.0
+    log.info("global IR: %s", name or "none")
+    return {"ok": True, "global_ir": name}
+
+
+# --- the chain's switches and controls --------------------------------------------------
+@handles("bypass")
+def bypass(pedal, m, msg):
+    on = (not pedal.params.bypassed) if m.get("on") is None else m["on"]
+    pedal.params.set_bypass(on)
+    pedal.state["bypass"] = bool(on)
+    pedal._state_dirty = True
+    log.info("bypass %s", "on" if on else "off")
+    return brief(pedal)
+
+
+@handles("mute")
+def mute(pedal, m, msg):
+    on = (not pedal.params.muted) if m.get("on") is None else m["on"]
+    pedal.params.set_mute(on)
+    log.info("mute %s", "on" if on else "off")
+    return brief(pedal)
+
+
+@handles("set")
+def set_control(pedal, m, msg):
+    param, v = m["param"], m["value"]
+    if msg.get("pot") is True and not _pot_takes_over(pedal, param, v):
+        return {"ok": True, "status": pedal.status(brief=True), "held": param}
+    if msg.get("pot") is not True:
+        pedal._pickup[param] = v          # the pot must come by here before it takes over
+    p = pedal.params
+    if param == "drive":
+        p.set_drive(v)
+    elif param == "level":
+        p.set_level(v)
+    elif param == "knob2":
+        p.set_knob2(v)
+        pedal.state["knob2"] = v
+        pedal._state_dirty = True
+    elif param == "gate":
+        p.set_gate_threshold_db(v)
+        pedal.state["gate_threshold_db"] = v
+        pedal._state_dirty = True
+    pedal.pots[param] = v
+    return brief(pedal)
+
+
+def _pot_takes_over(pedal, param, v):
+    """Soft takeover: after the page, MIDI or `ctl` set a control, its pot moves nothing
+    until it reaches (or passes) that value, so turning it never jumps the sound."""
+    target = pedal._pickup.get(param)
+    last, pedal._pot_last[param] = pedal._pot_last.get(param), v
+    if target is None:
+        return True
+    lo, hi = SET_PARAMS[param]
+    if abs(v - target) <= 0.02 * (hi - lo) or (last is not None and (last - target) * (v - target) <= 0):
+        del pedal._pickup[param]
+        return True
+    return False
+
+
+# --- reports, the tuner, MIDI -----------------------------------------------------------
+@handles("status")
+def status(pedal, m, msg):
+    return {"ok": True, "status": pedal.status()}
+
+
+@handles("tuner")
+def tuner(pedal, m, msg):
+    _set_tuner(pedal, (not pedal.tuning) if m.get("on") is None else m["on"])
+    return {"ok": True, "status": pedal.status(brief=True), "pitch": pedal.tuner.state()}
+
+
+def _set_tuner(pedal, on):
+    if on == pedal.tuning:
+        return
+    pedal.tuning = on
+    mute = bool(pedal.cfg.get("tuner", {}).get("mute", True))
+    if on:
+        pedal._mute_before_tuner = pedal.params.muted
+        if mute:
+            pedal.params.set_mute(True)
+        pedal.tuner.reading = None
+    elif mute:
+        pedal.params.set_mute(pedal._mute_before_tuner)
+    log.info("tuner %s", "on" if on else "off")
+
+
+@handles("pitch")
+def pitch(pedal, m, msg):
+    if not pedal.tuning:             # the tuner is off: read the input now
+        pedal.tuner.update()
+    return {"ok": True, "tuner": pedal.tuning, "pitch": pedal.tuner.state()}
+
+
+@handles("midi")
+def midi(pedal, m, msg):
+    if pedal.midi is None:
+        return {"ok": False, "error": "MIDI is off (midi.enabled = false in the config)"}
+    pedal.midi.inject(m["events"])
+    return {"ok": True, "events": len(m["events"])}
