@@ -170,6 +170,12 @@ def write_npz(path, arrays):
     return path
 
 
+# --- `tubeless` as a process -------------------------------------------------------------------------
+def run_tubeless(*args, timeout=120):
+    """`tubeless ARGS...` (python -m firmware) to its end: the CompletedProcess, output as text."""
+    return subprocess.run([sys.executable, "-m", "firmware", *args], capture_output=True, text=True, timeout=timeout)
+
+
 # --- the pedal as a process on a JACK dummy device (the jack_device fixture) -------------------------
 def write_pedal_config(folder, models, device, periods=3, status_file=None):
     """folder/pedal.toml for `tubeless run` on the ALSA device `device`: its models in `models`;

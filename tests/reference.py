@@ -1,5 +1,6 @@
-"""Independent references the firmware's kernels are checked against: written from the file
-layouts, in NumPy and float64, sharing no code with the firmware."""
+"""Independent references the firmware's kernels are checked against, sharing no code with
+the firmware: a NumPy WaveNet written from the .nam layout, and PyTorch's own recurrent
+layers for GuitarML and AIDA-X files (the caller passes torch: it is optional)."""
 import math
 
 import numpy as np
@@ -45,3 +46,26 @@ def numpy_nam_wavenet(doc, x):
         y = h
     assert pos == len(flat) - 1
     return flat[-1] * head[0]
+
+
+def torch_rnn(torch, unit, n_in, H, L, seed, bias=True):
+    """A seeded torch nn.LSTM/nn.GRU (`unit`) and its nn.Linear head, weights doubled."""
+    torch.manual_seed(seed)
+    rnn = getattr(torch.nn, unit)(n_in, H, num_layers=L, batch_first=True, bias=bias)
+    lin = torch.nn.Linear(H, 1)
+    with torch.no_grad():  # larger than the defaults, so the nonlinearity is exercised
+        for p in list(rnn.parameters()) + list(lin.parameters()):
+            p.mul_(2.0)
+    return rnn, lin
+
+
+def torch_rnn_output(torch, rnn, lin, x, knobs=(), skip=True, in_gain=1.0, out_gain=1.0):
+    """What GuitarML's and AIDA-X's players compute with that network, in float64: the RNN over
+    the input (times in_gain) and the knobs as constant inputs, the head, the skip, out_gain."""
+    with torch.no_grad():
+        v = torch.tensor(x, dtype=torch.float64)[None, :, None] * in_gain
+        cols = [v] + [torch.full_like(v, k) for k in knobs]
+        rnn, lin = rnn.double(), lin.double()
+        h, _ = rnn(torch.cat(cols, dim=-1))
+        y = lin(h)[0, :, 0] + (v[0, :, 0] if skip else 0)
+        return (out_gain * y).numpy()

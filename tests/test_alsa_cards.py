@@ -1,8 +1,10 @@
-"""Finding the codec HAT's card by name, from a fake /proc/asound/cards."""
+"""Finding the codec HAT's card by name, from a fake /proc/asound/cards; `tubeless run` on a
+machine with no sound card at all."""
 import sys
 import types
 
 import pytest
+from helpers import run_tubeless
 
 from firmware.platform import cards as alsa_cards
 from firmware.platform.cards import Card, CardError
@@ -105,3 +107,13 @@ def test_hat_ids_fit_alsa_id_rules():
     # ALSA card ids are at most 15 alphanumerics; a longer id in the table could never match.
     for hat, card_id in alsa_cards.HAT_CARD_IDS.items():
         assert card_id.isalnum() and len(card_id) <= 15, hat
+
+
+def test_run_without_a_sound_card_says_so_once(tmp_path):
+    if alsa_cards.list_cards():
+        pytest.skip("this machine has a sound card")
+    out = run_tubeless("run", "--models", str(tmp_path), "--socket", str(tmp_path / "ctl.sock"))
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tubeless: error: no sound card here")
+    assert "simulate" in lines[0] and "ALSA lib" not in out.stderr

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from helpers import NAM_DATA, classic_wavenet_nam, guitarml_lstm_doc, write_json
-from reference import numpy_nam_wavenet
+from reference import numpy_nam_wavenet, torch_rnn, torch_rnn_output
 
 from firmware.importers import guitarml, import_file, load, nam
 from firmware.models import modelfile
@@ -248,32 +248,12 @@ def test_files_that_are_not_models_are_refused(tmp_path):
         load(tmp_path / "missing.nam")
 
 
-# GuitarML and AIDA-X layouts against PyTorch's own nn.LSTM / nn.GRU.
-def _torch_rnn(torch, unit, n_in, H, L, seed, bias=True):
-    torch.manual_seed(seed)
-    rnn = getattr(torch.nn, unit)(n_in, H, num_layers=L, batch_first=True, bias=bias)
-    lin = torch.nn.Linear(H, 1)
-    with torch.no_grad():  # larger than the defaults, so the nonlinearity is exercised
-        for p in list(rnn.parameters()) + list(lin.parameters()):
-            p.mul_(2.0)
-    return rnn, lin
-
-
-def _torch_out(torch, rnn, lin, x, knobs=(), skip=True, in_gain=1.0, out_gain=1.0):
-    with torch.no_grad():
-        v = torch.tensor(x, dtype=torch.float64)[None, :, None] * in_gain
-        cols = [v] + [torch.full_like(v, k) for k in knobs]
-        rnn, lin = rnn.double(), lin.double()
-        h, _ = rnn(torch.cat(cols, dim=-1))
-        y = lin(h)[0, :, 0] + (v[0, :, 0] if skip else 0)
-        return (out_gain * y).numpy()
-
-
+# GuitarML and AIDA-X layouts against PyTorch's own nn.LSTM / nn.GRU (reference.torch_rnn).
 @pytest.mark.parametrize("unit, n_in, layers, bias", [("LSTM", 1, 2, False), ("GRU", 2, 1, True),
                                                       ("GRU", 3, 2, True)])
 def test_guitarml_layout_matches_pytorch(tmp_path, test_signal, unit, n_in, layers, bias):
     torch = pytest.importorskip("torch")
-    rnn, lin = _torch_rnn(torch, unit, n_in, 6, layers, seed=n_in, bias=bias)
+    rnn, lin = torch_rnn(torch, unit, n_in, 6, layers, seed=n_in, bias=bias)
     state = {f"rec.{k}": v.tolist() for k, v in rnn.state_dict().items()}
     state.update({f"lin.{k}": v.tolist() for k, v in lin.state_dict().items()})
     doc = {"model_data": {"model": "SimpleRNN", "input_size": n_in, "skip": 1, "output_size": 1, "unit_type": unit,
@@ -282,7 +262,7 @@ def test_guitarml_layout_matches_pytorch(tmp_path, test_signal, unit, n_in, laye
     knobs = [0.3, 0.8][:n_in - 1]
     x = test_signal(2000)
     assert [k["name"] for k in mf.knobs] == list(guitarml.KNOB_NAMES[:n_in - 1])
-    err = np.max(np.abs(_play(mf, x, knobs) - _torch_out(torch, rnn, lin, x, knobs)))
+    err = np.max(np.abs(_play(mf, x, knobs) - torch_rnn_output(torch, rnn, lin, x, knobs)))
     assert err <= 1e-5
 
 
@@ -309,12 +289,12 @@ def _keras_layers(torch, rnn, lin, unit):
 @pytest.mark.parametrize("unit, n_in, layers", [("GRU", 1, 1), ("LSTM", 3, 2), ("GRU", 2, 2)])
 def test_aidax_layout_matches_pytorch(tmp_path, test_signal, unit, n_in, layers):
     torch = pytest.importorskip("torch")
-    rnn, lin = _torch_rnn(torch, unit, n_in, 5, layers, seed=10 + n_in)
+    rnn, lin = torch_rnn(torch, unit, n_in, 5, layers, seed=10 + n_in)
     x = test_signal(2048)
     in_db, out_db = 3.0, -2.0
     gains = dict(skip=True, in_gain=10 ** (in_db / 20), out_gain=10 ** (out_db / 20))
     # The player checks the pair with every knob at 0.
-    y = _torch_out(torch, rnn, lin, x, [0.0] * (n_in - 1), **gains)
+    y = torch_rnn_output(torch, rnn, lin, x, [0.0] * (n_in - 1), **gains)
     doc = {"in_shape": [None, None, n_in], "in_skip": 1, "in_gain": in_db, "out_gain": out_db,
            "layers": _keras_layers(torch, rnn, lin, unit), "input_batch": x.tolist(), "output_batch": y.tolist(),
            "metadata": {"name": "synthetic", "samplerate": 44100}}
@@ -323,7 +303,7 @@ def test_aidax_layout_matches_pytorch(tmp_path, test_signal, unit, n_in, layers)
     assert mf.sample_rate == 44100 and [k["name"] for k in mf.knobs] == ["param1", "param2"][:n_in - 1]
     # Knobs away from 0 too.
     knobs = [0.7, 0.2][:n_in - 1]
-    err = np.max(np.abs(_play(mf, x, knobs) - _torch_out(torch, rnn, lin, x, knobs, **gains)))
+    err = np.max(np.abs(_play(mf, x, knobs) - torch_rnn_output(torch, rnn, lin, x, knobs, **gains)))
     assert err <= 1e-5
     # A file whose pair the network does not reproduce is refused.
     doc["output_batch"] = (y + 1e-3).tolist()

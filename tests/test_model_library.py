@@ -1,7 +1,9 @@
-"""The model library: temp names, partial copies, corrupt/huge files, order, removal."""
+"""The model library: temp names, partial copies, corrupt/huge files, order, removal; the
+loader telling files by content; `tubeless models` listing it."""
 import logging
 
 import pytest
+from helpers import run_tubeless
 
 from firmware.core.errors import ModelFileError
 from firmware.importers.library import ModelLibrary, is_temporary
@@ -93,3 +95,13 @@ def test_the_loader_tells_files_by_content(tmp_path, corpus):
     assert load(renamed).metadata["source"]["format"] == "nam"
     mf = load(nam)
     assert mf.build(64).num_knobs == 0
+
+
+def test_models_lists_only_models_and_names_the_option(tmp_path):
+    write_model(tmp_path / "b.npz", arch="LSTM", seed=2, name="Bee")
+    write_model(tmp_path / "a.npz", arch="Linear", seed=1, name="Ay")
+    out = run_tubeless("models", "--models", str(tmp_path))
+    assert out.returncode == 0 and out.stderr == ""
+    assert [ln.split()[1] for ln in out.stdout.splitlines()] == ["Ay", "Bee"]
+    out = run_tubeless("models", "--models", str(tmp_path / "nope"))
+    assert out.returncode == 2 and "--models DIR" in out.stderr and out.stderr.count("\n") == 1

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 import pytest
-from helpers import NAM_DATA, start_pedal_process, wait_status, write_pedal_config
+from helpers import NAM_DATA, run_tubeless, start_pedal_process, wait_status, write_pedal_config
 
 pytest.importorskip("alsaaudio")
 from firmware.tools.rtbench import jack_available  # noqa: E402
@@ -95,11 +95,9 @@ def test_control_channel_plays_every_format_and_refuses_nonsense(pedal_process):
         f.flush()
         assert json.loads(f.readline())["ok"]
     # the command line goes through the same channel
-    out = subprocess.run([sys.executable, "-m", "firmware", "ctl", "--socket", sock, "prev"], capture_output=True,
-                         text=True, timeout=60)
+    out = run_tubeless("ctl", "--socket", sock, "prev", timeout=60)
     assert out.returncode == 0 and "(b_linear.npz)" in out.stdout
-    out = subprocess.run([sys.executable, "-m", "firmware", "ctl", "--socket", sock, "fly"], capture_output=True,
-                         text=True, timeout=60)
+    out = run_tubeless("ctl", "--socket", sock, "fly", timeout=60)
     assert out.returncode == 2 and out.stderr.strip().startswith("tubeless: error: unknown command 'fly'")
     assert proc.poll() is None
 

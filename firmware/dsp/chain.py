@@ -328,7 +328,7 @@ class ToneChain(ChainParams):
 # weighted by 1/f^1.5 (an amp's output falls ~4.5 dB an octave there). Unit energy counted
 # the cab's whole band and raised the level 6-12.5 dB (the corpus' V30 IRs); this keeps the
 # corpus amp models' outputs (A1 standard, an AIDA-X lead) within 0.9 dB through both V30
-# IRs and the bundled cab (the DI standard input: within 1.6 dB). tests/test_levels.py
+# IRs and the bundled cab (the DI standard input: within 1.6 dB). tests/test_cabinet_ir.py
 IR_BAND_HZ = (80.0, 8000.0)
 IR_TILT = 1.5
 IR_MAX_PEAK_DB = 24.0   # no response peak above this after levelling (an IR with no energy in the band)
