@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from firmware.core.errors import MessageError
+from firmware.dsp import rig
 from firmware.ipc import commands
 from firmware.ipc.commands import COMMANDS, check_control, from_words
 from firmware.pedal.handlers import HANDLERS
@@ -14,7 +15,10 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "processes.md"
 
 # `tubeless ctl` words that make a valid request of every command: a new command needs one here
 EXAMPLES = {"next": [], "prev": [], "select": ["B"], "bypass": ["on"], "mute": ["off"], "set": ["drive", "0.5"],
-            "status": [], "models": [], "global_ir": [""], "tuner": ["on"], "pitch": [], "midi": ["cc", "11", "3"]}
+            "toggle": ["boost"], "tap": [], "status": [], "models": [], "global_ir": [""], "tuner": ["on"],
+            "pitch": [], "midi": ["cc", "11", "3"]}
+KNOWN_CONTROLS = ("(known: drive, level, knob2, gate, bass, mid, treble, presence or BLOCK.PARAM: "
+                  + ", ".join(rig.names()) + ")")
 
 
 def test_the_docs_command_list_is_the_tables():
@@ -59,7 +63,7 @@ def test_checks_normalise_and_refuse_in_one_line():
     for bad, error in (
             ({"cmd": "set", "param": "gate", "value": 5}, "set gate: 5 is outside -100..0"),
             ({"cmd": "set", "param": "drive", "value": None}, "set drive: None is not a number"),
-            ({"cmd": "set", "value": 1}, "set: unknown control None (known: drive, level, knob2, gate)"),
+            ({"cmd": "set", "value": 1}, "set: unknown control None " + KNOWN_CONTROLS),
             ({"cmd": "select", "name": True}, "select: needs a model 'name'"),
             ({"cmd": "global_ir", "file": "../x.wav"},
              "global_ir: 'file' must be a file name in the models folder's irs/, or \"\""),
@@ -67,7 +71,7 @@ def test_checks_normalise_and_refuse_in_one_line():
             # JSON that is no name at all: refused like any wrong value, not a TypeError
             ({"cmd": ["next"]}, "unknown command ['next'] (known: " + ", ".join(COMMANDS) + ")"),
             ({"cmd": "mute", "on": [1]}, "mute: 'on' must be on/off, got [1]"),
-            ({"cmd": "set", "param": {}, "value": 1}, "set: unknown control {} (known: drive, level, knob2, gate)"),
+            ({"cmd": "set", "param": {}, "value": 1}, "set: unknown control {} " + KNOWN_CONTROLS),
             ({"cmd": "midi", "events": [{"type": ["cc"]}]},
              "midi: an event must be an object with type cc or program")):
         with pytest.raises(MessageError) as e:
@@ -77,7 +81,8 @@ def test_checks_normalise_and_refuse_in_one_line():
 
 def test_ctl_words_and_usage():
     assert commands.ctl_usage() == (
-        "next | prev | select NAME | bypass [on|off] | mute [on|off] | set drive|level|knob2|gate VALUE | status | "
+        "next | prev | select NAME | bypass [on|off] | mute [on|off] | set drive|level|knob2|gate|BLOCK.PARAM VALUE | "
+        "toggle BLOCK [on|off] | tap | status | "
         "models | tuner [on|off] (without: a live line until Ctrl-C) | pitch | midi cc CONTROL VALUE [CHANNEL] | "
         "midi program N [CHANNEL]")
     assert from_words("set", ["level", "0.3"]) == {"cmd": "set", "param": "level", "value": "0.3"}
@@ -98,7 +103,7 @@ def test_ctl_words_and_usage():
 
 
 def test_the_web_pages_buttons_and_requests_come_from_the_table():
-    assert commands.PAGE_COMMANDS == ("next", "prev", "bypass", "mute", "set", "tuner")
+    assert commands.PAGE_COMMANDS == ("next", "prev", "bypass", "mute", "set", "toggle", "tap", "tuner")
     assert commands.request("select", name="x") == {"cmd": "select", "name": "x"}
     with pytest.raises(TypeError):
         commands.request("select", file="x")          # a name the table does not know

@@ -24,10 +24,11 @@ import math
 
 import numpy as np
 
+from firmware.core.units import db_to_gain
 from firmware.dsp import kernels as dsp
 from firmware.dsp import resample
 from firmware.dsp.convolver import Convolver
-from firmware.core.units import db_to_gain
+from firmware.dsp.rig import Rig, RigControls
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ DEFAULTS = {
     "interface_input_dbu": 12.0,  # 0 dBFS at the input = this many dBu
     "calibrate_input": True,
     "dc_hz": 5.0,
+    "tonestack_position": "post",  # the rig's tone stack: "post" (after the model) or "pre"
 }
 
 
@@ -108,10 +110,11 @@ class ChainParams:
     what the control side writes. The audio thread reads them at its next block and smooths
     every one per sample. Over a SharedBlock's arrays it drives an engine in another process."""
 
-    def __init__(self, settings, params, state):
+    def __init__(self, settings, params, state, rig=None):
         self.settings = {**DEFAULTS, **settings}
         self.params = params
         self.state = state
+        self.rig = RigControls(rig) if rig is None or isinstance(rig, np.ndarray) else rig
 
     # --- single stores, picked up at the next block ------------------------------------
     def set_drive(self, v, immediate=False):
@@ -151,16 +154,21 @@ class ChainParams:
 
 
 class ToneChain(ChainParams):
-    def __init__(self, sample_rate=48000, block=64, ir=None, model=None, params=None, state=None, **settings):
+    def __init__(self, sample_rate=48000, block=64, ir=None, model=None, params=None, state=None, rig=None,
+                 **settings):
         unknown = set(settings) - set(DEFAULTS)
         if unknown:
             raise TypeError(f"unknown ToneChain setting(s): {', '.join(sorted(unknown))}")
-        super().__init__(settings, np.zeros(dsp.N_PARAMS) if params is None else params,
-                         np.zeros(dsp.N_STATE) if state is None else state)
-        s = self.settings
+        s = {**DEFAULTS, **settings}
         self.sample_rate = sr = int(sample_rate)
         self.block = int(block)
         B = self.block
+        # the rig's blocks over their targets (the shared block's in the engine): defaults now
+        blocks = Rig(sr, B, rig, tonestack_position=s["tonestack_position"])
+        blocks.reset_defaults()
+        blocks.settle()
+        super().__init__(settings, np.zeros(dsp.N_PARAMS) if params is None else params,
+                         np.zeros(dsp.N_STATE) if state is None else state, blocks)
         self.coef = np.zeros(dsp.N_COEF)
         c = self.coef
         c[dsp.C_SMOOTH] = 1.0 - math.exp(-1.0 / (s["smooth_ms"] * 1e-3 * sr))
@@ -176,6 +184,8 @@ class ToneChain(ChainParams):
         c[dsp.C_FADE_STEP] = 1.0 / self.fade_samples
         # buffers, all made now
         self.x = np.zeros(B, np.float32)       # raw input
+        self.xr = np.zeros(B, np.float32)      # after the rig's blocks before the model
+        self.src = self.x                      # what the models play this block: x or xr
         self.xa = np.zeros(B, np.float32)      # after drive
         self.xm = np.zeros(B, np.float32)      # one model's input (calibration gain)
         self.gate = np.zeros(B, np.float32)
@@ -230,6 +240,7 @@ class ToneChain(ChainParams):
             self.convolver.reset()
         if self.current is not None and self.current.convolver is not None:
             self.current.convolver.reset()
+        self.rig.reset()
 
     # --- audio side ---------------------------------------------------------------------
     def process(self, input, output, n):
@@ -268,7 +279,12 @@ class ToneChain(ChainParams):
             cb = self.convolver if b.convolver is None else b.convolver
             if cb is not None and cb is not ca:
                 cb.reset()              # an IR that was idle starts from silence, no stale tail
-        dsp.pre_block(self.x, self.xa, self.gate, n, self.params, st, self.coef)
+        if self.rig.pre_active():
+            self.rig.process_pre(self.x, self.xr, n)
+            self.src = self.xr
+        else:
+            self.src = self.x
+        dsp.pre_block(self.x, self.src, self.xa, self.gate, n, self.params, st, self.coef)
         a = self.current
         b = self.incoming
         use_a = a is not None and not a.faulted
@@ -299,6 +315,7 @@ class ToneChain(ChainParams):
         dsp.mix_block(self.ma, self.mb, self.wf, not shared, self.wet, n, st, self.coef)
         if a is None and b is None:
             dsp.scale_into(self.x, self.wet, n, 0.0)
+        self.rig.process_post(self.wet, n)
         if dsp.final_block(self.wet, self.x, self.out, n, self.params, st, self.coef):
             self.clips += 1
         self.samples += n
@@ -315,7 +332,7 @@ class ToneChain(ChainParams):
             m.knobs[0] = self.state[dsp.S_DRIVE]
             if m.num_knobs > 1:
                 m.knobs[1] = self.state[dsp.S_KNOB2]
-            src = self.x
+            src = self.src
         else:
             src = self.xa
         if slot.in_gain != 1.0:

@@ -32,9 +32,10 @@ F_BAD_A, F_BAD_B, F_CLIP = 1, 2, 4
 
 
 @njit(cache=True, fastmath={"contract"})
-def pre_block(x, xa, gate, n, params, state, coef):
-    """Drive (smoothed input gain) into xa; the noise gate's gain, detected on the raw
-    input, into gate (applied after the model)."""
+def pre_block(x, src, xa, gate, n, params, state, coef):
+    """Drive (smoothed input gain) on `src` (the input after the rig's pre-model blocks, or x
+    itself) into xa; the noise gate's gain, detected on the raw input x, into gate (applied
+    after the model)."""
     g = state[S_DRIVE_GAIN]
     d = state[S_DRIVE]
     tg = params[P_DRIVE_GAIN]
@@ -52,9 +53,8 @@ def pre_block(x, xa, gate, n, params, state, coef):
     for i in range(n):
         g += (tg - g) * a
         d += (td - d) * a
-        s = x[i]
-        xa[i] = s * g
-        v = abs(s)
+        xa[i] = src[i] * g
+        v = abs(x[i])
         env = v if v > env else env * det
         if env > thr_open or (hold > 0.0 and env > thr_close):
             hold = hold_n

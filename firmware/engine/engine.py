@@ -48,7 +48,7 @@ class Engine:
         self.io = io
         self.shared = shared if shared is not None else sh.SharedBlock()
         self.chain = chain_mod.ToneChain(self.rate, self.period, params=self.shared.params,
-                                         state=self.shared.state, **self.tone)
+                                         state=self.shared.state, rig=self.shared.rig, **self.tone)
         c = self.shared.counters
         c[sh.PERIOD], c[sh.RATE] = self.period, self.rate
         self.emit = emit or (lambda msg: None)     # engine -> pedal events

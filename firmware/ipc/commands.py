@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from firmware.core.errors import MessageError
+from firmware.dsp import rig
 
 MIDI_EVENT_TYPES = {"cc": ("control", "value"), "program": ("program",)}
 MAX_MIDI_EVENTS = 1024        # per message: a burst, not a file
@@ -64,13 +65,20 @@ def _model_name(value, req):
 
 
 def _set_param(value, req):
-    if not isinstance(value, str) or value not in SET_PARAMS:
-        raise MessageError(f"set: unknown control {value!r} (known: {', '.join(SET_PARAMS)})")
-    return value
+    """A control of SET_PARAMS, or a rig block's parameter (normalised to `block.param`)."""
+    if isinstance(value, str) and value in SET_PARAMS:
+        return value
+    if isinstance(value, str) and ("." in value or value in rig.ALIASES):
+        cls, p = rig.resolve(value)
+        return f"{cls.NAME}.{p.name}"
+    raise MessageError(f"set: unknown control {value!r} (known: {', '.join(SET_PARAMS)}, "
+                       f"{', '.join(rig.ALIASES)} or BLOCK.PARAM: {', '.join(rig.names())})")
 
 
 def _set_value(value, req):
     param = req["param"]
+    if param not in SET_PARAMS:
+        return rig.check(param, value)[1]
     try:
         value = float(value)
     except (TypeError, ValueError):
@@ -78,6 +86,18 @@ def _set_value(value, req):
     lo, hi = SET_PARAMS[param]
     if not lo <= value <= hi:
         raise MessageError(f"set {param}: {value:g} is outside {lo:g}..{hi:g}")
+    return value
+
+
+def _seconds(value, req):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value == value or abs(value) > 1e9:
+        raise MessageError(f"{req['cmd']}: 'at' must be a time in seconds, got {value!r}")
+    return float(value)
+
+
+def _block(value, req):
+    if not isinstance(value, str) or value not in rig.BY_NAME:
+        raise MessageError(f"{req['cmd']}: unknown block {value!r} (known: {', '.join(rig.BY_NAME)})")
     return value
 
 
@@ -143,9 +163,18 @@ COMMANDS = {c.name: c for c in (
     Command("bypass", (ON,), "bypass on/off; without `on`: toggle", BRIEF, ctl=("[on|off]",), page=True),
     Command("mute", (ON,), "mute on/off; without `on`: toggle", BRIEF, ctl=("[on|off]",), page=True),
     Command("set", (Arg("param", _set_param, "P"), Arg("value", _set_value, "V")),
-            "set a control P: `drive`, `level`, `knob2` (0..1) or `gate` (threshold dB, -100..0; -100 = off). "
-            "After a set from anywhere but its pot, a pot moves nothing until turned to (or past) that value "
-            "(soft takeover)", BRIEF, ctl=("|".join(SET_PARAMS) + " VALUE",), page=True),
+            "set a control P: `drive`, `level`, `knob2` (0..1) or `gate` (threshold dB, -100..0; -100 = off), "
+            "or a rig block's parameter `BLOCK.PARAM` (`bass`, `mid`, `treble`, `presence` for the tone "
+            "stack's; the table in docs/rig.md). After a set from anywhere but its pot, a pot moves nothing "
+            "until turned to (or past) that value (soft takeover)", BRIEF,
+            ctl=("|".join(SET_PARAMS) + "|BLOCK.PARAM VALUE",), page=True),
+    Command("toggle", (Arg("block", _block, "BLOCK"), Arg("on", _on, '"on"/"off"', optional=True)),
+            "switch a rig block (" + ", ".join(rig.BY_NAME) + ") on/off; without `on`: toggle. Off, a "
+            "delay's or a reverb's tail rings out", BRIEF, ctl=("BLOCK [on|off]",), page=True),
+    Command("tap", (Arg("at", _seconds, "SECONDS", optional=True),), "tap tempo: the delay's time becomes the mean interval of the last taps within 2 s "
+            "(two taps at least); `at`: the tap's time on the sender's clock in seconds (`simulate` sends "
+            "the audio's), else when the pedal reads it", "`status` (brief) and `tempo_ms` once two taps are in",
+            ctl=("",), page=True),
     Command("status", (), "model, state, levels, CPU per period, xruns",
             "`status`: model, bypass, mute, library size, CPU per period (p50/p99/p99.9/max as a share of a "
             "period), lateness, xruns, faults, pots, skipped files"),

@@ -18,6 +18,7 @@ import tempfile
 import numpy as np
 
 from firmware.dsp import kernels as dsp
+from firmware.dsp import rig
 
 RING = 4096                        # blocks of timings kept (a power of two)
 INPUT_RING = 1 << 14               # the guitar's last 0.34 s at 48 kHz, for the tuner (a power of two)
@@ -29,13 +30,15 @@ N_COUNTERS = 32
 NO_SLOT = -1
 
 _LAYOUT = (("params", np.float64, dsp.N_PARAMS), ("state", np.float64, dsp.N_STATE),
+           ("rig", np.float64, rig.N_TARGETS),
            ("counters", np.int64, N_COUNTERS), ("cpu_ns", np.int64, RING), ("late_frames", np.int64, RING),
            ("input", np.float32, INPUT_RING))
 SIZE = sum(np.dtype(t).itemsize * n for _, t, n in _LAYOUT)
 
 
 class SharedBlock:
-    """`params`, `state`, `counters`, `cpu_ns`, `late_frames`, `input` as numpy views of one mapping:
+    """`params`, `state`, `rig` (the rig blocks' targets), `counters`, `cpu_ns`, `late_frames`, `input`
+    as numpy views of one mapping:
     a file both processes map (`path`), or anonymous memory for a single process."""
 
     def __init__(self, path=None, create=False):

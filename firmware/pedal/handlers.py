@@ -9,8 +9,10 @@ rather than delaying it.
 """
 import logging
 import os
+import time
 from typing import Callable, NamedTuple
 
+from firmware.dsp import rig
 from firmware.ipc.commands import SET_PARAMS
 
 log = logging.getLogger(__name__)
@@ -144,8 +146,38 @@ def set_control(pedal, m, msg):
         p.set_gate_threshold_db(v)
         pedal.state["gate_threshold_db"] = v
         pedal._state_dirty = True
+    else:                                 # a rig block's parameter, `block.param`
+        p.rig.set(param, v)
+        pedal.state.setdefault("rig", {})[param] = v
+        pedal._state_dirty = True
     pedal.pots[param] = v
     return brief(pedal)
+
+
+@handles("toggle")
+def toggle_block(pedal, m, msg):
+    block = m["block"]
+    on = (not pedal.params.rig.is_on(block)) if m.get("on") is None else m["on"]
+    pedal.params.rig.set_on(block, on)
+    pedal.state.setdefault("rig", {})[block] = on
+    pedal._state_dirty = True
+    log.info("%s %s", block, "on" if on else "off")
+    return brief(pedal)
+
+
+@handles("tap")
+def tap(pedal, m, msg):
+    from firmware.dsp.blocks.delay import Delay
+    now = m.get("at", time.monotonic())
+    pedal._taps = (pedal._taps + [now])[-8:]
+    ms = Delay.tap_time_ms(pedal._taps)
+    reply = brief(pedal)
+    if ms is not None:
+        qualified, v = pedal.params.rig.set("delay.time_ms", ms)
+        pedal.state.setdefault("rig", {})[qualified] = v
+        pedal._state_dirty = True
+        reply["tempo_ms"] = v
+    return reply
 
 
 def _pot_takes_over(pedal, param, v):
@@ -155,7 +187,7 @@ def _pot_takes_over(pedal, param, v):
     last, pedal._pot_last[param] = pedal._pot_last.get(param), v
     if target is None:
         return True
-    lo, hi = SET_PARAMS[param]
+    lo, hi = SET_PARAMS[param] if param in SET_PARAMS else rig.resolve(param)[1][1:3]
     if abs(v - target) <= 0.02 * (hi - lo) or (last is not None and (last - target) * (v - target) <= 0):
         del pedal._pickup[param]
         return True

@@ -22,6 +22,7 @@ import time
 
 from firmware.core.config import tone_settings
 from firmware.core.errors import MessageError
+from firmware.dsp import rig
 from firmware.dsp.chain import ChainParams
 from firmware.ipc import shared as sh
 from firmware.ipc.commands import check_control
@@ -60,7 +61,7 @@ class Pedal(ModelSlots, Status):
         self.engine = engine
         self.librarian = librarian
         self.shared = engine.shared
-        self.params = ChainParams(self.tone, self.shared.params, self.shared.state)
+        self.params = ChainParams(self.tone, self.shared.params, self.shared.state, self.shared.rig)
         self.state_path = state_path if state_path is not None else cfg["state"]["file"]
         self.state = load_state(self.state_path) if self.state_path else {}
         self.controls = controls
@@ -68,6 +69,7 @@ class Pedal(ModelSlots, Status):
         self._state_dirty = False
         self.pots = {}
         self._pickup = {}                  # control -> value a pot must reach to take over again
+        self._taps = []                    # tap tempo: monotonic times of the last taps
         self._pot_last = {}
         self.queue = queue.SimpleQueue()
         self.submitted = 0
@@ -118,7 +120,14 @@ class Pedal(ModelSlots, Status):
     def set_pot(self, role, v):
         if role == "gate":
             return self.submit({"cmd": "set", "param": "gate", "value": -100.0 + 60.0 * v, "pot": True})  # off..-40 dB
+        if role not in ("drive", "level", "knob2"):
+            # a rig parameter (the third pot's assignment): the pot's travel spans its range
+            _, p = rig.resolve(role)
+            v = p.lo + (p.hi - p.lo) * min(1.0, max(0.0, v))
         return self.submit({"cmd": "set", "param": role, "value": v, "pot": True})
+
+    def tap(self):
+        return self.submit({"cmd": "tap"})
 
     def stop(self):
         self._stop.set()
@@ -195,8 +204,23 @@ class Pedal(ModelSlots, Status):
             self.params.set_knob2(self.state["knob2"], immediate=True)
         if self.state.get("gate_threshold_db") is not None:
             self.params.set_gate_threshold_db(self.state["gate_threshold_db"])
+        self._restore_rig(self.state.get("rig"))
         self._prepare_neighbours()
         self._state_dirty = False
+
+    def _restore_rig(self, saved):
+        """The rig's parameters and on/off as saved; an entry this firmware does not know (or
+        out of its range) is left out with one line, the rest plays."""
+        if not isinstance(saved, dict):
+            return
+        for name, value in saved.items():
+            try:
+                if name in rig.BY_NAME:
+                    self.params.rig.set_on(name, bool(value))
+                else:
+                    self.params.rig.set(name, value)
+            except MessageError as e:
+                log.warning("state: %s: not restored", e)
 
     # --- the control thread (tubeless run) ----------------------------------------------
     def control_loop(self, period_s=0.02):

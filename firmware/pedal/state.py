@@ -11,7 +11,7 @@ import tempfile
 
 log = logging.getLogger(__name__)
 
-DEFAULT_STATE = {"model": None, "bypass": False, "gate_threshold_db": None, "knob2": None}
+DEFAULT_STATE = {"model": None, "bypass": False, "gate_threshold_db": None, "knob2": None, "rig": None}
 
 
 def load_state(path):

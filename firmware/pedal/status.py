@@ -38,7 +38,7 @@ class Status:
             "underruns": int(c[sh.UNDERRUNS]), "faults": int(c[sh.FAULTS]), "clips": int(c[sh.CLIPS]),
             "realtime": bool(c[sh.REALTIME]), "pots": dict(self.pots), "frames": int(c[sh.FRAMES]),
             "switches": int(c[sh.SWITCHES]), "skipped": sorted(os.path.basename(p) for p in self.bad),
-            "shared": self.shared.path, "time": time.time(),
+            "shared": self.shared.path, "time": time.time(), "rig": self.params.rig.values(),
         })
         if self.tuning:
             out["pitch"] = self.tuner.state()

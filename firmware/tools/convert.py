@@ -141,6 +141,6 @@ def describe(mf, src, dst, err):
             f"{sum(w.size for w in mf.weights.values())} weights, {mf.sample_rate} Hz, knobs: {knobs}")
     labels, index = nam.submodel_sizes(mf.metadata)
     if labels:
-        line += f"\n  sizes (--submodel N): " + ", ".join(
+        line += "\n  sizes (--submodel N): " + ", ".join(
             f"{i}: {label}" + (" [imported]" if i == index else "") for i, label in enumerate(labels))
     return f"{line}\n  {check}"

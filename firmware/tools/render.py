@@ -9,6 +9,7 @@ from firmware.core.errors import UserError
 from firmware.importers import loudness
 from firmware.importers.loader import load
 from firmware.models import modelfile
+from firmware.tools.rigopts import add_set_option, apply_rig_settings, rig_settings
 
 log = logging.getLogger(__name__)
 
@@ -20,12 +21,15 @@ def render_model(mf, x, block=64, knobs=None, prewarm=None):
     return model.render(x, block=block, prewarm=mf.prewarm if prewarm is None else prewarm)
 
 
-def render_with_chain(mf, x, block=64, knobs=None, ir=None, sample_rate=None, **settings):
+def render_with_chain(mf, x, block=64, knobs=None, ir=None, sample_rate=None, rig_settings=(), **settings):
     """What the pedal plays for x with its default settings: the whole tone chain, at
     sample_rate (x's rate; default the model's). A model trained at another rate is
-    resampled as on the pedal; an IR must be at the chain's rate (load_ir does that)."""
+    resampled as on the pedal; an IR must be at the chain's rate (load_ir does that).
+    rig_settings: [(block, on) or (block.param, value)], in force from the first sample."""
     from firmware.dsp.chain import ToneChain
     chain = ToneChain(sample_rate or mf.sample_rate, block=block, ir=ir, model=mf, **settings)
+    apply_rig_settings(chain.rig, rig_settings)
+    chain.rig.settle()
     if knobs:
         # A conditioned model's first knob follows the drive pot; the second, the third pot.
         chain.set_drive(knobs[0], immediate=True)
@@ -55,6 +59,9 @@ def _check_options(args):
     for value in args.knob or []:
         if not 0.0 <= value <= 1.0:
             raise UserError(f"--knob {value:g} is out of range: a knob input is 0..1")
+    if args.model_only and args.set:
+        raise UserError("--set: not with --model-only (the bare model has no rig)")
+    args.rig_settings = rig_settings(args.set)
 
 
 def _rate_hint(mf):
@@ -107,7 +114,8 @@ def run(args):
         settings = {k: v for k, v in (("drive", args.drive), ("level", args.level)) if v is not None}
         from firmware.dsp.resample import ResampleError
         try:
-            y = render_with_chain(mf, x, block=args.block, knobs=knobs, ir=ir, sample_rate=rate, **settings)
+            y = render_with_chain(mf, x, block=args.block, knobs=knobs, ir=ir, sample_rate=rate,
+                                  rig_settings=args.rig_settings, **settings)
         except ResampleError as e:      # rates with no usable ratio
             raise UserError(f"{args.input}: {e}") from None
     dt = time.perf_counter() - t0
@@ -136,6 +144,7 @@ def register(sub):
     p.add_argument("--ir", metavar="IR.wav", help="cabinet impulse response (not with --model-only)")
     p.add_argument("--drive", type=float, metavar="V", help="drive pot position 0..1 (pedal default 0.5)")
     p.add_argument("--level", type=float, metavar="V", help="level pot position 0..1 (pedal default 0.8)")
+    add_set_option(p)
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("--sample-rate", type=int, metavar="HZ",
                    help="sample rate of a GuitarML/AIDA-X model (GuitarML files do not state one; default 44100)")

@@ -5,6 +5,7 @@ import os
 
 from firmware.core.config import load_config
 from firmware.core.errors import UserError
+from firmware.tools.rigopts import add_set_option, rig_settings
 
 
 def register_run(sub):
@@ -24,7 +25,9 @@ def register_simulate(sub):
     p.add_argument("--models", required=True, help="model directory")
     p.add_argument("--config", help="TOML config")
     p.add_argument("--events", default="", help='e.g. "0.5:next,1.2:drive=0.8,2.0:bypass,3.0:prev" '
-                   "(seconds of input: next, prev, bypass, tuner (footswitch 2 held), mute, drive=V, level=V, knob=V)")
+                   "(seconds of input: next, prev, bypass, tuner (footswitch 2 held), mute, drive=V, level=V, knob=V, "
+                   "tap, a rig block BLOCK=on|off (reverb=on) or parameter NAME=V (bass=0.7, delay.time_ms=380))")
+    add_set_option(p)
     p.add_argument("-f", "--force", action="store_true", help="overwrite OUT.wav if it exists")
     p.set_defaults(func=cmd_simulate)
 
@@ -49,7 +52,7 @@ def cmd_simulate(args):
         raise UserError(f"{args.models}: not a directory")
     quiet_file_devices()
     sim, y = simulate_file(args.input, args.output, args.models, args.config, args.events,
-                           force=getattr(args, "force", False))
+                           force=getattr(args, "force", False), settings=rig_settings(args.set))
     print(simulation_summary(sim, y, args.output))
     return 0
 

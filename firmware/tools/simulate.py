@@ -17,8 +17,10 @@ import numpy as np
 
 from firmware.core.config import load_config
 from firmware.core.errors import SimulationError
+from firmware.dsp import rig
 from firmware.pedal.pedal import Pedal
 from firmware.platform.alsa import AlsaDuplex
+from firmware.tools.rigopts import apply_rig_settings, rig_setting
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,8 @@ pcm.tubeless_simout {
 }
 """
 SYSTEM_ALSA_CONF = "/usr/share/alsa/alsa.conf"
-ACTIONS = ("next", "prev", "bypass", "tuner", "mute", "drive", "level", "knob")
+ACTIONS = ("next", "prev", "bypass", "tuner", "mute", "drive", "level", "knob", "tap")
+POTS = ("drive", "level", "knob")
 
 
 @dataclass
@@ -54,7 +57,9 @@ class Event:
 
 
 def parse_events(text):
-    """'0.5:next,1.2:drive=0.8' -> [Event], sorted by time."""
+    """'0.5:next,1.2:drive=0.8,2.0:bass=0.7,2.5:reverb=on,3.0:tap' -> [Event], sorted by time.
+    A pot (drive, level, knob) takes 0..1; a rig parameter (bass, delay.time_ms...) its own
+    range; a rig block (reverb...) on/off."""
     events = []
     for part in filter(None, (p.strip() for p in (text or "").split(","))):
         try:
@@ -65,19 +70,24 @@ def parse_events(text):
         if not math.isfinite(t):
             raise SimulationError(f"event {part!r}: the time must be a number of seconds")
         value = None
-        if "=" in what:
-            what, v = what.split("=", 1)
+        what, eq, v = what.partition("=")
+        what = what.strip().lower()
+        if what not in ACTIONS:
+            if not eq:
+                raise SimulationError(f"event {part!r}: unknown action {what!r} (known: {', '.join(ACTIONS)}, "
+                                      "or a rig block or parameter with =VALUE)")
+            what, value = rig_setting(what, v, part)
+        elif eq:
+            if what not in POTS:
+                raise SimulationError(f"event {part!r}: no value for {what}")
             try:
                 value = float(v)
             except ValueError:
                 raise SimulationError(f"event {part!r}: {v!r} is not a number") from None
             if not 0.0 <= value <= 1.0:  # (NaN fails this too)
                 raise SimulationError(f"event {part!r}: pot values are 0..1")
-        what = what.strip().lower()
-        if what not in ACTIONS:
-            raise SimulationError(f"event {part!r}: unknown action {what!r} (known: {', '.join(ACTIONS)})")
-        if (what in ("drive", "level", "knob")) != (value is not None):
-            raise SimulationError(f"event {part!r}: {'pots take =VALUE' if value is None else 'no value for ' + what}")
+        elif what in POTS:
+            raise SimulationError(f"event {part!r}: pots take =VALUE")
         if t < 0:
             raise SimulationError(f"event {part!r}: negative time")
         events.append(Event(t, what, value))
@@ -95,7 +105,7 @@ class Simulator:
     time) only slows the loop down, for a listener."""
 
     def __init__(self, models_dir, config=None, overrides=None, events=(), pace=0.0, state_path=None,
-                 on_block=None, cache_dir=None, control_s=0.02):
+                 on_block=None, cache_dir=None, control_s=0.02, settings=()):
         cfg = load_config(config, overrides)
         cfg["models"]["directory"] = os.fspath(models_dir)
         cfg["audio"]["realtime"] = False
@@ -108,6 +118,7 @@ class Simulator:
         self.on_block = on_block
         self.cache_dir = cache_dir
         self.control_frames = max(1, int(round(control_s * cfg["audio"]["rate"])))
+        self.settings = list(settings)   # [(rig block or parameter, value)] before the first sample
         self.pedal = None
         self.engine = None
         self.switch_frames = []      # (event frame, frame where the crossfade ended)
@@ -162,6 +173,8 @@ class Simulator:
                 self.librarian.poll(0.0)
                 controls.poll_pots()             # the pots' positions before the first sample
                 pedal.restore()
+                apply_rig_settings(pedal.params.rig, self.settings)
+                engine.chain.rig.settle()        # from the first sample, as `render --set` plays them
                 engine.block_hook = self._hook
                 self._t0 = None
                 engine.audio_loop(max_frames=total)
@@ -232,6 +245,12 @@ class Simulator:
             self._press(c["footswitch2"], long=ev.action == "tuner")     # held: the tuner (muted)
         elif ev.action == "mute":                                    # no footswitch: the control channel
             self.pedal.submit({"cmd": "mute"})
+        elif ev.action == "tap":                                     # the audio's clock, not the wall's
+            self.pedal.submit({"cmd": "tap", "at": frame / self.rate})
+        elif ev.action in rig.BY_NAME:
+            self.pedal.submit({"cmd": "toggle", "block": ev.action, "on": ev.value})
+        elif ev.action not in POTS:
+            self.pedal.submit({"cmd": "set", "param": ev.action, "value": ev.value})
         else:
             ch = self.pot_channels[ev.action]
             if ch < 0:

@@ -1,0 +1,160 @@
+"""The rig: the blocks around the amp model, in their order, and the one table of their
+parameters (every name, range, unit and default; the control channel, `render --set`,
+`simulate`, the config and the docs all read it here).
+
+    gate detector -> drive slot (boost) -> [tone stack, pre] -> drive -> amp model -> gate
+    -> [tone stack, post] -> cabinet IR -> DC blocker -> delay -> reverb -> level -> bypass
+    -> limiter
+
+The tone stack, the IR and the DC blocker are linear, so the chain runs the post tone stack
+after the IR and the DC blocker: the same sound, and one pass instead of one per IR while two
+models crossfade through their own IRs.
+
+A parameter is named `<block>.<param>` ("delay.time_ms"); the tone stack's knobs also go by
+their short names ("bass", "mid", "treble", "presence"). A block is switched with its name
+("reverb": on/off).
+"""
+import numpy as np
+
+from firmware.core.errors import MessageError
+from firmware.dsp.blocks.boost import Boost
+from firmware.dsp.blocks.tonestack import ToneStack
+
+# The order of the blocks' targets in the shared block (append only: the layout is shared
+# by two processes built from the same code, but keep it stable for saved state).
+BLOCKS = (Boost, ToneStack)
+BY_NAME = {b.NAME: b for b in BLOCKS}
+ALIASES = {"bass": "tonestack.bass", "mid": "tonestack.mid", "treble": "tonestack.treble",
+           "presence": "tonestack.presence"}
+PRE = ("boost",)                    # before the amp model (the tone stack joins with position "pre")
+POST = ("tonestack",)               # after the IR and the DC blocker, in this order
+
+
+def _offsets():
+    out, at = {}, 0
+    for b in BLOCKS:
+        out[b.NAME] = at
+        at += b.n_targets()
+    return out, at
+
+
+OFFSETS, N_TARGETS = _offsets()
+
+
+def resolve(name):
+    """(block class, Param) of a parameter name (qualified or short); MessageError otherwise."""
+    qualified = ALIASES.get(name, name)
+    block, dot, param = qualified.partition(".")
+    if not dot or block not in BY_NAME:
+        raise MessageError(f"unknown parameter {name!r} (known: {', '.join(names())})")
+    cls = BY_NAME[block]
+    return cls, cls.param(param)
+
+
+def names():
+    """Every parameter's qualified name, in table order."""
+    return [f"{b.NAME}.{p.name}" for b in BLOCKS for p in b.PARAMS]
+
+
+def block_class(name):
+    if name not in BY_NAME:
+        raise MessageError(f"unknown block {name!r} (known: {', '.join(BY_NAME)})")
+    return BY_NAME[name]
+
+
+def check(name, value):
+    """(qualified name, value within its range) or a one-line MessageError."""
+    cls, p = resolve(name)
+    return f"{cls.NAME}.{p.name}", cls.check(p.name, value)
+
+
+def index(name):
+    """The slot of a parameter (or, for a block's name, of its on/off) in the targets."""
+    if name in BY_NAME:
+        return OFFSETS[name]
+    cls, p = resolve(name)
+    return OFFSETS[cls.NAME] + 1 + [q.name for q in cls.PARAMS].index(p.name)
+
+
+def default_targets():
+    t = np.zeros(N_TARGETS)
+    for b in BLOCKS:
+        o = OFFSETS[b.NAME]
+        t[o] = 1.0 if b.DEFAULT_ON else 0.0
+        for i, p in enumerate(b.PARAMS):
+            t[o + 1 + i] = p.default
+    return t
+
+
+class RigControls:
+    """The rig's targets as the control side writes them: one store per change (over the
+    shared block in the pedal). Knows the table; holds no audio buffers."""
+
+    def __init__(self, targets=None):
+        self.targets = default_targets() if targets is None else targets
+
+    def set(self, name, value):
+        qualified, v = check(name, value)
+        self.targets[index(qualified)] = v
+        return qualified, v
+
+    def get(self, name):
+        return float(self.targets[index(ALIASES.get(name, name))])
+
+    def set_on(self, block, on):
+        block_class(block)
+        self.targets[OFFSETS[block]] = 1.0 if on else 0.0
+
+    def is_on(self, block):
+        block_class(block)
+        return bool(self.targets[OFFSETS[block]] > 0.5)
+
+    def values(self):
+        """{block: {"on": bool, param: value}}: for status, state files and the page."""
+        out = {}
+        for b in BLOCKS:
+            o = OFFSETS[b.NAME]
+            out[b.NAME] = {"on": bool(self.targets[o] > 0.5),
+                           **{p.name: float(self.targets[o + 1 + i]) for i, p in enumerate(b.PARAMS)}}
+        return out
+
+    def reset_defaults(self):
+        self.targets[:] = default_targets()
+
+
+class Rig(RigControls):
+    """The blocks themselves (audio side): each over its slice of the targets."""
+
+    def __init__(self, sample_rate, max_block, targets=None, tonestack_position="post"):
+        super().__init__(targets)
+        self.blocks = {}
+        for b in BLOCKS:
+            o = OFFSETS[b.NAME]
+            view = self.targets[o:o + b.n_targets()]
+            kw = {"position": tonestack_position} if b is ToneStack else {}
+            self.blocks[b.NAME] = b(sample_rate, max_block, view, **kw)
+        pre = PRE + (("tonestack",) if tonestack_position == "pre" else ())
+        post = tuple(n for n in POST if not (n == "tonestack" and tonestack_position == "pre"))
+        self.pre = tuple(self.blocks[n] for n in pre)
+        self.post = tuple(self.blocks[n] for n in post)
+
+    def pre_active(self):
+        """Whether anything before the model would change the signal this block."""
+        return any(b.targets[0] > 0.5 or b.ramp[0] > 0.0 for b in self.pre)
+
+    def process_pre(self, x, y, n):
+        for b in self.pre:
+            b.process(x, y, n)
+            x = y
+
+    def process_post(self, x, n):
+        for b in self.post:
+            b.process(x, x, n)
+
+    def settle(self):
+        for b in self.blocks.values():
+            b.settle()
+
+    def reset(self):
+        for b in self.blocks.values():
+            b.reset()
