@@ -191,6 +191,11 @@ def format_table(rows, jit):
 def run(args):
     if args.realtime:
         return run_realtime(args)
+    if args.chain:
+        from firmware.tools.chainbench import format_chain_table, run_chain_bench
+        rows = run_chain_bench(block=args.blocks[0] if args.blocks != [32, 64, 128] else 64)
+        print(json.dumps(rows) if args.json else format_chain_table(rows))
+        return 0
     if args.tuner:
         from firmware.tools.tunerbench import format_tuner_table, run_tuner_bench
         rows, info = run_tuner_bench(seeds=args.plucks)
@@ -217,6 +222,8 @@ def register(sub):
     p.add_argument("--realtime", action="store_true",
                    help="instead: the real `tubeless run` on a JACK dummy device, xruns and lateness per phase")
     p.add_argument("--phase-seconds", type=float, default=20.0, help="--realtime: seconds per phase (default 20)")
+    p.add_argument("--chain", action="store_true",
+                   help="instead: the CPU of each block of the rig and of the whole rig, here and predicted for a Pi 4")
     p.add_argument("--tuner", action="store_true",
                    help="instead: the tuner's accuracy and settling on synthetic plucked strings, the corpus clip, hum")
     p.add_argument("--plucks", type=int, default=5, help="--tuner: plucks per note (default 5)")

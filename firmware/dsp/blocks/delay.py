@@ -132,7 +132,7 @@ def delay_block(x, y, n, targets, state, line, ramp, ramp_step, smooth, samples_
         if abs(v) < 1e-30:
             v = 0.0
         line[pos] = v
-        if abs(v) > 1e-3:
+        if abs(v) > QUIET:
             quiets = 0
         elif quiets < size:
             quiets += 1
@@ -175,7 +175,7 @@ class Delay(Block):
         self.samples_per_ms = self.sample_rate / 1000.0
         # 2 s and the one sample a read-before-write line needs. float32: it holds audio, not a
         # filter's memory, and half the bytes is half the memory traffic on the Pi
-        self.line = np.zeros(int(round(MAX_TIME_MS * self.samples_per_ms)) + 1, np.float32)
+        self.line = np.zeros(round(MAX_TIME_MS * self.samples_per_ms) + 1, np.float32)
         self.fade_step = 1.0 / max(1.0, crossfade_ms * self.samples_per_ms)
         self.pole_w = 2.0 * math.pi * TONE_LO_HZ / self.sample_rate
         self.reset()

@@ -64,6 +64,9 @@ _D, _MOD, _SRC, _IN, _OUT = range(5)
 _PREDELAY = 0
 _AP = 1
 _LINES = _AP + len(DIFFUSER)
+CHUNK = 64                      # samples the lines take at a time (shorter than any line)
+# per-chunk scratch rows (`vec`): diffused input, mix, the lines' sum, their energy, LFOs at the start
+_U, _MIXV, _LATE, _ENERGY, _LFO0 = range(5)
 
 
 @njit(cache=True, fastmath={"contract"})
@@ -90,20 +93,6 @@ def _line_targets(decay_s, tone, design, rate, state):
 
 
 @njit(cache=True, fastmath={"contract"})
-def _read(buf, off, length, p, d):
-    """The line at `off` (write position p) delayed by d samples, linearly interpolated."""
-    k = int(d)
-    f = d - k
-    i0 = p - k
-    if i0 < 0:
-        i0 += length
-    i1 = i0 - 1
-    if i1 < 0:
-        i1 += length
-    return (1.0 - f) * buf[off + i0] + f * buf[off + i1]
-
-
-@njit(cache=True, fastmath={"contract"})
 def _hadamard16(v):
     """The fast Walsh-Hadamard transform of 16 values, in place (constant trip counts: unrolled)."""
     for h in (1, 2, 4, 8):
@@ -123,7 +112,62 @@ def _clear(buf, state):
 
 
 @njit(cache=True, fastmath={"contract"})
-def reverb_block(x, y, n, targets, state, design, lfo_step, buf, geo, ptr, work, rate,
+def _input(x, i0, m, r_on, state, lfo_step, buf, geo, ptr, rate, t_pre, t_mix, ramp, ramp_step, smooth, vec):
+    """A chunk's input path, sample by sample: on/off fade, pre-delay, diffuser; the smoothed mix
+    and the LFOs. Leaves the diffused input in vec[_U] and the mix in vec[_MIXV]."""
+    p_off = geo[_PREDELAY, 0]
+    p_len = geo[_PREDELAY, 1]
+    for i in range(m):
+        r = ramp_toward(ramp, r_on, ramp_step)
+        mix = state[_MIX]
+        if mix != t_mix:
+            d = t_mix - mix
+            mix = t_mix if abs(d) < 1e-6 else mix + d * smooth
+            state[_MIX] = mix
+        vec[_MIXV, i] = mix
+        pre = state[_PRE]
+        if pre != t_pre:
+            d = t_pre - pre
+            pre = t_pre if abs(d) < 1e-3 else pre + d * smooth
+            state[_PRE] = pre
+        # pre-delay (written first: a pre-delay of 0 reads this very sample), interpolated
+        p = ptr[_PREDELAY]
+        v = np.float64(x[i0 + i]) * r
+        buf[p_off + p] = v if abs(v) > FLUSH else 0.0
+        u = v
+        if pre > 0.0:
+            k = int(pre)
+            f = pre - k
+            j0 = p - k
+            if j0 < 0:
+                j0 += p_len
+            j1 = j0 - 1
+            if j1 < 0:
+                j1 += p_len
+            u = (1.0 - f) * buf[p_off + j0] + f * buf[p_off + j1]
+        p += 1
+        ptr[_PREDELAY] = p if p < p_len else 0
+        # the diffuser: Schroeder allpasses, w = u + g w[-L], out = w[-L] - g w
+        for a in range(len(DIFFUSER)):
+            off = geo[_AP + a, 0]
+            q = ptr[_AP + a]
+            g = DIFFUSER[a][1]
+            old = np.float64(buf[off + q])
+            w = u + g * old
+            buf[off + q] = w if abs(w) > FLUSH else 0.0
+            u = old - g * w
+            q += 1
+            ptr[_AP + a] = q if q < geo[_AP + a, 1] else 0
+        vec[_U, i] = u
+        for j in range(len(MOD_HZ)):
+            c = state[_LFO + 2 * j]
+            sn = state[_LFO + 2 * j + 1]
+            state[_LFO + 2 * j] = c * lfo_step[j, 0] - sn * lfo_step[j, 1]
+            state[_LFO + 2 * j + 1] = c * lfo_step[j, 1] + sn * lfo_step[j, 0]
+
+
+@njit(cache=True, fastmath={"contract"})
+def reverb_block(x, y, n, targets, state, design, lfo_step, buf, geo, ptr, work, vec, rate,
                  ramp, ramp_step, smooth, drain):
     on = targets[0] > 0.5
     if on:
@@ -140,98 +184,102 @@ def reverb_block(x, y, n, targets, state, design, lfo_step, buf, geo, ptr, work,
         state[_GLIDE] = 10.0 / smooth           # ten time constants, then snap
     t_pre = targets[2] * 1e-3 * rate
     t_mix = targets[4]
-    # keep the LFO phasors on the unit circle (the rotation's rounding would drift)
-    for j in range(len(MOD_HZ)):
-        c = state[_LFO + 2 * j]
-        s = state[_LFO + 2 * j + 1]
-        m = 1.5 - 0.5 * (c * c + s * s)
-        state[_LFO + 2 * j] = c * m
-        state[_LFO + 2 * j + 1] = s * m
-    p_off = geo[_PREDELAY, 0]
-    p_len = geo[_PREDELAY, 1]
-    for i in range(n):
-        r = ramp_toward(ramp, targets[0], ramp_step)
-        dry = np.float64(x[i])
-        # smoothed values
-        mix = state[_MIX]
-        if mix != t_mix:
-            d = t_mix - mix
-            mix = t_mix if abs(d) < 1e-6 else mix + d * smooth
-            state[_MIX] = mix
-        pre = state[_PRE]
-        if pre != t_pre:
-            d = t_pre - pre
-            pre = t_pre if abs(d) < 1e-3 else pre + d * smooth
-            state[_PRE] = pre
-        if state[_GLIDE] > 0.0:
-            state[_GLIDE] -= 1.0
-            snap = state[_GLIDE] <= 0.0
-            for k in range(N_LINES):
-                o = _LINE + 5 * k
-                if snap:
-                    state[o + _A] = state[o + _TA]
-                    state[o + _B] = state[o + _TB]
-                else:
-                    state[o + _A] += (state[o + _TA] - state[o + _A]) * smooth
-                    state[o + _B] += (state[o + _TB] - state[o + _B]) * smooth
+    chunk = work.shape[0]
+    for i0 in range(0, n, chunk):
+        m = min(chunk, n - i0)
+        # keep the LFO phasors on the unit circle (the rotation's rounding would drift)
         for j in range(len(MOD_HZ)):
             c = state[_LFO + 2 * j]
-            s = state[_LFO + 2 * j + 1]
-            state[_LFO + 2 * j] = c * lfo_step[j, 0] - s * lfo_step[j, 1]
-            state[_LFO + 2 * j + 1] = c * lfo_step[j, 1] + s * lfo_step[j, 0]
-        # pre-delay (written first: a pre-delay of 0 reads this very sample)
-        p = ptr[_PREDELAY]
-        v = dry * r
-        buf[p_off + p] = v if abs(v) > FLUSH else 0.0
-        u = _read(buf, p_off, p_len, p, pre) if pre > 0.0 else v
-        p += 1
-        ptr[_PREDELAY] = p if p < p_len else 0
-        # the diffuser: Schroeder allpasses, w = u + g w[-L], out = w[-L] - g w
-        for a in range(len(DIFFUSER)):
-            off = geo[_AP + a, 0]
-            length = geo[_AP + a, 1]
-            g = DIFFUSER[a][1]
-            q = ptr[_AP + a]
-            old = np.float64(buf[off + q])
-            w = u + g * old
-            buf[off + q] = w if abs(w) > FLUSH else 0.0
-            u = old - g * w
-            q += 1
-            ptr[_AP + a] = q if q < length else 0
-        # the lines: read, damp, sum, mix, write back
-        late = 0.0
-        energy = 0.0
+            sn = state[_LFO + 2 * j + 1]
+            g = 1.5 - 0.5 * (c * c + sn * sn)
+            state[_LFO + 2 * j] = c * g
+            state[_LFO + 2 * j + 1] = sn * g
+            vec[_LFO0, 2 * j] = c * g
+            vec[_LFO0, 2 * j + 1] = sn * g
+        _input(x, i0, m, targets[0], state, lfo_step, buf, geo, ptr, rate, t_pre, t_mix, ramp, ramp_step,
+               smooth, vec)
+        draining = not on and ramp[0] <= 0.0
+        gliding = state[_GLIDE] > 0.0
+        for i in range(m):
+            vec[_LATE, i] = 0.0
+            vec[_ENERGY, i] = 0.0
+        # the lines, one at a time over the chunk (the shortest line is longer than a chunk,
+        # so every sample read here was written before it): read, damp, sum
         for k in range(N_LINES):
             o = _LINE + 5 * k
-            d = design[k, _D] + design[k, _MOD] * state[_LFO + int(design[k, _SRC])]
-            out = _read(buf, geo[_LINES + k, 0], geo[_LINES + k, 1], ptr[_LINES + k], d)
-            sk = state[o + _B] * state[o + _S] + state[o + _A] * out
-            sk = sk if abs(sk) > FLUSH else 0.0
-            state[o + _S] = sk
-            work[k] = sk
-            late += design[k, _OUT] * sk
-            energy += sk * sk
-        _hadamard16(work)
-        for k in range(N_LINES):
-            w = 0.25 * work[k] + design[k, _IN] * u
+            src = int(design[k, _SRC])
+            d0 = design[k, _D] + design[k, _MOD] * vec[_LFO0, src]
+            d1 = design[k, _D] + design[k, _MOD] * state[_LFO + src]
+            step = 1.0 - (d1 - d0) / m          # the read position moves a little off 1 a sample
             off = geo[_LINES + k, 0]
+            length = geo[_LINES + k, 1]
+            pos = ptr[_LINES + k] - d0
+            if pos < 0.0:
+                pos += length
+            a = state[o + _A]
+            b = state[o + _B]
+            ta = state[o + _TA]
+            tb = state[o + _TB]
+            sk = state[o + _S]
+            sign = design[k, _OUT]
+            for i in range(m):
+                j = int(pos)
+                f = pos - j
+                j1 = j + 1 if j + 1 < length else 0
+                out = (1.0 - f) * buf[off + j] + f * buf[off + j1]
+                pos += step
+                if pos >= length:
+                    pos -= length
+                if gliding:
+                    a += (ta - a) * smooth
+                    b += (tb - b) * smooth
+                sk = b * sk + a * out
+                work[i, k] = sk
+                vec[_LATE, i] += sign * sk
+                if draining:
+                    vec[_ENERGY, i] += sk * sk
+            state[o + _A] = a
+            state[o + _B] = b
+            state[o + _S] = sk if abs(sk) > FLUSH else 0.0
+        # feedback: the Hadamard matrix across the lines, plus the diffused input
+        for i in range(m):
+            _hadamard16(work[i])
+            u = vec[_U, i]
+            for k in range(N_LINES):
+                work[i, k] = 0.25 * work[i, k] + design[k, _IN] * u
+        for k in range(N_LINES):
+            off = geo[_LINES + k, 0]
+            length = geo[_LINES + k, 1]
             q = ptr[_LINES + k]
-            buf[off + q] = w if abs(w) > FLUSH else 0.0
-            q += 1
-            ptr[_LINES + k] = q if q < geo[_LINES + k, 1] else 0
-        y[i] = dry + mix * (EARLY_GAIN * u + LATE_GAIN * late)
-        # off and faded: count how long everything has been below -120 dB
-        if not on and r <= 0.0:
-            if energy < QUIET and u * u < QUIET:
-                state[_QUIET] += 1.0
-                if state[_QUIET] > drain:
-                    _clear(buf, state)
-                    state[_IDLE] = 1.0
-                    for j in range(i + 1, n):
-                        y[j] = x[j]
-                    return
-            else:
-                state[_QUIET] = 0.0
+            for i in range(m):
+                w = work[i, k]
+                buf[off + q] = w if abs(w) > FLUSH else 0.0
+                q += 1
+                if q >= length:
+                    q = 0
+            ptr[_LINES + k] = q
+        if gliding:
+            state[_GLIDE] -= m
+            if state[_GLIDE] <= 0.0:
+                state[_GLIDE] = 0.0
+                for k in range(N_LINES):
+                    state[_LINE + 5 * k + _A] = state[_LINE + 5 * k + _TA]
+                    state[_LINE + 5 * k + _B] = state[_LINE + 5 * k + _TB]
+        for i in range(m):
+            y[i0 + i] = np.float64(x[i0 + i]) + vec[_MIXV, i] * (EARLY_GAIN * vec[_U, i] + LATE_GAIN * vec[_LATE, i])
+        # off and faded: count how long everything has been below -120 dB, then go idle
+        if draining:
+            quiet = True
+            for i in range(m):
+                if vec[_ENERGY, i] >= QUIET or vec[_U, i] * vec[_U, i] >= QUIET:
+                    quiet = False
+            state[_QUIET] = state[_QUIET] + m if quiet else 0.0
+            if state[_QUIET] > drain:
+                _clear(buf, state)
+                state[_IDLE] = 1.0
+                for i in range(i0 + m, n):
+                    y[i] = x[i]
+                return
 
 
 def _primes_near(targets):
@@ -276,7 +324,7 @@ class Reverb(Block):
         self.design = np.zeros((N_LINES, 5))
         self.design[:, _D] = delays
         self.design[:, _MOD] = depth * np.where(np.arange(N_LINES) % 2, -1.0, 1.0)
-        self.design[:, _SRC] = _LFO + rng.permutation(np.arange(N_LINES) % (2 * len(MOD_HZ)))
+        self.design[:, _SRC] = rng.permutation(np.arange(N_LINES) % (2 * len(MOD_HZ)))
         self.design[:, _IN] = rng.choice((-1.0, 1.0), N_LINES)
         self.design[:, _OUT] = rng.choice((-1.0, 1.0), N_LINES)
         self.lfo_step = np.array([(math.cos(2 * math.pi * f / rate), math.sin(2 * math.pi * f / rate))
@@ -292,7 +340,10 @@ class Reverb(Block):
         self.geo[1:, 0] = np.cumsum(lengths)[:-1]
         self.buf = np.zeros(int(np.sum(lengths)), np.float32)
         self.ptr = np.zeros(len(lengths), np.int64)
-        self.work = np.zeros(N_LINES)
+        if delays[0] - depth - 2 < CHUNK:
+            raise ValueError(f"reverb: {self.sample_rate} Hz is too low a sample rate")
+        self.work = np.zeros((CHUNK, N_LINES))
+        self.vec = np.zeros((5, CHUNK))
         # off: how long everything must stay quiet before the lines are cleared (all of it
         # has come out by then: the pre-delay, the diffuser and the longest line)
         self.drain = float(np.sum(lengths))
@@ -335,5 +386,5 @@ class Reverb(Block):
                 copy_into(x, y, n)
             return
         reverb_block(x, y, n, self.targets, self.state, self.design, self.lfo_step, self.buf, self.geo,
-                     self.ptr, self.work, float(self.sample_rate), self.ramp, self.ramp_step, self.smooth,
+                     self.ptr, self.work, self.vec, float(self.sample_rate), self.ramp, self.ramp_step, self.smooth,
                      self.drain)
