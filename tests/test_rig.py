@@ -221,3 +221,29 @@ def test_render_set_errors_are_one_line(tmp_path):
         assert r.returncode == 2 and why in r.stderr and r.stderr.count("\n") == 1, r.stderr
     r = run_tubeless("render", str(model), str(x), str(tmp_path / "y.wav"), "--set", "bass=0.9", "--set", "boost=on")
     assert r.returncode == 0, r.stderr
+
+
+def test_tap_tempo_sets_the_delay_time_from_the_taps(small_pedal):
+    pedal, engine, _ = small_pedal()
+    assert "tempo_ms" not in pedal.handle({"cmd": "tap", "at": 10.0})          # one tap: no tempo yet
+    reply = pedal.handle({"cmd": "tap", "at": 10.45})
+    assert reply["tempo_ms"] == pytest.approx(450.0)
+    reply = pedal.handle({"cmd": "tap", "at": 10.95})                           # the mean interval of the taps
+    assert reply["tempo_ms"] == pytest.approx(475.0)
+    assert engine.chain.rig.blocks["delay"].get("time_ms") == pytest.approx(475.0)
+    reply = pedal.handle({"cmd": "tap", "at": 20.0})                            # a pause: a new tempo begins
+    assert "tempo_ms" not in reply and pedal.params.rig.get("delay.time_ms") == pytest.approx(475.0)
+
+
+@pytest.mark.usefixtures("mock_pins")
+def test_simulated_taps_use_the_audios_clock(tmp_path):
+    pytest.importorskip("alsaaudio")
+    from firmware.testing.models import write_model
+    from firmware.tools.simulate import Simulator
+    d = tmp_path / "models"
+    d.mkdir()
+    write_model(d / "a.npz", arch="Linear", seed=1, name="A")
+    sim = Simulator(d, events="0.1:tap,0.4:tap,0.7:tap,0.8:delay=on")
+    sim.run((0.1 * guitar_like(SR)).astype(np.float32))
+    delay = sim.engine.chain.rig.blocks["delay"]
+    assert delay.on and delay.get("time_ms") == pytest.approx(300.0, abs=1.5)     # within a period of 64

@@ -246,7 +246,7 @@ class Simulator:
         elif ev.action == "mute":                                    # no footswitch: the control channel
             self.pedal.submit({"cmd": "mute"})
         elif ev.action == "tap":                                     # the audio's clock, not the wall's
-            self.pedal.submit({"cmd": "tap", "at": frame / self.rate})
+            self.pedal.submit({"cmd": "tap", "at": frame / self.cfg["audio"]["rate"]})
         elif ev.action in rig.BY_NAME:
             self.pedal.submit({"cmd": "toggle", "block": ev.action, "on": ev.value})
         elif ev.action not in POTS:
