@@ -247,3 +247,19 @@ def test_simulated_taps_use_the_audios_clock(tmp_path):
     sim.run((0.1 * guitar_like(SR)).astype(np.float32))
     delay = sim.engine.chain.rig.blocks["delay"]
     assert delay.on and delay.get("time_ms") == pytest.approx(300.0, abs=1.5)     # within a period of 64
+
+
+def test_the_config_sets_the_rig_and_the_state_file_overrides_it(small_pedal):
+    pedal, engine, _ = small_pedal(overrides={"rig": {"boost": True, "bass": 0.3, "delay": {"on": True,
+                                                                                             "time_ms": 250}}})
+    assert pedal.params.rig.is_on("boost") and pedal.params.rig.get("bass") == 0.3
+    assert engine.chain.rig.blocks["delay"].on and engine.chain.rig.blocks["delay"].get("time_ms") == 250
+
+
+@pytest.mark.parametrize("table, why", [({"bass": 2}, "rig: tonestack.bass: 2 is outside 0..1"),
+                                        ({"delay": {"on": "yes"}}, "rig.delay.on: must be true or false"),
+                                        ({"flanger": True}, "unknown parameter 'flanger'")])
+def test_a_bad_rig_config_is_one_line(small_pedal, table, why):
+    from firmware.core.errors import ConfigError
+    with pytest.raises(ConfigError, match=why):
+        small_pedal(overrides={"rig": table})

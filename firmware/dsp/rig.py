@@ -77,6 +77,29 @@ def index(name):
     return OFFSETS[cls.NAME] + 1 + [q.name for q in cls.PARAMS].index(p.name)
 
 
+def settings_of_config(table, where="rig"):
+    """[(block, on) or (block.param, value)] of the config's [rig] table; MessageError in one
+    line naming the key."""
+    out = []
+    for key, value in table.items():
+        if isinstance(value, dict):
+            block_class(key)
+            for sub, v in value.items():
+                if sub == "on" and not isinstance(v, bool):
+                    raise MessageError(f"{where}.{key}.on: must be true or false, not {v!r}")
+                out += settings_of_config({key if sub == "on" else f"{key}.{sub}": v}, where)
+        elif key in BY_NAME:
+            if not isinstance(value, bool):
+                raise MessageError(f"{where}.{key}: must be true or false, not {value!r}")
+            out.append((key, value))
+        else:
+            try:
+                out.append(check(key, value))
+            except MessageError as e:
+                raise MessageError(f"{where}: {e}") from None
+    return out
+
+
 def default_targets():
     t = np.zeros(N_TARGETS)
     for b in BLOCKS:

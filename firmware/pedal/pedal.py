@@ -21,7 +21,7 @@ import threading
 import time
 
 from firmware.core.config import tone_settings
-from firmware.core.errors import MessageError
+from firmware.core.errors import ConfigError, MessageError
 from firmware.dsp import rig
 from firmware.dsp.chain import ChainParams
 from firmware.ipc import shared as sh
@@ -70,6 +70,10 @@ class Pedal(ModelSlots, Status):
         self.pots = {}
         self._pickup = {}                  # control -> value a pot must reach to take over again
         self._taps = []                    # tap tempo: monotonic times of the last taps
+        try:
+            self.rig_config = rig.settings_of_config(cfg.get("rig") or {})
+        except MessageError as e:
+            raise ConfigError(f"config: {e}") from None
         self._pot_last = {}
         self.queue = queue.SimpleQueue()
         self.submitted = 0
@@ -204,6 +208,11 @@ class Pedal(ModelSlots, Status):
             self.params.set_knob2(self.state["knob2"], immediate=True)
         if self.state.get("gate_threshold_db") is not None:
             self.params.set_gate_threshold_db(self.state["gate_threshold_db"])
+        for name, value in self.rig_config:          # the config's, then the state file's
+            if name in rig.BY_NAME:
+                self.params.rig.set_on(name, value)
+            else:
+                self.params.rig.set(name, value)
         self._restore_rig(self.state.get("rig"))
         self._prepare_neighbours()
         self._state_dirty = False

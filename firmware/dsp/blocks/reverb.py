@@ -93,18 +93,6 @@ def _line_targets(decay_s, tone, design, rate, state):
 
 
 @njit(cache=True, fastmath={"contract"})
-def _hadamard16(v):
-    """The fast Walsh-Hadamard transform of 16 values, in place (constant trip counts: unrolled)."""
-    for h in (1, 2, 4, 8):
-        for m in range(8):
-            j = (m // h) * 2 * h + m % h
-            a0 = v[j]
-            a1 = v[j + h]
-            v[j] = a0 + a1
-            v[j + h] = a0 - a1
-
-
-@njit(cache=True, fastmath={"contract"})
 def _clear(buf, state):
     buf[:] = 0.0
     for k in range(N_LINES):
@@ -200,11 +188,8 @@ def reverb_block(x, y, n, targets, state, design, lfo_step, buf, geo, ptr, work,
                smooth, vec)
         draining = not on and ramp[0] <= 0.0
         gliding = state[_GLIDE] > 0.0
-        for i in range(m):
-            vec[_LATE, i] = 0.0
-            vec[_ENERGY, i] = 0.0
         # the lines, one at a time over the chunk (the shortest line is longer than a chunk,
-        # so every sample read here was written before it): read, damp, sum
+        # so every sample read here was written before it): read, damp
         for k in range(N_LINES):
             o = _LINE + 5 * k
             src = int(design[k, _SRC])
@@ -218,46 +203,82 @@ def reverb_block(x, y, n, targets, state, design, lfo_step, buf, geo, ptr, work,
                 pos += length
             a = state[o + _A]
             b = state[o + _B]
-            ta = state[o + _TA]
-            tb = state[o + _TB]
             sk = state[o + _S]
-            sign = design[k, _OUT]
-            for i in range(m):
-                j = int(pos)
-                f = pos - j
-                j1 = j + 1 if j + 1 < length else 0
-                out = (1.0 - f) * buf[off + j] + f * buf[off + j1]
-                pos += step
-                if pos >= length:
-                    pos -= length
-                if gliding:
+            row = work[k]
+            if gliding:
+                ta = state[o + _TA]
+                tb = state[o + _TB]
+                for i in range(m):
+                    j = int(pos)
+                    f = pos - j
+                    j1 = j + 1 if j + 1 < length else 0
+                    out = (1.0 - f) * buf[off + j] + f * buf[off + j1]
+                    pos += step
+                    if pos >= length:
+                        pos -= length
                     a += (ta - a) * smooth
                     b += (tb - b) * smooth
-                sk = b * sk + a * out
-                work[i, k] = sk
-                vec[_LATE, i] += sign * sk
-                if draining:
-                    vec[_ENERGY, i] += sk * sk
-            state[o + _A] = a
-            state[o + _B] = b
+                    sk = b * sk + a * out
+                    row[i] = sk
+                state[o + _A] = a
+                state[o + _B] = b
+            else:
+                for i in range(m):
+                    j = int(pos)
+                    f = pos - j
+                    j1 = j + 1 if j + 1 < length else 0
+                    out = (1.0 - f) * buf[off + j] + f * buf[off + j1]
+                    pos += step
+                    if pos >= length:
+                        pos -= length
+                    sk = b * sk + a * out
+                    row[i] = sk
             state[o + _S] = sk if abs(sk) > FLUSH else 0.0
-        # feedback: the Hadamard matrix across the lines, plus the diffused input
+        # what is heard: the lines' sum (their energy too, while the tail drains)
+        late = vec[_LATE]
         for i in range(m):
-            _hadamard16(work[i])
-            u = vec[_U, i]
+            late[i] = 0.0
+        for k in range(N_LINES):
+            sign = design[k, _OUT]
+            row = work[k]
+            for i in range(m):
+                late[i] += sign * row[i]
+        if draining:
+            energy = vec[_ENERGY]
+            for i in range(m):
+                energy[i] = 0.0
             for k in range(N_LINES):
-                work[i, k] = 0.25 * work[i, k] + design[k, _IN] * u
+                row = work[k]
+                for i in range(m):
+                    energy[i] += row[i] * row[i]
+        # feedback: the Hadamard matrix across the lines (butterflies over the whole chunk),
+        # plus the diffused input, written back
+        for h in (1, 2, 4, 8):
+            for q in range(8):
+                j = (q // h) * 2 * h + q % h
+                r0 = work[j]
+                r1 = work[j + h]
+                for i in range(m):
+                    a0 = r0[i]
+                    a1 = r1[i]
+                    r0[i] = a0 + a1
+                    r1[i] = a0 - a1
+        u = vec[_U]
         for k in range(N_LINES):
             off = geo[_LINES + k, 0]
             length = geo[_LINES + k, 1]
             q = ptr[_LINES + k]
-            for i in range(m):
-                w = work[i, k]
-                buf[off + q] = w if abs(w) > FLUSH else 0.0
-                q += 1
-                if q >= length:
-                    q = 0
-            ptr[_LINES + k] = q
+            gin = design[k, _IN]
+            row = work[k]
+            first = min(m, length - q)          # up to the end of the line, then from its start
+            for i in range(first):
+                w = 0.25 * row[i] + gin * u[i]
+                buf[off + q + i] = w if abs(w) > FLUSH else 0.0
+            for i in range(first, m):
+                w = 0.25 * row[i] + gin * u[i]
+                buf[off + q + i - length] = w if abs(w) > FLUSH else 0.0
+            q += m
+            ptr[_LINES + k] = q if q < length else q - length
         if gliding:
             state[_GLIDE] -= m
             if state[_GLIDE] <= 0.0:
@@ -342,7 +363,7 @@ class Reverb(Block):
         self.ptr = np.zeros(len(lengths), np.int64)
         if delays[0] - depth - 2 < CHUNK:
             raise ValueError(f"reverb: {self.sample_rate} Hz is too low a sample rate")
-        self.work = np.zeros((CHUNK, N_LINES))
+        self.work = np.zeros((N_LINES, CHUNK))
         self.vec = np.zeros((5, CHUNK))
         # off: how long everything must stay quiet before the lines are cleared (all of it
         # has come out by then: the pre-delay, the diffuser and the longest line)
