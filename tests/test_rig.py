@@ -2,7 +2,7 @@
 the tone chain (checked by what the chain plays, against the blocks run on their own)."""
 import numpy as np
 import pytest
-from helpers import BLOCK, SR, guitar_like, max_step, process_in_blocks, tone
+from helpers import BLOCK, REPO, SR, guitar_like, max_step, process_in_blocks, tone
 
 from firmware.core.errors import MessageError
 from firmware.dsp import rig
@@ -263,3 +263,11 @@ def test_a_bad_rig_config_is_one_line(small_pedal, table, why):
     from firmware.core.errors import ConfigError
     with pytest.raises(ConfigError, match=why):
         small_pedal(overrides={"rig": table})
+
+
+def test_the_docs_parameter_table_is_the_rigs():
+    from firmware.core import docsections
+    doc = (REPO / "docs" / "rig.md").read_text(encoding="utf-8")
+    assert docsections.section(doc, rig.DOC_BEGIN, rig.DOC_END) == rig.markdown(), \
+        "docs/rig.md and the rig's table disagree: run `python -m firmware.dsp.rig docs/rig.md`"
+    assert docsections.section(doc.replace("`delay.mix`", "`delay.wet`"), rig.DOC_BEGIN, rig.DOC_END) != rig.markdown()

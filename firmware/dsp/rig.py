@@ -100,6 +100,24 @@ def settings_of_config(table, where="rig"):
     return out
 
 
+DOC_BEGIN = "<!-- the rig's parameters: written by `python -m firmware.dsp.rig docs/rig.md` -->"
+DOC_END = "<!-- end of the rig's parameters -->"
+
+
+def markdown():
+    """The parameter table of docs/rig.md, from the blocks' own tables."""
+    rows = ["| block | on by default | parameter | range | default | what it does |", "|---|---|---|---|---|---|"]
+    short = {v: k for k, v in ALIASES.items()}
+    for b in BLOCKS:
+        for i, p in enumerate(b.PARAMS):
+            name = f"`{b.NAME}.{p.name}`" + (f" (`{short[b.NAME + '.' + p.name]}`)" if b.NAME + "." + p.name in short
+                                              else "")
+            unit = f" {p.unit}" if p.unit else ""
+            rows.append(f"| {'`' + b.NAME + '`' if i == 0 else ''} | {('yes' if b.DEFAULT_ON else 'no') if i == 0 else ''}"
+                        f" | {name} | {p.lo:g}..{p.hi:g}{unit} | {p.default:g} | {p.doc} |")
+    return "\n".join(rows) + "\n"
+
+
 def default_targets():
     t = np.zeros(N_TARGETS)
     for b in BLOCKS:
@@ -182,3 +200,10 @@ class Rig(RigControls):
     def reset(self):
         for b in self.blocks.values():
             b.reset()
+
+
+if __name__ == "__main__":
+    import sys
+
+    from firmware.core import docsections
+    docsections.write_section(sys.argv[1] if len(sys.argv) > 1 else "docs/rig.md", DOC_BEGIN, DOC_END, markdown())

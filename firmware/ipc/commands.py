@@ -23,6 +23,7 @@ from typing import Callable
 
 from firmware.core.errors import MessageError
 from firmware.dsp import rig
+from firmware.core import docsections
 
 MIDI_EVENT_TYPES = {"cc": ("control", "value"), "program": ("program",)}
 MAX_MIDI_EVENTS = 1024        # per message: a burst, not a file
@@ -276,22 +277,12 @@ def markdown():
 
 def doc_section(text):
     """The part of a document between DOC_BEGIN and DOC_END, or None."""
-    begin, end = text.find(DOC_BEGIN), text.find(DOC_END)
-    if begin < 0 or end < begin:
-        return None
-    return text[begin + len(DOC_BEGIN):end].strip("\n") + "\n"
+    return docsections.section(text, DOC_BEGIN, DOC_END)
 
 
 def write_doc(path):
     """Write the command list into PATH between its markers."""
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    begin, end = text.find(DOC_BEGIN), text.find(DOC_END)
-    if begin < 0 or end < begin:
-        raise SystemExit(f"{path}: no {DOC_BEGIN!r} ... {DOC_END!r} markers")
-    text = text[:begin + len(DOC_BEGIN)] + "\n\n" + markdown() + "\n" + text[end:]
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
+    docsections.write_section(path, DOC_BEGIN, DOC_END, markdown())
 
 
 if __name__ == "__main__":
