@@ -67,6 +67,23 @@ def test_expression_and_volume_pedals_are_continuous():
     assert m.map(cc(4, 127)) == [("pot", "drive", 1.0)] and m.map(cc(7, 10)) == [] and m.map(cc(11, 10)) == []
 
 
+def test_the_rig_on_ccs_parameters_over_their_range_and_blocks_as_switches():
+    m = mapping(cc_rig={"14": "bass", "15": "delay.time_ms", "80": "delay"}, cc_tap=85)
+    assert m.map(cc(14, 127)) == [("submit", {"cmd": "set", "param": "tonestack.bass", "value": 1.0})]
+    assert m.map(cc(15, 0)) == [("submit", {"cmd": "set", "param": "delay.time_ms", "value": 20.0})]
+    assert m.map(cc(80, 127)) == [("submit", {"cmd": "toggle", "block": "delay"})] and m.map(cc(80, 0)) == []
+    assert m.map(cc(85, 127)) == [("submit", {"cmd": "tap"})] and m.map(cc(85, 0)) == []
+    m = mapping(cc_rig={"80": "delay"}, switch_mode="latching")
+    assert m.map(cc(80, 0)) == [("submit", {"cmd": "toggle", "block": "delay", "on": False})]
+
+
+def test_bad_rig_mappings_are_refused():
+    for table, why in (({"11": "bass"}, "CC 11 is already drive"), ({"200": "bass"}, "not a CC number"),
+                       ({"20": "flanger"}, "CC 20: unknown parameter 'flanger'"), ({"x": "bass"}, "not a CC number")):
+        with pytest.raises(MidiConfigError, match=why):
+            mapping(cc_rig=table)
+
+
 def test_bad_mappings_are_refused():
     for over, why in (({"cc_next": 11}, "CC 11 is already next"), ({"channel": 17}, "0 \\(omni\\) or 1-16"),
                       ({"program_base": 2}, "0 or 1"), ({"switch_mode": "toggle"}, "momentary or latching"),

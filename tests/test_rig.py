@@ -271,3 +271,33 @@ def test_the_docs_parameter_table_is_the_rigs():
     assert docsections.section(doc, rig.DOC_BEGIN, rig.DOC_END) == rig.markdown(), \
         "docs/rig.md and the rig's table disagree: run `python -m firmware.dsp.rig docs/rig.md`"
     assert docsections.section(doc.replace("`delay.mix`", "`delay.wet`"), rig.DOC_BEGIN, rig.DOC_END) != rig.markdown()
+
+
+def test_a_state_file_without_a_rig_takes_the_first_change(tmp_path, small_pedal):
+    from firmware.pedal.state import load_state
+    pedal, _, _ = small_pedal()
+    pedal.state = load_state(tmp_path / "none.json")        # {"rig": None, ...} as a new pedal has it
+    for req in ({"cmd": "set", "param": "bass", "value": 0.7}, {"cmd": "toggle", "block": "delay"}, {"cmd": "tap"}):
+        assert pedal.handle(req)["ok"], req
+    assert pedal.state["rig"] == {"tonestack.bass": 0.7, "delay": True}
+
+
+def test_the_warm_up_compiles_every_block_of_the_rig():
+    # in a fresh process: after warm() (which compiles or loads from the cache), every kernel
+    # of every block has been called, so switching a block on later compiles nothing
+    import subprocess
+    import sys
+    code = ("import numba, numpy as np\n"
+            "from firmware.dsp.warm import warm\n"
+            "from firmware.dsp import rig\n"
+            "from firmware.dsp.blocks import base\n"
+            "warm()\n"
+            "import firmware.dsp.blocks as blocks, pkgutil, importlib\n"
+            "kernels = [f for m in pkgutil.iter_modules(blocks.__path__)\n"
+            "           for f in vars(importlib.import_module('firmware.dsp.blocks.' + m.name)).values()\n"
+            "           if isinstance(f, numba.core.registry.CPUDispatcher)]\n"
+            "missing = [k.__name__ for k in kernels if not k.signatures]\n"
+            "print('MISSING', missing)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=str(REPO))
+    assert out.returncode == 0, out.stderr
+    assert "MISSING []" in out.stdout, out.stdout

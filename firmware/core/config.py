@@ -13,16 +13,16 @@ def defaults():
 
 # Tables whose keys are not listed in default_config.toml: their owner checks them (the
 # rig's against its parameter table, firmware.dsp.rig, when the pedal starts).
-OPEN_TABLES = ("rig",)
+OPEN_TABLES = ("rig", "midi.cc_rig")
 
 
 def _merge(base, over, where=""):
     for key, value in over.items():
         if key not in base:
             raise ConfigError(f"unknown config key '{where}{key}'")
-        if not where and key in OPEN_TABLES:
+        if f"{where}{key}" in OPEN_TABLES:
             if not isinstance(value, dict):
-                raise ConfigError(f"config '{key}' must be a table")
+                raise ConfigError(f"config '{where}{key}' must be a table")
             base[key] = copy.deepcopy(value)
         elif isinstance(base[key], dict):
             if not isinstance(value, dict):

@@ -13,6 +13,7 @@ def warm(rate=48000, block=64):
     returns seconds taken."""
     from firmware import models
     from firmware.dsp import resample
+    from firmware.dsp import rig
     from firmware.dsp.chain import ToneChain
     from firmware.models import presets
     from firmware.models.random import random_weights
@@ -35,4 +36,22 @@ def warm(rate=48000, block=64):
     resampled.process(np.zeros(block, np.float32), np.empty(block, np.float32), block)
     chain = ToneChain(rate, block=block, ir=np.r_[1.0, np.zeros(255)])
     chain.process(x, y, 64)
+    # every block of the rig on, its knobs moving (their kernels' other paths), then off:
+    # the first stomp on the pedal must not compile anything on the audio thread
+    for b in rig.BLOCKS:
+        chain.rig.set_on(b.NAME, True)
+    chain.process(x, y, 64)
+    for name in rig.names():
+        cls, p = rig.resolve(name)
+        chain.rig.set(name, p.hi)
+    chain.process(x, y, 64)
+    for b in rig.BLOCKS:
+        chain.rig.set_on(b.NAME, False)
+    for _ in range(1 + int(0.05 * rate) // block):      # past the ramps
+        chain.process(x, y, block)
+    for cls in rig.BLOCKS:                               # each block alone, out of place: off, then on
+        b = cls(rate, block)
+        b.process(x, y, block)
+        b.set_on(not b.on)
+        b.process(x, y, block)
     return time.perf_counter() - t0

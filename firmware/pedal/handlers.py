@@ -148,10 +148,17 @@ def set_control(pedal, m, msg):
         pedal._state_dirty = True
     else:                                 # a rig block's parameter, `block.param`
         p.rig.set(param, v)
-        pedal.state.setdefault("rig", {})[param] = v
+        _saved_rig(pedal)[param] = v
         pedal._state_dirty = True
     pedal.pots[param] = v
     return brief(pedal)
+
+
+def _saved_rig(pedal):
+    """The state file's rig entries (a new table when the file had none)."""
+    if not isinstance(pedal.state.get("rig"), dict):
+        pedal.state["rig"] = {}
+    return pedal.state["rig"]
 
 
 @handles("toggle")
@@ -159,7 +166,7 @@ def toggle_block(pedal, m, msg):
     block = m["block"]
     on = (not pedal.params.rig.is_on(block)) if m.get("on") is None else m["on"]
     pedal.params.rig.set_on(block, on)
-    pedal.state.setdefault("rig", {})[block] = on
+    _saved_rig(pedal)[block] = on
     pedal._state_dirty = True
     log.info("%s %s", block, "on" if on else "off")
     return brief(pedal)
@@ -174,7 +181,7 @@ def tap(pedal, m, msg):
     reply = brief(pedal)
     if ms is not None:
         qualified, v = pedal.params.rig.set("delay.time_ms", ms)
-        pedal.state.setdefault("rig", {})[qualified] = v
+        _saved_rig(pedal)[qualified] = v
         pedal._state_dirty = True
         reply["tempo_ms"] = v
     return reply

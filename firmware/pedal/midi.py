@@ -21,12 +21,13 @@ import queue
 import threading
 import time
 
-from firmware.core.errors import MidiConfigError
+from firmware.core.errors import MessageError, MidiConfigError
+from firmware.dsp import rig
 from firmware.pedal.controls import Pot
 
 log = logging.getLogger(__name__)
 
-SWITCHES = ("next", "prev", "bypass", "mute", "tuner")
+SWITCHES = ("next", "prev", "bypass", "mute", "tuner", "tap")
 CONTINUOUS = ("drive", "level", "knob2", "gate")
 SEQ_DEVICE = "/dev/snd/seq"
 POLL_S = 0.02                  # the pots' 50 Hz
@@ -71,6 +72,27 @@ class MidiMap:
             if n in self.cc:
                 raise MidiConfigError(f"midi.cc_{role}: CC {n} is already {self.cc[n]}")
             self.cc[n] = role
+        self.rig = {}                      # CC -> ("param", qualified name) or ("block", name)
+        table = cfg.get("cc_rig") or {}
+        if not isinstance(table, dict):
+            raise MidiConfigError("midi.cc_rig must be a table of CC number = rig parameter or block")
+        for key, name in table.items():
+            try:
+                n = int(key)
+            except (TypeError, ValueError):
+                n = -1
+            if not 0 <= n <= 127:
+                raise MidiConfigError(f"midi.cc_rig: {key!r} is not a CC number 0-127")
+            if n in self.cc or n in self.rig:
+                raise MidiConfigError(f"midi.cc_rig: CC {n} is already {self.cc.get(n) or self.rig[n][1]}")
+            if isinstance(name, str) and name in rig.BY_NAME:
+                self.rig[n] = ("block", name)
+                continue
+            try:
+                cls, p = rig.resolve(name) if isinstance(name, str) else rig.resolve(repr(name))
+            except MessageError as e:
+                raise MidiConfigError(f"midi.cc_rig: CC {n}: {e}") from None
+            self.rig[n] = ("param", f"{cls.NAME}.{p.name}")
 
     def listens(self, channel):
         return self.channel == 0 or channel == self.channel
@@ -85,6 +107,8 @@ class MidiMap:
         if ev["type"] == "program":
             n = self.model_number(ev["program"])
             return [("submit", {"cmd": "select", "name": str(n)})] if n >= 1 else []
+        if ev["control"] in self.rig:
+            return self._map_rig(self.rig[ev["control"]], ev["value"])
         role = self.cc.get(ev["control"])
         if role is None:
             return []
@@ -92,12 +116,24 @@ class MidiMap:
         if role in CONTINUOUS:
             return [("pot", role, v / 127.0)]
         pressed = v >= 64
-        if role in ("next", "prev"):
+        if role in ("next", "prev", "tap"):
             # momentary: a press sends >= 64 and the release < 64; latching: one message a press
             return [("submit", {"cmd": role})] if pressed or self.switch_mode == "latching" else []
         if self.switch_mode == "latching":
             return [("submit", {"cmd": role, "on": pressed})]
         return [("submit", {"cmd": role})] if pressed else []
+
+
+    def _map_rig(self, target, v):
+        kind, name = target
+        if kind == "param":
+            # the block smooths it per sample: no pot smoothing on the way
+            _, p = rig.resolve(name)
+            return [("submit", {"cmd": "set", "param": name, "value": p.lo + (p.hi - p.lo) * v / 127.0})]
+        pressed = v >= 64
+        if self.switch_mode == "latching":
+            return [("submit", {"cmd": "toggle", "block": name, "on": pressed})]
+        return [("submit", {"cmd": "toggle", "block": name})] if pressed else []
 
 
 def from_alsa(ev):

@@ -46,6 +46,8 @@ PHASES = {
     5: "phase 4 with the whole pedal pinned to one core shared with a CPU-bound process",
     7: "a MIDI storm: 400 CC a second (pedal sweeps) through the MIDI mapping, by the control channel",
     6: "the web page open (live status) and a .nam uploaded through it every second",
+    8: "the whole rig on (boost, tone stack, delay, reverb) with every parameter swept and every block "
+       "switched through the control channel",
 }
 
 
@@ -317,6 +319,9 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
                 from firmware.tools.midistorm import storm_phase as hook
             if phase == 6:                         # tubeless web beside the pedal (firmware/tools/webbench.py)
                 from firmware.tools.webbench import web_phase as hook
+            if phase == 8:                         # the rig (firmware/tools/rigstorm.py)
+                from firmware.tools.rigstorm import rig_phase as hook
+            rig_changes = rig_refused = 0
             if hook is not None:
                 hook_state = hook("start", work)
             # what a phase costs the player: how long from `next` until the new model plays,
@@ -349,6 +354,10 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
                 hook_state = hook("stop", hook_state)
                 if isinstance(hook_state, dict):
                     copied += hook_state.get("uploads", 0)       # the web phase's uploads (files in)
+                    rig_changes = hook_state.get("sent", 0) if phase == 8 else 0
+                    rig_refused = hook_state.get("errors", 0) if phase == 8 else 0
+                    if rig_refused:
+                        log(f"phase 8: {rig_refused} changes refused, the first: {hook_state.get('error')}")
             cpu, late = col.stop()
             after = request(sock, {"cmd": "status"})["status"]
             for h in hogs:
@@ -369,6 +378,7 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
                 "blocks": int(len(cpu)), "lost": col.lost, "realtime": after["realtime"],
                 "models": after["models"],
                 "midi": (after.get("midi", {}).get("events", 0) - before.get("midi", {}).get("events", 0)),
+                "rig_changes": rig_changes, "rig_refused": rig_refused,
                 "switch_ms": float(np.median(switch_wait) * 1e3) if switch_wait else None,
                 "library_ms": float(np.median(library_wait) * 1e3) if library_wait else None,
             })
@@ -401,6 +411,8 @@ def format_rows(rows, note, period=64):
     for r in rows:
         secs = r["blocks"] * period / 48000
         what = r["what"] + (f" ({r['midi'] / secs:.0f} mapped a second)" if r.get("midi") and secs else "")
+        if r.get("rig_changes") and secs:
+            what += f" ({r['rig_changes'] / secs:.0f} changes a second, {r['rig_refused']} refused)"
         lines.append(f"| {r['phase']} | {what} | {r['xruns']} | {100 * r['late_p999']:.1f}% | "
                      f"{100 * r['late_max']:.1f}% ({r['late_max'] * us:.0f} us) | {100 * r['cpu_p99']:.1f}% | "
                      f"{100 * r['cpu_max']:.1f}% | {r['switches']} | {_ms(r.get('switch_ms'))} | {r['copied']} | "

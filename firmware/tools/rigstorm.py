@@ -1,0 +1,75 @@
+"""Phase 8 of `tubeless bench --realtime`: the whole rig on while the amp model plays, every
+parameter swept and every block switched through the control channel, as a player turning
+knobs and stomping on the page or a MIDI board (about 100 changes a second)."""
+import os
+import socket
+import threading
+import time
+
+from firmware.dsp import rig
+from firmware.ipc import messages
+
+CHANGES_PER_S = 100.0
+TOGGLE_EVERY_S = 1.5          # each block goes off and on again, trails and all
+
+
+def _requests(k, t):
+    """The k-th change at time t: a parameter on a 3 s triangle, or a block toggled."""
+    names = rig.names()
+    name = names[k % len(names)]
+    cls, p = rig.resolve(name)
+    phase = (t / 3.0 + k / len(names)) % 2.0
+    value = p.lo + (p.hi - p.lo) * (phase if phase < 1.0 else 2.0 - phase)
+    return {"cmd": "set", "param": name, "value": round(value, 4)}
+
+
+def rig_phase(what, state):
+    if what == "start":
+        st = {"stop": threading.Event(), "sent": 0, "errors": 0, "toggles": 0}
+
+        def run():
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(10)
+            s.connect(os.path.join(state, "control.sock"))
+            f = s.makefile("rb")
+
+            def send(msg):
+                s.sendall(messages.encode(msg))
+                reply = messages.decode(f.readline())
+                if not reply.get("ok"):
+                    st["errors"] += 1
+                    st.setdefault("error", f"{msg}: {reply.get('error')}")     # the first, for the report
+
+            try:
+                for b in rig.BLOCKS:
+                    send({"cmd": "toggle", "block": b.NAME, "on": True})
+                t0 = time.monotonic()
+                next_toggle = t0 + TOGGLE_EVERY_S
+                while not st["stop"].is_set():
+                    now = time.monotonic()
+                    due = int((now - t0) * CHANGES_PER_S) - st["sent"]
+                    for _ in range(max(0, due)):
+                        send(_requests(st["sent"], now - t0))
+                        st["sent"] += 1
+                    if now >= next_toggle:
+                        b = rig.BLOCKS[st["toggles"] % len(rig.BLOCKS)]
+                        send({"cmd": "toggle", "block": b.NAME, "on": False})
+                        send({"cmd": "tap"})
+                        time.sleep(0.25)
+                        send({"cmd": "toggle", "block": b.NAME, "on": True})
+                        send({"cmd": "tap"})
+                        st["toggles"] += 1
+                        next_toggle += TOGGLE_EVERY_S
+                    time.sleep(0.01)
+                for b in rig.BLOCKS:           # as the pedal starts: the next phases play without the rig
+                    send({"cmd": "toggle", "block": b.NAME, "on": b.DEFAULT_ON})
+            finally:
+                s.close()
+        st["thread"] = threading.Thread(target=run, daemon=True)
+        st["t0"] = time.monotonic()
+        st["thread"].start()
+        return st
+    state["stop"].set()
+    state["thread"].join(15)
+    state["rate"] = state["sent"] / max(1e-9, time.monotonic() - state["t0"])
+    return state
