@@ -10,8 +10,11 @@ import zipfile
 import pytest
 
 pytest.importorskip("aiohttp")
+from firmware.dsp import rig  # noqa: E402
+from firmware.ipc.commands import check_control  # noqa: E402
 from firmware.testing.web import Client, free_port, start_web, stop  # noqa: E402
 from firmware.web import auth, files, settings  # noqa: E402
+from firmware.web.app import rig_table  # noqa: E402
 
 PASSWORD = "correct-horse-battery"
 
@@ -36,7 +39,7 @@ def web(tmp_path):
 def test_no_session_no_api(web):
     client, models, _ = web
     for method, path in [("GET", "/api/models"), ("GET", "/api/events"), ("GET", "/api/settings"),
-                         ("POST", "/api/delete"), ("POST", "/api/play"), ("POST", "/api/setlist")]:
+                         ("GET", "/api/rig"), ("POST", "/api/control"), ("POST", "/api/delete"), ("POST", "/api/play"), ("POST", "/api/setlist")]:
         status, data, _ = client.request(method, path, {"file": "keep.npz"} if method == "POST" else None)
         assert status == 401, (path, status, data)
     status, _, _ = client.upload([("evil.nam", b"{}")])
@@ -173,6 +176,52 @@ def test_pedal_not_running_is_one_line(web):
     client.login(PASSWORD)
     status, data, _ = client.get("/api/models")
     assert status == 503 and "not running" in data["error"]
+
+
+def test_rig_table_for_the_play_view(web):
+    """GET /api/rig: the page builds its blocks from it, so it must be the rig's own table."""
+    client, _, _ = web
+    assert client.get("/api/rig")[0] == 401
+    client.login(PASSWORD)
+    status, data, headers = client.get("/api/rig")
+    assert status == 200, data
+    assert "default-src 'self'" in headers["Content-Security-Policy"] and headers["Cache-Control"] == "no-store"
+    assert [b["name"] for b in data["blocks"]] == [b.NAME for b in rig.BLOCKS]
+    for got, cls in zip(data["blocks"], rig.BLOCKS):
+        assert got["on"] is cls.DEFAULT_ON
+        assert [(p["name"], p["lo"], p["hi"], p["default"], p["unit"], p["doc"]) for p in got["params"]] == \
+            [tuple(p) for p in cls.PARAMS]
+        for p in got["params"]:             # every control the page will send is one the pedal takes
+            assert p["control"] == f"{cls.NAME}.{p['name']}"
+            assert check_control({"cmd": "set", "param": p["control"], "value": p["hi"]})["value"] == p["hi"]
+            if p["short"]:
+                assert rig.ALIASES[p["short"]] == p["control"]
+    by = {b["name"]: b for b in data["blocks"]}
+    assert {p["short"] for b in data["blocks"] for p in b["params"]} - {None} == set(rig.ALIASES)
+    assert [p["short"] for p in by["tonestack"]["params"]] == ["bass", "mid", "treble", "presence"]
+    assert [b["name"] for b in data["blocks"] if b["tap"]] == ["delay"] and by["delay"]["tap"] == "time_ms"
+    assert by["boost"]["position"] == "pre" and by["tonestack"]["position"] == "post"
+    # the tone stack before the amp model (tone.tonestack_position = "pre"): shown there
+    assert {b["name"]: b["position"] for b in rig_table("pre")}["tonestack"] == "pre"
+
+
+def test_bad_rig_control_refused_in_one_line(web):
+    client, _, _ = web
+    client.login(PASSWORD)
+    for body, named in [({"cmd": "set", "param": "delay.time_ms", "value": 5000}, "delay.time_ms"),
+                        ({"cmd": "set", "param": "bass", "value": "loud"}, "tonestack.bass"),
+                        ({"cmd": "set", "param": "delay.nope", "value": 1}, "nope"),
+                        ({"cmd": "toggle", "block": "flanger"}, "flanger"),
+                        ({"cmd": "toggle", "block": "delay", "on": "maybe"}, "on")]:
+        status, data, _ = client.post("/api/control", body)
+        assert status == 400 and named in data["error"] and "\n" not in data["error"], (body, status, data)
+    # good ones pass the checks and go on to the pedal (none here: 503)
+    for body in ({"cmd": "set", "param": "delay.time_ms", "value": 380}, {"cmd": "set", "param": "bass", "value": 0.6},
+                 {"cmd": "toggle", "block": "delay", "on": True}, {"cmd": "toggle", "block": "delay"}, {"cmd": "tap"}):
+        status, data, _ = client.post("/api/control", body)
+        assert status == 503 and "not running" in data["error"], (body, status, data)
+    # and every change needs the CSRF token, as every other POST
+    assert client.post("/api/control", {"cmd": "tap"}, csrf=False)[0] == 403
 
 
 def test_password_change(web):

@@ -2,7 +2,9 @@
 `tubeless web` and the real `tubeless run` on a JACK dummy device: log in, upload a model
 and see it accepted, tap it and hear... check the pedal plays it, upload a hostile file and
 see the refusal, reorder, move drive and see the pedal follow, move the pedal and see the
-page follow. Phone-sized (390x844) screenshots of each view go to $TUBELESS_SCREENSHOTS
+page follow; the Play view's rig (a section per block, built from the pedal's table): drag a
+slider (throttled, the last value sent, not pulled back while held), toggle a block, tap the
+tempo, and see the page follow the pedal. Phone-sized (390x844) screenshots of each view go to $TUBELESS_SCREENSHOTS
 (docs/ for the README: TUBELESS_SCREENSHOTS=docs make test).
 Skips without jackd, chromium + chromium-driver or selenium (make test installs them when root)."""
 import os
@@ -18,6 +20,7 @@ webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
+from firmware.dsp import rig as rigtable  # noqa: E402
 from firmware.pedal.control import request  # noqa: E402
 from firmware.testing.models import write_model  # noqa: E402
 from firmware.testing.web import free_port, start_web, stop  # noqa: E402
@@ -33,6 +36,7 @@ if not (jack_available() and CHROMIUM and DRIVER):
 NAM = NAM_DATA / "lstm_2x8.nam"
 CAB = REPO / "firmware" / "data" / "default_cab.wav"
 PASSWORD = "pedal-on-the-floor"
+
 
 def ctl(sock, **msg):
     return request(str(sock), msg)
@@ -84,6 +88,7 @@ def browser(tmp_path):
               f"--user-data-dir={tmp_path}/chrome"):
         opts.add_argument(a)
     # a phone: 390 x 844 CSS pixels, touch
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})     # the page's own errors, checked at the end
     opts.add_experimental_option("mobileEmulation", {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 1.0,
                                                                       "touch": True}})
     try:
@@ -182,7 +187,13 @@ def test_page_drives_the_pedal(rig, browser, tmp_path):
     wait(lambda: "on" in css(d, "#bypass").get_attribute("class"), 20, "the bypass button following")
     css(d, "#bypass").click()
     wait(lambda: ctl(sock, cmd="status")["status"]["bypass"] is False, 20, "bypass off from the page")
+    play_the_rig(d, sock)
+    # the screenshot: the rig's blocks after the amp (the top of the view is in the tuner's)
+    d.execute_script("window.scrollTo(0, document.querySelector('#block-tonestack').getBoundingClientRect().top"
+                     " + window.scrollY - document.querySelector('header').offsetHeight - 8)")
+    time.sleep(0.3)
     shot(d, "play", tmp_path)
+    d.execute_script("window.scrollTo(0, 0)")
     # the tuner: on from the page, the pedal mutes and tunes; the dummy device's input is
     # silence, so the needle says so; off from the pedal, the page follows
     css(d, "#tuner").click()
@@ -231,3 +242,118 @@ def test_page_drives_the_pedal(rig, browser, tmp_path):
     wait(lambda: ctl(sock, cmd="status")["status"]["frames"] > frames + 48000 and
          ctl(sock, cmd="status")["status"]["models"] == 3, 60, "the pedal playing on with its library")
     shot(d, "settings", tmp_path)
+    # no script error, no CSP refusal on the way (refused requests, as the wrong password, log too)
+    log = d.get_log("browser")
+    assert any("Failed to load resource" in e["message"] for e in log)    # the log is read: the wrong password's 403
+    assert [e["message"] for e in log if e["level"] == "SEVERE" and "Failed to load resource" not in e["message"]] == []
+
+
+def press(d, element):
+    """A click on an element scrolled to the middle of the screen (clear of the tab bar)."""
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    element.click()
+
+
+def rig_of(sock):
+    return ctl(sock, cmd="status")["status"]["rig"]
+
+
+# a drag of a slider by the player: pointerdown, an input every 10 ms through `values`,
+# release; the page's requests to /api/control counted meanwhile
+DRAG = """
+const [sel, values, done] = arguments;
+const el = document.querySelector(sel), orig = window.fetch;
+let n = 0, i = 0;
+window.fetch = (url, opts) => { if (url === "/api/control") n++; return orig(url, opts); };
+el.dispatchEvent(new PointerEvent("pointerdown", { bubbles: true }));
+const t0 = performance.now();
+const step = () => {
+  if (i < values.length) {
+    el.value = values[i++]; el.dispatchEvent(new Event("input", { bubbles: true })); setTimeout(step, 10); return;
+  }
+  const ms = performance.now() - t0;
+  el.dispatchEvent(new PointerEvent("pointerup", { bubbles: true }));
+  el.dispatchEvent(new Event("change", { bubbles: true }));
+  setTimeout(() => { window.fetch = orig; done({ n, ms }); }, 500);
+};
+step();
+"""
+
+
+def play_the_rig(d, sock):
+    """The Play view's blocks: built from the rig's table, every control reaching the pedal,
+    the page following the pedal."""
+    # a section per block, in chain order around the amp's, one slider per parameter
+    pre = [b.NAME for b in rigtable.BLOCKS if b.NAME in rigtable.PRE]
+    order = pre + ["amp"] + [b.NAME for b in rigtable.BLOCKS if b.NAME not in pre]
+    wait(lambda: [e.get_attribute("data-block") for e in d.find_elements(By.CSS_SELECTOR, "#rig .block")] == order,
+         20, f"the blocks {order}")
+    for b in rigtable.BLOCKS:
+        sec = css(d, f"#block-{b.NAME}")
+        assert [e.get_attribute("data-control") for e in sec.find_elements(By.CSS_SELECTOR, "input[type=range]")] == \
+            [f"{b.NAME}.{p.name}" for p in b.PARAMS]
+        assert sec.find_element(By.CSS_SELECTOR, ".switch").text == ("on" if b.DEFAULT_ON else "off")
+    assert [e.text.split()[0] for e in d.find_elements(By.CSS_SELECTOR, "#block-tonestack .slider")] == \
+        ["bass", "mid", "treble", "presence"]
+    wait(lambda: css(d, '#block-delay .slider:has([data-control="delay.time_ms"]) output').text == "380 ms", 10,
+         "the delay time shown")
+
+    # a knob set from the page: the pedal follows, the page shows it
+    d.execute_script("const e = document.querySelector('[data-control=\"tonestack.bass\"]'); e.value = 0.7;"
+                     "e.dispatchEvent(new Event('change'))")
+    wait(lambda: rig_of(sock)["tonestack"]["bass"] == 0.7, 20, "bass 0.7 on the pedal")
+    assert css(d, '#block-tonestack .slider:has([data-control="tonestack.bass"]) output').text == "70"
+
+    # a drag: requests while it moves, at most ~20 a second, and the last value lands
+    time_sel = '[data-control="delay.time_ms"]'
+    r = d.execute_async_script(DRAG, time_sel, list(range(100, 605, 5)))
+    assert 3 <= r["n"] <= r["ms"] / 50 + 3, r
+    wait(lambda: rig_of(sock)["delay"]["time_ms"] == 600.0, 20, "delay.time_ms 600 on the pedal")
+
+    # held under the finger, the slider stays where the player has it while the pedal moves
+    d.execute_script(f"const e = document.querySelector('{time_sel}');"
+                     "e.dispatchEvent(new PointerEvent('pointerdown', {bubbles: true})); e.value = 450;"
+                     "e.dispatchEvent(new Event('input', {bubbles: true}))")
+    wait(lambda: rig_of(sock)["delay"]["time_ms"] == 450.0, 20, "delay.time_ms 450 while held")
+    ctl(sock, cmd="set", param="delay.time_ms", value=1200)
+    time.sleep(2.0)                                  # four status ticks
+    assert float(css(d, time_sel).get_attribute("value")) == 450.0
+    d.execute_script(f"const e = document.querySelector('{time_sel}');"
+                     "e.dispatchEvent(new PointerEvent('pointerup', {bubbles: true}));"
+                     "e.dispatchEvent(new Event('change', {bubbles: true}))")
+    wait(lambda: rig_of(sock)["delay"]["time_ms"] == 450.0, 20, "the released value on the pedal")
+    # let go, it follows the pedal again (a footswitch, MIDI, ctl: the same messages)
+    ctl(sock, cmd="set", param="delay.time_ms", value=520)
+    ctl(sock, cmd="set", param="treble", value=0.25)
+    wait(lambda: float(css(d, time_sel).get_attribute("value")) == 520.0, 20, "the time slider following")
+    wait(lambda: float(css(d, '[data-control="tonestack.treble"]').get_attribute("value")) == 0.25, 20,
+         "the treble slider following")
+    assert "115 BPM" in css(d, "#block-delay .tempo").text
+
+    # a block on from the page, off from the pedal, on again from the page
+    switch = css(d, "#block-delay .switch")
+    assert not rig_of(sock)["delay"]["on"]
+    press(d, switch)
+    wait(lambda: rig_of(sock)["delay"]["on"] is True, 20, "the delay on from the page")
+    assert switch.text == "on" and "on" in css(d, "#block-delay").get_attribute("class").split()
+    ctl(sock, cmd="toggle", block="delay", on="off")
+    wait(lambda: switch.text == "off", 20, "the delay's switch following the pedal")
+    press(d, switch)
+    wait(lambda: rig_of(sock)["delay"]["on"] is True, 20, "the delay on again")
+    if "reverb" in rigtable.BY_NAME:                 # a second block with trails, for the screenshot
+        press(d, css(d, "#block-reverb .switch"))
+        wait(lambda: rig_of(sock)["reverb"]["on"] is True, 20, "the reverb on from the page")
+
+    # tap tempo: two taps half a second apart set the delay's time; the page shows the tempo
+    tap = css(d, "#block-delay .tap")
+    press(d, tap)
+    time.sleep(0.5)
+    tap.click()
+
+    def tapped():
+        t = rig_of(sock)["delay"]["time_ms"]
+        return t if t != 520.0 else None
+    ms = wait(tapped, 20, "the tapped time")
+    assert 350 < ms < 900, ms
+    bpm = f"{int(60000 / ms + 0.5)} BPM"
+    wait(lambda: bpm in css(d, "#block-delay .tempo").text, 20, f"the tempo {bpm} shown")

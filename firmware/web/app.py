@@ -12,6 +12,7 @@ cookie and the X-CSRF-Token header):
     POST /api/rename {file, to}       POST /api/delete {file}  POST /api/ir {model, ir}
     GET  /api/settings                POST /api/settings {gate_threshold_db, global_ir, input_gain_db}
     POST /api/password {current, new} GET  /api/events (server-sent events: status, health, models)
+    GET  /api/rig (the rig's blocks and parameters, from firmware.dsp.rig: the Play view's controls)
 """
 import asyncio
 import hmac
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from firmware.core.errors import PedalDown
+from firmware.dsp import rig
 from firmware.ipc import commands, messages
 from firmware.web.auth import LoginLimiter, PasswordError, Sessions, check_password, write_password
 from firmware.web.files import FileError, ModelsFolder, clean_name, kind_of, limit_of
@@ -34,6 +36,7 @@ STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 COOKIE = "tubeless_session"
 CHANGES = ("POST", "PUT", "PATCH", "DELETE")
 PUBLIC = ("/api/login", "/api/session")
+TAP = "delay.time_ms"        # what the `tap` command sets (firmware.pedal.handlers.tap)
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
 
@@ -63,6 +66,23 @@ class Control:
         if not line:
             raise PedalDown("the pedal closed the connection")
         return messages.decode(line)
+
+
+def rig_table(tonestack_position="post"):
+    """The rig's blocks in chain order, each with its parameters, for the page to build its
+    controls from (so a new block shows without touching the page). `position`: before the
+    amp model ("pre") or after it ("post"), as firmware.dsp.rig.Rig orders them."""
+    pre = set(rig.PRE) | ({"tonestack"} if tonestack_position == "pre" else set())
+    short = {v: k for k, v in rig.ALIASES.items()}
+    tap_block, _, tap_param = TAP.partition(".")
+    out = []
+    for b in rig.BLOCKS:
+        out.append({"name": b.NAME, "on": bool(b.DEFAULT_ON), "position": "pre" if b.NAME in pre else "post",
+                    "tap": tap_param if b.NAME == tap_block else None,
+                    "params": [{"name": p.name, "control": f"{b.NAME}.{p.name}", "short": short.get(f"{b.NAME}.{p.name}"),
+                                "lo": p.lo, "hi": p.hi, "default": p.default, "unit": p.unit, "doc": p.doc}
+                               for p in b.PARAMS]})
+    return out
 
 
 def _json_error(status, text):
@@ -103,6 +123,7 @@ class WebApp:
         r.add_post("/api/settings", self.change_settings)
         r.add_post("/api/password", self.password)
         r.add_get("/api/events", self.events)
+        r.add_get("/api/rig", self.rig_blocks)
         return app
 
     def _session(self, request):
@@ -238,6 +259,9 @@ class WebApp:
         if body.get("cmd") not in commands.PAGE_COMMANDS:     # the page's buttons, from the command table
             raise messages.MessageError(f"unknown control {body.get('cmd')!r}")
         return await self._ok(commands.check_control(body))
+
+    async def rig_blocks(self, request):
+        return web.json_response({"ok": True, "blocks": rig_table(self.cfg["tone"].get("tonestack_position", "post"))})
 
     async def setlist(self, request):
         body = await self._body(request)

@@ -3,7 +3,6 @@
 const $ = (s, el = document) => el.querySelector(s);
 let csrf = null, lib = { models: [], rejected: [], irs: [] }, status = {}, open = null, events = null;
 const pending = new Map();            // uploads the librarian is still checking: name -> result
-const dragging = new Set();           // sliders under the player's finger: the stream leaves them alone
 
 async function api(path, body) {
   const opts = body === undefined ? {} : { method: "POST", body: JSON.stringify(body),
@@ -36,7 +35,8 @@ function showLogin() {
 async function start() {
   $("#tabs").hidden = false;
   show((location.hash || "#models").slice(1).replace("login", "models"));
-  const data = await api("/api/models");
+  const [data, table] = await Promise.all([api("/api/models"), rigTable ? null : api("/api/rig")]);
+  if (table) buildRig(table.blocks);
   applyLibrary(data); applyStatus(data.status);
   connect();
 }
@@ -216,15 +216,154 @@ function applyStatus(s) {
   }
   for (const p of ["drive", "level", "knob2"]) {
     const v = (s.pots || {})[p];
-    if (v !== undefined && !dragging.has(p)) { $("#" + p).value = v; }
-    $("#" + p + "-out").textContent = Math.round(100 * $("#" + p).value);
+    if (v !== undefined) follow(p, v);
   }
+  if (s.rig) applyRig(s.rig);
   if (s.cpu) {
     $("#h-cpu").textContent = `p50 ${pct(s.cpu.p50)} · p99 ${pct(s.cpu.p99)} · max ${pct(s.cpu.max)}`;
     $("#h-late").textContent = s.late ? `${pct(s.late.p999)} / ${pct(s.late.max)}` : "–";
     $("#h-xruns").textContent = `${s.xruns} (over ${s.overruns}, under ${s.underruns})`;
     $("#h-faults").textContent = String(s.faults);
     $("#h-rt").textContent = s.realtime ? "yes (SCHED_FIFO)" : "no";
+  }
+}
+
+// --- the Play view's controls: sliders, the rig's blocks ---------------------------------
+// Every slider sends while it is dragged, throttled: at most one request in flight and one
+// each GAP_MS per control, the last value always sent. The live status moves a slider only
+// when the player is not holding it (and not for HOLD_MS after their last move: a status
+// read before their value reached the pedal must not pull the slider back).
+const GAP_MS = 50, HOLD_MS = 1500;
+const controls = new Map();           // control ("drive", "delay.time_ms") -> {el, show}
+const dragging = new Set();           // controls under the player's finger
+const heldUntil = new Map();          // control or "block:NAME" -> performance.now() until which it is the player's
+let rigTable = null;                  // /api/rig's blocks
+const blocks = new Map();             // block name -> {sec, sw, tempo, tap: the control the tap sets}
+
+const hold = key => heldUntil.set(key, performance.now() + HOLD_MS);
+const held = key => dragging.has(key) || (heldUntil.get(key) || 0) > performance.now();
+
+function throttled(send) {
+  let pending = null, busy = false, timer = null, last = -Infinity;
+  async function pump() {
+    timer = null;
+    if (busy || pending === null) return;
+    const wait = last + GAP_MS - performance.now();
+    if (wait > 0) { timer = setTimeout(pump, wait); return; }
+    const v = pending; pending = null;
+    busy = true; last = performance.now();
+    try { await send(v); } catch (e) { toast(e.message); }
+    finally { busy = false; if (pending !== null && timer === null) pump(); }
+  }
+  return v => { pending = v; if (timer === null) pump(); };
+}
+
+function wireSlider(el, key, show) {
+  const send = throttled(v => api("/api/control", { cmd: "set", param: key, value: v }));
+  controls.set(key, { el, show });
+  const release = () => { dragging.delete(key); hold(key); };
+  el.addEventListener("pointerdown", () => { dragging.add(key); hold(key); });
+  el.addEventListener("pointerup", release);
+  el.addEventListener("pointercancel", release);
+  el.addEventListener("input", () => { hold(key); show(Number(el.value)); send(Number(el.value)); });
+  el.addEventListener("change", () => { release(); show(Number(el.value)); send(Number(el.value)); });
+}
+
+// a value from the pedal: the slider follows unless the player holds it
+function follow(key, v) {
+  const c = controls.get(key);
+  if (!c || typeof v !== "number") return;
+  if (!held(key)) { c.el.value = v; c.show(v); }
+}
+
+// a parameter's slider step and its text: knobs 0..1 as 0..100 (as drive and level),
+// others in their unit with the step's decimals
+const stepOf = p => p.unit ? 10 ** Math.floor(Math.log10((p.hi - p.lo) / 200)) : 0.01;
+function textOf(p, v) {
+  if (!p.unit) return String(Math.round(100 * v));
+  const dec = Math.max(0, -Math.floor(Math.log10(stepOf(p))));
+  return v.toFixed(dec) + " " + p.unit;
+}
+const labelOf = p => p.short || p.name.replace(/_(ms|s|db|hz)$/i, "").replace(/_/g, " ");
+const bpm = ms => Math.round(60000 / ms) + " BPM";
+
+function make(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+// one section per block, in chain order around the amp's: its on/off, a slider per parameter
+// (and the tap tempo where the block takes it), all from the server's table
+function buildRig(table) {
+  rigTable = table;
+  const amp = $("#block-amp");
+  for (const b of table) {
+    const sec = make("section", "block" + (b.on ? "" : " off"));
+    sec.id = "block-" + b.name; sec.dataset.block = b.name; sec.setAttribute("aria-label", b.name);
+    const head = make("div", "block-head");
+    const h = make("h2", "", b.name);
+    const info = make("button", "info", "?");
+    info.setAttribute("aria-label", "what the " + b.name + " controls do");
+    info.onclick = () => sec.classList.toggle("docs");
+    const sw = make("button", "toggle switch", b.on ? "on" : "off");
+    sw.setAttribute("role", "switch"); sw.setAttribute("aria-label", b.name + " on/off");
+    sw.dataset.block = b.name;
+    sw.onclick = attempt(async () => {
+      const on = !sec.classList.contains("on");
+      hold("block:" + b.name); showOn(b.name, on);
+      await api("/api/control", { cmd: "toggle", block: b.name, on });
+    });
+    head.append(h, info, sw); sec.append(head);
+    const entry = { sec, sw, tempo: null, tap: b.tap ? b.name + "." + b.tap : null };
+    blocks.set(b.name, entry); showOn(b.name, b.on);
+    if (b.tap) {
+      const row = make("div", "tap-row");
+      const btn = make("button", "tap big", "tap");
+      btn.dataset.block = b.name;
+      const tempo = make("output", "tempo");
+      // on the press, not the release: the tempo is the time between presses
+      const tap = attempt(async () => {
+        const r = await api("/api/control", { cmd: "tap" });
+        if (typeof r.tempo_ms === "number") { heldUntil.delete(entry.tap); follow(entry.tap, r.tempo_ms); hold(entry.tap); }
+      });
+      btn.addEventListener("pointerdown", tap);
+      btn.addEventListener("click", e => { if (e.detail === 0) tap(); });     // Enter / Space
+      row.append(btn, tempo); sec.append(row); entry.tempo = tempo;
+    }
+    for (const p of b.params) {
+      const label = make("label", "slider", labelOf(p) + " ");
+      label.title = p.doc;
+      const out = make("output");
+      const input = make("input");
+      Object.assign(input, { type: "range", min: p.lo, max: p.hi, step: stepOf(p), value: p.default });
+      input.dataset.control = p.control;
+      const doc = make("small", "doc", p.doc);
+      label.append(out, input, doc); sec.append(label);
+      const show = v => {
+        out.textContent = textOf(p, v);
+        if (p.control === entry.tap) entry.tempo.textContent = bpm(v) + " · " + textOf(p, v);
+      };
+      wireSlider(input, p.control, show); show(p.default);
+    }
+    if (b.position === "pre") amp.before(sec); else $("#rig").append(sec);
+  }
+  if (status.rig) applyRig(status.rig);
+}
+
+function showOn(name, on) {
+  const b = blocks.get(name);
+  b.sec.classList.toggle("on", on); b.sec.classList.toggle("off", !on);
+  b.sw.classList.toggle("on", on); b.sw.textContent = on ? "on" : "off";
+  b.sw.setAttribute("aria-checked", String(on));
+}
+
+function applyRig(r) {
+  for (const [name, values] of Object.entries(r)) {
+    if (!blocks.has(name)) continue;
+    if (!held("block:" + name)) showOn(name, !!values.on);
+    for (const [param, v] of Object.entries(values)) if (param !== "on") follow(name + "." + param, v);
   }
 }
 
@@ -300,15 +439,10 @@ document.addEventListener("DOMContentLoaded", () => {
     applyStatus(r.status);
     applyPitch(r.pitch);
   });
-  document.querySelectorAll("input[data-param]").forEach(el => {
-    const p = el.dataset.param;
-    el.addEventListener("pointerdown", () => dragging.add(p));
-    el.addEventListener("pointerup", () => dragging.delete(p));
-    el.addEventListener("input", () => { $("#" + p + "-out").textContent = Math.round(100 * el.value); });
-    el.addEventListener("change", attempt(async () => {
-      dragging.delete(p);
-      await api("/api/control", { cmd: "set", param: p, value: Number(el.value) });
-    }));
+  document.querySelectorAll("input[data-param]").forEach(e => {
+    const p = e.dataset.param, out = $("#" + p + "-out");
+    const show = v => { out.textContent = Math.round(100 * v); };
+    wireSlider(e, p, show); show(Number(e.value));
   });
   $("#gate").oninput = () => { $("#gate-out").textContent = gateText($("#gate").value); };
   $("#settings-form").onsubmit = attempt(async e => {
