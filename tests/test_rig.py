@@ -301,3 +301,13 @@ def test_the_warm_up_compiles_every_block_of_the_rig():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=str(REPO))
     assert out.returncode == 0, out.stderr
     assert "MISSING []" in out.stdout, out.stdout
+
+
+def test_the_third_pot_turns_any_rig_parameter_over_its_range(small_pedal):
+    pedal, engine, _ = small_pedal(overrides={"controls": {"pot_assign_role": "delay.time_ms"}})
+    pedal.set_pot("delay.time_ms", 0.5)
+    pedal.tick()
+    assert pedal.params.rig.get("delay.time_ms") == pytest.approx(20 + 0.5 * 1980)
+    from firmware.core.errors import ConfigError
+    with pytest.raises(ConfigError, match="unknown parameter 'wah'"):
+        small_pedal(overrides={"controls": {"pot_assign_role": "wah"}})

@@ -72,6 +72,9 @@ class Pedal(ModelSlots, Status):
         self._taps = []                    # tap tempo: monotonic times of the last taps
         try:
             self.rig_config = rig.settings_of_config(cfg.get("rig") or {})
+            role = cfg["controls"].get("pot_assign_role", "knob2")
+            if role not in ("knob2", "gate"):
+                rig.resolve(role)
         except MessageError as e:
             raise ConfigError(f"config: {e}") from None
         self._pot_last = {}
