@@ -19,16 +19,17 @@ import numpy as np
 from firmware.core.errors import MessageError
 from firmware.dsp.blocks.boost import Boost
 from firmware.dsp.blocks.delay import Delay
+from firmware.dsp.blocks.reverb import Reverb
 from firmware.dsp.blocks.tonestack import ToneStack
 
 # The order of the blocks' targets in the shared block (append only: the layout is shared
 # by two processes built from the same code, but keep it stable for saved state).
-BLOCKS = (Boost, ToneStack, Delay)
+BLOCKS = (Boost, ToneStack, Delay, Reverb)
 BY_NAME = {b.NAME: b for b in BLOCKS}
 ALIASES = {"bass": "tonestack.bass", "mid": "tonestack.mid", "treble": "tonestack.treble",
            "presence": "tonestack.presence"}
 PRE = ("boost",)                    # before the amp model (the tone stack joins with position "pre")
-POST = ("tonestack", "delay")      # after the IR and the DC blocker, in this order
+POST = ("tonestack", "delay", "reverb")   # after the IR and the DC blocker, in this order
 
 
 def _offsets():
