@@ -7,12 +7,12 @@
 - **Lines**: 16 distinct primes (so mutually prime) spread geometrically over 25-100 ms at
   any sample rate; each line's length moves by up to +-0.3 ms (eight slow sines, 0.21-0.97
   Hz, read with linear interpolation), which smears the fixed modes a static FDN rings at
-  (its metallic colour: ten times fewer narrow peaks in a long tail's spectrum) for at most
-  3.5 cents of pitch drift on one line, a faint chorus across the sixteen.
+  (its metallic colour: some thirty times fewer narrow peaks in a long tail's spectrum) for
+  at most 3.5 cents of pitch drift on one line, a faint chorus across the sixteen.
 - **Feedback**: the fast Walsh-Hadamard transform scaled by 1/4: orthogonal (lossless), every
   line feeds every other, so the echo density multiplies by 16 each pass. The lines' input and
-  output signs are bent sequences (flat in the Hadamard domain), so no single line's length
-  stands out in the tail's autocorrelation.
+  output signs are bent sequences (flat in the Hadamard domain): the lines' lengths show least
+  in the tail's autocorrelation (by a quarter against random signs).
 - **Diffuser**: six Schroeder allpasses of 0.5-3.9 ms (gain 0.6) in front smear the attack into
   noise before it reaches the lines: the reverb is noise-like from its first 20 ms. Longer
   allpasses would ring on as a flutter at their length (seen in the tail's autocorrelation).
@@ -104,13 +104,15 @@ def _line_targets(decay_s, tone, design, rate, state):
     w = 2.0 * math.pi * MID_HZ / rate
     cw = math.cos(w)
     sw = math.sin(w)
+    per_sample = -3.0 * math.log(10.0) / (decay_s * rate)      # ln of the gain a sample
     for k in range(N_LINES):
-        g = 10.0 ** (-3.0 * design[k, _D] / (decay_s * rate))
-        r = g ** (1.0 / alpha - 1.0)
+        ln_g = per_sample * design[k, _D]
+        g = math.exp(ln_g)
+        r = math.exp(ln_g * (1.0 / alpha - 1.0))
         b = min((1.0 - r) / (1.0 + r), POLE_MAX)
         # the low-pass (1 - b) / (1 - b z^-1) at 1 kHz, made up for (its DC gain at most sqrt g)
         mag = (1.0 - b) / math.sqrt((1.0 - b * cw) ** 2 + (b * sw) ** 2)
-        dc = min(g / mag, math.sqrt(g))
+        dc = min(g / mag, math.exp(0.5 * ln_g))
         o = _LINE + _PER_LINE * k
         state[o + _TA] = dc * (1.0 - b)
         state[o + _TB] = b
