@@ -269,13 +269,16 @@ def test_limiter_backs_off_and_forgives():
     now = [0.0]
     lim = auth.LoginLimiter(clock=lambda: now[0])
     for _ in range(lim.FREE):
-        assert lim.wait_s("a") == 0
-        lim.tried("a", False)
-    lim.tried("a", False)
-    assert lim.wait_s("a") == pytest.approx(2.0) and lim.wait_s("b") == 0
+        assert lim.begin("a") == 0
+        lim.done("a", False)
+    assert lim.begin("a") == pytest.approx(1.0) and lim.wait_s("b") == 0     # turned away, not counted
+    now[0] += 1.0
+    assert lim.begin("a") == 0
+    lim.done("a", False)
+    assert lim.wait_s("a") == pytest.approx(2.0)
     now[0] += 2.5
-    assert lim.wait_s("a") == 0
-    lim.tried("a", True)
+    assert lim.begin("a") == 0
+    lim.done("a", True)
     assert lim.wait_s("a") == 0
 
 

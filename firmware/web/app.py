@@ -13,6 +13,9 @@ cookie and the X-CSRF-Token header):
     GET  /api/settings                POST /api/settings {gate_threshold_db, global_ir, input_gain_db}
     POST /api/password {current, new} GET  /api/events (server-sent events: status, health, models)
     GET  /api/rig (the rig's blocks and parameters, from firmware.dsp.rig: the Play view's controls)
+
+Its connections go through firmware.web.connections (a cap, per address too, and time
+limits on connections that send nothing); every response carries the security headers.
 """
 import asyncio
 import hmac
@@ -22,12 +25,14 @@ import os
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from firmware.core.errors import PedalDown
 from firmware.dsp import rig
 from firmware.ipc import commands, messages
-from firmware.web.auth import LoginLimiter, PasswordError, Sessions, check_password, write_password
-from firmware.web.files import FileError, ModelsFolder, clean_name, kind_of, limit_of
+from firmware.web import connections
+from firmware.web.auth import LoginLimiter, PasswordChecks, PasswordError, Sessions, check_password, write_password
+from firmware.web.files import FileError, ModelsFolder, UnpackBudget, clean_name, kind_of, limit_of
 from firmware.web.health import Health
 from firmware.web.settings import SettingsError, gain_control, set_config_value, set_input_gain
 
@@ -37,6 +42,7 @@ COOKIE = "tubeless_session"
 CHANGES = ("POST", "PUT", "PATCH", "DELETE")
 PUBLIC = ("/api/login", "/api/session")
 TAP = "delay.time_ms"        # what the `tap` command sets (firmware.pedal.handlers.tap)
+BODY_S = 10.0                # a JSON body (64 KiB at most) must arrive within this
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
 
@@ -85,6 +91,19 @@ def rig_table(tonestack_position="post"):
     return out
 
 
+def security_headers(request, resp):
+    """On every response: the app's (through on_response_prepare: the guard's refusals, aiohttp's
+    404 and 500 included) and the ones aiohttp makes up for a request it cannot parse."""
+    resp.headers.setdefault("Content-Security-Policy", CSP)
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    # same-origin: no referrer to other sites, and the page's own changes carry their real
+    # Origin (with no-referrer a browser may send "Origin: null", which the guard refuses)
+    resp.headers.setdefault("Referrer-Policy", "same-origin")
+    resp.headers.setdefault("X-Frame-Options", "DENY")
+    if request.path.startswith("/api/"):
+        resp.headers.setdefault("Cache-Control", "no-store")
+
+
 def _json_error(status, text):
     return web.json_response({"ok": False, "error": text}, status=status)
 
@@ -98,6 +117,8 @@ class WebApp:
         self.max_upload = int(float(w["max_upload_mb"]) * (1 << 20))
         self.sessions = Sessions(lifetime_s=float(w["session_hours"]) * 3600)
         self.limiter = LoginLimiter()
+        self.checks = PasswordChecks()
+        self.conns = connections.ConnectionGuard()
         self.ctl = Control(cfg["control"]["socket"])
         self.folder = ModelsFolder(cfg["models"]["directory"])
         self.health = Health()
@@ -105,6 +126,7 @@ class WebApp:
     # --- plumbing -----------------------------------------------------------------------
     def app(self):
         app = web.Application(middlewares=[self.guard], client_max_size=64 * 1024)
+        app.on_response_prepare.append(self._headers)
         r = app.router
         r.add_get("/", self.page)
         r.add_static("/static/", STATIC, append_version=False)
@@ -132,10 +154,19 @@ class WebApp:
 
     @web.middleware
     async def guard(self, request, handler):
+        transport = request.transport
+        self.conns.request_started(transport)          # a connection with a request running stays open
+        try:
+            return await self._guarded(request, handler)
+        finally:
+            self.conns.request_ended(transport)
+
+    async def _guarded(self, request, handler):
         path = request.path
         if request.method in CHANGES:
             origin = request.headers.get("Origin")
-            if origin and origin != "null" and urlsplit(origin).netloc != request.host:
+            # "null" is what a sandboxed frame or a file:// page sends: never this page
+            if origin is not None and (origin == "null" or urlsplit(origin).netloc != request.host):
                 return _json_error(403, "a change from another site's page")
         if path.startswith("/api/") and path not in PUBLIC:
             token, csrf = self._session(request)
@@ -146,27 +177,36 @@ class WebApp:
                 if not hmac.compare_digest(sent.encode(), csrf.encode()):
                     return _json_error(403, "missing or wrong CSRF token (reload the page)")
         try:
-            resp = await handler(request)
+            return await handler(request)
         except PedalDown as e:
-            resp = _json_error(503, str(e))
+            return _json_error(503, str(e))
         except (FileError, SettingsError, messages.MessageError, PasswordError) as e:
-            resp = _json_error(400, str(e))
+            return _json_error(400, str(e))
         except OSError as e:                 # a full disk, a permission: one line on the page
             log.warning("%s %s: %s", request.method, path, e)
-            resp = _json_error(500, f"{os.path.basename(e.filename or '') or path}: {e.strerror or e}")
-        resp.headers.setdefault("Content-Security-Policy", CSP)
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("Referrer-Policy", "no-referrer")
-        resp.headers.setdefault("X-Frame-Options", "DENY")
-        if path.startswith("/api/"):
-            resp.headers.setdefault("Cache-Control", "no-store")
-        return resp
+            return _json_error(500, f"{os.path.basename(e.filename or '') or path}: {e.strerror or e}")
+        except web.HTTPException as e:
+            if e.status < 400 or not path.startswith("/api/"):
+                raise                        # aiohttp answers it (the headers come from _headers)
+            resp = _json_error(e.status, e.reason)
+            for k in ("Allow", "Retry-After"):
+                if k in e.headers:
+                    resp.headers[k] = e.headers[k]
+            return resp
+        except Exception as e:  # noqa: BLE001 - a bug: one line in the log and on the page, no traceback out
+            log.error("%s %s: %s: %s", request.method, path, type(e).__name__, e)
+            return _json_error(500, "the web page failed on this request (the pedal's log has the details)")
+
+    async def _headers(self, request, resp):
+        security_headers(request, resp)
 
     async def _body(self, request):
         if request.content_type != "application/json":
             raise FileError("expected a JSON body")
         try:
-            body = await request.json()
+            body = await asyncio.wait_for(request.json(), BODY_S)
+        except TimeoutError:
+            raise FileError("the request came too slowly") from None
         except (ValueError, UnicodeDecodeError):
             raise FileError("not JSON") from None
         if not isinstance(body, dict):
@@ -183,22 +223,41 @@ class WebApp:
     async def page(self, request):
         return web.FileResponse(os.path.join(STATIC, "index.html"), headers={"Cache-Control": "no-store"})
 
+    def _too_many(self, wait):
+        return web.json_response({"ok": False, "error": f"too many wrong passwords: try again in {wait:.0f} s"},
+                                 status=429, headers={"Retry-After": str(int(wait) + 1)})
+
+    async def _check(self, addr, password, stored):
+        """One password check, counted by the limiter before it runs: (refusal, None) when it
+        may not run, else (None, whether the password is right)."""
+        if self.checks.full():
+            return web.json_response({"ok": False, "error": "busy checking passwords: try again in a second"},
+                                     status=503, headers={"Retry-After": "1"}), None
+        wait = self.limiter.begin(addr)              # checked and counted together, before any await
+        if wait > 0:
+            return self._too_many(wait), None
+        ok = False
+        try:
+            ok = isinstance(password, str) and len(password) <= 256 and \
+                await self.checks.run(check_password, password, stored)
+        finally:
+            self.limiter.done(addr, ok)
+        return None, ok
+
     async def login(self, request):
         addr = request.remote or "?"
         wait = self.limiter.wait_s(addr)
-        if wait > 0:
-            return web.json_response({"ok": False, "error": f"too many wrong passwords: try again in {wait:.0f} s"},
-                                     status=429, headers={"Retry-After": str(int(wait) + 1)})
+        if wait > 0:                                  # turned away before its body is read
+            return self._too_many(wait)
         body = await self._body(request)
-        password = body.get("password")
         try:
             with open(self.password_file, encoding="utf-8") as f:
                 stored = f.read()
         except OSError:
             return _json_error(503, "no password is set: run `tubeless web --new-password` on the pedal")
-        ok = isinstance(password, str) and len(password) <= 256 and \
-            await asyncio.get_running_loop().run_in_executor(None, check_password, password, stored)
-        self.limiter.tried(addr, ok)
+        refusal, ok = await self._check(addr, body.get("password"), stored)
+        if refusal is not None:
+            return refusal
         if not ok:
             log.warning("wrong password from %s", addr)
             return _json_error(403, "wrong password")
@@ -230,11 +289,14 @@ class WebApp:
         except OSError:
             stored = ""
         current, new = body.get("current"), body.get("new")
-        if not isinstance(current, str) or not check_password(current, stored):
+        refusal, ok = await self._check(request.remote or "?", current, stored)
+        if refusal is not None:
+            return refusal
+        if not ok:
             return _json_error(403, "the current password is wrong")
         if not isinstance(new, str):
             raise PasswordError("no new password")
-        write_password(self.password_file, new)
+        await self.checks.run(write_password, self.password_file, new)
         self.sessions.drop_all_but(token)          # other phones log in again
         log.info("password changed")
         return web.json_response({"ok": True})
@@ -299,6 +361,7 @@ class WebApp:
         except (AssertionError, ValueError, KeyError):
             raise FileError("expected a multipart upload") from None
         total, temps, done, results = 0, [], [], []
+        unpack = UnpackBudget(self.max_upload)     # all the zips' members together, every byte written
         loop = asyncio.get_running_loop()
         try:
             async for part in reader:
@@ -331,7 +394,8 @@ class WebApp:
                     continue
                 if kind == "zip":
                     try:
-                        members, refused = await loop.run_in_executor(None, self.folder.expand_zip, tmp, name)
+                        members, refused = await loop.run_in_executor(None, self.folder.expand_zip, tmp, name,
+                                                                      unpack)
                     except FileError as e:
                         results.append({"file": name, "status": "refused", "error": str(e)})
                         continue
@@ -341,8 +405,8 @@ class WebApp:
                 else:
                     done.append((name, tmp, name))
             results += self.folder.settle_upload(done)
-        except ValueError as e:          # a malformed multipart body
-            raise FileError(f"a malformed upload ({e})") from None
+        except (ValueError, HttpProcessingError) as e:      # a malformed multipart body: nothing kept
+            raise FileError(f"a malformed upload ({getattr(e, 'message', None) or e})".splitlines()[0][:200]) from None
         finally:
             for t in temps:
                 if os.path.exists(t):
@@ -483,5 +547,7 @@ def serve(cfg, config_path=None, host=None, port=None, password_file=None, ready
 
     app = w.app()
     app.on_startup.append(started)
-    web.run_app(app, host=host, port=port, print=None, access_log=None, handle_signals=True)
+    # the live streams end with their sessions: the stop does not wait for them
+    asyncio.run(connections.run(app, host, port, w.conns, before_stop=lambda: w.sessions.drop_all_but(None),
+                                error_headers=security_headers))
     return 0

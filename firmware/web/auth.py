@@ -4,12 +4,15 @@ The password is stored as an scrypt hash (hashlib, no extra dependency) in a fil
 web service's own (mode 0600). Sessions live in this process's memory only: a restart of
 the web service logs every phone out, and nothing secret is ever written besides the hash.
 """
+import asyncio
 import hashlib
 import hmac
 import os
 import secrets
 import tempfile
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 from firmware.core.errors import PasswordError
 
@@ -101,37 +104,74 @@ class Sessions:
 
 class LoginLimiter:
     """Failed logins per client address: the first FREE are free, then each further try
-    must wait twice as long as the one before (1 s, 2 s, 4 s ... at most 5 min). A success
-    clears the address. All addresses together: at most GLOBAL tries a minute, so a guesser
-    with many addresses still gets nowhere."""
+    must wait twice as long as the one before (1 s, 2 s, 4 s ... at most 5 min); a success
+    clears the address. All addresses together: beyond GLOBAL failures a minute, an address
+    that has failed must wait until the minute has room again (a guesser with many
+    addresses still gets nowhere), while one that has not failed still gets its try (wrong
+    guesses from elsewhere never lock out the player). A try counts as a failure from the
+    moment it is let through (`begin`, checked and counted in one step), before its
+    password is checked: tries sent at once cannot all slip past the limit."""
     FREE = 5
     MAX_WAIT = 300.0
     GLOBAL = 30
+    MAX_ADDRESSES = 4096
 
     def __init__(self, clock=time.monotonic):
         self.clock = clock
-        self._fails = {}                 # address -> (count, time of the last failure)
-        self._recent = []                # times of all tries, the last minute
+        self._fails = {}                 # address -> (count, time of the last try counted)
+        self._recent = deque()           # (time, address) of the failures (and tries running), the last minute
 
     def wait_s(self, addr):
         """Seconds this address must still wait before it may try (0: may try now)."""
         now = self.clock()
-        self._recent = [t for t in self._recent if now - t < 60.0]
-        if len(self._recent) >= self.GLOBAL:
-            return 60.0 - (now - self._recent[0])
+        while self._recent and now - self._recent[0][0] >= 60.0:
+            self._recent.popleft()
         count, last = self._fails.get(addr, (0, 0.0))
-        if count < self.FREE:
-            return 0.0
-        return max(0.0, min(self.MAX_WAIT, 2.0 ** (count - self.FREE)) - (now - last))
+        wait = 0.0
+        if count >= self.FREE:
+            wait = min(self.MAX_WAIT, 2.0 ** (count - self.FREE)) - (now - last)
+        if count and len(self._recent) >= self.GLOBAL:
+            wait = max(wait, 60.0 - (now - self._recent[0][0]))
+        return max(0.0, wait)
 
-    def tried(self, addr, ok):
+    def begin(self, addr):
+        """Let a try through and count it as a failure (0), or the seconds to wait (nothing
+        counted). No await may come between this and the check it allows."""
+        wait = self.wait_s(addr)
+        if wait > 0:
+            return wait
         now = self.clock()
-        self._recent.append(now)
+        count, _ = self._fails.get(addr, (0, 0.0))
+        self._fails[addr] = (count + 1, now)
+        self._recent.append((now, addr))
+        if len(self._fails) > self.MAX_ADDRESSES:          # forget the oldest addresses
+            for a in sorted(self._fails, key=lambda a: self._fails[a][1])[:self.MAX_ADDRESSES // 4]:
+                del self._fails[a]
+        return 0.0
+
+    def done(self, addr, ok):
+        """The try `begin` let through: a success clears the address (a failure stays counted)."""
         if ok:
             self._fails.pop(addr, None)
-        else:
-            count, _ = self._fails.get(addr, (0, 0.0))
-            self._fails[addr] = (count + 1, now)
-            if len(self._fails) > 4096:              # forget the oldest addresses
-                for a in sorted(self._fails, key=lambda a: self._fails[a][1])[:1024]:
-                    del self._fails[a]
+            self._recent = deque(r for r in self._recent if r[1] != addr)
+
+
+class PasswordChecks:
+    """scrypt off the event loop: AT_ONCE checks at a time (each ~50 ms and 16 MiB on a Pi 4),
+    at most QUEUE more waiting; `full()` says when a new one must be turned away."""
+    AT_ONCE = 2
+    QUEUE = 16
+
+    def __init__(self):
+        self._pool = ThreadPoolExecutor(self.AT_ONCE, thread_name_prefix="scrypt")
+        self._pending = 0
+
+    def full(self):
+        return self._pending >= self.AT_ONCE + self.QUEUE
+
+    async def run(self, fn, *args):
+        self._pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        finally:
+            self._pending -= 1

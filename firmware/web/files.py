@@ -12,6 +12,8 @@ model as NAME.wav (the librarian's pairing rule).
 import os
 import re
 import shutil
+import struct
+import sys
 import tempfile
 import unicodedata
 import zipfile
@@ -25,8 +27,11 @@ ZIP_EXTENSION = ".zip"
 UPLOAD_EXTENSIONS = (*MODEL_EXTENSIONS, IR_EXTENSION, ZIP_EXTENSION)
 IR_MAX_BYTES = 64 << 20                             # what the librarian reads of an IR
 ZIP_MAX_MEMBERS = 200
+ZIP_MAX_ENTRIES = 4 * ZIP_MAX_MEMBERS               # folders are entries too
+ZIP_MAX_DIRECTORY = 512 * ZIP_MAX_ENTRIES           # bytes of central directory zipfile would read and parse
 IRS = "irs"
 MAX_NAME = 120
+NAME_BYTES = 255                                     # a file name on Linux, in the filesystem's encoding
 _BAD = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 
 
@@ -45,7 +50,19 @@ def clean_name(raw, folders=False):
         raise FileError(f"{raw[:80]!r}: not a plain file name")
     if len(name) > MAX_NAME:
         raise FileError(f"{name[:40]}...: a name longer than {MAX_NAME} characters")
+    check_length(name)
     return name
+
+
+def check_length(name):
+    """Refuse a name the filesystem would not take: 255 bytes (four-byte characters count
+    four), no lone surrogates (a JSON string may carry them; they have no encoding)."""
+    try:
+        n = len(name.encode(sys.getfilesystemencoding()))
+    except UnicodeEncodeError:
+        raise FileError(f"{name[:40]!r}: not a plain file name") from None
+    if n > NAME_BYTES:
+        raise FileError(f"{name[:40]}...: a name longer than {NAME_BYTES} bytes")
 
 
 def kind_of(name):
@@ -166,6 +183,7 @@ class ModelsFolder:
         ext = os.path.splitext(name)[1]
         if not to.lower().endswith(ext.lower()):
             to += ext                                      # the format stays the file's
+            check_length(to)
         if to == name:
             return name
         if os.path.exists(os.path.join(self.directory, to)):
@@ -205,15 +223,19 @@ class ModelsFolder:
         return target
 
     # --- uploads ------------------------------------------------------------------------
-    def expand_zip(self, path, zip_name):
-        """The members of an uploaded zip as (name, temp path) pairs, and refusals as
-        (name, error). Sizes are counted while reading (a member's stated size may lie)."""
+    def expand_zip(self, path, zip_name, budget):
+        """The members of an uploaded zip as (name, temp path, label), and refusals as
+        (label, error). The directory's size and entry count are checked before zipfile
+        reads it; every byte unpacked counts against `budget` (an UnpackBudget shared by
+        the whole upload), kept or not, and a member is refused before it is written when
+        its stated size is beyond its limit or what is left; sizes are counted again while
+        reading (a stated size may lie)."""
         done, refused = [], []
+        check_zip_directory(path, zip_name)
         try:
             zf = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError, ValueError) as e:
             raise FileError(f"{zip_name}: not a readable zip ({e})") from None
-        budget = MAX_BYTES
         with zf:
             members = [i for i in zf.infolist() if not i.is_dir()]
             if len(members) > ZIP_MAX_MEMBERS:
@@ -225,20 +247,26 @@ class ModelsFolder:
                     kind = kind_of(name)
                     if kind == "zip":
                         raise FileError(f"{name}: a zip inside a zip")
-                    limit = min(limit_of(kind), budget)
+                    limit = limit_of(kind)
+                    if info.file_size > limit:
+                        raise FileError(f"{name}: unpacks to more than {limit >> 20} MB")
+                    if info.file_size > budget.left:
+                        raise FileError(budget.refusal(name))
                     f, tmp = self.temp()
                     n = 0
                     try:
                         with f, zf.open(info) as src:
                             while chunk := src.read(1 << 16):
-                                n += len(chunk)
-                                if n > limit:
+                                if n + len(chunk) > limit:
                                     raise FileError(f"{name}: unpacks to more than {limit >> 20} MB")
+                                if len(chunk) > budget.left:
+                                    raise FileError(budget.refusal(name))
+                                budget.left -= len(chunk)          # counted before it is written
                                 f.write(chunk)
+                                n += len(chunk)
                     except BaseException:
                         _unlink(tmp)
                         raise
-                    budget -= n
                     done.append((name, tmp, label))
                 except FileError as e:
                     refused.append((label, str(e)))
@@ -253,20 +281,80 @@ class ModelsFolder:
         models = [f for f in files if kind_of(f[0]) == "model"]
         irs = [f for f in files if kind_of(f[0]) == "ir"]
         for name, tmp, label in models:
-            size = os.path.getsize(tmp)
-            self.place(tmp, name)
-            results.append({"file": label, "name": name, "kind": "model", "bytes": size, "status": "checking"})
+            try:
+                size = os.path.getsize(tmp)
+                self.place(tmp, name)
+                results.append({"file": label, "name": name, "kind": "model", "bytes": size, "status": "checking"})
+            except (OSError, FileError) as e:
+                results.append(_refused(label, tmp, e))
         stems = {os.path.splitext(m)[0] for m in self.models()}
         for name, tmp, label in irs:
             stem = os.path.splitext(name)[0]
-            if stem in stems:
-                self.place(tmp, stem + IR_EXTENSION)
-                results.append({"file": label, "name": name, "kind": "ir", "model": stem, "status": "checking"})
-            else:
-                self.place(tmp, name, self.irs)
-                results.append({"file": label, "name": name, "kind": "ir", "status": "stored",
-                                "note": "kept with the IRs: attach it to a model, or make it the global IR"})
+            try:
+                if stem in stems:
+                    self.place(tmp, stem + IR_EXTENSION)
+                    results.append({"file": label, "name": name, "kind": "ir", "model": stem, "status": "checking"})
+                else:
+                    self.place(tmp, name, self.irs)
+                    results.append({"file": label, "name": name, "kind": "ir", "status": "stored",
+                                    "note": "kept with the IRs: attach it to a model, or make it the global IR"})
+            except (OSError, FileError) as e:
+                results.append(_refused(label, tmp, e))
         return results
+
+
+class UnpackBudget:
+    """What one upload's zips may unpack to, all together; every byte written counts."""
+
+    def __init__(self, total):
+        self.total = self.left = total
+
+    def refusal(self, name):
+        return f"{name}: the upload's zips unpack to more than {self.total >> 20} MB together"
+
+
+def check_zip_directory(path, zip_name):
+    """Refuse a zip whose central directory is too large to read or holds too many entries,
+    from its end-of-central-directory record found as zipfile finds it (at the very end,
+    else the last signature in the last 64 KiB), and its zip64 records where a locator
+    points to them (beside it, or where the locator says: either may be the one read)."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            base = max(0, size - (22 + (1 << 16) + 20 + 56))
+            f.seek(base)
+            tail = f.read()
+            at = len(tail) - 22
+            if not (at >= 0 and tail[at:at + 4] == b"PK\x05\x06" and tail[-2:] == b"\0\0"):
+                at = tail.rfind(b"PK\x05\x06", max(0, size - (1 << 16) - 22) - base)
+            if at < 0 or len(tail) - at < 22:
+                raise FileError(f"{zip_name}: not a readable zip (no end of central directory)")
+            entries, directory = struct.unpack_from("<10xHL", tail, at)
+            loc = at - 20
+            if loc >= 0 and tail[loc:loc + 4] == b"PK\x06\x07":
+                records = [tail[loc - 56:loc] if loc >= 56 else b""]
+                f.seek(struct.unpack_from("<8xQ", tail, loc)[0])
+                records.append(f.read(56))
+                found = [struct.unpack_from("<32xQQ", rec) for rec in records
+                         if len(rec) == 56 and rec[:4] == b"PK\x06\x06"]
+                if found:           # its values stand for the 16- and 32-bit fields' 0xFFFF... placeholders
+                    entries = max([e for e, _ in found] + ([] if entries == 0xFFFF else [entries]))
+                    directory = max([d for _, d in found] + ([] if directory == 0xFFFFFFFF else [directory]))
+    except FileError:
+        raise
+    except (OSError, ValueError, OverflowError) as e:
+        raise FileError(f"{zip_name}: not a readable zip ({e})") from None
+    if entries > ZIP_MAX_ENTRIES:
+        raise FileError(f"{zip_name}: {entries} entries, more than the {ZIP_MAX_ENTRIES} a zip may hold")
+    if directory > ZIP_MAX_DIRECTORY:
+        raise FileError(f"{zip_name}: a directory of {directory} bytes, more than the "
+                        f"{ZIP_MAX_DIRECTORY} a zip may have")
+
+
+def _refused(label, tmp, e):
+    _unlink(tmp)
+    why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+    return {"file": label, "status": "refused", "error": why}
 
 
 def _unlink(path):
