@@ -7,6 +7,7 @@ import threading
 import time
 
 from firmware.ipc import messages
+from firmware.tools import phasethread
 
 
 def storm_phase(what, state, rate=400.0):
@@ -43,11 +44,5 @@ def storm_phase(what, state, rate=400.0):
                     time.sleep(0.02)
             finally:
                 s.close()
-        st["thread"] = threading.Thread(target=run, daemon=True)
-        st["t0"] = time.monotonic()
-        st["thread"].start()
-        return st
-    state["stop"].set()
-    state["thread"].join(15)
-    state["rate"] = state["sent"] / max(1e-9, time.monotonic() - state["t0"])
-    return state
+        return phasethread.start(run, st)
+    return phasethread.stop(state)

@@ -8,6 +8,7 @@ import time
 
 from firmware.dsp import rig
 from firmware.ipc import messages
+from firmware.tools import phasethread
 
 CHANGES_PER_S = 100.0
 TOGGLE_EVERY_S = 1.5          # each block goes off and on again, trails and all
@@ -65,11 +66,5 @@ def rig_phase(what, state):
                     send({"cmd": "toggle", "block": b.NAME, "on": b.DEFAULT_ON})
             finally:
                 s.close()
-        st["thread"] = threading.Thread(target=run, daemon=True)
-        st["t0"] = time.monotonic()
-        st["thread"].start()
-        return st
-    state["stop"].set()
-    state["thread"].join(15)
-    state["rate"] = state["sent"] / max(1e-9, time.monotonic() - state["t0"])
-    return state
+        return phasethread.start(run, st)
+    return phasethread.stop(state)

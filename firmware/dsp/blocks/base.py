@@ -109,6 +109,19 @@ class Block:
 
     # --- the audio side ----------------------------------------------------------------------
     def process(self, x, y, n):
+        """n samples of x into y (x may be y). A resting block passes x through untouched."""
+        if self.resting():
+            if x is not y:
+                copy_into(x, y, n)
+            return
+        self.run(x, y, n)
+
+    def resting(self):
+        """Off, and its ramp has ended (a block with trails: and its tail has rung out)."""
+        return self.ramp[0] <= 0.0 and self.targets[ON] <= 0.5
+
+    def run(self, x, y, n):
+        """Subclasses: the block's kernel over n samples."""
         raise NotImplementedError
 
     def reset(self):

@@ -11,7 +11,7 @@ import math
 import numpy as np
 from numba import njit
 
-from firmware.dsp.blocks.base import Block, Param, copy_into, ramp_toward
+from firmware.dsp.blocks.base import Block, Param, ramp_toward
 
 # state: smoothed gain (linear), smoothed frequency, z1, z2, b0, b1, b2, a1, a2
 _GAIN, _FREQ, _Z1, _Z2, _B0, _B1, _B2, _A1, _A2 = range(9)
@@ -74,10 +74,6 @@ class Boost(Block):
         self.state[_FREQ] = self.targets[2]
         _highpass(float(self.targets[2]), float(self.sample_rate), self.state)
 
-    def process(self, x, y, n):
-        if self.ramp[0] <= 0.0 and self.targets[0] <= 0.5:
-            if x is not y:
-                copy_into(x, y, n)
-            return
+    def run(self, x, y, n):
         boost_block(x, y, n, self.targets, self.state, float(self.sample_rate), self.ramp, self.ramp_step,
                     self.smooth)

@@ -28,7 +28,7 @@ import math
 import numpy as np
 from numba import njit
 
-from firmware.dsp.blocks.base import Block, Param, copy_into, ramp_toward
+from firmware.dsp.blocks.base import Block, Param, ramp_toward
 
 MAX_TIME_MS = 2000.0
 XFADE_MS = 40.0             # the crossfade between the old and the new time (raised cosine)
@@ -199,11 +199,10 @@ class Delay(Block):
         """Off and rung out: process only copies until the block is switched on again."""
         return bool(self.state[_IDLE] > 0.5)
 
-    def process(self, x, y, n):
-        if self.state[_IDLE] > 0.5 and self.targets[0] <= 0.5:
-            if x is not y:
-                copy_into(x, y, n)
-            return
+    def resting(self):
+        return self.state[_IDLE] > 0.5 and self.targets[0] <= 0.5
+
+    def run(self, x, y, n):
         delay_block(x, y, n, self.targets, self.state, self.line, self.ramp, self.ramp_step, self.smooth,
                     self.samples_per_ms, self.fade_step, self.pole_w)
 

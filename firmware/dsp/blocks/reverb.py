@@ -51,7 +51,7 @@ import math
 import numpy as np
 from numba import njit
 
-from firmware.dsp.blocks.base import Block, Param, copy_into, ramp_toward
+from firmware.dsp.blocks.base import Block, Param, ramp_toward
 
 N_LINES = 16                    # a power of two (the Hadamard transform)
 LINE_MS = (25.0, 100.0)         # the shortest and the longest line
@@ -462,10 +462,9 @@ class Reverb(Block):
         """Off, faded and rung out: process costs nothing."""
         return bool(self.state[_IDLE] > 0.0 and not self.on and self.ramp[0] <= 0.0)
 
-    def process(self, x, y, n):
-        if self.targets[0] <= 0.5 and self.ramp[0] <= 0.0 and self.state[_IDLE] > 0.0:
-            if x is not y:
-                copy_into(x, y, n)
-            return
+    def resting(self):
+        return self.targets[0] <= 0.5 and self.ramp[0] <= 0.0 and self.state[_IDLE] > 0.0
+
+    def run(self, x, y, n):
         reverb_block(x, y, n, self.targets, self.state, self.design, self.buf, self.geo, self.scratch, self.ramp,
                      self.ramp_step, self.smooth, float(self.sample_rate), self.drain)

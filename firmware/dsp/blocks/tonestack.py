@@ -18,7 +18,7 @@ import math
 import numpy as np
 from numba import njit
 
-from firmware.dsp.blocks.base import Block, Param, copy_into, ramp_toward
+from firmware.dsp.blocks.base import Block, Param, ramp_toward
 
 LOW_SHELF, PEAK, HIGH_SHELF = 0, 1, 2
 # (kind, frequency Hz, Q boosting, Q cutting, dB per step of a 0..10 knob)
@@ -142,11 +142,7 @@ class ToneStack(Block):
             self.state[k * _BAND_STATE] = self.targets[1 + k]
             _coefficients(design, k, float(self.targets[1 + k]), self.state, k * _BAND_STATE)
 
-    def process(self, x, y, n):
-        if self.ramp[0] <= 0.0 and self.targets[0] <= 0.5:
-            if x is not y:
-                copy_into(x, y, n)
-            return
+    def run(self, x, y, n):
         tonestack_block(x, y, n, self.targets, self.state, self.design, self.ramp, self.ramp_step, self.smooth)
 
     def response_db(self, freqs):
