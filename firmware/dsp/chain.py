@@ -1,9 +1,11 @@
 """The tone chain: what the pedal does to every block, reusable by `tubeless render`.
 
-    input -> drive (input gain) -> model (loudness-normalised; a conditioned model's knob
-    follows the drive pot; resampled when trained at another rate) -> noise gate (detected
-    on the input) -> cabinet IR (the model's own, else the global one) -> DC blocker ->
-    output level -> bypass crossfade -> limiter (under -0.1 dBFS, NaN -> silence)
+    input -> the rig's blocks before the model (boost; the tone stack in position "pre") ->
+    drive (input gain) -> model (loudness-normalised; a conditioned model's knob follows the
+    drive pot; resampled when trained at another rate) -> noise gate (detected on the raw
+    input) -> cabinet IR (the model's own, else the global one) -> DC blocker -> the rig's
+    blocks after it (tone stack, delay, reverb: firmware.dsp.rig) -> output level -> bypass
+    crossfade (to the raw input) -> limiter (under -0.1 dBFS, NaN -> silence)
 
 A model switch crossfades whole paths: when the two models use different IRs, each plays
 through its own, the new one faded in before its IR, the old one faded out after its IR

@@ -28,8 +28,17 @@ BLOCKS = (Boost, ToneStack, Delay, Reverb)
 BY_NAME = {b.NAME: b for b in BLOCKS}
 ALIASES = {"bass": "tonestack.bass", "mid": "tonestack.mid", "treble": "tonestack.treble",
            "presence": "tonestack.presence"}
+SHORT = {v: k for k, v in ALIASES.items()}
 PRE = ("boost",)                    # before the amp model (the tone stack joins with position "pre")
 POST = ("tonestack", "delay", "reverb")   # after the IR and the DC blocker, in this order
+TAP_PARAM = "delay.time_ms"         # what a tap tempo sets
+
+
+def positions(tonestack_position="post"):
+    """(the blocks before the amp model, the blocks after it), by name, in playing order."""
+    if tonestack_position == "pre":
+        return PRE + ("tonestack",), tuple(n for n in POST if n != "tonestack")
+    return PRE, POST
 
 
 def _offsets():
@@ -75,7 +84,7 @@ def index(name):
     if name in BY_NAME:
         return OFFSETS[name]
     cls, p = resolve(name)
-    return OFFSETS[cls.NAME] + 1 + [q.name for q in cls.PARAMS].index(p.name)
+    return OFFSETS[cls.NAME] + cls.slot(p.name)
 
 
 def settings_of_config(table, where="rig"):
@@ -108,10 +117,9 @@ DOC_END = "<!-- end of the rig's parameters -->"
 def markdown():
     """The parameter table of docs/rig.md, from the blocks' own tables."""
     rows = ["| block | on by default | parameter | range | default | what it does |", "|---|---|---|---|---|---|"]
-    short = {v: k for k, v in ALIASES.items()}
     for b in BLOCKS:
         for i, p in enumerate(b.PARAMS):
-            name = f"`{b.NAME}.{p.name}`" + (f" (`{short[b.NAME + '.' + p.name]}`)" if b.NAME + "." + p.name in short
+            name = f"`{b.NAME}.{p.name}`" + (f" (`{SHORT[b.NAME + '.' + p.name]}`)" if b.NAME + "." + p.name in SHORT
                                               else "")
             unit = f" {p.unit}" if p.unit else ""
             rows.append(f"| {'`' + b.NAME + '`' if i == 0 else ''} | {('yes' if b.DEFAULT_ON else 'no') if i == 0 else ''}"
@@ -120,13 +128,7 @@ def markdown():
 
 
 def default_targets():
-    t = np.zeros(N_TARGETS)
-    for b in BLOCKS:
-        o = OFFSETS[b.NAME]
-        t[o] = 1.0 if b.DEFAULT_ON else 0.0
-        for i, p in enumerate(b.PARAMS):
-            t[o + 1 + i] = p.default
-    return t
+    return np.concatenate([b.default_targets() for b in BLOCKS])
 
 
 class RigControls:
@@ -164,6 +166,15 @@ class RigControls:
     def reset_defaults(self):
         self.targets[:] = default_targets()
 
+    def apply(self, settings):
+        """[(block, on) or (block.param, value)], as `settings_of_config` and the CLI's --set
+        give them (checked again here)."""
+        for name, value in settings:
+            if name in BY_NAME:
+                self.set_on(name, value)
+            else:
+                self.set(name, value)
+
 
 class Rig(RigControls):
     """The blocks themselves (audio side): each over its slice of the targets."""
@@ -176,14 +187,13 @@ class Rig(RigControls):
             view = self.targets[o:o + b.n_targets()]
             kw = {"position": tonestack_position} if b is ToneStack else {}
             self.blocks[b.NAME] = b(sample_rate, max_block, view, **kw)
-        pre = PRE + (("tonestack",) if tonestack_position == "pre" else ())
-        post = tuple(n for n in POST if not (n == "tonestack" and tonestack_position == "pre"))
+        pre, post = positions(tonestack_position)
         self.pre = tuple(self.blocks[n] for n in pre)
         self.post = tuple(self.blocks[n] for n in post)
 
     def pre_active(self):
         """Whether anything before the model would change the signal this block."""
-        return any(b.targets[0] > 0.5 or b.ramp[0] > 0.0 for b in self.pre)
+        return not all(b.resting() for b in self.pre)
 
     def process_pre(self, x, y, n):
         for b in self.pre:

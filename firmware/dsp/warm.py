@@ -12,8 +12,7 @@ def warm(rate=48000, block=64):
     """Run one block through each architecture family, the resampler and the tone chain;
     returns seconds taken."""
     from firmware import models
-    from firmware.dsp import resample
-    from firmware.dsp import rig
+    from firmware.dsp import resample, rig
     from firmware.dsp.chain import ToneChain
     from firmware.models import presets
     from firmware.models.random import random_weights

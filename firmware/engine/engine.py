@@ -29,9 +29,9 @@ import numpy as np
 from firmware.core.config import tone_settings
 from firmware.dsp import chain as chain_mod
 from firmware.dsp import kernels as dsp
+from firmware.dsp.convolver import Convolver
 from firmware.ipc import shared as sh
 from firmware.models import modelfile
-from firmware.dsp.convolver import Convolver
 
 log = logging.getLogger(__name__)
 

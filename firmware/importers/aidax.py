@@ -17,11 +17,11 @@ does not reproduce it.
 import numpy as np
 
 from firmware.core import limits
+from firmware.core.units import db_to_gain
 from firmware.importers import registry
 from firmware.importers._common import array, field, integer, metadata, sample_rate
 from firmware.models import budget, modelfile
 from firmware.models import lstm as lstm_model
-from firmware.core.units import db_to_gain
 
 FORMAT = "aidax"
 DEFAULT_SAMPLE_RATE = 48000

@@ -21,9 +21,9 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
+from firmware.core import docsections
 from firmware.core.errors import MessageError
 from firmware.dsp import rig
-from firmware.core import docsections
 
 MIDI_EVENT_TYPES = {"cc": ("control", "value"), "program": ("program",)}
 MAX_MIDI_EVENTS = 1024        # per message: a burst, not a file

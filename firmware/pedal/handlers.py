@@ -174,13 +174,13 @@ def toggle_block(pedal, m, msg):
 
 @handles("tap")
 def tap(pedal, m, msg):
-    from firmware.dsp.blocks.delay import Delay
+    from firmware.dsp.blocks.delay import TAP_MAX, Delay
     now = m.get("at", time.monotonic())
-    pedal._taps = (pedal._taps + [now])[-8:]
+    pedal._taps = (pedal._taps + [now])[-TAP_MAX:]
     ms = Delay.tap_time_ms(pedal._taps)
     reply = brief(pedal)
     if ms is not None:
-        qualified, v = pedal.params.rig.set("delay.time_ms", ms)
+        qualified, v = pedal.params.rig.set(rig.TAP_PARAM, ms)
         _saved_rig(pedal)[qualified] = v
         pedal._state_dirty = True
         reply["tempo_ms"] = v

@@ -211,11 +211,7 @@ class Pedal(ModelSlots, Status):
             self.params.set_knob2(self.state["knob2"], immediate=True)
         if self.state.get("gate_threshold_db") is not None:
             self.params.set_gate_threshold_db(self.state["gate_threshold_db"])
-        for name, value in self.rig_config:          # the config's, then the state file's
-            if name in rig.BY_NAME:
-                self.params.rig.set_on(name, value)
-            else:
-                self.params.rig.set(name, value)
+        self.params.rig.apply(self.rig_config)         # the config's, then the state file's
         self._restore_rig(self.state.get("rig"))
         self._prepare_neighbours()
         self._state_dirty = False
@@ -227,10 +223,7 @@ class Pedal(ModelSlots, Status):
             return
         for name, value in saved.items():
             try:
-                if name in rig.BY_NAME:
-                    self.params.rig.set_on(name, bool(value))
-                else:
-                    self.params.rig.set(name, value)
+                self.params.rig.apply([(name, bool(value) if name in rig.BY_NAME else value)])
             except MessageError as e:
                 log.warning("state: %s: not restored", e)
 

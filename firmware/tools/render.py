@@ -9,7 +9,7 @@ from firmware.core.errors import UserError
 from firmware.importers import loudness
 from firmware.importers.loader import load
 from firmware.models import modelfile
-from firmware.tools.rigopts import add_set_option, apply_rig_settings, rig_settings
+from firmware.tools.rigopts import add_set_option, rig_settings
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def render_with_chain(mf, x, block=64, knobs=None, ir=None, sample_rate=None, ri
     rig_settings: [(block, on) or (block.param, value)], in force from the first sample."""
     from firmware.dsp.chain import ToneChain
     chain = ToneChain(sample_rate or mf.sample_rate, block=block, ir=ir, model=mf, **settings)
-    apply_rig_settings(chain.rig, rig_settings)
+    chain.rig.apply(rig_settings)
     chain.rig.settle()
     if knobs:
         # A conditioned model's first knob follows the drive pot; the second, the third pot.

@@ -39,12 +39,3 @@ def rig_setting(name, text, where):
         return rig.check(name, text)
     except MessageError as e:
         raise SimulationError(f"{where!r}: {e}") from None
-
-
-def apply_rig_settings(controls, settings):
-    """[(name, value)] from rig_setting onto RigControls (before the audio starts)."""
-    for name, value in settings:
-        if name in rig.BY_NAME:
-            controls.set_on(name, value)
-        else:
-            controls.set(name, value)

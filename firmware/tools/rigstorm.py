@@ -15,10 +15,11 @@ TOGGLE_EVERY_S = 1.5          # each block goes off and on again, trails and all
 
 
 def _requests(k, t):
-    """The k-th change at time t: a parameter on a 3 s triangle, or a block toggled."""
+    """The k-th change at time t: the parameters in turn, each on a 3 s triangle over its range
+    (the blocks are toggled by the phase's loop)."""
     names = rig.names()
     name = names[k % len(names)]
-    cls, p = rig.resolve(name)
+    _, p = rig.resolve(name)
     phase = (t / 3.0 + k / len(names)) % 2.0
     value = p.lo + (p.hi - p.lo) * (phase if phase < 1.0 else 2.0 - phase)
     return {"cmd": "set", "param": name, "value": round(value, 4)}

@@ -20,7 +20,7 @@ from firmware.core.errors import SimulationError
 from firmware.dsp import rig
 from firmware.pedal.pedal import Pedal
 from firmware.platform.alsa import AlsaDuplex
-from firmware.tools.rigopts import apply_rig_settings, rig_setting
+from firmware.tools.rigopts import rig_setting
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ class Simulator:
                 self.librarian.poll(0.0)
                 controls.poll_pots()             # the pots' positions before the first sample
                 pedal.restore()
-                apply_rig_settings(pedal.params.rig, self.settings)
+                pedal.params.rig.apply(self.settings)
                 engine.chain.rig.settle()        # from the first sample, as `render --set` plays them
                 engine.block_hook = self._hook
                 self._t0 = None

@@ -41,7 +41,6 @@ STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 COOKIE = "tubeless_session"
 CHANGES = ("POST", "PUT", "PATCH", "DELETE")
 PUBLIC = ("/api/login", "/api/session")
-TAP = "delay.time_ms"        # what the `tap` command sets (firmware.pedal.handlers.tap)
 BODY_S = 10.0                # a JSON body (64 KiB at most) must arrive within this
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
@@ -78,9 +77,9 @@ def rig_table(tonestack_position="post"):
     """The rig's blocks in chain order, each with its parameters, for the page to build its
     controls from (so a new block shows without touching the page). `position`: before the
     amp model ("pre") or after it ("post"), as firmware.dsp.rig.Rig orders them."""
-    pre = set(rig.PRE) | ({"tonestack"} if tonestack_position == "pre" else set())
-    short = {v: k for k, v in rig.ALIASES.items()}
-    tap_block, _, tap_param = TAP.partition(".")
+    pre = rig.positions(tonestack_position)[0]
+    short = rig.SHORT
+    tap_block, _, tap_param = rig.TAP_PARAM.partition(".")
     out = []
     for b in rig.BLOCKS:
         out.append({"name": b.NAME, "on": bool(b.DEFAULT_ON), "position": "pre" if b.NAME in pre else "post",

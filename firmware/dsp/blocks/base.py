@@ -72,6 +72,16 @@ class Block:
         raise MessageError(f"{cls.NAME} has no parameter {name!r} (known: {', '.join(p.name for p in cls.PARAMS)})")
 
     @classmethod
+    def slot(cls, name):
+        """Where parameter `name` sits in the targets (after ON); MessageError if unknown."""
+        return 1 + cls.PARAMS.index(cls.param(name))
+
+    @classmethod
+    def default_targets(cls):
+        """[on, p0, p1, ...] at their defaults."""
+        return np.array([1.0 if cls.DEFAULT_ON else 0.0] + [p.default for p in cls.PARAMS])
+
+    @classmethod
     def check(cls, name, value):
         """value as a float within the parameter's range, or a one-line MessageError."""
         p = cls.param(name)
@@ -85,10 +95,10 @@ class Block:
         return v
 
     def set(self, name, value):
-        self.targets[1 + [p.name for p in self.PARAMS].index(name)] = self.check(name, value)
+        self.targets[self.slot(name)] = self.check(name, value)
 
     def get(self, name):
-        return float(self.targets[1 + [p.name for p in self.PARAMS].index(self.param(name).name)])
+        return float(self.targets[self.slot(name)])
 
     def set_on(self, on):
         self.targets[ON] = 1.0 if on else 0.0
@@ -98,9 +108,7 @@ class Block:
         return bool(self.targets[ON] > 0.5)
 
     def set_defaults(self):
-        self.targets[ON] = 1.0 if self.DEFAULT_ON else 0.0
-        for i, p in enumerate(self.PARAMS):
-            self.targets[1 + i] = p.default
+        self.targets[:] = self.default_targets()
 
     def settle(self):
         """Offline: start at the targets (no ramp, no smoothing from the previous values)."""
