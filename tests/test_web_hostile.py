@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import http.client
 import io
-import json
 import os
 import resource
 import socket
@@ -108,22 +107,7 @@ def idle_flood(port, n, sources):
 
 def request_from(source, port, method, path, body=None, headers=None, timeout=20):
     """One request from the address `source`: (status, parsed JSON or None, headers)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(source, 0))
-    h = dict(headers or {})
-    if body is not None and not isinstance(body, bytes):
-        body = json.dumps(body).encode()
-        h.setdefault("Content-Type", "application/json")
-    try:
-        conn.request(method, path, body=body, headers=h)
-        r = conn.getresponse()
-        data = r.read()
-    finally:
-        conn.close()
-    try:
-        parsed = json.loads(data)
-    except ValueError:
-        parsed = None
-    return r.status, parsed, dict(r.getheaders())
+    return Client(port, source=source, timeout=timeout).request(method, path, body, headers, csrf=False)
 
 
 def the_player_gets_in(port, within_s=10.0):

@@ -63,8 +63,10 @@ def multipart(files):
 class Client:
     """HTTP/1.1 to the page: keeps the session cookie, sends the CSRF token on changes."""
 
-    def __init__(self, port, host="127.0.0.1"):
+    def __init__(self, port, host="127.0.0.1", source=None, timeout=60):
         self.port, self.host = port, host
+        self.source = source              # the address to connect from (127.0.0.2: another client)
+        self.timeout = timeout
         self.cookie = None
         self.csrf = None
 
@@ -77,7 +79,8 @@ class Client:
         if body is not None and json_body and not isinstance(body, bytes):
             body = json.dumps(body).encode()
             h.setdefault("Content-Type", "application/json")
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout,
+                                          source_address=(self.source, 0) if self.source else None)
         try:
             conn.request(method, path, body=body, headers=h)
             r = conn.getresponse()
