@@ -18,7 +18,8 @@ Each trainer runs with its best known settings (ours: its defaults for the famil
 * a2: exactly NAM 0.13's default `train()` model and loss (its config_model_packed.json,
   read from the install: PackedWaveNet 3 + 8 channels, MSE + 5e-4 MR-STFT, Adam lr 0.004,
   weight decay 3.17e-7, ExponentialLR 0.994), batches of 16 x 8192, and the -18 dBFS
-  output levelling train() applies (undone by the known factor when scoring).
+  levelling train() applies while training (its exported .nam plays at the recording's
+  level: scored as it is, see `score`).
 * feather and the other A1 presets: NAM's nam_full_configs (Adam lr 0.004, gamma 0.993,
   MSE + 2e-4 x pre-emphasised MR-STFT, mask_first receptive field - 1, 16 x 8192).
 * LSTM-N: the settings measured best for NAM's LSTM on a real capture (issue 16): burn-in
@@ -100,18 +101,35 @@ def make_data(work_dir, drive, seed=0, circuit="diode"):
     return di, amp, train_samples, val_start
 
 
-def score(model_file, x, y, output_scale=1.0):
-    """ESR of the pedal's own kernel playing the model (prewarmed as its file says).
-
-    `output_scale` undoes a known level change of the model's output (NAM's train() levels
-    the recording to -18 dBFS RMS before training, so its models play at that level)."""
-    return data.esr(output_scale * model_file.build().render(x, prewarm=model_file.prewarm), y)
+LEVEL_WARN_DB = 1.0      # a model whose best-fitting gain is further off plays at another level
 
 
-def nam_train_level_scale(amp, train_samples):
-    """The factor NAM's train() multiplied the recording by (-18 dBFS RMS over the training part)."""
-    y, _ = sf.read(amp, dtype="float64")
-    return 10 ** (-18 / 20) / float(np.sqrt(np.mean(y[:train_samples] ** 2)))
+def score(model_file, x, y):
+    """The pedal's own kernel playing the model (prewarmed as its file says), scored the one
+    way a player hears it: the ESR at the recording's own level, nothing undone. Beside it,
+    for both trainers alike, the gain that fits the output best to the recording and the ESR
+    at that gain: a model that is right but plays at another level shows as a gain far from
+    1 with a low ESR beside a high one, instead of passing unnoticed. (An earlier harness
+    divided NAM's a2 output by the -18 dBFS levelling factor its train() applies; the .nam it
+    exports plays at the recording's level already, so NAM's a2 was scored 0.62 for 0.00143.)"""
+    return level_scores(model_file.build().render(x, prewarm=model_file.prewarm), y)
+
+
+def level_scores(prediction, target):
+    """{esr, best_gain, best_gain_db, esr_at_best_gain} of a prediction against its target."""
+    p, t = np.asarray(prediction, np.float64), np.asarray(target, np.float64)
+    power = float(np.dot(p, p))
+    gain = float(np.dot(p, t) / power) if power > 0 else 1.0
+    return {"esr": data.esr(p, t), "best_gain": gain,
+            "best_gain_db": 20 * np.log10(abs(gain)) if gain else float("-inf"),
+            "esr_at_best_gain": data.esr(gain * p, t)}
+
+
+def level_warning(name, scores):
+    if abs(scores["best_gain_db"]) > LEVEL_WARN_DB:
+        return (f"warning: {name}'s model plays {-scores['best_gain_db']:+.1f} dB from the recording's level "
+                f"(ESR {scores['esr']:.4g} as heard, {scores['esr_at_best_gain']:.4g} at the best gain)")
+    return None
 
 
 # --- ours ---------------------------------------------------------------------------------
@@ -258,14 +276,13 @@ def compare(arch, args, di, amp, train_samples, val_start, vx, vy):
     if ours_rc or nam_rc:
         raise SystemExit(f"{arch}: ours exited {ours_rc}, NAM's exited {nam_rc} (see the logs in {args.work_dir})")
     nam_file, nam_stats = nam_result(nam_out, started)
-    nam_scale = 1.0 / nam_train_level_scale(amp, train_samples) if arch == "a2" else 1.0
+    ours_scores, nam_scores = score(modelfile.load(ours_model), vx, vy), score(import_file(nam_file), vx, vy)
     result = {
         "arch": arch, "circuit": args.circuit, "drive": args.drive, "minutes": args.minutes, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "cpu": cpu_name(), "threads_each": 1, "concurrent": True, "wall_seconds": round(wall, 1),
-        "tubeless": {"validation_esr": score(modelfile.load(ours_model), vx, vy), "model": ours_model,
+        "tubeless": {"validation_esr": ours_scores["esr"], **ours_scores, "model": ours_model,
                      "command": " ".join(ours_cmd), **ours_stats(ours_model)},
-        "nam": {"validation_esr": score(import_file(nam_file), vx, vy, output_scale=nam_scale), "model": nam_file,
-                "output_scale": nam_scale,
+        "nam": {"validation_esr": nam_scores["esr"], **nam_scores, "model": nam_file,
                 "command": " ".join(nam_cmd), **nam_stats},
     }
     with open(os.path.join(args.work_dir, f"summary-{args.circuit}-{arch}-{args.minutes:g}min.json"), "w") as f:
@@ -292,8 +309,14 @@ def main(argv=None):
     for arch in args.archs.split(","):
         r = compare(arch, args, di, amp, train_samples, val_start, vx, vy)
         print(f"{arch} ({args.minutes:g} min each, concurrent, 1 thread each): "
-              f"tubeless ESR {r['tubeless']['validation_esr']:.4f} ({r['tubeless']['epochs']} epochs), "
-              f"NAM trainer ESR {r['nam']['validation_esr']:.4f} ({r['nam'].get('epochs')} epochs)", flush=True)
+              f"tubeless ESR {r['tubeless']['esr']:.4f} (at the best gain {r['tubeless']['esr_at_best_gain']:.4f}, "
+              f"{r['tubeless']['best_gain_db']:+.2f} dB; {r['tubeless']['epochs']} epochs), "
+              f"NAM trainer ESR {r['nam']['esr']:.4f} (at the best gain {r['nam']['esr_at_best_gain']:.4f}, "
+              f"{r['nam']['best_gain_db']:+.2f} dB; {r['nam'].get('epochs')} epochs)", flush=True)
+        for who in ("tubeless", "nam"):
+            warning = level_warning(who, r[who])
+            if warning:
+                print(warning, flush=True)
 
 
 if __name__ == "__main__":

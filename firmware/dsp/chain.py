@@ -1,6 +1,7 @@
 """The tone chain: what the pedal does to every block, reusable by `tubeless render`.
 
-    input -> the rig's blocks before the model (boost; the tone stack in position "pre") ->
+    input -> the rig's blocks before the model (boost, the drive slot's captured pedal; the
+    tone stack in position "pre") ->
     drive (input gain) -> model (loudness-normalised; a conditioned model's knob follows the
     drive pot; resampled when trained at another rate) -> noise gate (detected on the raw
     input) -> cabinet IR (the model's own, else the global one) -> DC blocker -> the rig's
@@ -105,6 +106,15 @@ def make_slot(model_file, max_block, settings=None, tag=None, sample_rate=None, 
     in_gain, out_gain = model_gains(model_file, settings)
     conv = Convolver(ir, block=max_block) if ir is not None and len(ir) else None
     return Slot(model, model_file.name, out_gain, in_gain, model.num_knobs > 0, tag, conv)
+
+
+def make_stomp_slot(model_file, max_block, settings=None, tag=None, sample_rate=None):
+    """A model file's slot for the drive slot (the rig's `stomp`): not levelled to the
+    target loudness (a pedal capture plays at the pedal's own gain), its input calibrated
+    like the amp's and its output converted back by the same gain (firmware.dsp.blocks.stomp)."""
+    slot = make_slot(model_file, max_block, {**(settings or {}), "normalize": False}, tag, sample_rate)
+    slot.out_gain = 1.0 / slot.in_gain
+    return slot
 
 
 class ChainParams:

@@ -2,7 +2,7 @@
 parameters (every name, range, unit and default; the control channel, `render --set`,
 `simulate`, the config and the docs all read it here).
 
-    gate detector -> drive slot (boost) -> [tone stack, pre] -> drive -> amp model -> gate
+    gate detector -> drive slot (boost, stomp) -> [tone stack, pre] -> drive -> amp model -> gate
     -> [tone stack, post] -> cabinet IR -> DC blocker -> delay -> reverb -> level -> bypass
     -> limiter
 
@@ -20,16 +20,17 @@ from firmware.core.errors import MessageError
 from firmware.dsp.blocks.boost import Boost
 from firmware.dsp.blocks.delay import Delay
 from firmware.dsp.blocks.reverb import Reverb
+from firmware.dsp.blocks.stomp import Stomp
 from firmware.dsp.blocks.tonestack import ToneStack
 
 # The order of the blocks' targets in the shared block (append only: the layout is shared
 # by two processes built from the same code, but keep it stable for saved state).
-BLOCKS = (Boost, ToneStack, Delay, Reverb)
+BLOCKS = (Boost, ToneStack, Delay, Reverb, Stomp)
 BY_NAME = {b.NAME: b for b in BLOCKS}
 ALIASES = {"bass": "tonestack.bass", "mid": "tonestack.mid", "treble": "tonestack.treble",
            "presence": "tonestack.presence"}
 SHORT = {v: k for k, v in ALIASES.items()}
-PRE = ("boost",)                    # before the amp model (the tone stack joins with position "pre")
+PRE = ("boost", "stomp")            # before the amp model (the tone stack joins with position "pre")
 POST = ("tonestack", "delay", "reverb")   # after the IR and the DC blocker, in this order
 TAP_PARAM = "delay.time_ms"         # what a tap tempo sets
 

@@ -52,6 +52,7 @@ class Engine:
         c = self.shared.counters
         c[sh.PERIOD], c[sh.RATE] = self.period, self.rate
         self.emit = emit or (lambda msg: None)     # engine -> pedal events
+        self.stomp = self.chain.rig.blocks["stomp"]   # the drive slot's captured pedal
         self.slots = {}                            # slot id -> chain Slot
         self._dropping = set()                     # slots the pedal dropped, some maybe still playing
         self.block_hook = None                     # simulate: called between blocks
@@ -72,6 +73,11 @@ class Engine:
                     self.chain.set_model(slot)
                 else:
                     self.chain.request_switch(slot)
+        elif op == "stomp":             # the drive slot's captured pedal (null: none)
+            sid = msg.get("slot")
+            slot = self.slots.get(sid)
+            if sid is None or slot is not None:
+                self.stomp.request(slot)
         elif op == "drop":
             if msg.get("slot") in self.slots:
                 self._dropping.add(msg["slot"])     # freed once no longer playing (sync)
@@ -93,7 +99,10 @@ class Engine:
             ir = None
             if msg.get("ir"):
                 ir = np.load(msg["ir"], allow_pickle=False)
-            slot = chain_mod.make_slot(mf, self.period, self.tone, tag=sid, sample_rate=self.rate, ir=ir)
+            if msg.get("role") == "stomp":
+                slot = chain_mod.make_stomp_slot(mf, self.period, self.tone, tag=sid, sample_rate=self.rate)
+            else:
+                slot = chain_mod.make_slot(mf, self.period, self.tone, tag=sid, sample_rate=self.rate, ir=ir)
             slot.name = msg.get("name") or mf.name
         except Exception as e:          # a slot that cannot be built: the pedal skips it
             self.emit({"ev": "load_failed", "slot": sid, "error": str(e).replace(str(msg.get("model")) + ": ", "")})
@@ -114,11 +123,15 @@ class Engine:
     def sync(self):
         """Chain -> shared counters; free slots the audio thread retired."""
         ch, c, io = self.chain, self.shared.counters, self.io
+        stomp = self.stomp
         while ch.retired:
             ch.retired.pop()
+        while stomp.retired:
+            stomp.retired.pop()
         for sid in list(self._dropping):
             slot = self.slots.get(sid)
-            if slot is None or (slot is not ch.current and slot is not ch.incoming and slot is not ch.pending):
+            if slot is None or (slot is not ch.current and slot is not ch.incoming and slot is not ch.pending
+                                and slot not in stomp.slots_in_use()):
                 self.slots.pop(sid, None)
                 self._dropping.discard(sid)
         c[sh.CURRENT_SLOT] = getattr(ch.current, "id", sh.NO_SLOT) if ch.current is not None else sh.NO_SLOT
@@ -130,6 +143,9 @@ class Engine:
         c[sh.SWITCHES] = ch.switches
         c[sh.SAMPLES] = ch.samples
         c[sh.LAST_SWITCH_DONE] = ch.last_switch_done
+        playing = stomp.incoming if stomp.fading else stomp.current
+        c[sh.STOMP_SLOT] = getattr(playing, "id", sh.NO_SLOT) if playing is not None else sh.NO_SLOT
+        c[sh.STOMP_FAULTS] = stomp.faults
         if io is not None:
             c[sh.OVERRUNS] = getattr(io, "overruns", 0)
             c[sh.UNDERRUNS] = getattr(io, "underruns", 0)

@@ -20,6 +20,8 @@ class Footswitch:
     def __init__(self, pin, on_short, on_long, hold_time=0.6, bounce_time=0.02):
         from gpiozero import Button
         self.button = Button(pin, pull_up=True, bounce_time=bounce_time, hold_time=hold_time)
+        self.hold_time = hold_time
+        self.combo = None                   # a Combination this switch is part of
         self._held = False
         self.on_short, self.on_long = on_short, on_long
         self.button.when_pressed = self._pressed
@@ -31,15 +33,90 @@ class Footswitch:
 
     def _long(self):
         self._held = True
+        if self.combo is not None and self.combo.claims(self):
+            return
         self.on_long()
 
     def _released(self):
         if not self._held:
             self.on_short()
         self._held = False
+        if self.combo is not None:
+            self.combo.released()
 
     def close(self):
         self.button.close()
+
+
+class Combination:
+    """Two footswitches held down together: one action (the save combination, footswitches
+    1 and 2 held for `hold_s`) instead of either's own. A switch whose long press comes while
+    its partner is down joins it; neither's short or long action follows until both are up."""
+
+    def __init__(self, first, second, action, hold_s):
+        self.switches = (first, second)
+        first.combo = second.combo = self
+        self.action = action
+        self.hold_s = float(hold_s)
+        self.active = False
+        self._timer = None
+
+    def claims(self, switch):
+        """From a switch's long press: True when it belongs to the combination now."""
+        if self.active:
+            return True
+        other = self.switches[1] if switch is self.switches[0] else self.switches[0]
+        if not other.button.is_pressed:
+            return False
+        self.active = True
+        for s in self.switches:
+            s._held = True                    # no short press when they come up
+        self._timer = threading.Timer(max(0.0, self.hold_s - switch.hold_time), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+        return True
+
+    def _fire(self):
+        if self.active and all(s.button.is_pressed for s in self.switches):
+            log.info("footswitches 1 and 2 held: save")
+            self.action()
+
+    def released(self):
+        if self.active and not any(s.button.is_pressed for s in self.switches):
+            self.active = False
+            if self._timer is not None:
+                self._timer.cancel()
+
+    def close(self):
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+FOOTSWITCH1_MODES = ("presets", "snapshots")
+
+
+def check_footswitch1_mode(mode):
+    from firmware.core.errors import ConfigError
+    if mode not in FOOTSWITCH1_MODES:
+        raise ConfigError(f"config: controls.footswitch1_mode: {mode!r} is not {' or '.join(FOOTSWITCH1_MODES)}")
+
+
+def footswitch_action(pedal, name):
+    """What a configurable footswitch does: switch a rig block ("stomp", "delay"...), tap the
+    tempo ("tap") or nothing ("none"). Names are checked with the config (check_footswitch_action)."""
+    if name == "tap":
+        return pedal.tap
+    if name == "none":
+        return lambda: None
+    return lambda: pedal.submit({"cmd": "toggle", "block": name})
+
+
+def check_footswitch_action(name, key):
+    from firmware.core.errors import ConfigError
+    from firmware.dsp import rig
+    if not isinstance(name, str) or (name not in ("tap", "none") and name not in rig.BY_NAME):
+        raise ConfigError(f"config: controls.{key}: {name!r} is not tap, none or a rig block "
+                          f"({', '.join(rig.BY_NAME)})")
 
 
 class Pot:
@@ -85,13 +162,26 @@ class GpioControls:
         self.pedal = pedal
         c = cfg
         self.devices = []
+        # footswitch 1: the next preset (a model, on the setlist), held: the previous; or the snapshots
+        fs1 = ((pedal.next_snapshot, pedal.prev_snapshot) if c.get("footswitch1_mode") == "snapshots"
+               else (pedal.next_model, pedal.prev_model))
         self.footswitches = [
-            Footswitch(c["footswitch1"], pedal.next_model, pedal.prev_model, c["hold_time"], c["bounce_time"]),
+            Footswitch(c["footswitch1"], *fs1, c["hold_time"], c["bounce_time"]),
             # short: bypass (or leave the tuner); hold: the tuner, which mutes (mute itself: ctl, MIDI, keyboard)
             Footswitch(c["footswitch2"], pedal.press_bypass, pedal.toggle_tuner, c["hold_time"], c["bounce_time"]),
         ]
+        if c.get("footswitch3", -1) is not None and c.get("footswitch3", -1) >= 0:
+            self.footswitches.append(Footswitch(c["footswitch3"], footswitch_action(pedal, c["footswitch3_press"]),
+                                                footswitch_action(pedal, c["footswitch3_hold"]), c["hold_time"],
+                                                c["bounce_time"]))
         self.devices += self.footswitches
+        self.combination = None
+        if float(c.get("save_hold_s", 0) or 0) > 0:     # both held: save into the playing preset
+            self.combination = Combination(self.footswitches[0], self.footswitches[1], pedal.save_current,
+                                           c["save_hold_s"])
+            self.devices.append(self.combination)
         self.pots = []
+        self.assign_pot = None                         # the third pot (a preset may assign it anew)
         adc = _adc_class(c["adc"])
         for role, key in (("drive", "pot_drive"), ("level", "pot_level"), (c["pot_assign_role"], "pot_assign")):
             ch = c[key]
@@ -99,6 +189,8 @@ class GpioControls:
                 continue
             dev = adc(channel=ch, port=c["adc_spi_port"], device=c["adc_spi_device"])
             self.pots.append(Pot(dev, role, c["pot_smoothing"], c["pot_hysteresis"]))
+            if key == "pot_assign":
+                self.assign_pot = self.pots[-1]
         self.devices += self.pots
         self.led_bypass = LED(c["led_bypass"]) if c.get("led_bypass", -1) >= 0 else None
         self.led_model = LED(c["led_model"]) if c.get("led_model", -1) >= 0 else None

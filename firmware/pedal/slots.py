@@ -25,6 +25,7 @@ class SlotRef:
         self.name = entry["name"]
         self.status = "loading"           # -> "ready" | "failed"
         self.error = None
+        self.role = "amp"                 # or "stomp": the drive slot's (firmware.pedal.stompslot)
 
 
 class ModelSlots:
@@ -128,8 +129,13 @@ class ModelSlots:
         c = self.shared.counters
         return c[sh.CURRENT_SLOT] != sh.NO_SLOT and c[sh.FAULT_SLOT] != c[sh.CURRENT_SLOT]
 
+    def _neighbour_paths(self):
+        """The models a footswitch press plays next: the setlist's neighbours (presets
+        override it: firmware.pedal.recall)."""
+        return [p for p in (self._neighbour(+1), self._neighbour(-1)) if p]
+
     def _prepare_neighbours(self):
-        want = {self.current_path} | {p for p in (self._neighbour(+1), self._neighbour(-1)) if p}
+        want = {self.current_path} | set(self._neighbour_paths())
         c = self.shared.counters
         playing = {c[sh.CURRENT_SLOT], c[sh.INCOMING_SLOT], c[sh.PENDING_SLOT]}
         for path, ref in list(self.slots.items()):
@@ -145,6 +151,9 @@ class ModelSlots:
         """The engine's `loaded` / `load_failed`."""
         kind = ev.get("ev")
         ref = self.by_id.get(ev.get("slot"))
+        if ref is not None and ref.role == "stomp":
+            self._on_stomp_event(ref, kind, ev.get("error"))
+            return
         if kind == "loaded" and ref is not None:
             ref.status = "ready"
         elif kind == "load_failed" and ref is not None:

@@ -1,4 +1,5 @@
-"""The pedal's persistent state (last model, bypass, settings the pots do not hold).
+"""The pedal's persistent state (last model, bypass, settings the pots do not hold, the
+bank, preset and snapshot playing).
 
 Saved atomically: write a temp file in the same directory, fsync, rename over the old
 file, fsync the directory. A power cut at any moment leaves either the old or the new
@@ -11,7 +12,8 @@ import tempfile
 
 log = logging.getLogger(__name__)
 
-DEFAULT_STATE = {"model": None, "bypass": False, "gate_threshold_db": None, "knob2": None, "rig": None}
+DEFAULT_STATE = {"model": None, "bypass": False, "gate_threshold_db": None, "knob2": None, "rig": None,
+                 "stomp": None, "bank": None, "preset": None, "snapshot": 0}
 
 
 def load_state(path):

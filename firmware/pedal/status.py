@@ -39,6 +39,7 @@ class Status:
             "realtime": bool(c[sh.REALTIME]), "pots": dict(self.pots), "frames": int(c[sh.FRAMES]),
             "switches": int(c[sh.SWITCHES]), "skipped": sorted(os.path.basename(p) for p in self.bad),
             "shared": self.shared.path, "time": time.time(), "rig": self.params.rig.values(),
+            "stomp": self.stomp_info(), "stomp_faults": int(c[sh.STOMP_FAULTS]),
         })
         if self.tuning:
             out["pitch"] = self.tuner.state()

@@ -4,9 +4,10 @@ Each row is the median CPU time of one 64-sample block (one thread, `time.perf_c
 around `process`, many blocks of a guitar-like signal), as a share of the period here and
 as the predicted share of a Raspberry Pi 4 core: this machine's core is about 9-12x a Pi 4's
 for this kind of code (../shared/notes/numba-performance.md), so a share s here is 9-12 s
-there. The whole rig is the ToneChain as the pedal runs it: the model, the boost in the
-drive slot, the tone stack, an 8192-tap cabinet IR, the DC blocker, the delay, the reverb,
-level, bypass and limiter, every block on.
+there. The whole rig is the ToneChain as the pedal runs it: the model, the boost and a
+captured pedal (a feather WaveNet) in the drive slot, the tone stack, an 8192-tap cabinet IR,
+the DC blocker, the delay, the reverb, level, bypass and limiter, every block on. The stomp's
+own row plays a one-tap capture: the slot's overhead without a model's cost.
 """
 import statistics
 import time
@@ -14,7 +15,7 @@ import time
 import numpy as np
 
 from firmware.dsp import rig
-from firmware.dsp.chain import ToneChain, make_slot
+from firmware.dsp.chain import ToneChain, make_slot, make_stomp_slot
 from firmware.dsp.convolver import Convolver
 from firmware.models import presets
 from firmware.models.modelfile import ModelFile
@@ -50,8 +51,9 @@ def _model_file(architecture, config):
                      metadata={"name": f"{architecture} (random weights)"})
 
 
-def _whole_rig(model_file, block):
+def _whole_rig(model_file, block, stomp_file):
     chain = ToneChain(RATE, block, ir=_ir(), model=model_file)
+    chain.rig.blocks["stomp"].set_capture(make_stomp_slot(stomp_file, block, sample_rate=RATE))
     for b in rig.BLOCKS:
         chain.rig.set_on(b.NAME, True)
     chain.rig.settle()
@@ -72,6 +74,8 @@ def run_chain_bench(block=64, blocks=3000, model="standard"):
     for cls in rig.BLOCKS:
         b = cls(RATE, block)
         b.set_on(True)
+        if cls.NAME == "stomp":
+            b.set_capture(make_stomp_slot(_model_file("Linear", {"receptive_field": 1, "bias": False}), block))
         b.settle()
         _median_ns(b.process, x, block, 200)                 # compile / warm
         row(f"{cls.NAME} (on, defaults)", _median_ns(b.process, x, block, blocks))
@@ -90,10 +94,11 @@ def run_chain_bench(block=64, blocks=3000, model="standard"):
         slot = make_slot(_model_file(arch, config), block, sample_rate=RATE)
         _median_ns(slot.model.process, x, block, 200)
         row(f"model: {name}", _median_ns(slot.model.process, x, block, blocks))
-    chain = _whole_rig(_model_file("WaveNet", presets.wavenet_preset(model)), block)
+    chain = _whole_rig(_model_file("WaveNet", presets.wavenet_preset(model)), block,
+                       _model_file("WaveNet", presets.wavenet_preset("feather")))
     _median_ns(chain.process, x, block, 200)
-    row(f"the whole rig: WaveNet {model} + every block on + {IR_TAPS}-tap IR", _median_ns(chain.process, x, block,
-                                                                                          blocks))
+    row(f"the whole rig: WaveNet {model} + a feather in the drive slot + every block on + {IR_TAPS}-tap IR",
+        _median_ns(chain.process, x, block, blocks))
     return rows
 
 

@@ -21,13 +21,19 @@ def render_model(mf, x, block=64, knobs=None, prewarm=None):
     return model.render(x, block=block, prewarm=mf.prewarm if prewarm is None else prewarm)
 
 
-def render_with_chain(mf, x, block=64, knobs=None, ir=None, sample_rate=None, rig_settings=(), **settings):
+def render_with_chain(mf, x, block=64, knobs=None, ir=None, sample_rate=None, rig_settings=(), stomp=None,
+                      **settings):
     """What the pedal plays for x with its default settings: the whole tone chain, at
     sample_rate (x's rate; default the model's). A model trained at another rate is
     resampled as on the pedal; an IR must be at the chain's rate (load_ir does that).
-    rig_settings: [(block, on) or (block.param, value)], in force from the first sample."""
-    from firmware.dsp.chain import ToneChain
+    rig_settings: [(block, on) or (block.param, value)], in force from the first sample.
+    stomp: a ModelFile for the drive slot (switched on, unless rig_settings say otherwise)."""
+    from firmware.dsp.chain import ToneChain, make_stomp_slot
     chain = ToneChain(sample_rate or mf.sample_rate, block=block, ir=ir, model=mf, **settings)
+    if stomp is not None:
+        chain.rig.blocks["stomp"].set_capture(make_stomp_slot(stomp, block, chain.settings,
+                                                              sample_rate=chain.sample_rate))
+        chain.rig.set_on("stomp", True)
     chain.rig.apply(rig_settings)
     chain.rig.settle()
     if knobs:
@@ -59,8 +65,8 @@ def _check_options(args):
     for value in args.knob or []:
         if not 0.0 <= value <= 1.0:
             raise UserError(f"--knob {value:g} is out of range: a knob input is 0..1")
-    if args.model_only and args.set:
-        raise UserError("--set: not with --model-only (the bare model has no rig)")
+    if args.model_only and (args.set or args.stomp):
+        raise UserError(f"{'--set' if args.set else '--stomp'}: not with --model-only (the bare model has no rig)")
     args.rig_settings = rig_settings(args.set)
 
 
@@ -83,6 +89,7 @@ def run(args):
     _check_options(args)
     try:
         mf = load(args.model, sample_rate=args.sample_rate, submodel=args.submodel)
+        stomp = load(args.stomp) if args.stomp else None
         x, rate = audiofile.read_mono(args.input)
     except (modelfile.ModelFileError, audiofile.AudioFileError) as e:
         raise UserError(str(e)) from None
@@ -115,7 +122,7 @@ def run(args):
         from firmware.dsp.resample import ResampleError
         try:
             y = render_with_chain(mf, x, block=args.block, knobs=knobs, ir=ir, sample_rate=rate,
-                                  rig_settings=args.rig_settings, **settings)
+                                  rig_settings=args.rig_settings, stomp=stomp, **settings)
         except ResampleError as e:      # rates with no usable ratio
             raise UserError(f"{args.input}: {e}") from None
     dt = time.perf_counter() - t0
@@ -142,6 +149,8 @@ def register(sub):
     p.add_argument("--model-only", action="store_true",
                    help="the bare model output, as its reference player gives it (no gate, IR, level)")
     p.add_argument("--ir", metavar="IR.wav", help="cabinet impulse response (not with --model-only)")
+    p.add_argument("--stomp", metavar="PEDAL", help="a pedal capture (.nam, .json...) played before the model, in "
+                   "the drive slot, at its own gain (not with --model-only)")
     p.add_argument("--drive", type=float, metavar="V", help="drive pot position 0..1 (pedal default 0.5)")
     p.add_argument("--level", type=float, metavar="V", help="level pot position 0..1 (pedal default 0.8)")
     add_set_option(p)

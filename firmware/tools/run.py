@@ -26,7 +26,8 @@ def register_simulate(sub):
     p.add_argument("--config", help="TOML config")
     p.add_argument("--events", default="", help='e.g. "0.5:next,1.2:drive=0.8,2.0:bypass,3.0:prev" '
                    "(seconds of input: next, prev, bypass, tuner (footswitch 2 held), mute, drive=V, level=V, knob=V, "
-                   "tap, a rig block BLOCK=on|off (reverb=on) or parameter NAME=V (bass=0.7, delay.time_ms=380))")
+                   "tap, a rig block BLOCK=on|off (reverb=on) or parameter NAME=V (bass=0.7, delay.time_ms=380), "
+                   "stomp=MODEL: the drive slot's capture (stomp=none: empty))")
     add_set_option(p)
     p.add_argument("-f", "--force", action="store_true", help="overwrite OUT.wav if it exists")
     p.set_defaults(func=cmd_simulate)
