@@ -58,4 +58,5 @@ def tone_settings(cfg):
     t = dict(cfg["tone"])
     t["drive_range_db"] = tuple(t["drive_range_db"])
     t["level_range_db"] = tuple(t["level_range_db"])
+    t["stereo_out"] = bool(cfg["audio"].get("stereo_out", False))
     return t

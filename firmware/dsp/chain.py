@@ -55,6 +55,7 @@ DEFAULTS = {
     "calibrate_input": True,
     "dc_hz": 5.0,
     "tonestack_position": "post",  # the rig's tone stack: "post" (after the model) or "pre"
+    "stereo_out": False,          # two output channels, a wide delay and reverb (audio.stereo_out)
 }
 
 
@@ -176,7 +177,8 @@ class ToneChain(ChainParams):
         self.block = int(block)
         B = self.block
         # the rig's blocks over their targets (the shared block's in the engine): defaults now
-        blocks = Rig(sr, B, rig, tonestack_position=s["tonestack_position"])
+        self.stereo = bool(s["stereo_out"])
+        blocks = Rig(sr, B, rig, tonestack_position=s["tonestack_position"], stereo=self.stereo)
         blocks.reset_defaults()
         blocks.settle()
         super().__init__(settings, np.zeros(dsp.N_PARAMS) if params is None else params,
@@ -206,6 +208,8 @@ class ToneChain(ChainParams):
         self.wet = np.zeros(B, np.float32)
         self.wf = np.zeros(B, np.float32)      # crossfade weight, when it follows the IRs
         self.out = np.zeros(B, np.float32)
+        self.wet_r = np.zeros(B, np.float32)   # stereo: the right channel after the split
+        self.out_r = np.zeros(B, np.float32)   # stereo: the right output (mono: unused)
         self.convolver = None
         if ir is not None and len(ir):
             self.convolver = Convolver(ir, block=B)
@@ -276,6 +280,20 @@ class ToneChain(ChainParams):
                 dsp.scale_into(self.out, output[done:done + m], m, 1.0)
             done += m
 
+    def process_stereo(self, input, left, right, n):
+        """process() for stereo_out: n samples of mono input -> the left and right outputs."""
+        if not self.stereo:
+            raise ValueError("process_stereo: this chain was made without stereo_out")
+        B = self.block
+        done = 0
+        while done < n:
+            m = min(B, n - done)
+            dsp.scale_into(input[done:done + m], self.x, m, 1.0)
+            self._block(m)
+            dsp.scale_into(self.out, left[done:done + m], m, 1.0)
+            dsp.scale_into(self.out_r, right[done:done + m], m, 1.0)
+            done += m
+
     def process_block(self, n):
         """The pedal's entry: self.x holds n <= block input samples; self.out gets the result."""
         self._block(n)
@@ -327,9 +345,15 @@ class ToneChain(ChainParams):
         dsp.mix_block(self.ma, self.mb, self.wf, not shared, self.wet, n, st, self.coef)
         if a is None and b is None:
             dsp.scale_into(self.x, self.wet, n, 0.0)
-        self.rig.process_post(self.wet, n)
-        if dsp.final_block(self.wet, self.x, self.out, n, self.params, st, self.coef):
-            self.clips += 1
+        if self.stereo:
+            self.rig.process_post_stereo(self.wet, self.wet_r, n)
+            if dsp.final_block_stereo(self.wet, self.wet_r, self.x, self.out, self.out_r, n, self.params, st,
+                                      self.coef):
+                self.clips += 1
+        else:
+            self.rig.process_post(self.wet, n)
+            if dsp.final_block(self.wet, self.x, self.out, n, self.params, st, self.coef):
+                self.clips += 1
         self.samples += n
         if b is not None and st[dsp.S_FADE] >= 1.0:
             self.retired.append(a)      # list.append of an existing object: no new buffer

@@ -208,3 +208,59 @@ def final_block(wet, dry, out, n, params, state, coef):
     state[S_MUTE] = m
     state[S_LIM_ENV] = env
     return flags
+
+
+@njit(cache=True, fastmath={"contract"})
+def final_block_stereo(wet, wet_r, dry, out, out_r, n, params, state, coef):
+    """final_block for two channels (audio.stereo_out): the same level, bypass (to the mono
+    dry guitar) and mute on both, and one limiter linked across them (its gain from the
+    louder channel), so a wide reverb never shifts the image as it limits."""
+    lg = state[S_LEVEL_GAIN]
+    tl = params[P_LEVEL_GAIN]
+    b = state[S_BYPASS]
+    tb = params[P_BYPASS]
+    m = state[S_MUTE]
+    tm = params[P_MUTE]
+    a = coef[C_SMOOTH]
+    ramp = coef[C_RAMP]
+    env = state[S_LIM_ENV]
+    relc = coef[C_LIM_RELEASE]
+    ceil = coef[C_CEILING]
+    flags = 0
+    for i in range(n):
+        lg += (tl - lg) * a
+        if b < tb:
+            b = min(tb, b + ramp)
+        elif b > tb:
+            b = max(tb, b - ramp)
+        if m < tm:
+            m = min(tm, m + ramp)
+        elif m > tm:
+            m = max(tm, m - ramp)
+        d = dry[i] * b
+        s = (wet[i] * lg * (1.0 - b) + d) * (1.0 - m)
+        r = (wet_r[i] * lg * (1.0 - b) + d) * (1.0 - m)
+        if not np.isfinite(s):
+            s = 0.0
+            flags |= 2
+        if not np.isfinite(r):
+            r = 0.0
+            flags |= 2
+        v = max(abs(s), abs(r))
+        env *= relc
+        if v > env:
+            env = v
+        if env > ceil:
+            g = ceil / env
+            s *= g
+            r *= g
+            flags |= 1
+        out[i] = s
+        out_r[i] = r
+    if not np.isfinite(env):
+        env = 0.0
+    state[S_LEVEL_GAIN] = lg
+    state[S_BYPASS] = b
+    state[S_MUTE] = m
+    state[S_LIM_ENV] = env
+    return flags

@@ -17,6 +17,7 @@ their short names ("bass", "mid", "treble", "presence"). A block is switched wit
 import numpy as np
 
 from firmware.core.errors import MessageError
+from firmware.dsp.blocks.base import copy_into
 from firmware.dsp.blocks.boost import Boost
 from firmware.dsp.blocks.delay import Delay
 from firmware.dsp.blocks.reverb import Reverb
@@ -177,20 +178,38 @@ class RigControls:
                 self.set(name, value)
 
 
+# With `audio.stereo_out`, the blocks that make the space play each output channel through a
+# twin of their own over the same targets, built to differ: the right reverb's FDN has other
+# line lengths, modulation phases and signs (decorrelated tails), the right delay's repeats
+# come 2 % later each pass (the echoes walk apart across the field). Everything before
+# them stays mono (the same samples on both channels), so mono is what it was.
+WIDE = {"delay": {"spread": 0.02}, "reverb": {"seed": 1}}
+
+
 class Rig(RigControls):
     """The blocks themselves (audio side): each over its slice of the targets."""
 
-    def __init__(self, sample_rate, max_block, targets=None, tonestack_position="post"):
+    def __init__(self, sample_rate, max_block, targets=None, tonestack_position="post", stereo=False):
         super().__init__(targets)
         self.blocks = {}
+        self.right = {}                 # stereo: the right channel's twins (WIDE), same targets
         for b in BLOCKS:
             o = OFFSETS[b.NAME]
             view = self.targets[o:o + b.n_targets()]
             kw = {"position": tonestack_position} if b is ToneStack else {}
             self.blocks[b.NAME] = b(sample_rate, max_block, view, **kw)
+            if stereo and b.NAME in WIDE:
+                self.right[b.NAME] = b(sample_rate, max_block, view, **WIDE[b.NAME])
         pre, post = positions(tonestack_position)
         self.pre = tuple(self.blocks[n] for n in pre)
         self.post = tuple(self.blocks[n] for n in post)
+        # stereo: the post blocks before the first twin play mono, the rest per channel
+        split = next((i for i, n in enumerate(post) if n in self.right), len(post))
+        if stereo and not all(n in self.right for n in post[split:]):
+            raise ValueError(f"stereo: every block after {post[split]} needs a right-hand twin")
+        self.post_mono = self.post[:split]
+        self.post_left = self.post[split:]
+        self.post_right = tuple(self.right[n] for n in post[split:]) if stereo else ()
 
     def pre_active(self):
         """Whether anything before the model would change the signal this block."""
@@ -205,12 +224,22 @@ class Rig(RigControls):
         for b in self.post:
             b.process(x, x, n)
 
+    def process_post_stereo(self, x, right, n):
+        """x (mono in) -> x (left) and right: the mono blocks once, then each channel's own."""
+        for b in self.post_mono:
+            b.process(x, x, n)
+        copy_into(x, right, n)
+        for b in self.post_left:
+            b.process(x, x, n)
+        for b in self.post_right:
+            b.process(right, right, n)
+
     def settle(self):
-        for b in self.blocks.values():
+        for b in (*self.blocks.values(), *self.right.values()):
             b.settle()
 
     def reset(self):
-        for b in self.blocks.values():
+        for b in (*self.blocks.values(), *self.right.values()):
             b.reset()
 
 

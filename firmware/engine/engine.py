@@ -45,6 +45,9 @@ class Engine:
         self.rate = int(a["rate"])
         self.period = int(a["period"])
         self.tone = tone_settings(cfg)
+        if self.tone["stereo_out"] and int(a["channels"]) < 2:
+            from firmware.core.errors import ConfigError
+            raise ConfigError(f"config: audio.stereo_out needs audio.channels = 2 or more, not {a['channels']}")
         self.io = io
         self.shared = shared if shared is not None else sh.SharedBlock()
         self.chain = chain_mod.ToneChain(self.rate, self.period, params=self.shared.params,
@@ -218,6 +221,8 @@ class Engine:
         ch = self.chain
         x = ch.x
         out = ch.out
+        out_r = ch.out_r
+        stereo = ch.stereo
         P = self.period
         c = self.shared.counters
         cpu = self.shared.cpu_ns
@@ -259,7 +264,10 @@ class Engine:
             cpu[i] = perf() - t0
             blocks += 1
             c[sh.BLOCKS] = blocks
-            io.write(out, n)
+            if stereo:
+                io.write(out, n, out_r)
+            else:
+                io.write(out, n)
             frames += n
             c[sh.FRAMES] = frames
             if max_frames is not None and frames >= max_frames:

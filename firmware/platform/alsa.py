@@ -111,9 +111,13 @@ class AlsaDuplex:
         samples.decode_channel(data, out, n, self.channels, self.input_channel, self.in_width, self.in_bits)
         return n
 
-    def write(self, x, n):
-        """n float32 samples to every output channel. Returns False after an underrun."""
-        samples.encode_all(x, self.out_raw, n, self.channels, self.out_width, self.out_bits)
+    def write(self, x, n, right=None):
+        """n float32 samples to every output channel (with `right`: x to channel 0, right to
+        channel 1, x to any further one). Returns False after an underrun."""
+        if right is None:
+            samples.encode_all(x, self.out_raw, n, self.channels, self.out_width, self.out_bits)
+        else:
+            samples.encode_pair(x, right, self.out_raw, n, self.channels, self.out_width, self.out_bits)
         buf = self.out_raw if n == self.period else self.out_raw[: n * self.channels * self.out_width]
         r = self.playback.write(buf)
         if r == EPIPE or (isinstance(r, int) and r < 0):

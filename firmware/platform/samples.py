@@ -37,3 +37,20 @@ def encode_all(x, raw, n, channels, width, bits):
             o = (i * channels + c) * width
             for b in range(width):
                 raw[o + b] = (v >> (8 * b)) & 0xFF
+
+
+@njit(cache=True)
+def encode_pair(left, right, raw, n, channels, width, bits):
+    """float32 left and right -> integer PCM on channels 0 and 1 (left again on any others)."""
+    top = (1 << (bits - 1)) - 1
+    for i in range(n):
+        for c in range(channels):
+            s = right[i] if c == 1 else left[i]
+            if s > 1.0:
+                s = 1.0
+            elif s < -1.0:
+                s = -1.0
+            v = np.int64(round(s * top))
+            o = (i * channels + c) * width
+            for b in range(width):
+                raw[o + b] = (v >> (8 * b)) & 0xFF

@@ -41,8 +41,13 @@ def render_with_chain(mf, x, block=64, knobs=None, ir=None, sample_rate=None, ri
         chain.set_drive(knobs[0], immediate=True)
         if len(knobs) > 1:
             chain.set_knob2(knobs[1], immediate=True)
-    y = np.empty_like(x)
-    chain.process(x, y, len(x))
+    if chain.stereo:               # two channels: (frames, 2), left and right
+        left, right = np.empty_like(x), np.empty_like(x)
+        chain.process_stereo(x, left, right, len(x))
+        y = np.stack([left, right], axis=1)
+    else:
+        y = np.empty_like(x)
+        chain.process(x, y, len(x))
     if chain.faults:
         # The chain plays a faulted model as silence; offline that must not pass unnoticed.
         log.warning("%s: the model produced NaN/Inf: %d block(s) of its output were replaced by silence",
@@ -65,8 +70,9 @@ def _check_options(args):
     for value in args.knob or []:
         if not 0.0 <= value <= 1.0:
             raise UserError(f"--knob {value:g} is out of range: a knob input is 0..1")
-    if args.model_only and (args.set or args.stomp):
-        raise UserError(f"{'--set' if args.set else '--stomp'}: not with --model-only (the bare model has no rig)")
+    if args.model_only and (args.set or args.stomp or args.stereo):
+        flag = "--set" if args.set else "--stomp" if args.stomp else "--stereo"
+        raise UserError(f"{flag}: not with --model-only (the bare model has no rig)")
     args.rig_settings = rig_settings(args.set)
 
 
@@ -81,12 +87,51 @@ def _rate_hint(mf):
     return ""
 
 
+def _from_preset(args):
+    """`--preset FILE`: the model, drive model, IR, controls and rig of a preset (and
+    snapshot), as the pedal plays them; options given beside it win. [(rig settings)]."""
+    if getattr(args, "preset", None) is None:
+        if args.model is None:
+            raise UserError("render: give a MODEL, or --preset FILE")
+        if getattr(args, "snapshot", None) is not None:
+            raise UserError("--snapshot: only with --preset")
+        return [], {}
+    import os
+
+    from firmware.core.errors import PresetError
+    from firmware.presets import format as preset_format
+    if args.model is not None:
+        raise UserError("--preset: the preset names the model; leave out MODEL")
+    if args.model_only:
+        raise UserError("--preset: not with --model-only (a preset is the whole rig)")
+    try:
+        preset = preset_format.read(args.preset)
+        s = preset.snapshot_settings(args.snapshot or 0)
+    except PresetError as e:
+        raise UserError(str(e)) from None
+    models = args.models or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(args.preset))), "models")
+    if not preset.amp:
+        raise UserError(f"{args.preset}: names no amp model")
+    args.model = os.path.join(models, preset.amp)
+    if preset.ir and args.ir is None:
+        args.ir = os.path.join(models, "irs", preset.ir)
+    if preset.drive_model and args.stomp is None:
+        args.stomp = os.path.join(models, preset.drive_model)
+    for name in ("drive", "level"):
+        if getattr(args, name) is None and name in s.controls:
+            setattr(args, name, s.controls[name])
+    extra = {"gate_threshold_db": s.controls["gate"]} if "gate" in s.controls else {}
+    return s.rig_settings(), extra
+
+
 def run(args):
     try:
         outputs.check_output(args.output, args.force)   # before any work
     except outputs.OutputError as e:
         raise UserError(str(e)) from None
+    preset_rig, preset_extra = _from_preset(args)
     _check_options(args)
+    args.rig_settings = preset_rig + args.rig_settings      # --set on top of the preset
     try:
         mf = load(args.model, sample_rate=args.sample_rate, submodel=args.submodel)
         stomp = load(args.stomp) if args.stomp else None
@@ -119,6 +164,9 @@ def run(args):
         if rate != mf.sample_rate:
             log.info("%s runs at %d Hz: resampled from and to the input's %d Hz", mf.name, mf.sample_rate, rate)
         settings = {k: v for k, v in (("drive", args.drive), ("level", args.level)) if v is not None}
+        if args.stereo:
+            settings["stereo_out"] = True
+        settings.update(preset_extra)
         from firmware.dsp.resample import ResampleError
         try:
             y = render_with_chain(mf, x, block=args.block, knobs=knobs, ir=ir, sample_rate=rate,
@@ -140,7 +188,7 @@ def run(args):
 def register(sub):
     p = sub.add_parser("render", help="render a WAV file through a model offline",
                        description="Render IN.wav through MODEL (.npz, .nam, .json or .aidax) into OUT.wav (32-bit float).")
-    p.add_argument("model")
+    p.add_argument("model", nargs="?", help="the model (leave it out with --preset)")
     p.add_argument("input", metavar="IN.wav")
     p.add_argument("output", metavar="OUT.wav")
     p.add_argument("--block", type=int, default=64, help="block size in samples (default 64, as the pedal)")
@@ -149,11 +197,18 @@ def register(sub):
     p.add_argument("--model-only", action="store_true",
                    help="the bare model output, as its reference player gives it (no gate, IR, level)")
     p.add_argument("--ir", metavar="IR.wav", help="cabinet impulse response (not with --model-only)")
+    p.add_argument("--stereo", action="store_true", help="two channels, a wide delay and reverb, as the pedal "
+                   "plays with audio.stereo_out (not with --model-only)")
     p.add_argument("--stomp", metavar="PEDAL", help="a pedal capture (.nam, .json...) played before the model, in "
                    "the drive slot, at its own gain (not with --model-only)")
     p.add_argument("--drive", type=float, metavar="V", help="drive pot position 0..1 (pedal default 0.5)")
     p.add_argument("--level", type=float, metavar="V", help="level pot position 0..1 (pedal default 0.8)")
     add_set_option(p)
+    p.add_argument("--preset", metavar="FILE", help="a preset (.toml, docs/presets.md): its models, IR, controls and "
+                   "rig, as the pedal plays it from the first sample (`simulate --preset` plays the same samples)")
+    p.add_argument("--snapshot", type=int, metavar="N", help="with --preset: its snapshot N (0: its own settings)")
+    p.add_argument("--models", metavar="DIR", help="with --preset: the models folder (default: models beside the "
+                   "preset's folder)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("--sample-rate", type=int, metavar="HZ",
                    help="sample rate of a GuitarML/AIDA-X model (GuitarML files do not state one; default 44100)")

@@ -170,9 +170,10 @@ class Delay(Block):
     TRAILS = True
     N_STATE = 11
 
-    def __init__(self, sample_rate, max_block, targets=None, crossfade_ms=XFADE_MS):
+    def __init__(self, sample_rate, max_block, targets=None, crossfade_ms=XFADE_MS, spread=0.0):
         super().__init__(sample_rate, max_block, targets)
-        self.samples_per_ms = self.sample_rate / 1000.0
+        # spread: this delay's times run that much longer (a wide stereo delay's right channel)
+        self.samples_per_ms = self.sample_rate / 1000.0 * (1.0 + float(spread))
         # 2 s and the one sample a read-before-write line needs. float32: it holds audio, not a
         # filter's memory, and half the bytes is half the memory traffic on the Pi
         self.line = np.zeros(round(MAX_TIME_MS * self.samples_per_ms) + 1, np.float32)
