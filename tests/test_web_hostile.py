@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("aiohttp")
-from firmware.testing.web import Client, free_port, start_web, stop  # noqa: E402
+from firmware.testing.web import Client, free_port, idle_flood, start_web, stop  # noqa: E402
 from firmware.web import auth, connections, files  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,18 +91,6 @@ def need_descriptors(n):
         if hard != resource.RLIM_INFINITY and hard < n:
             pytest.skip(f"needs {n} file descriptors here (hard limit {hard})")
         resource.setrlimit(resource.RLIMIT_NOFILE, (n, hard))
-
-
-def idle_flood(port, n, sources):
-    """n connections that never send anything, from the addresses `sources` in turn."""
-    socks = []
-    for i in range(n):
-        s = socket.socket()
-        s.setblocking(False)
-        s.bind((sources[i % len(sources)], 0))
-        s.connect_ex(("127.0.0.1", port))
-        socks.append(s)
-    return socks
 
 
 def request_from(source, port, method, path, body=None, headers=None, timeout=20):

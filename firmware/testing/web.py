@@ -111,3 +111,17 @@ class Client:
     def upload(self, files, **kw):
         body, ctype = multipart([("files", n, d) for n, d in files])
         return self.request("POST", "/api/upload", body, headers={"Content-Type": ctype}, json_body=False, **kw)
+
+
+def idle_flood(port, n, sources, host="127.0.0.1"):
+    """n connections that never send anything, from the addresses `sources` in turn (an
+    outsider tying up the page's descriptors): the sockets, for the caller to close."""
+    import socket
+    socks = []
+    for i in range(n):
+        s = socket.socket()
+        s.setblocking(False)
+        s.bind((sources[i % len(sources)], 0))
+        s.connect_ex((host, port))
+        socks.append(s)
+    return socks

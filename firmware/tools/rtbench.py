@@ -48,6 +48,9 @@ PHASES = {
     6: "the web page open (live status) and a .nam uploaded through it every second",
     8: "the whole rig on (boost, tone stack, delay, reverb) with every parameter swept and every block "
        "switched through the control channel",
+    9: "20 presets (mixed models, IRs, effects) stomped through every 0.3 s by the control channel",
+    10: "an outsider on the network: 800 idle connections, wrong passwords from 20 addresses, zip floods, "
+        "beside the player's page",
 }
 
 
@@ -321,6 +324,10 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
                 from firmware.tools.webbench import web_phase as hook
             if phase == 8:                         # the rig (firmware/tools/rigstorm.py)
                 from firmware.tools.rigstorm import rig_phase as hook
+            if phase == 9:                         # presets (firmware/tools/presetstorm.py)
+                from firmware.tools.presetstorm import preset_phase as hook
+            if phase == 10:                        # the hostile network (firmware/tools/hostilebench.py)
+                from firmware.tools.hostilebench import hostile_phase as hook
             rig_changes = rig_refused = 0
             if hook is not None:
                 hook_state = hook("start", work)
@@ -356,8 +363,15 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
                     copied += hook_state.get("uploads", 0)       # the web phase's uploads (files in)
                     rig_changes = hook_state.get("sent", 0) if phase == 8 else 0
                     rig_refused = hook_state.get("errors", 0) if phase == 8 else 0
+                    if phase == 9 and hook_state.get("waits"):      # stomp -> the new preset's model plays
+                        switch_wait = list(hook_state["waits"])
+                    if phase == 9 and hook_state.get("errors"):
+                        log(f"phase 9: {hook_state['errors']} stomps refused, the first: {hook_state.get('error')}")
                     if rig_refused:
                         log(f"phase 8: {rig_refused} changes refused, the first: {hook_state.get('error')}")
+                    if phase == 10:
+                        from firmware.tools.hostilebench import summary
+                        log(f"phase 10: {summary(hook_state)}")
             cpu, late = col.stop()
             after = request(sock, {"cmd": "status"})["status"]
             for h in hogs:
@@ -380,6 +394,7 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
                 "midi": (after.get("midi", {}).get("events", 0) - before.get("midi", {}).get("events", 0)),
                 "rig_changes": rig_changes, "rig_refused": rig_refused,
                 "switch_ms": float(np.median(switch_wait) * 1e3) if switch_wait else None,
+                "switch_max_ms": float(np.max(switch_wait) * 1e3) if switch_wait else None,
                 "library_ms": float(np.median(library_wait) * 1e3) if library_wait else None,
             })
             time.sleep(1.0)
