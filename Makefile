@@ -12,7 +12,7 @@ help:
 	@echo "make bench          real-time factor table of every kernel, and PyTorch's"
 	@echo "make bench-realtime xruns and lateness of the running pedal on a JACK dummy device, in phases"
 	@echo "make default-model  retrain the bundled model and remake the bundled IR and DI clip"
-	@echo "make install        on a Raspberry Pi: install the pedal as a boot service (sudo)"
+	@echo "make install        on a Raspberry Pi: install the pedal as a boot service (sudo); HOTSPOT=auto|always|off"
 	@echo "make uninstall      reverse make install (PURGE=1 also removes config and models)"
 	@echo "make deploy HOST=pedal.local FILES=\"a.nam b.npz\"   copy models to a pedal over SSH"
 	@echo "make check-arm64    (root) install + test in an arm64 Debian root under qemu, 30-40 min; SUITE=trixie"
@@ -42,7 +42,7 @@ default-model: $(VENV)/.dev
 
 # On the Pi (these build their own venv in /opt/tubeless; no dev venv needed).
 install:
-	sh scripts/install.sh $(if $(HAT),--hat $(HAT)) $(if $(DRYRUN),--dry-run)
+	sh scripts/install.sh $(if $(HAT),--hat $(HAT)) $(if $(HOTSPOT),--hotspot $(HOTSPOT)) $(if $(DRYRUN),--dry-run)
 
 uninstall:
 	sh scripts/uninstall.sh $(if $(PURGE),--purge) $(if $(DRYRUN),--dry-run)

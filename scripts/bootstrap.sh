@@ -52,6 +52,8 @@ test_packages() {
     # the web page's browser tests: headless Chromium and its WebDriver
     { command -v chromium || command -v chromium-browser; } >/dev/null 2>&1 || missing="$missing chromium"
     command -v chromedriver >/dev/null 2>&1 || missing="$missing chromium-driver"
+    # the hotspot's QR code, decoded back (tests/test_hotspot_qr.py)
+    command -v zbarimg >/dev/null 2>&1 || missing="$missing zbar-tools"
     [ -n "$missing" ] || return 0
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         say "installing$missing for the real-time tests"

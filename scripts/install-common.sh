@@ -23,6 +23,12 @@ WEB_USER=tubeless-web
 WEB_STATEDIR=/var/lib/tubeless-web
 WEB_UNIT_NAME=tubeless-web.service
 AVAHI_SERVICE_DIR=/etc/avahi/services
+# The pedal's own Wi-Fi (systemd/tubeless-hotspot.service, docs/hotspot.md): root's unit,
+# its settings (the password: 0640 root:tubeless-web), NetworkManager's profiles of ours.
+HOTSPOT_UNIT_NAME=tubeless-hotspot.service
+HOTSPOT_STATEDIR=/var/lib/tubeless-hotspot
+NM_PROFILE_DIR=/etc/NetworkManager/system-connections
+HOTSPOT_PROFILE=$NM_PROFILE_DIR/tubeless-hotspot.nmconnection
 # Marks the lines install.sh adds to the Pi's config.txt, so they can be replaced or removed.
 BOOT_BEGIN='# >>> tubeless: codec HAT (scripts/install.sh) >>>'
 BOOT_END='# <<< tubeless <<<'
@@ -75,6 +81,14 @@ require_root_for_live_system() {
 }
 
 have_systemd() { [ -d /run/systemd/system ]; }
+
+# True when this machine has a Wi-Fi interface (SYS_CLASS_NET: for tests).
+have_wifi() {
+    for wireless in "${SYS_CLASS_NET:-/sys/class/net}"/*/wireless; do
+        [ -d "$wireless" ] && return 0
+    done
+    return 1
+}
 
 # Write stdin to a file atomically (temp name, then rename), or only say so under --dry-run.
 write_file() {

@@ -6,11 +6,13 @@ set -eu
 
 usage() {
     cat <<EOF
-Usage: install.sh [--dry-run] [--hat HAT] [--no-apt] [--no-venv] [--no-warm] [--no-service]
+Usage: install.sh [--dry-run] [--hat HAT] [--hotspot MODE] [--no-apt] [--no-venv] [--no-warm] [--no-service]
 
   --hat HAT     also enable the codec HAT in the boot config.txt (reboot needed) and, once
                 its card is present, set its mixer for a guitar (first install only).
                 HAT: $SUPPORTED_HATS
+  --hotspot MODE  the pedal's own Wi-Fi (docs/hotspot.md): auto (when no known network comes
+                within 20 s of boot; the default where there is Wi-Fi), always, or off
   --dry-run     print what would be done, change nothing
   --no-apt      skip apt-get (packages already there)
   --no-venv     skip creating/upgrading the Python environment in PREFIX/venv
@@ -36,12 +38,14 @@ SRC=$(cd "$here/.." && pwd)
 
 PYTHON=${PYTHON:-python3}
 ASSETS_DIR=${ASSETS_DIR:-$SRC/firmware/data}
-hat="" do_apt=1 do_venv=1 do_warm=1 do_service=1
+hat="" hotspot="" do_apt=1 do_venv=1 do_warm=1 do_service=1
 while [ $# -gt 0 ]; do
     case $1 in
         --dry-run) DRY_RUN=1 ;;
         --hat) [ $# -ge 2 ] || { usage >&2; exit 2; }; hat=$2; shift ;;
         --hat=*) hat=${1#--hat=} ;;
+        --hotspot) [ $# -ge 2 ] || { usage >&2; exit 2; }; hotspot=$2; shift ;;
+        --hotspot=*) hotspot=${1#--hotspot=} ;;
         --no-apt) do_apt=0 ;;
         --no-venv) do_venv=0 ;;
         --no-warm) do_warm=0 ;;
@@ -52,6 +56,11 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ -z "$hat" ] || require_supported_hat "$hat"
+case $hotspot in
+    auto|always|off) ;;
+    "") if have_wifi; then hotspot=auto; else hotspot=off; fi ;;
+    *) echo "install.sh: --hotspot: auto, always or off, not '$hotspot'" >&2; usage >&2; exit 2 ;;
+esac
 require_root_for_live_system install
 
 if ! on_live_system; then
@@ -80,6 +89,9 @@ if [ "$do_apt" = 1 ]; then
     packages="python3 python3-venv python3-dev gcc libc6-dev libasound2-dev libsndfile1 alsa-utils"
     # avahi: the web page answers at http://<hostname>.local/ (Raspberry Pi OS has it already).
     packages="$packages avahi-daemon"
+    # The hotspot: NetworkManager runs it (Raspberry Pi OS has it), iw counts the phones on
+    # it, avahi-publish answers tubeless.local there.
+    [ "$hotspot" = off ] || packages="$packages network-manager iw avahi-utils"
     quietly env DEBIAN_FRONTEND=noninteractive apt-get update -q || die "apt-get update failed (above)"
     # The GPIO library (setup_gpio below): Raspberry Pi OS packages lgpio for its own Python;
     # plain Debian and Ubuntu do not, and PyPI has no wheel for every Python (none for 3.13),
@@ -258,6 +270,42 @@ if on_live_system && [ "$do_venv" = 1 ] && [ ! -e "$WEB_STATEDIR/password" ]; th
     fi
 fi
 
+# ---------------------------------------------------------------- the pedal's own Wi-Fi
+hotspot_unit=$DESTDIR$UNITDIR/$HOTSPOT_UNIT_NAME
+if [ "$hotspot" != off ]; then
+    say "hotspot ($hotspot): $HOTSPOT_UNIT_NAME, its settings in $HOTSPOT_STATEDIR, $HOTSPOT_PROFILE"
+    sed -e "s#/opt/tubeless#$PREFIX#g" "$SRC/systemd/$HOTSPOT_UNIT_NAME" | write_file "$hotspot_unit" 0644
+    run install -d -m 0755 "$DESTDIR$NM_PROFILE_DIR"
+    if on_live_system; then
+        # root writes it; the page's group reads the password to show the join code
+        run install -d -m 0750 -o root -g "$WEB_USER" "$HOTSPOT_STATEDIR"
+    else
+        run install -d -m 0750 "$DESTDIR$HOTSPOT_STATEDIR"
+    fi
+    if on_live_system && [ "$do_venv" = 1 ]; then
+        # The first time: a name from the machine id and a random password; later: kept.
+        nm_load="--no-load"
+        if command -v nmcli >/dev/null 2>&1 && nmcli -t general status >/dev/null 2>&1; then
+            nm_load=""                     # NetworkManager runs: it reads the profile at once
+        fi
+        # shellcheck disable=SC2086  # $nm_load: one flag or none
+        run "$VENV/bin/tubeless" hotspot --settings-file "$HOTSPOT_STATEDIR/hotspot.json" setup \
+            --mode "$hotspot" --web-group "$WEB_USER" $nm_load \
+            || warn "could not set up the hotspot (above): the pedal plays, the page needs a network"
+    fi
+    avahi_conf=/etc/avahi/avahi-daemon.conf
+    if [ -f "$DESTDIR$avahi_conf" ] && grep -Eq '^[[:space:]]*allow-interfaces[[:space:]]*=' "$DESTDIR$avahi_conf" \
+            && ! grep -Eq '^[[:space:]]*allow-interfaces[[:space:]]*=.*wlan0' "$DESTDIR$avahi_conf"; then
+        warn "$avahi_conf limits avahi to some interfaces (allow-interfaces): add wlan0 for tubeless.local on the hotspot"
+    fi
+elif [ -e "$hotspot_unit" ]; then
+    say "hotspot off: removing $HOTSPOT_UNIT_NAME and its profile (its settings stay)"
+    if on_live_system && have_systemd; then
+        run systemctl disable --now "$HOTSPOT_UNIT_NAME" || true
+    fi
+    run rm -f "$hotspot_unit" "$DESTDIR$HOTSPOT_PROFILE"
+fi
+
 # ---------------------------------------------------------------- Numba cache
 if [ "$do_warm" = 1 ]; then
     # Compiled code is keyed by source path and CPU: it must be built here, by the service
@@ -320,6 +368,10 @@ if [ "$do_service" = 1 ]; then
         fi
         run systemctl enable "$WEB_UNIT_NAME"
         run systemctl restart "$WEB_UNIT_NAME"
+        if [ "$hotspot" != off ]; then
+            run systemctl enable "$HOTSPOT_UNIT_NAME"
+            run systemctl restart "$HOTSPOT_UNIT_NAME"
+        fi
     else
         warn "systemd is not running here: enable $UNIT_NAME on the Pi"
     fi
@@ -331,4 +383,8 @@ if [ -n "$web_password" ]; then
     say "web page: $web_url  password: $web_password  (change it on the page's Settings)"
 else
     say "web page: $web_url  (password unchanged; a new one: sudo -u $WEB_USER $VENV/bin/tubeless web --new-password)"
+fi
+if [ "$hotspot" != off ] && on_live_system && [ "$DRY_RUN" != 1 ] && [ -e "$HOTSPOT_STATEDIR/hotspot.json" ]; then
+    say "where no known network is, the pedal makes its own (page at http://10.42.0.1/ or http://tubeless.local/):"
+    "$VENV/bin/tubeless" hotspot --settings-file "$HOTSPOT_STATEDIR/hotspot.json" || true
 fi

@@ -34,11 +34,35 @@ require_root_for_live_system uninstall
 
 if on_live_system && { have_systemd || [ "$DRY_RUN" = 1 ]; }; then
     # disable --now stops it too; '|| true': a unit that is already gone is fine.
+    run systemctl disable --now "$HOTSPOT_UNIT_NAME" || true
     run systemctl disable --now "$WEB_UNIT_NAME" || true
     run systemctl disable --now "$UNIT_NAME" || true
 fi
 if [ -e "$DESTDIR$UNITDIR/$UNIT_NAME" ]; then
     run rm -f "$DESTDIR$UNITDIR/$UNIT_NAME"
+fi
+# The hotspot: its unit, its NetworkManager profile, its settings (the password).
+hotspot_gone=0
+for f in "$UNITDIR/$HOTSPOT_UNIT_NAME" "$HOTSPOT_PROFILE"; do
+    if [ -e "$DESTDIR$f" ]; then
+        run rm -f "$DESTDIR$f"
+        hotspot_gone=1
+    fi
+done
+if [ -e "$DESTDIR$HOTSPOT_STATEDIR" ]; then
+    run rm -rf "$DESTDIR$HOTSPOT_STATEDIR"
+fi
+# The known networks added from the page are the player's, like the config: --purge only.
+if [ "$purge" = 1 ]; then
+    for f in "$DESTDIR$NM_PROFILE_DIR"/tubeless-known-*.nmconnection; do
+        if [ -e "$f" ]; then
+            run rm -f "$f"
+            hotspot_gone=1
+        fi
+    done
+fi
+if [ "$hotspot_gone" = 1 ] && on_live_system && command -v nmcli >/dev/null 2>&1; then
+    run nmcli connection reload || true
 fi
 # The web page: its unit and its mDNS record.
 for f in "$UNITDIR/$WEB_UNIT_NAME" "$AVAHI_SERVICE_DIR/tubeless.service"; do

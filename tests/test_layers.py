@@ -16,8 +16,9 @@ LAYERS = [
     ("models",),
     ("importers",),
     ("dsp",),
-    ("ipc",),
-    ("engine", "librarian", "pedal", "web"),
+    ("presets",),
+    ("ipc", "network"),
+    ("engine", "librarian", "pedal", "web", "capture"),
     ("testing",),
     ("tools",),
 ]
@@ -127,7 +128,7 @@ def reachable(graph, start):
 
 def test_the_engine_cannot_reach_the_importers_or_the_control_side(graph):
     forbidden = ("firmware.importers", "firmware.pedal", "firmware.web", "firmware.librarian",
-                 "firmware.tools", "firmware.testing")
+                 "firmware.capture", "firmware.network", "firmware.tools", "firmware.testing")
     reached = sorted(m for m in reachable(graph, "firmware.engine") if m.startswith(forbidden))
     assert not reached, f"the audio process reaches: {reached}"
 
