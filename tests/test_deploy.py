@@ -124,3 +124,15 @@ def test_unwritable_models_dir_explains_the_group(ssh_pedal):
     (local / "A.npz").write_bytes(b"x")
     proc = deploy({**env, "REMOTE_DIR": "/nonexistent/models"}, "pedal.local", str(local / "A.npz"))
     assert proc.returncode == 1 and "'tubeless' group" in proc.stderr
+
+
+def test_presets_go_to_the_presets_folder_beside_the_models(ssh_pedal):
+    models, local, env, _ = ssh_pedal
+    (local / "Plexi.nam").write_bytes(b"nam model")
+    (local / "solo.toml").write_text('amp = "Plexi.nam"\n')
+    proc = deploy(env, "pedal.local", str(local / "Plexi.nam"), str(local / "solo.toml"))
+    assert proc.returncode == 0, proc.stderr
+    presets = models.parent / "presets"
+    assert sorted(p.name for p in models.iterdir()) == ["Old.npz", "Plexi.nam"]
+    assert [p.name for p in presets.iterdir()] == ["solo.toml"]
+    assert (presets / "solo.toml").read_text() == 'amp = "Plexi.nam"\n'
