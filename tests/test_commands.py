@@ -16,7 +16,10 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "processes.md"
 # `tubeless ctl` words that make a valid request of every command: a new command needs one here
 EXAMPLES = {"next": [], "prev": [], "select": ["B"], "bypass": ["on"], "mute": ["off"], "set": ["drive", "0.5"],
             "toggle": ["boost"], "tap": [], "status": [], "models": [], "global_ir": [""], "tuner": ["on"],
-            "pitch": [], "midi": ["cc", "11", "3"]}
+            "pitch": [], "midi": ["cc", "11", "3"], "stomp": ["A"],
+            # presets (in this order: the first makes the preset the others use)
+            "presets": [], "preset-save-as": ["Verse"], "snapshot": ["0"], "save": [], "preset": ["1"],
+            "preset-rename": ["Verse", "Chorus"], "bank": ["setlist"], "preset-delete": ["Chorus"]}
 KNOWN_CONTROLS = ("(known: drive, level, knob2, gate, bass, mid, treble, presence or BLOCK.PARAM: "
                   + ", ".join(rig.names()) + ")")
 
@@ -81,10 +84,11 @@ def test_checks_normalise_and_refuse_in_one_line():
 
 def test_ctl_words_and_usage():
     assert commands.ctl_usage() == (
-        "next | prev | select NAME | bypass [on|off] | mute [on|off] | set drive|level|knob2|gate|BLOCK.PARAM VALUE | "
+        "next | prev | select NAME | stomp NAME|none | bypass [on|off] | mute [on|off] | set drive|level|knob2|gate|BLOCK.PARAM VALUE | "
         "toggle BLOCK [on|off] | tap | status | "
-        "models | tuner [on|off] (without: a live line until Ctrl-C) | pitch | midi cc CONTROL VALUE [CHANNEL] | "
-        "midi program N [CHANNEL]")
+        "models [TEXT] | tuner [on|off] (without: a live line until Ctrl-C) | pitch | midi cc CONTROL VALUE [CHANNEL] | "
+        "midi program N [CHANNEL] | preset NAME|N|next|prev | snapshot N|next|prev | bank NAME|N | presets | save | "
+        "preset-save-as NAME | preset-rename NAME NEW | preset-delete NAME")
     assert from_words("set", ["level", "0.3"]) == {"cmd": "set", "param": "level", "value": "0.3"}
     assert from_words("bypass", []) == {"cmd": "bypass"}
     assert from_words("midi", ["program", "3", "2"]) == {"cmd": "midi", "events": [{"type": "program", "program": 3,

@@ -83,4 +83,4 @@ def test_the_cache_holds_verified_files_keyed_by_content(tmp_path):
     lib.loader = None                       # converting now would fail
     entries = lib.scan(settle=False)
     assert [e["file"] for e in entries] == ["a.npz", "copy.npz"] and entries[1]["model"] == cached
-    assert [e["ev"] for e in events].count("library") == 2
+    assert [e["ev"] for e in events].count("library_end") == 2        # two generations sent

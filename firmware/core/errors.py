@@ -62,12 +62,34 @@ class PasswordError(UserError, ValueError):
     """A web password that cannot be set or checked."""
 
 
+class HotspotError(SettingsError):
+    """A hotspot or Wi-Fi setting, profile or request that cannot be used (firmware/network)."""
+
+
+class NetworkManagerError(UserError, RuntimeError):
+    """NetworkManager (nmcli) is missing, or refused or failed a change."""
+
+
 class FileError(UserError, ValueError):
     """A refused upload name or file; the text is the one-line reason shown on the page."""
 
 
 class SimulationError(UserError, ValueError):
     """A `simulate` event list or option that cannot be played."""
+
+
+class PresetError(UserError, ValueError):
+    """A preset, bank or rig bundle that cannot be used (firmware.presets); the text names
+    the file and the key."""
+
+
+class LayoutError(UserError, ValueError):
+    """A capture signal's layout sidecar that cannot describe the audio it sits next to."""
+
+
+class CaptureError(UserError, RuntimeError):
+    """A capture (`tubeless capture`) that cannot start or whose recording cannot be used: the
+    text says what to change (a level, a cable, the running pedal)."""
 
 
 # --- devices and processes --------------------------------------------------------------

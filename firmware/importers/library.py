@@ -67,6 +67,9 @@ class ModelLibrary:
         self._rejected = {}      # path -> stamp that failed (one log line per version)
         self._order = []
         self.version = 0
+        self._change_count = 0   # entries added, replaced or removed; settle_order() publishes them
+        self._order_version = 0
+        self.on_progress = None  # called after each file loaded in a scan (the librarian's progress)
         self._stop = threading.Event()
         self._thread = None
         self.current = None      # (path, stamp) being loaded
@@ -112,6 +115,7 @@ class ModelLibrary:
         for path in [p for p in known if p not in listing]:
             with self._lock:
                 self._entries.pop(path, None)
+                self._change_count += 1
             log.info("model removed: %s", os.path.basename(path))
             changed = True
         for path, stamp in sorted(listing.items()):
@@ -136,26 +140,43 @@ class ModelLibrary:
                 if entry is not None:
                     with self._lock:
                         self._entries.pop(path, None)
+                        self._change_count += 1
                     changed = True
                 continue
             self._rejected.pop(path, None)
             ir_path = stamp[3][0] if stamp[3] else None
             with self._lock:
                 self._entries[path] = Entry(path, stamp, mf, ir_path)
+                self._change_count += 1
             log.info("model %s: %s (%s, %d Hz%s)", "updated" if entry else "added", os.path.basename(path),
                      mf.architecture, mf.sample_rate, f", IR {os.path.basename(ir_path)}" if ir_path else "")
             changed = True
+            if self.on_progress:
+                self.on_progress(self)       # a long first scan may show what it has so far
         self._seen = listing
-        order = self._ordered()
-        if order != self._order:
-            changed = True
-        if changed:
-            with self._lock:
-                self._order = order
-                self.version += 1
-            if self.on_change:
-                self.on_change(self)
+        changed = self.settle_order() or changed
+        if changed and self.on_change:
+            self.on_change(self)
         return changed
+
+    def settle_order(self):
+        """Put the entries loaded so far in playing order (version + 1 when that changed
+        anything); scan() ends with it, a scan's on_progress may call it mid-way."""
+        order = self._ordered()
+        with self._lock:
+            if order == self._order and self._order_version == self._change_count:
+                return False
+            self._order = order
+            self._order_version = self._change_count
+            self.version += 1
+        return True
+
+    def drop(self, path):
+        """Forget an entry (its file stays refused until it changes: the caller rejects it)."""
+        with self._lock:
+            if self._entries.pop(path, None) is not None:
+                self._change_count += 1
+        self.settle_order()
 
     def _reject(self, path, stamp, why):
         self._rejected[path] = stamp
@@ -175,12 +196,12 @@ class ModelLibrary:
             base = os.path.basename(p)
             by_name.setdefault(base, p)
             by_name.setdefault(os.path.splitext(base)[0], p)
-        first = []
+        first = {}                       # a dict: ordered, and found in O(1) among thousands
         for w in wanted:
             p = by_name.get(w)
-            if p and p not in first:
-                first.append(p)
-        return first + [p for p in paths if p not in first]
+            if p:
+                first.setdefault(p, None)
+        return list(first) + [p for p in paths if p not in first]
 
     # --- access -------------------------------------------------------------------------
     def entries(self):

@@ -22,11 +22,15 @@ from dataclasses import dataclass
 from typing import Callable
 
 from firmware.core import docsections
-from firmware.core.errors import MessageError
+from firmware.core.errors import MessageError, UserError
 from firmware.dsp import rig
+from firmware.presets import format as preset_format
 
 MIDI_EVENT_TYPES = {"cc": ("control", "value"), "program": ("program",)}
 MAX_MIDI_EVENTS = 1024        # per message: a burst, not a file
+MODELS_PAGE = 1000            # models per `models` reply at most (fewer when they would pass the message limit)
+MODELS_MAX = 1_000_000        # an offset past any library
+MAX_SEARCH = 200              # characters of a `models` search
 SET_PARAMS = {"drive": (0.0, 1.0), "level": (0.0, 1.0), "knob2": (0.0, 1.0), "gate": (-100.0, 0.0)}
 ON_VALUES = {"on": True, "off": False, "true": True, "false": False, "1": True, "0": False,
              True: True, False: False}      # (as keys, 1 and 0 are True and False)
@@ -63,6 +67,32 @@ def _model_name(value, req):
     if not isinstance(value, (str, int)) or isinstance(value, bool) or str(value) == "":
         raise MessageError("select: needs a model 'name'")
     return str(value)
+
+
+def _stomp_name(value, req):
+    if not isinstance(value, (str, int)) or isinstance(value, bool) or str(value) == "":
+        raise MessageError("stomp: needs a model 'name', or \"none\"")
+    return str(value)
+
+
+def _whole(name, hi):
+    """The check of a whole-number argument 0..hi."""
+    def check(value, req):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= hi:
+            raise MessageError(f"{req['cmd']}: '{name}' must be a whole number 0..{hi}, got {value!r}")
+        return value
+    return check
+
+
+def _search(value, req):
+    if not isinstance(value, str) or len(value) > MAX_SEARCH:
+        raise MessageError(f"{req['cmd']}: 'search' must be text of at most {MAX_SEARCH} characters")
+    return value
+
+
+def models_words(words):
+    """`tubeless ctl models [TEXT...]`: the words are what to look for."""
+    return {"cmd": "models", "search": " ".join(words)} if words else {"cmd": "models"}
 
 
 def _set_param(value, req):
@@ -150,10 +180,46 @@ def midi_message(words):
     return {"cmd": "midi", "events": [ev]}
 
 
+# --- presets (firmware.presets) -----------------------------------------------------------
+STEPS = ("next", "prev")
+
+
+def _preset_ref(value, req):
+    """A preset's (bank's) name, or its 1-based number; `preset`/`snapshot` also take next/prev."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    if not isinstance(value, str) or not value.strip() or len(value) > preset_format.MAX_NAME:
+        raise MessageError(f"{req['cmd']}: needs a 'name' (or a number) of at most {preset_format.MAX_NAME} "
+                           "characters")
+    return value.strip()
+
+
+def _new_preset_name(value, req):
+    try:
+        return preset_format.check_name(value)
+    except UserError as e:
+        raise MessageError(f"{req['cmd']}: {e}") from None
+
+
+def _snapshot_ref(value, req):
+    """0 (the preset's own settings) .. MAX_SNAPSHOTS, or next/prev."""
+    if isinstance(value, str) and value in STEPS:
+        return value
+    try:
+        n = int(value) if not isinstance(value, (bool, float)) else None
+    except (TypeError, ValueError):
+        n = None
+    if n is None or not 0 <= n <= preset_format.MAX_SNAPSHOTS:
+        raise MessageError(f"snapshot: 'n' must be 0..{preset_format.MAX_SNAPSHOTS} (0: the preset as saved), "
+                           f"next or prev, got {value!r}")
+    return n
+
+
 # --- the table --------------------------------------------------------------------------
 ON = Arg("on", _on, '"on"/"off"', optional=True)
 BRIEF = "`status` (brief)"
 SELECTED = "`selected`: the model now fading in (`name`, `file`); " + BRIEF
+PRESET = "`preset`, `bank`, `snapshot`: what plays now; " + BRIEF
 
 COMMANDS = {c.name: c for c in (
     Command("next", (), "play the next model of the setlist", SELECTED, page=True),
@@ -161,6 +227,10 @@ COMMANDS = {c.name: c for c in (
     Command("select", (Arg("name", _model_name, "NAME"),),
             "play the model NAME: a file name with or without extension, a model name, or its 1-based "
             "number in the setlist", SELECTED, ctl=("NAME",)),
+    Command("stomp", (Arg("name", _stomp_name, "NAME"),),
+            "the drive slot's captured pedal: the model NAME of the library (as for `select`) plays before the "
+            "amp, crossfaded, at its own gain, and the `stomp` block is switched on; `none`: no capture",
+            "`stomp`: the capture's `{name, file}` or null; " + BRIEF, ctl=("NAME|none",)),
     Command("bypass", (ON,), "bypass on/off; without `on`: toggle", BRIEF, ctl=("[on|off]",), page=True),
     Command("mute", (ON,), "mute on/off; without `on`: toggle", BRIEF, ctl=("[on|off]",), page=True),
     Command("set", (Arg("param", _set_param, "P"), Arg("value", _set_value, "V")),
@@ -179,10 +249,19 @@ COMMANDS = {c.name: c for c in (
     Command("status", (), "model, state, levels, CPU per period, xruns",
             "`status`: model, bypass, mute, library size, CPU per period (p50/p99/p99.9/max as a share of a "
             "period), lateness, xruns, faults, pots, skipped files"),
-    Command("models", (), "the library in playing order",
+    Command("models", (Arg("offset", _whole("offset", MODELS_MAX), "N", optional=True),
+                       Arg("limit", _whole("limit", MODELS_PAGE), "N", optional=True),
+                       Arg("search", _search, "TEXT", optional=True)),
+            "the library in playing order, a page at a time: from `offset` (default 0) at most `limit` models "
+            f"(at most {MODELS_PAGE}; 0: only the counts), those whose name, file or architecture contain "
+            "`search` (any case); a page never passes the message limit, `next` says where the rest starts",
             "`models`: per model `file, name, architecture, sample_rate, num_knobs, format, bytes, ir_file, "
-            "ir_used (the IR could be read), sizes, size, playing`; `rejected`: files the librarian refused or "
-            "the engine could not build, each `{file, error}`"),
+            "ir_used (the IR could be read), sizes, size, playing`, each with `index` (1-based, in the whole "
+            "library); `total` (matching), `count` (the library), `offset`, `next` (null: the last page), "
+            "`revision` (changes whenever the reply would); `rejected`: files the librarian refused or the "
+            "engine could not build, each `{file, error}` (the latest that fit, `rejected_total` of them); "
+            "`library_error`: why the last scan failed, or null",
+            ctl=("[TEXT]",), words=models_words),
     # the web page's setting (it writes the config too): `ctl` takes it, its usage leaves it out
     Command("global_ir", (Arg("file", _ir_file, "NAME"),),
             "the global cabinet IR becomes NAME in the models folder's `irs/` (`\"\"`: none); the pedal starts "
@@ -199,6 +278,30 @@ COMMANDS = {c.name: c for c in (
             "`{\"type\": \"cc\", \"control\": 0-127, \"value\": 0-127}` or `{\"type\": \"program\", "
             f"\"program\": 0-127}}`, `\"channel\": 1-16` (default 1), at most {MAX_MIDI_EVENTS}",
             "`events`: how many", ctl=("cc CONTROL VALUE [CHANNEL]", "program N [CHANNEL]"), words=midi_message),
+    # presets, banks and snapshots (docs/presets.md)
+    Command("preset", (Arg("name", _preset_ref, "NAME/N"),),
+            "play the preset NAME of the presets folder, or number N of the current bank (`next`, `prev`: its "
+            "neighbours): its models crossfade when they differ, its parameters glide, delay and reverb tails "
+            "ring on. A missing model is one line in the log; the rest plays", PRESET, ctl=("NAME|N|next|prev",)),
+    Command("snapshot", (Arg("n", _snapshot_ref, "N"),),
+            f"snapshot N (1..{preset_format.MAX_SNAPSHOTS}) of the playing preset: its parameters only, no reload; "
+            "0: the preset's own settings; `next`, `prev`", PRESET, ctl=("N|next|prev",)),
+    Command("bank", (Arg("name", _preset_ref, "NAME/N"),),
+            "the bank NAME (or number N): footswitch 1 and MIDI Program Change walk its presets, its first "
+            "plays; `setlist`, the last bank, is the models folder's own order", PRESET, ctl=("NAME|N",)),
+    Command("presets", (), "the banks, the presets and the files that are not played",
+            "`banks`: `[{name, presets}]`; `presets`: `[{name, amp, drive_model, ir, snapshots}]`; `errors`: "
+            "`[{file, error}]`; `preset`, `bank`, `snapshot`: what plays"),
+    Command("save", (), "save the settings as they are into the playing preset (into its snapshot when one "
+            "is on: what differs from the preset); keys the pedal does not know stay in the file", PRESET),
+    Command("preset-save-as", (Arg("name", _new_preset_name, "NAME"),),
+            "the settings as they are, with the playing models, as a new preset NAME (added to the current "
+            "bank's file); it becomes the playing preset", PRESET, ctl=("NAME",)),
+    Command("preset-rename", (Arg("name", _preset_ref, "NAME"), Arg("to", _new_preset_name, "NEW")),
+            "rename a preset (its banks follow)", PRESET, ctl=("NAME NEW",)),
+    Command("preset-delete", (Arg("name", _preset_ref, "NAME"),),
+            "delete a preset's file (and its entries in the banks); what plays keeps playing", PRESET,
+            ctl=("NAME",)),
 )}
 # what the web page's buttons may send (a tuple: `in` stays an answer for any JSON value)
 PAGE_COMMANDS = tuple(name for name, c in COMMANDS.items() if c.page)

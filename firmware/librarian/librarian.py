@@ -26,6 +26,7 @@ from firmware.core import limits
 from firmware.core.outputs import atomic_path
 from firmware.importers.library import ModelLibrary
 from firmware.importers.loader import load
+from firmware.ipc import messages
 from firmware.models import modelfile
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,9 @@ def _freeze(x):
     return tuple(_freeze(v) for v in x) if isinstance(x, (list, tuple)) else x
 
 
+PROGRESS_S = 2.0        # a long scan (a pack of hundreds arriving) sends what it has this often
+
+
 class Librarian:
     def __init__(self, directory, cache_dir, rate=48000, ir_max_ms=500.0, poll_s=0.5, global_ir="",
                  emit=None, loader=None, submodel=None):
@@ -94,9 +98,16 @@ class Librarian:
         self.salt = converter_id() + f"/{self.submodel}"
         self.library = ModelLibrary(self.directory, poll_s=poll_s, loader=self._convert)
         self.library._reject = self._reject
+        self.library.on_progress = self._progress
+        self.progress_s = PROGRESS_S
+        self._last_publish = time.monotonic()
         self._irs = {}                   # (path, size, mtime) -> cached .npy or None
         self._global_ir = None
-        self._sent = None
+        self.generation = 0              # of the library sent last: the pedal takes whole generations
+        self._sent = None                # (library version, global IR) of the last look that sent or matched
+        self._sent_ir = None
+        self._entries = []               # what was sent last
+        self._scan_error = None          # the last scan's failure, sent once
 
     # --- one file -----------------------------------------------------------------------
     def _key(self, data):
@@ -173,25 +184,55 @@ class Librarian:
         self.library._rejected[path] = _freeze(stamp)
 
     def scan(self, settle=True):
-        """Look at the folder; emit the library when it (or an IR) changed. Returns the entries."""
-        self.library.scan(settle=settle)
+        """Look at the folder; send the library when it (or the global IR) changed, as a new
+        generation in pages (firmware.ipc.messages.library_pages). Returns the entries."""
         if self.global_ir_path:
             self._global_ir = self._ir(self.global_ir_path)
+        sent = self.generation
+        self.library.scan(settle=settle)
+        entries = self.publish()
+        if self.generation != sent:
+            self._prune(entries)        # after a whole scan only: mid-way, the rest is still to come
+        return entries
+
+    def _progress(self, library):
+        """After each file of a scan: every progress_s, the models converted so far go out,
+        so a pack of hundreds plays (and the page shows them) before the last is done."""
+        if time.monotonic() - self._last_publish >= self.progress_s:
+            library.settle_order()
+            self.publish()
+
+    def publish(self):
+        """Send the library if it changed since the last one sent (whole: a send that failed
+        half-way is sent again at the next look). Returns the entries."""
+        self._last_publish = time.monotonic()
+        key = (self.library.version, self._global_ir)
+        if key == self._sent:
+            return self._entries
         entries = self.entries()
-        msg = {"ev": "library", "entries": entries, "global_ir": self._global_ir}
-        if msg != self._sent:
-            self._sent = msg
-            self.emit(msg)
-            self._prune(entries)
+        if entries != self._entries or self._global_ir != self._sent_ir or self._sent is None:
+            self.generation += 1
+            for msg in messages.library_pages(self.generation, entries, self._global_ir):
+                self.emit(msg)
+        self._sent, self._sent_ir, self._entries = key, self._global_ir, entries
         return entries
 
     def entries(self):
+        """The library's entries as the pedal lists them; a file whose entry would not fit a
+        message (a hostile name, thousands of sizes) is refused in one line instead."""
         out = []
         for e in self.library.entries():
             c = e.model_file
-            out.append({"path": e.path, "file": os.path.basename(e.path), "stamp": list(_freeze(e.stamp)),
-                        "ir": self._ir(e.ir_path) if e.ir_path else None,
-                        "ir_file": os.path.basename(e.ir_path) if e.ir_path else None, **asdict(c)})
+            entry = {"path": e.path, "file": os.path.relpath(e.path, self.directory),
+                     "stamp": list(_freeze(e.stamp)), "ir": self._ir(e.ir_path) if e.ir_path else None,
+                     "ir_file": os.path.basename(e.ir_path) if e.ir_path else None, **asdict(c)}
+            size = messages.encoded_size(entry) + 1
+            if size > messages.ENTRY_BYTES:
+                self.library.drop(e.path)
+                self._reject(e.path, e.stamp, f"its description takes {size} bytes, over the "
+                                              f"{messages.ENTRY_BYTES}-byte limit (a name that long?)")
+                continue
+            out.append(entry)
         return out
 
     def _prune(self, entries, min_age_s=300):
@@ -230,8 +271,20 @@ class Librarian:
                         self.skip(msg.get("path"), msg.get("stamp"))
                 if timeout == 0.0:
                     continue                      # drain what is waiting before the first look
-            try:
-                self.scan(settle=settle)
-            except Exception:
-                log.exception("library scan failed")
+            self.look(settle)
             settle, timeout = True, self.library.poll_s
+
+    def look(self, settle=True):
+        """One scan as the process loop runs it: a failure is logged and sent to the pedal
+        once (it keeps its list and shows why), until a scan succeeds again."""
+        try:
+            self.scan(settle=settle)
+        except Exception as e:          # noqa: BLE001 - any failure: the next look tries again
+            why = (str(e).splitlines() or [""])[0][:300] or type(e).__name__
+            if why != self._scan_error:
+                log.exception("library scan failed")
+                self._scan_error = why
+                self.emit({"ev": "scan_failed", "error": f"the library could not be scanned: {why}"})
+            return False
+        self._scan_error = None
+        return True

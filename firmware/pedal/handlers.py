@@ -12,8 +12,10 @@ import os
 import time
 from typing import Callable, NamedTuple
 
+from firmware.core.errors import PresetError
 from firmware.dsp import rig
 from firmware.ipc.commands import SET_PARAMS
+from firmware.pedal.listing import DEFAULT_LIMIT
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,8 @@ def _prepare_neighbours(pedal):
 @handles("next", "prev", then=_prepare_neighbours)
 def next_prev(pedal, m, msg):
     step = 1 if m["cmd"] == "next" else -1
+    if pedal.preset_mode:                   # a bank of presets: its next one (firmware.pedal.recall)
+        return _preset_reply(pedal, pedal.play_preset, m["cmd"])
     path = pedal._neighbour(step)
     if path is None:
         return {"ok": False, "error": "no playable models"}
@@ -72,17 +76,29 @@ def select(pedal, m, msg):
     return _selected(pedal)
 
 
+@handles("stomp")
+def stomp(pedal, m, msg):
+    try:
+        path = pedal.stomp_by_name(m["name"])
+    except LookupError as e:
+        return {"ok": False, "error": f"stomp: {e}"}
+    if path is not None and path in pedal.bad and pedal.bad[path] == pedal.by_path[path]["stamp"]:
+        return {"ok": False, "error": f"stomp: {os.path.basename(path)} cannot be played"}
+    if path != pedal.stomp_path or path is None:
+        pedal.set_stomp(path)
+    if path is not None and not pedal.params.rig.is_on("stomp"):
+        pedal.params.rig.set_on("stomp", True)
+        _saved_rig(pedal)["stomp"] = True
+    reply = brief(pedal)
+    reply["stomp"] = None if path is None else {"name": pedal.by_path[path]["name"],
+                                                 "file": pedal.by_path[path]["file"]}
+    return reply
+
+
 @handles("models")
 def models(pedal, m, msg):
-    return {"ok": True, "models": [_describe(pedal, e) for e in pedal.entries],
-            "rejected": [{"file": f, "error": why} for f, why in sorted(pedal.rejected.items())]
-            + [{"file": os.path.basename(p), "error": "cannot be built"} for p in sorted(pedal.bad)]}
-
-
-def _describe(pedal, e):
-    return {k: e.get(k) for k in ("file", "name", "architecture", "sample_rate", "num_knobs", "format",
-                                  "bytes", "ir_file", "sizes", "size")} | {"playing": e["path"] == pedal.current_path,
-                                                                           "ir_used": e.get("ir") is not None}
+    """A page of the library (firmware.pedal.listing): bounded whatever its size."""
+    return pedal.listing.reply(pedal, m.get("offset", 0), m.get("limit", DEFAULT_LIMIT), m.get("search", ""))
 
 
 @handles("global_ir")
@@ -241,3 +257,57 @@ def midi(pedal, m, msg):
         return {"ok": False, "error": "MIDI is off (midi.enabled = false in the config)"}
     pedal.midi.inject(m["events"])
     return {"ok": True, "events": len(m["events"])}
+
+
+# --- presets, banks, snapshots (firmware.pedal.recall) ------------------------------------
+def _preset_reply(pedal, action, *args):
+    try:
+        action(*args)
+    except PresetError as e:
+        return {"ok": False, "error": str(e)}
+    except OSError as e:                    # the presets folder could not be written
+        return {"ok": False, "error": f"presets folder: {e.strerror or e}"}
+    reply = _selected(pedal)
+    reply.update(pedal.preset_status())
+    return reply
+
+
+@handles("preset", then=_prepare_neighbours)
+def preset(pedal, m, msg):
+    return _preset_reply(pedal, pedal.play_preset, m["name"])
+
+
+@handles("snapshot")
+def snapshot(pedal, m, msg):
+    return _preset_reply(pedal, pedal.play_snapshot, m["n"])
+
+
+@handles("bank", then=_prepare_neighbours)
+def bank(pedal, m, msg):
+    return _preset_reply(pedal, pedal.play_bank, m["name"])
+
+
+@handles("presets")
+def presets(pedal, m, msg):
+    pedal.poll_presets(force=True)
+    return {"ok": True, **pedal.presets_listing()}
+
+
+@handles("save")
+def save(pedal, m, msg):
+    return _preset_reply(pedal, pedal.save_preset)
+
+
+@handles("preset-save-as", then=_prepare_neighbours)
+def save_as(pedal, m, msg):
+    return _preset_reply(pedal, pedal.save_preset_as, m["name"])
+
+
+@handles("preset-rename")
+def rename(pedal, m, msg):
+    return _preset_reply(pedal, pedal.rename_preset, m["name"], m["to"])
+
+
+@handles("preset-delete", then=_prepare_neighbours)
+def delete(pedal, m, msg):
+    return _preset_reply(pedal, pedal.delete_preset, m["name"])

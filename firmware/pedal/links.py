@@ -6,7 +6,8 @@ pedal's memory) and one to an object in this process (`simulate`, the tests: the
 side runs on the audio's clock, between blocks, deterministically).
 
     engine link:    send(msg), events() -> [msg], shared (SharedBlock), alive()
-    librarian link: events() -> [msg], supervise()
+    librarian link: events() -> [msg], supervise(); the library's pages come out put together,
+                    one {"ev": "library"} per whole generation (firmware.ipc.messages)
 """
 import json
 import logging
@@ -19,18 +20,23 @@ import threading
 import time
 
 from firmware.ipc import messages
+from firmware.ipc.lines import LineReader
 from firmware.ipc.shared import SharedBlock
 
 log = logging.getLogger(__name__)
+LIBRARY_PAGES = ("library_begin", "library_page", "library_end")   # put together before the pedal sees them
 
 
 def _reader(stream, sink, name):
-    """Lines from a child's stdout -> sink(msg); sink(None) at EOF."""
-    for line in stream:
-        try:
-            sink(messages.decode(line))
-        except messages.MessageError:
-            log.warning("%s: unreadable message %r", name, line[:80])
+    """Lines from a child's stdout -> sink(msg); sink(None) at EOF. A line over the message
+    limit is dropped unread (firmware.ipc.lines), so no child can make this side hold more."""
+    reader = LineReader()
+    while chunk := stream.read1(65536):
+        for msg in reader.feed(chunk):
+            if isinstance(msg, messages.MessageError):
+                log.warning("%s: unreadable message: %s", name, msg)
+            else:
+                sink(msg)
     sink(None)
 
 
@@ -141,6 +147,7 @@ class LibrarianProcess:
         self.restarts = 0
         self._next_start = 0.0
         self.proc = None
+        self._pages = messages.LibraryAssembler()
         self._start()
 
     def _start(self):
@@ -176,12 +183,16 @@ class LibrarianProcess:
             ev = msg.get("ev")
             if ev == "working":
                 self.working = (msg.get("path"), msg.get("stamp"), time.monotonic())
-            elif ev in ("library", "rejected"):
+            elif ev in ("library_end", "rejected", "scan_failed"):
                 self.working = None
             if ev == "_exit":
                 if msg["proc"] is self.proc:
                     self._died()
                 continue
+            if ev in LIBRARY_PAGES:
+                msg = self._pages.feed(msg)
+                if msg is None:
+                    continue
             out.append(msg)
 
     def _died(self):
@@ -231,18 +242,27 @@ class LocalLibrarian:
         self.poll_s = librarian.library.poll_s if poll_s is None else poll_s
         self._events = []
         librarian.emit = self._events.append
+        self._pages = messages.LibraryAssembler()
         self._last = None
 
     def poll(self, now):
         if self._last is None:                 # the first look takes what is there
             self._last = now
-            self.librarian.scan(settle=False)
+            self.librarian.look(settle=False)
         elif now - self._last >= self.poll_s:
             self._last = now
-            self.librarian.scan()
+            self.librarian.look()
 
     def events(self):
-        out, self._events[:] = [m for m in self._events if m.get("ev") in ("library", "rejected")], []
+        """The librarian's events as the process link gives them: the library's pages put
+        together (one "library" per whole generation), "rejected", "scan_failed"."""
+        out = []
+        for msg in self._events:
+            if msg.get("ev") in LIBRARY_PAGES:
+                msg = self._pages.feed(msg)
+            if msg is not None and msg.get("ev") in ("library", "rejected", "scan_failed"):
+                out.append(msg)
+        self._events[:] = []
         return out
 
     def supervise(self):

@@ -3,7 +3,10 @@
 A thread of the control process (the audio never waits for it) reads the sequencer, maps
 each message through the [midi] config and calls `Pedal.submit`, like the footswitches:
 
-- Program Change n: model n - program_offset - program_base + 1 of the setlist.
+- Program Change n: preset n - program_offset - program_base + 1 of the current bank, or on
+  the bank "setlist" (no presets) model n of the setlist, as before presets.
+- cc_bank, cc_snapshot: the CC's value picks the bank (0: the first) or the snapshot (0: the
+  preset's own settings).
 - Control Change: next, prev (a step per press), bypass, mute, tuner (switches, as
   `switch_mode` says), drive, level, knob2, gate (continuous: 0-127 over the pot's range,
   smoothed and held by the pots' own code, `controls.Pot`, polled 50 times a second here).
@@ -24,11 +27,13 @@ import time
 from firmware.core.errors import MessageError, MidiConfigError
 from firmware.dsp import rig
 from firmware.pedal.controls import Pot
+from firmware.presets.format import MAX_SNAPSHOTS
 
 log = logging.getLogger(__name__)
 
 SWITCHES = ("next", "prev", "bypass", "mute", "tuner", "tap")
 CONTINUOUS = ("drive", "level", "knob2", "gate")
+VALUES = ("bank", "snapshot")  # the CC's value picks one: bank value + 1, snapshot value (0: the preset's own)
 SEQ_DEVICE = "/dev/snd/seq"
 POLL_S = 0.02                  # the pots' 50 Hz
 RETRY_S = 5.0                  # looking for a sequencer that was not there
@@ -63,7 +68,7 @@ class MidiMap:
         if self.switch_mode not in ("momentary", "latching"):
             raise MidiConfigError(f"midi.switch_mode must be momentary or latching, got {self.switch_mode!r}")
         self.cc = {}
-        for role in SWITCHES + CONTINUOUS:
+        for role in SWITCHES + CONTINUOUS + VALUES:
             n = int(cfg.get(f"cc_{role}", -1))
             if n < 0:
                 continue
@@ -113,6 +118,10 @@ class MidiMap:
         if role is None:
             return []
         v = ev["value"]
+        if role == "bank":
+            return [("submit", {"cmd": "bank", "name": str(v + 1)})]
+        if role == "snapshot":
+            return [("submit", {"cmd": "snapshot", "n": v})] if v <= MAX_SNAPSHOTS else []
         if role in CONTINUOUS:
             return [("pot", role, v / 127.0)]
         pressed = v >= 64
@@ -201,6 +210,8 @@ class MidiInput:
             self.actions += 1
             if action[0] == "submit":
                 msg = action[1]
+                if msg["cmd"] == "select" and getattr(self.pedal, "preset_mode", False):
+                    msg = {"cmd": "preset", "name": msg["name"]}       # preset n of the bank
                 if msg["cmd"] == "select" and int(msg["name"]) > len(self.pedal.entries):
                     log.info("MIDI program %d: no model %s (the setlist has %d)", ev["program"], msg["name"],
                              len(self.pedal.entries))

@@ -27,9 +27,12 @@ from firmware.dsp.chain import ChainParams
 from firmware.ipc import shared as sh
 from firmware.ipc.commands import check_control
 from firmware.pedal.handlers import HANDLERS
+from firmware.pedal.listing import Listing
 from firmware.pedal.slots import ModelSlots
 from firmware.pedal.state import load_state, save_state
 from firmware.pedal.status import Status
+from firmware.pedal.recall import PresetRecall
+from firmware.pedal.stompslot import StompSlot
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,7 @@ class Request:
         return self.reply
 
 
-class Pedal(ModelSlots, Status):
+class Pedal(PresetRecall, ModelSlots, StompSlot, Status):
     def __init__(self, cfg, engine, librarian, state_path=None, controls=None):
         self.cfg = cfg
         self.rate = int(cfg["audio"]["rate"])
@@ -66,12 +69,19 @@ class Pedal(ModelSlots, Status):
         self.state = load_state(self.state_path) if self.state_path else {}
         self.controls = controls
         self._init_slots()
+        self._init_stomp()
+        self._init_presets()
         self._state_dirty = False
         self.pots = {}
         self._pickup = {}                  # control -> value a pot must reach to take over again
         self._taps = []                    # tap tempo: monotonic times of the last taps
         try:
             self.rig_config = rig.settings_of_config(cfg.get("rig") or {})
+            from firmware.pedal.controls import check_footswitch_action
+            for key in ("footswitch3_press", "footswitch3_hold"):
+                check_footswitch_action(cfg["controls"].get(key, "none"), key)
+            from firmware.pedal.controls import check_footswitch1_mode
+            check_footswitch1_mode(cfg["controls"].get("footswitch1_mode", "presets"))
             role = cfg["controls"].get("pot_assign_role", "knob2")
             if role not in ("knob2", "gate"):
                 rig.resolve(role)
@@ -89,6 +99,8 @@ class Pedal(ModelSlots, Status):
         self.tuning = False                # the tuner is on (and, with tuner.mute, the output muted)
         self._mute_before_tuner = False
         self.midi = None                   # firmware.pedal.midi.MidiInput, when MIDI runs
+        self.library_error = None          # why the librarian's last scan failed (None: it did not)
+        self.listing = Listing()           # the `models` replies, a page at a time
 
     # --- any thread ---------------------------------------------------------------------
     def submit(self, msg):
@@ -136,6 +148,16 @@ class Pedal(ModelSlots, Status):
     def tap(self):
         return self.submit({"cmd": "tap"})
 
+    # footswitch 1 in the snapshots mode (controls.footswitch1_mode), the save combination
+    def next_snapshot(self):
+        return self.submit({"cmd": "snapshot", "n": "next"})
+
+    def prev_snapshot(self):
+        return self.submit({"cmd": "snapshot", "n": "prev"})
+
+    def save_current(self):
+        return self.submit({"cmd": "save"})
+
     def stop(self):
         self._stop.set()
 
@@ -165,12 +187,16 @@ class Pedal(ModelSlots, Status):
         for msg in self.librarian.events():
             if msg.get("ev") == "library":
                 self._on_library(msg)
+                self.library_error = None
                 changed = True
+            elif msg.get("ev") == "scan_failed":       # the list stays; the page and `ctl models` say why
+                self.library_error = str(msg.get("error") or "the library could not be scanned")[:300]
             elif msg.get("ev") == "rejected" and msg.get("path"):
                 self.rejected[os.path.basename(msg["path"])] = msg.get("error") or "refused"
         if changed:
             self.engine.send({"op": "ir", "ir": self.global_ir})
             self._library_changed(started)
+            self._stomp_library_changed()
         while True:
             try:
                 req = self.queue.get_nowait()
@@ -213,6 +239,8 @@ class Pedal(ModelSlots, Status):
             self.params.set_gate_threshold_db(self.state["gate_threshold_db"])
         self.params.rig.apply(self.rig_config)         # the config's, then the state file's
         self._restore_rig(self.state.get("rig"))
+        self._restore_stomp()
+        self._restore_presets()                        # a preset of the state file, as its file says
         self._prepare_neighbours()
         self._state_dirty = False
 
@@ -243,6 +271,7 @@ class Pedal(ModelSlots, Status):
                 if self.controls is not None:
                     self.controls.poll_pots()
                 self.tick()
+                self.poll_presets()             # the presets folder, every presets.poll_s
                 c = self.shared.counters
                 if self.controls is not None and self.tuning:
                     self.controls.show_tuner(self.tuner.leds(time.monotonic()))

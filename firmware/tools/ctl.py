@@ -46,15 +46,13 @@ def cmd_ctl(args):
     path = args.socket or load_config(args.config)["control"]["socket"]
     if args.command == "tuner" and not args.args and not args.json:
         return _tuner_live(path, request)
+    if args.command == "models":
+        return _models(path, msg, args.json)
     reply = request(path, msg)
     if args.json:
         print(json.dumps(reply, indent=1))
     elif not reply.get("ok"):
         raise UserError(reply.get("error", "refused"))
-    elif "models" in reply:
-        for i, m in enumerate(reply["models"], 1):
-            print(f"{'>' if m['playing'] else ' '}{i:3d}  {m['name']}  [{m['file']}; {m['architecture']}, "
-                  f"{m['sample_rate']} Hz]")
     elif args.command == "status":
         _print_status(reply["status"])
     elif args.command == "pitch" or (args.command == "tuner" and "pitch" in reply):
@@ -66,6 +64,30 @@ def cmd_ctl(args):
         s = reply.get("status", {})
         m = reply.get("selected") or {"name": s.get("model"), "file": s.get("model_file")}
         print(f"{m['name']} ({m['file']}){', bypass' if s.get('bypass') else ''}{', muted' if s.get('mute') else ''}")
+    return 0
+
+
+def _models(path, msg, as_json):
+    """`tubeless ctl models [TEXT]`: the library's pages on one connection, as one list."""
+    from firmware.pedal.control import ControlConnection, all_models
+    with ControlConnection(path) as conn:
+        found, reply = all_models(conn, msg.get("search"))
+    if not reply.get("ok"):
+        raise UserError(reply.get("error", "refused"))
+    if as_json:
+        print(json.dumps({**reply, "models": found, "offset": 0, "next": None}, indent=1))
+        return 0
+    for m in found:
+        print(f"{'>' if m['playing'] else ' '}{m['index']:4d}  {m['name']}  [{m['file']}; {m['architecture']}, "
+              f"{m['sample_rate']} Hz]")
+    if msg.get("search"):
+        print(f"{reply['total']} of {reply['count']} models match {msg['search']!r}")
+    if reply.get("library_error"):
+        print(f"the library is not up to date: {reply['library_error']}")
+    for r in reply.get("rejected", []):
+        print(f"  refused: {r['file']}: {r['error']}")
+    if reply.get("rejected_total", 0) > len(reply.get("rejected", [])):
+        print(f"  ... {reply['rejected_total'] - len(reply['rejected'])} more refused")
     return 0
 
 

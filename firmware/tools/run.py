@@ -27,7 +27,9 @@ def register_simulate(sub):
     p.add_argument("--events", default="", help='e.g. "0.5:next,1.2:drive=0.8,2.0:bypass,3.0:prev" '
                    "(seconds of input: next, prev, bypass, tuner (footswitch 2 held), mute, drive=V, level=V, knob=V, "
                    "tap, a rig block BLOCK=on|off (reverb=on) or parameter NAME=V (bass=0.7, delay.time_ms=380), "
-                   "stomp=MODEL: the drive slot's capture (stomp=none: empty))")
+                   "stomp=MODEL: the drive slot's capture (stomp=none: empty), preset=NAME|N, snapshot=N, bank=NAME|N)")
+    p.add_argument("--preset", metavar="NAME|FILE", help="a preset (of the presets folder beside --models, or a .toml "
+                   "file) in force from the first sample, as `render --preset` plays it")
     add_set_option(p)
     p.add_argument("-f", "--force", action="store_true", help="overwrite OUT.wav if it exists")
     p.set_defaults(func=cmd_simulate)
@@ -53,7 +55,8 @@ def cmd_simulate(args):
         raise UserError(f"{args.models}: not a directory")
     quiet_file_devices()
     sim, y = simulate_file(args.input, args.output, args.models, args.config, args.events,
-                           force=getattr(args, "force", False), settings=rig_settings(args.set))
+                           force=getattr(args, "force", False), settings=rig_settings(args.set),
+                           preset=getattr(args, "preset", None))
     print(simulation_summary(sim, y, args.output))
     return 0
 

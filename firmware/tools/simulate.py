@@ -49,6 +49,20 @@ ACTIONS = ("next", "prev", "bypass", "tuner", "mute", "drive", "level", "knob", 
 POTS = ("drive", "level", "knob")
 
 
+PRESET_ACTIONS = ("preset", "snapshot", "bank")     # =NAME|N (snapshot=N|next|prev), through the control channel
+
+
+def _preset_event(what, v, part):
+    from firmware.ipc.commands import MessageError, check_control
+    key = "n" if what == "snapshot" else "name"
+    if not v.strip():
+        raise SimulationError(f"event {part!r}: {what} takes =NAME or =N (e.g. 2.0:preset=solo)")
+    try:
+        return check_control({"cmd": what, key: v.strip()})[key]
+    except MessageError as e:
+        raise SimulationError(f"event {part!r}: {e}") from None
+
+
 @dataclass
 class Event:
     time: float
@@ -59,7 +73,8 @@ class Event:
 def parse_events(text):
     """'0.5:next,1.2:drive=0.8,2.0:bass=0.7,2.5:reverb=on,3.0:tap' -> [Event], sorted by time.
     A pot (drive, level, knob) takes 0..1; a rig parameter (bass, delay.time_ms...) its own
-    range; a rig block (reverb...) on/off."""
+    range; a rig block (reverb...) on/off; `stomp=NAME` a model of the library for the drive
+    slot (`stomp=none`: empty)."""
     events = []
     for part in filter(None, (p.strip() for p in (text or "").split(","))):
         try:
@@ -72,7 +87,11 @@ def parse_events(text):
         value = None
         what, eq, v = what.partition("=")
         what = what.strip().lower()
-        if what not in ACTIONS:
+        if what == "stomp" and eq and v.strip().lower() not in ("on", "off", "true", "false", "1", "0"):
+            what, value = "stomp_capture", v.strip()      # the drive slot's capture (a model's name, or none)
+        elif what in PRESET_ACTIONS:
+            value = _preset_event(what, v if eq else "", part)
+        elif what not in ACTIONS:
             if not eq:
                 raise SimulationError(f"event {part!r}: unknown action {what!r} (known: {', '.join(ACTIONS)}, "
                                       "or a rig block or parameter with =VALUE)")
@@ -105,7 +124,7 @@ class Simulator:
     time) only slows the loop down, for a listener."""
 
     def __init__(self, models_dir, config=None, overrides=None, events=(), pace=0.0, state_path=None,
-                 on_block=None, cache_dir=None, control_s=0.02, settings=()):
+                 on_block=None, cache_dir=None, control_s=0.02, settings=(), preset=None):
         cfg = load_config(config, overrides)
         cfg["models"]["directory"] = os.fspath(models_dir)
         cfg["audio"]["realtime"] = False
@@ -119,6 +138,7 @@ class Simulator:
         self.cache_dir = cache_dir
         self.control_frames = max(1, int(round(control_s * cfg["audio"]["rate"])))
         self.settings = list(settings)   # [(rig block or parameter, value)] before the first sample
+        self.preset = preset             # a preset (its name in the presets folder, or a .toml file) from the first sample
         self.pedal = None
         self.engine = None
         self.switch_frames = []      # (event frame, frame where the crossfade ended)
@@ -134,6 +154,8 @@ class Simulator:
         rate, P, periods, chans = a["rate"], a["period"], a["periods"], a["channels"]
         x = np.ascontiguousarray(x, np.float32)
         n = len(x)
+        if n == 0:
+            raise SimulationError("the input has no samples: nothing to play")
         total = -(-n // P) * P
         late = [e for e in self.events if e.time * rate >= n]
         if late:
@@ -173,6 +195,8 @@ class Simulator:
                 self.librarian.poll(0.0)
                 controls.poll_pots()             # the pots' positions before the first sample
                 pedal.restore()
+                if self.preset:
+                    pedal.recall(self._preset(pedal), immediate=True)
                 pedal.params.rig.apply(self.settings)
                 engine.chain.rig.settle()        # from the first sample, as `render --set` plays them
                 engine.block_hook = self._hook
@@ -191,10 +215,22 @@ class Simulator:
                 else:
                     os.environ["ALSA_CONFIG_PATH"] = old_conf
             raw = np.fromfile(outraw, np.int32).reshape(-1, chans)
-        played = raw[periods * P:, 0].astype(np.float64) / 2147483648.0     # drop the primed cushion
+        # drop the primed cushion; audio.stereo_out: channels 0 and 1 (left, right), else channel 0
+        played = raw[periods * P:, :2 if a.get("stereo_out") else 1].astype(np.float64) / 2147483648.0
+        played = played if a.get("stereo_out") else played[:, 0]
         if len(played) < n:
             raise SimulationError(f"the loop played {len(played)} of {n} samples")
         return played[:n].astype(np.float32)
+
+    def _preset(self, pedal):
+        from firmware.core.errors import PresetError
+        from firmware.presets import format as fmt
+        try:
+            if os.path.isfile(self.preset):
+                return fmt.read(self.preset)
+            return pedal.presets.find(self.preset)
+        except PresetError as e:
+            raise SimulationError(f"--preset: {e}") from None
 
     # --- events, between blocks ---------------------------------------------------------
     def _hook(self, frame):
@@ -247,6 +283,12 @@ class Simulator:
             self.pedal.submit({"cmd": "mute"})
         elif ev.action == "tap":                                     # the audio's clock, not the wall's
             self.pedal.submit({"cmd": "tap", "at": frame / self.cfg["audio"]["rate"]})
+        elif ev.action == "stomp_capture":
+            self.pedal.submit({"cmd": "stomp", "name": ev.value})
+        elif ev.action in PRESET_ACTIONS:
+            self.pedal.submit({"cmd": ev.action, "n" if ev.action == "snapshot" else "name": ev.value})
+            if ev.action != "snapshot":
+                self.switch_frames.append((frame, None))
         elif ev.action in rig.BY_NAME:
             self.pedal.submit({"cmd": "toggle", "block": ev.action, "on": ev.value})
         elif ev.action not in POTS:
@@ -280,6 +322,8 @@ def simulate_file(in_wav, out_wav, models_dir, config=None, events="", force=Fal
     rate = sim.cfg["audio"]["rate"]
     if sr != rate:
         raise SimulationError(f"{in_wav}: sample rate {sr} Hz, the pedal runs at {rate} Hz (resample it first)")
+    if len(x) == 0:             # before the work, and before anything is written
+        raise SimulationError(f"{in_wav}: no samples (a WAV of 0 frames): nothing to simulate")
     ch = min(sim.cfg["audio"]["input_channel"], x.shape[1] - 1)
     y = sim.run(x[:, ch])
     with atomic_path(out_wav, force) as tmp:
