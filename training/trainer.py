@@ -179,6 +179,16 @@ class TrainResult:
 
 # --- batches ------------------------------------------------------------------------------
 
+def polarity(captures):
+    """+1 or -1: the sign of the best linear fit of the training recordings to their inputs."""
+    fit = 0.0
+    for c in captures:
+        for x, y in c.train:
+            x = np.asarray(x, np.float64)
+            fit += float(np.dot(x[..., 0] if x.ndim > 1 else x, np.asarray(y, np.float64)))
+    return -1.0 if fit < 0 else 1.0
+
+
 def _stretches(captures, min_length):
     """(x, y, knobs) of every training stretch long enough for one segment."""
     out = [(x, y, c.knobs) for c in captures for x, y in c.train if len(x) >= min_length]
@@ -269,6 +279,18 @@ class Trainer:
         options.check()
         architecture, config = model_spec(options.arch, self.num_knobs, options.skip)
         self.recurrent = architecture in ("LSTM", "GRU")
+        if self.recurrent and config.get("skip"):
+            # The skip adds the input to the output: a model starts as a copy of its input. An amp
+            # that inverts (an odd number of inverting stages) then starts at the opposite of its
+            # target, and the MR-STFT term, blind to the sign, holds it there: it trains a model
+            # of the amp upside down (an ESR above 1 against the recording). The polarity is that
+            # of the best linear fit of the recording to its input; an output gain of -1 turns the
+            # model over, so it starts from the right side.
+            self.polarity = polarity(captures)
+            if self.polarity < 0:
+                config["output_gain"] = -1.0
+        else:
+            self.polarity = 1.0
         self.packed = architecture == "SlimmableContainer"
         self.family = "recurrent" if self.recurrent else "a2" if self.packed else "wavenet"
         self.options = options.resolved(self.family)
