@@ -7,7 +7,9 @@ import stat
 import tomllib
 import zipfile
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 pytest.importorskip("aiohttp")
 from firmware.dsp import rig  # noqa: E402
@@ -140,14 +142,27 @@ def test_login_rate_limited(web):
     assert status == 429 and "try again" in data["error"]
 
 
+def wav(samples, rate=48000, subtype="PCM_24"):
+    """A WAV file's bytes."""
+    buf = io.BytesIO()
+    sf.write(buf, np.asarray(samples, np.float64), rate, subtype=subtype, format="WAV")
+    return buf.getvalue()
+
+
+def cab():
+    """A short cabinet-like IR: a decaying burst."""
+    t = np.arange(2400)
+    return wav(np.exp(-t / 300.0) * np.cos(t * 0.3))
+
+
 def test_upload_places_models_and_irs(web):
     client, models, _ = web
     client.login(PASSWORD)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("pack/b.nam", b"{}")
-        z.writestr("pack/cab.wav", b"RIFF")
-    status, data, _ = client.upload([("a.npz", b"npz"), ("a.wav", b"RIFF"), ("pack.zip", buf.getvalue())])
+        z.writestr("pack/cab.wav", cab())
+    status, data, _ = client.upload([("a.npz", b"npz"), ("a.wav", cab()), ("pack.zip", buf.getvalue())])
     assert status == 200, data
     by = {r["file"]: r for r in data["results"]}
     assert by["a.npz"]["status"] == "checking" and by["a.wav"]["model"] == "a"
@@ -158,7 +173,7 @@ def test_upload_places_models_and_irs(web):
     assert stat.S_IMODE(os.stat(models / "a.npz").st_mode) == 0o664
     # attach the stored IR to a model, rename it (its IR follows), reorder, delete
     assert client.post("/api/ir", {"model": "b.nam", "ir": "cab.wav"})[0] == 200
-    assert (models / "b.wav").read_bytes() == b"RIFF"
+    assert (models / "b.wav").read_bytes() == (models / "irs" / "cab.wav").read_bytes()
     assert client.post("/api/rename", {"file": "b.nam", "to": "Plexi"})[1]["file"] == "Plexi.nam"
     assert (models / "Plexi.wav").exists() and not (models / "b.wav").exists()
     assert client.post("/api/setlist", {"order": ["Plexi.nam", "a.npz"]})[0] == 200
@@ -172,10 +187,82 @@ def test_upload_places_models_and_irs(web):
 
 
 def test_pedal_not_running_is_one_line(web):
-    client, _, _ = web
+    client, _, tmp = web
     client.login(PASSWORD)
     status, data, _ = client.get("/api/models")
     assert status == 503 and "not running" in data["error"]
+    assert str(tmp) not in data["error"] and "sock" not in data["error"], data     # no server path
+
+
+def test_upload_checks_irs_before_storing(web):
+    """A cabinet IR is stored (in irs/ or beside its model) only once it reads as the pedal
+    will read it; a refusal says why in a player's words and keeps nothing."""
+    client, models, tmp = web
+    client.login(PASSWORD)
+    t = np.arange(4800)
+    nan = np.exp(-t / 300.0)
+    nan[10] = np.nan
+    cases = {"text.wav": (b"this is not audio at all" * 40, "not a WAV"),
+             "riff.wav": (b"RIFF\x10\x00\x00\x00WAVEfmt ", "not a WAV"),
+             "silent.wav": (wav(np.zeros(4800)), "silent"),
+             "nan.wav": (wav(nan, subtype="FLOAT"), "not numbers"),
+             "slow.wav": (wav(np.exp(-t / 30.0), rate=4000), "sample rate"),
+             "keep.wav": (b"named like a model, still not audio", "not a WAV"),      # beside keep.npz
+             "good.wav": (cab(), None)}
+    status, data, _ = client.upload([(n, b) for n, (b, _) in cases.items()])
+    assert status == 200, data
+    by = {r["file"]: r for r in data["results"]}
+    for name, (_, why) in cases.items():
+        if why is None:
+            assert by[name]["status"] == "stored", by[name]
+        else:
+            assert by[name]["status"] == "refused" and why in by[name]["error"], by[name]
+            assert str(tmp) not in by[name]["error"] and "\n" not in by[name]["error"]
+    assert os.listdir(models / "irs") == ["good.wav"]
+    assert sorted(os.listdir(models)) == ["irs", "keep.npz"]
+    # one copied into irs/ by hand is checked again before it is attached or made the global IR
+    (models / "irs" / "byhand.wav").write_bytes(b"not audio")
+    for path, body in [("/api/ir", {"model": "keep.npz", "ir": "byhand.wav"}),
+                       ("/api/settings", {"global_ir": "byhand.wav"})]:
+        status, data, _ = client.post(path, body)
+        assert status == 400 and "not a WAV" in data["error"], (path, data)
+    assert sorted(os.listdir(models)) == ["irs", "keep.npz"]
+    assert "ir =" not in (tmp / "pedal.toml").read_text()
+
+
+def test_settings_checked_before_the_pedal_takes_them(web):
+    """Nothing reaches the pedal (here: none, which would answer 503) unless every value
+    passed its check and the config file can hold it."""
+    client, models, tmp = web
+    client.login(PASSWORD)
+    before = (tmp / "pedal.toml").read_text()
+    for body, why in [({"gate_threshold_db": "loud"}, "gate"), ({"global_ir": "nope.wav"}, "no such IR"),
+                      ({"gate_threshold_db": -50, "input_gain_db": "12"}, "input gain"),
+                      ({"global_ir": "../pedal.toml"}, "a name with a folder")]:
+        status, data, _ = client.post("/api/settings", body)
+        assert status == 400 and why in data["error"], (body, data)
+    # all good: only then the pedal is asked (not running: 503), and nothing is saved
+    (models / "irs").mkdir()
+    (models / "irs" / "🎸 Cab.wav").write_bytes(cab())
+    status, data, _ = client.post("/api/settings", {"gate_threshold_db": -50, "global_ir": "🎸 Cab.wav"})
+    assert status == 503 and "not running" in data["error"], data
+    assert (tmp / "pedal.toml").read_text() == before
+
+
+@pytest.mark.parametrize("file,to,want", [("amp.nam", "TS9 Full Drive.json", "TS9 Full Drive.nam"),
+                                          ("amp.nam", "Lead.NAM", "Lead.nam"),
+                                          ("amp.nam", "Plexi 1.5", "Plexi 1.5.nam"),
+                                          ("tw40.json", "Blues Deluxe", "Blues Deluxe.json"),
+                                          ("tw40.json", "Blues Deluxe.json", "Blues Deluxe.json"),
+                                          ("tw40.json", "Blues.aidax", "Blues.json")])
+def test_rename_keeps_the_files_extension(web, file, to, want):
+    client, models, _ = web
+    client.login(PASSWORD)
+    (models / file).write_bytes(b"model")
+    status, data, _ = client.post("/api/rename", {"file": file, "to": to})
+    assert status == 200 and data["file"] == want, data
+    assert sorted(os.listdir(models)) == sorted(["keep.npz", want])
+    assert (models / want).read_bytes() == b"model"
 
 
 def test_rig_table_for_the_play_view(web):
@@ -298,6 +385,27 @@ def test_config_edit_keeps_the_file(tmp_path):
     assert [n for n in os.listdir(tmp_path)] == ["config.toml"]
 
 
+@pytest.mark.parametrize("value", ["🎸 Cab.wav", "Ünïcödé ǅ 日本語 Кабинет.wav", "tab\there", "quote \" and \\ back",
+                                   "new\nline", "del\x7f and \x01 and \x1f", "e\u0301 combining", "\U0010FFFF max"])
+def test_config_edit_keeps_any_unicode(tmp_path, value):
+    """What the pedal takes, the config keeps: any Unicode round-trips through the TOML file."""
+    p = tmp_path / "config.toml"
+    p.write_text("[models]\n# ir = \"\"\n")
+    settings.set_config_value(str(p), "models", "ir", f"/x/irs/{value}")
+    assert tomllib.loads(p.read_text(encoding="utf-8"))["models"]["ir"] == f"/x/irs/{value}"
+    assert len(p.read_text(encoding="utf-8").splitlines()) == 3            # one line, whatever the value
+
+
+def test_config_edit_refuses_what_it_cannot_store(tmp_path):
+    p = tmp_path / "config.toml"
+    p.write_text("[models]\nir = \"\"\n")
+    edit = settings.ConfigEdit(str(p))
+    with pytest.raises(settings.SettingsError, match="broken character") as e:
+        edit.set("models", "ir", "lone \ud83c surrogate.wav")
+    assert str(tmp_path) not in str(e.value)
+    assert p.read_text() == "[models]\nir = \"\"\n" and os.listdir(tmp_path) == ["config.toml"]
+
+
 def test_input_gain_through_amixer(tmp_path):
     log = tmp_path / "calls"
     fake = tmp_path / "amixer"
@@ -312,6 +420,33 @@ def test_input_gain_through_amixer(tmp_path):
         settings.set_input_gain(3, cards=["pisound"], amixer=str(fake))
     with pytest.raises(settings.SettingsError, match="no codec HAT"):
         settings.set_input_gain(3, cards=[], amixer=str(fake))
+
+
+def test_refusals_read_in_a_players_words(tmp_path):
+    """Every hostile file's reason (tests/hostile.py, through the one loader the librarian
+    uses), as the page shows it: no field or member name, no path, one line; and the words
+    tell the kinds apart (damaged, too large, broken numbers), not one text for all."""
+    from hostile import hostile_cases
+
+    from firmware.importers.loader import load
+    from firmware.web import wording
+    shown = set()
+    for case in hostile_cases(tmp_path / "cases"):
+        if case.expect != "refuse" or os.path.getsize(case.path) > 8 << 20:
+            continue
+        try:
+            load(case.path)
+        except Exception as e:  # noqa: BLE001 - every refusal's text is what is checked
+            reason = str(e).replace(case.path + ": ", "")        # as the folder scan hands it on
+            words = wording.for_player(reason)
+            assert "field" not in words and "'" not in words and str(tmp_path) not in words, (case.name, reason)
+            assert "\n" not in words and "config." not in words and "MiB" not in words, (case.name, words)
+            shown.add(words)
+    assert {wording.DAMAGED, wording.TOO_LARGE, wording.BROKEN_NUMBERS, wording.UNREADABLE} <= shown
+    assert len(shown) >= 8, shown
+    assert wording.for_player("cabinet IR not used: Error opening '/srv/x/cab.wav': Format not recognised.") == \
+        "cabinet IR not used: not a WAV file the pedal can read"
+    assert wording.scrub("no answer at /run/tubeless/control.sock: refused") == "no answer at control.sock: refused"
 
 
 def test_global_ir_message_takes_plain_names_only():

@@ -6,10 +6,18 @@ page follow; the Play view's rig (a section per block, built from the pedal's ta
 slider (throttled, the last value sent, not pulled back while held), toggle a block, tap the
 tempo, and see the page follow the pedal. Phone-sized (390x844) screenshots of each view go to $TUBELESS_SCREENSHOTS
 (docs/ for the README: TUBELESS_SCREENSHOTS=docs make test).
+What a player sees (issue 27): logged out, no tab bar; logged in while the pedal is down,
+the views, a notice and the live connection, the list once the pedal starts; the list by
+file name (the name inside beside it), a rename keeping the extension; refusals in a
+player's words (a non-WAV IR, a hostile model) and where the player looks; an IR named
+with an emoji saved and applied; the Play view readable at arm's length (sizes measured),
+the tuner's in-tune state from a real 440 Hz tone, every tap target at least 48 px.
 Skips without jackd, chromium + chromium-driver or selenium (make test installs them when root)."""
 import os
 import shutil
+import subprocess
 import time
+import tomllib
 
 import pytest
 from helpers import NAM_DATA, REPO, start_pedal_process, wait_status, write_pedal_config
@@ -25,7 +33,7 @@ from firmware.pedal.control import request  # noqa: E402
 from firmware.testing.models import write_model  # noqa: E402
 from firmware.testing.web import free_port, start_web, stop  # noqa: E402
 from firmware.tools.rtbench import jack_available  # noqa: E402
-from firmware.web import auth  # noqa: E402
+from firmware.web import auth, wording  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -56,28 +64,62 @@ def wait(cond, timeout=60, what="condition"):
     raise AssertionError(f"{what} never happened (last: {last!r})")
 
 
+class Rig:
+    """jackd (dummy) -> `tubeless run` with two models -> `tubeless web`; the pedal started
+    with the web page or later (start_pedal)."""
+
+    def __init__(self, jack_device, tmp_path):
+        self.tmp, self.procs = tmp_path, []
+        self.models = tmp_path / "models"
+        self.models.mkdir()
+        write_model(self.models / "a_clean.npz", arch="Linear", seed=1, name="Clean")
+        write_model(self.models / "b_crunch.npz", arch="LSTM", seed=2, name="Crunch")
+        self.sock = tmp_path / "ctl.sock"
+        self.cfg = write_pedal_config(tmp_path, self.models, jack_device, status_file="")
+        self.pedal = None
+
+    def start_pedal(self):
+        self.pedal = start_pedal_process(self.cfg, self.tmp / "pedal.log")
+        self.procs.append(self.pedal)
+        wait_status(self.sock, lambda s: s["frames"] > 4800 and s["models"] == 2, timeout=600, proc=self.pedal,
+                    log=self.tmp / "pedal.log")
+
+    def start_web(self):
+        pw = self.tmp / "password"
+        auth.write_password(str(pw), PASSWORD)
+        self.port = free_port()
+        self.procs.append(start_web(self.cfg, pw, self.port, self.tmp / "web.log"))
+        self.url = f"http://127.0.0.1:{self.port}/"
+
+    def as_dict(self):
+        return {"url": self.url, "sock": self.sock, "models": self.models, "tmp": self.tmp, "cfg": self.cfg,
+                "port": self.port}
+
+    def stop(self):
+        for p in reversed(self.procs):
+            stop(p)
+
+
 @pytest.fixture
 def rig(jack_device, tmp_path):
-    """jackd (dummy) -> `tubeless run` with two models -> `tubeless web`."""
-    procs = []
+    r = Rig(jack_device, tmp_path)
     try:
-        models = tmp_path / "models"
-        models.mkdir()
-        write_model(models / "a_clean.npz", arch="Linear", seed=1, name="Clean")
-        write_model(models / "b_crunch.npz", arch="LSTM", seed=2, name="Crunch")
-        sock = tmp_path / "ctl.sock"
-        cfg = write_pedal_config(tmp_path, models, jack_device, status_file="")
-        procs.append(start_pedal_process(cfg, tmp_path / "pedal.log"))
-        wait_status(sock, lambda s: s["frames"] > 4800 and s["models"] == 2, timeout=600, proc=procs[0],
-                    log=tmp_path / "pedal.log")
-        pw = tmp_path / "password"
-        auth.write_password(str(pw), PASSWORD)
-        port = free_port()
-        procs.append(start_web(cfg, pw, port, tmp_path / "web.log"))
-        yield {"url": f"http://127.0.0.1:{port}/", "sock": sock, "models": models, "tmp": tmp_path, "cfg": cfg}
+        r.start_pedal()
+        r.start_web()
+        yield r.as_dict()
     finally:
-        for p in reversed(procs):
-            stop(p)
+        r.stop()
+
+
+@pytest.fixture
+def rig_pedal_down(jack_device, tmp_path):
+    """The web page up, the pedal not yet (started by the test)."""
+    r = Rig(jack_device, tmp_path)
+    try:
+        r.start_web()
+        yield r
+    finally:
+        r.stop()
 
 
 @pytest.fixture
@@ -155,7 +197,9 @@ def test_page_drives_the_pedal(rig, browser, tmp_path):
     upload(d, evil)
     wait(lambda: status_of(d, "evil.nam") == "refused", 120, "evil.nam refused")
     why = css(d, '#upload-results li[data-file="evil.nam"] .why').text
-    assert why and why == next(r["error"] for r in ctl(sock, cmd="models")["rejected"] if r["file"] == "evil.nam")
+    reason = next(r["error"] for r in ctl(sock, cmd="models")["rejected"] if r["file"] == "evil.nam")
+    assert why and why == wording.for_player(reason)            # in a player's words, no field names
+    assert "'" not in why and "config" not in why and "field" not in why, why
     assert ctl(sock, cmd="status")["status"]["model_file"] == "c_lead.nam"
     # the search box
     css(d, "#search").send_keys("lead")
@@ -357,3 +401,186 @@ def play_the_rig(d, sock):
     assert 350 < ms < 900, ms
     bpm = f"{int(60000 / ms + 0.5)} BPM"
     wait(lambda: bpm in css(d, "#block-delay .tempo").text, 20, f"the tempo {bpm} shown")
+
+
+# --- what a player sees (issue 27) ----------------------------------------------------------
+def log_in(d, url):
+    d.get(url)
+    wait(lambda: css(d, "#view-login").is_displayed(), 20, "the login form")
+    css(d, "#password").send_keys(PASSWORD)
+    css(d, "#login-btn").click()
+
+
+def test_logging_in_while_the_pedal_is_down(rig_pedal_down, browser):
+    """Logged out: the login form alone. Logged in with no pedal: the views, the tab bar, a
+    notice saying the pedal is not running, and the live connection open, which brings the
+    library once the pedal starts, with no reload."""
+    d, r = browser, rig_pedal_down
+    d.get(r.url)
+    wait(lambda: css(d, "#view-login").is_displayed(), 20, "the login form")
+    assert not css(d, "#tabs").is_displayed(), "the tab bar shows while logged out"
+    log_in(d, r.url)
+    wait(lambda: css(d, "#view-models").is_displayed(), 20, "the models view")
+    assert not css(d, "#view-login").is_displayed() and css(d, "#tabs").is_displayed()
+    wait(lambda: css(d, "#pedal-down").is_displayed() and "not running" in css(d, "#pedal-down").text, 20,
+         "the pedal-down notice")
+    assert str(r.tmp) not in css(d, "#pedal-down").text and "sock" not in css(d, "#pedal-down").text
+    assert css(d, "#now-name").text == "pedal not running"
+    r.start_pedal()
+    wait(lambda: len(d.find_elements(By.CSS_SELECTOR, "#models .model")) == 2, 60, "the list once the pedal is up")
+    wait(lambda: not css(d, "#pedal-down").is_displayed(), 20, "the notice gone")
+    assert "live" in css(d, "#conn").get_attribute("class").split()
+    css(d, '#tabs [data-view="play"]').click()
+    wait(lambda: d.find_elements(By.CSS_SELECTOR, "#block-delay"), 20, "the rig's blocks")
+    # logged out again: the tab bar goes with the session
+    css(d, '#tabs [data-view="settings"]').click()
+    press(d, css(d, "#logout"))
+    wait(lambda: css(d, "#view-login").is_displayed(), 20, "the login form again")
+    assert not css(d, "#tabs").is_displayed()
+
+
+TARGETS = "button, select, input:not(.file-input), label.button"
+SMALL_TARGETS = """
+return [...document.querySelectorAll(arguments[0])].filter(e => e.offsetParent !== null).map(e => {
+  const r = e.getBoundingClientRect();
+  return [e.id || e.dataset.act || e.dataset.view || e.dataset.control || e.className || e.tagName,
+          Math.round(r.width), Math.round(r.height)];
+}).filter(([, w, h]) => w < 48 || h < 48);
+"""
+
+
+def px(d, selector, prop="font-size"):
+    return float(d.execute_script("return getComputedStyle(document.querySelector(arguments[0]))[arguments[1]]",
+                                  selector, prop).replace("px", ""))
+
+
+def jack_ports_fed_by(port):
+    """The JACK input ports connected to `port` (the pedal's capture inputs)."""
+    out = subprocess.run(["jack_lsp", "-c"], capture_output=True, text=True, timeout=10).stdout.splitlines()
+    fed, current = [], None
+    for line in out:
+        if not line.startswith(" "):
+            current = line.strip()
+        elif line.strip() == port:
+            fed.append(current)
+    return fed
+
+
+class Tone:
+    """A steady tone (jack_metro, one long beat a second) into the pedal's input, beside the
+    dummy device's silence."""
+
+    def __init__(self, hz):
+        name = f"tone{int(hz)}"
+        self.proc = subprocess.Popen(["jack_metro", "-n", name, "-b", "60", "-f", str(hz), "-D", "990",
+                                      "-a", "1", "-d", "1", "-A", "0.5"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        ports = wait(lambda: jack_ports_fed_by("system:capture_1"), 20, "the pedal's JACK inputs")
+        src = wait(lambda: [p for p in subprocess.run(["jack_lsp"], capture_output=True, text=True, timeout=10)
+                            .stdout.split() if p.startswith(name + ":")], 20, "the tone's port")[0]
+        for p in ports + jack_ports_fed_by("system:capture_2"):
+            subprocess.run(["jack_connect", src, p], timeout=10, check=True)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def test_what_a_player_sees(rig, browser, tmp_path):
+    d, sock, models = browser, rig["sock"], rig["models"]
+    log_in(d, rig["url"])
+    wait(lambda: len(d.find_elements(By.CSS_SELECTOR, "#models .model")) == 2, 20, "the model list")
+
+    # the list by file name, the name stored inside beside it when it differs
+    up = tmp_path / "up"
+    up.mkdir()
+    for f in ("Fender Twin.npz", "Marshall JCM.npz"):
+        write_model(up / f, arch="LSTM", seed=3, name="Test LSTM")
+    upload(d, up / "Fender Twin.npz", up / "Marshall JCM.npz")
+    wait(lambda: len(d.find_elements(By.CSS_SELECTOR, "#models .model")) == 4, 120, "the two uploads listed")
+
+    def labels():
+        return {e.get_attribute("data-file"): (css(e, ".name").text, css(e, ".inner").text)
+                for e in d.find_elements(By.CSS_SELECTOR, "#models .model")}
+    assert labels() == {"a_clean.npz": ("a_clean", "Clean"), "b_crunch.npz": ("b_crunch", "Crunch"),
+                        "Fender Twin.npz": ("Fender Twin", "Test LSTM"), "Marshall JCM.npz": ("Marshall JCM", "Test LSTM")}
+
+    # a rename keeps the file's extension, whatever the player types after the name
+    css(d, '.model[data-file="Marshall JCM.npz"] .more').click()
+    d.execute_script("window.prompt = () => 'TS9 Full Drive.json'")
+    press(d, css(d, '.model[data-file="Marshall JCM.npz"] [data-act="rename"]'))
+    wait(lambda: d.find_elements(By.CSS_SELECTOR, '.model[data-file="TS9 Full Drive.npz"]'), 30, "the renamed model")
+    assert labels()["TS9 Full Drive.npz"] == ("TS9 Full Drive", "Test LSTM")
+    assert (models / "TS9 Full Drive.npz").exists() and not (models / "Marshall JCM.npz").exists()
+
+    # a non-WAV as an IR: refused on upload with why, nothing stored
+    junk = up / "notacab.wav"
+    junk.write_bytes(b"<html>a download that went wrong</html>" * 20)
+    upload(d, junk)
+    wait(lambda: status_of(d, "notacab.wav") == "refused", 30, "notacab.wav refused")
+    assert "not a WAV" in css(d, '#upload-results li[data-file="notacab.wav"] .why').text
+    assert not (models / "irs" / "notacab.wav").exists()
+
+    # an IR named with an emoji (copied in by hand): made the global IR, the pedal takes it and
+    # the config keeps it; one that is not audio: refused where the player looks, nothing saved
+    (models / "irs").mkdir(exist_ok=True)
+    shutil.copy(CAB, models / "irs" / "🎸 Cab.wav")
+    (models / "irs" / "byhand.wav").write_bytes(b"not audio")
+    css(d, '#tabs [data-view="settings"]').click()
+    wait(lambda: {"🎸 Cab.wav", "byhand.wav"} <= {o.get_attribute("value") for o in
+                                                  d.find_elements(By.CSS_SELECTOR, "#global-ir option")},
+         20, "the IRs offered")
+    d.execute_script("document.querySelector('#global-ir').value = 'byhand.wav'")
+    press(d, css(d, "#save-settings"))
+    wait(lambda: "not a WAV" in css(d, "#settings-msg").text, 20, "the refusal under Save")
+    assert css(d, "#settings-msg").text.startswith("not saved") and "ir =" not in rig["cfg"].read_text()
+    wait(lambda: css(d, "#settings-form").get_attribute("data-loaded") == "1", 20, "the settings read again")
+    assert css(d, "#global-ir").get_attribute("value") == ""                 # back to what the pedal has
+    d.execute_script("document.querySelector('#global-ir').value = '🎸 Cab.wav'")
+    press(d, css(d, "#save-settings"))
+    wait(lambda: css(d, "#settings-msg").text == "saved", 20, "the emoji IR saved")
+    assert tomllib.loads(rig["cfg"].read_text(encoding="utf-8"))["models"]["ir"] == str(models / "irs" / "🎸 Cab.wav")
+    wait(lambda: "global IR: 🎸 Cab.wav" in (tmp_path / "pedal.log").read_text(encoding="utf-8"), 20,
+         "the pedal taking the emoji IR")
+
+    # the Play view at arm's length: the model's name and the tuner large, every target 48 px
+    css(d, '#tabs [data-view="play"]').click()
+    playing = ctl(sock, cmd="status")["status"]["model_file"]
+    wait(lambda: css(d, "#play-name").text == os.path.splitext(playing)[0], 20, "the playing model's name")
+    assert px(d, "#play-name") >= 36, px(d, "#play-name")
+    assert not css(d, "#tuner-view").is_displayed()
+    press(d, css(d, "#tuner"))
+    wait(lambda: css(d, "#tuner-view").is_displayed() and css(d, "#tuner-cents").text == "no signal", 20,
+         "the tuner, no signal")
+    assert px(d, "#tuner-note") >= 80 and px(d, "#tuner-cents") >= 32
+    tone = Tone(440.0)
+    try:
+        wait(lambda: css(d, "#tuner-note").text == "A4" and css(d, "#tuner-view").get_attribute("data-state")
+             == "in-tune", 30, "A4 in tune from a 440 Hz tone")
+        assert "in tune" in css(d, "#tuner-state").text                # a word, not the colour alone
+        assert px(d, "#tuner-state") >= 24
+        ring = px(d, "#tuner-view .tuner-note", "border-top-width")
+        assert ring >= 4 and d.execute_script("return getComputedStyle(document.querySelector("
+                                              "'#tuner-view .tuner-note')).borderTopColor") != "rgba(0, 0, 0, 0)"
+        shot(d, "tuner", tmp_path)
+    finally:
+        tone.stop()
+    tone = Tone(452.0)                                                 # +47 cents
+    try:
+        wait(lambda: css(d, "#tuner-view").get_attribute("data-state") == "sharp", 30, "sharp from 452 Hz")
+        assert "sharp" in css(d, "#tuner-state").text and px(d, "#tuner-view .tuner-note", "border-top-width") >= 4
+        assert d.execute_script("return getComputedStyle(document.querySelector("
+                                "'#tuner-view .tuner-note')).borderTopColor") == "rgba(0, 0, 0, 0)"
+    finally:
+        tone.stop()
+    for view in ("play", "models", "health", "settings"):
+        css(d, f'#tabs [data-view="{view}"]').click()
+        if view == "models":
+            css(d, '.model[data-file="a_clean.npz"] .more').click()          # the details' buttons too
+        time.sleep(0.3)
+        assert d.execute_script(SMALL_TARGETS, TARGETS) == [], view
+    css(d, '#tabs [data-view="play"]').click()
+    ctl(sock, cmd="tuner", on="off")
+    wait(lambda: not css(d, "#tuner-view").is_displayed(), 20, "the tuner off")
+    log = d.get_log("browser")
+    assert [e["message"] for e in log if e["level"] == "SEVERE" and "Failed to load resource" not in e["message"]] == []

@@ -7,12 +7,13 @@ hang here changes nothing the audio depends on. API (JSON; every change needs th
 cookie and the X-CSRF-Token header):
 
     POST /api/login {password}        GET /api/session       POST /api/logout
-    GET  /api/models                  POST /api/play {file}  POST /api/control {cmd, ...}
+    GET  /api/models[?search=&offset=&limit=]  POST /api/play {file}  POST /api/control {cmd, ...}
     POST /api/upload (multipart)      POST /api/setlist {order}
     POST /api/rename {file, to}       POST /api/delete {file}  POST /api/ir {model, ir}
     GET  /api/settings                POST /api/settings {gate_threshold_db, global_ir, input_gain_db}
     POST /api/password {current, new} GET  /api/events (server-sent events: status, health, models)
     GET  /api/rig (the rig's blocks and parameters, from firmware.dsp.rig: the Play view's controls)
+    GET/POST /api/hotspot, GET /api/hotspot/qr.svg, POST /api/hotspot/network (firmware.web.hotspot)
 
 Its connections go through firmware.web.connections (a cap, per address too, and time
 limits on connections that send nothing); every response carries the security headers.
@@ -30,11 +31,13 @@ from aiohttp.http_exceptions import HttpProcessingError
 from firmware.core.errors import PedalDown
 from firmware.dsp import rig
 from firmware.ipc import commands, messages
-from firmware.web import connections
+from firmware.web import connections, wording
 from firmware.web.auth import LoginLimiter, PasswordChecks, PasswordError, Sessions, check_password, write_password
 from firmware.web.files import FileError, ModelsFolder, UnpackBudget, clean_name, kind_of, limit_of
 from firmware.web.health import Health
-from firmware.web.settings import SettingsError, gain_control, set_config_value, set_input_gain
+from firmware.web.hotspot import HotspotRoutes
+from firmware.web.pedallink import ControlPool, Library, Recent
+from firmware.web.settings import ConfigEdit, SettingsError, gain_control, set_input_gain
 
 log = logging.getLogger(__name__)
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -44,33 +47,6 @@ PUBLIC = ("/api/login", "/api/session")
 BODY_S = 10.0                # a JSON body (64 KiB at most) must arrive within this
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
-
-
-class Control:
-    """The pedal's control socket, asynchronously: one connection per request."""
-
-    def __init__(self, path, timeout=10.0):
-        self.path = path
-        self.timeout = timeout
-
-    async def __call__(self, msg):
-        try:
-            reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(self.path, limit=messages.MAX_LINE + 1),
-                                                    self.timeout)
-        except (OSError, asyncio.TimeoutError) as e:
-            raise PedalDown(f"the pedal is not running (no answer at {self.path}: "
-                            f"{getattr(e, 'strerror', None) or type(e).__name__})") from None
-        try:
-            writer.write(messages.encode(msg))
-            await writer.drain()
-            line = await asyncio.wait_for(reader.readline(), self.timeout)
-        except (OSError, asyncio.TimeoutError, ValueError) as e:
-            raise PedalDown(f"the pedal did not answer ({type(e).__name__})") from None
-        finally:
-            writer.close()
-        if not line:
-            raise PedalDown("the pedal closed the connection")
-        return messages.decode(line)
 
 
 def rig_table(tonestack_position="post"):
@@ -118,8 +94,11 @@ class WebApp:
         self.limiter = LoginLimiter()
         self.checks = PasswordChecks()
         self.conns = connections.ConnectionGuard()
-        self.ctl = Control(cfg["control"]["socket"])
-        self.folder = ModelsFolder(cfg["models"]["directory"])
+        self.ctl = ControlPool(cfg["control"]["socket"])      # a few connections, kept open
+        self.library = Library(self.ctl)                       # whole, fetched again when it changes
+        self.live_status = Recent(lambda: self.ctl(commands.request("status")))   # shared by the open pages
+        self._sent_models = None                               # (revision, the encoded event)
+        self.folder = ModelsFolder(cfg["models"]["directory"], cfg["models"].get("ir_max_ms", 500.0))
         self.health = Health()
 
     # --- plumbing -----------------------------------------------------------------------
@@ -145,6 +124,7 @@ class WebApp:
         r.add_post("/api/password", self.password)
         r.add_get("/api/events", self.events)
         r.add_get("/api/rig", self.rig_blocks)
+        HotspotRoutes(self.cfg, self._body).add_to(r)        # the pedal's own Wi-Fi (docs/hotspot.md)
         return app
 
     def _session(self, request):
@@ -178,9 +158,9 @@ class WebApp:
         try:
             return await handler(request)
         except PedalDown as e:
-            return _json_error(503, str(e))
+            return _json_error(503, wording.scrub(str(e)))
         except (FileError, SettingsError, messages.MessageError, PasswordError) as e:
-            return _json_error(400, str(e))
+            return _json_error(400, wording.scrub(str(e)))      # a player's mistake: no server path
         except OSError as e:                 # a full disk, a permission: one line on the page
             log.warning("%s %s: %s", request.method, path, e)
             return _json_error(500, f"{os.path.basename(e.filename or '') or path}: {e.strerror or e}")
@@ -214,6 +194,8 @@ class WebApp:
 
     async def _ok(self, msg):
         reply = await self.ctl(msg)
+        self.live_status.forget()            # the next status shows the change
+        self.library.forget()
         if not reply.get("ok"):
             return _json_error(400, reply.get("error", "refused"))
         return web.json_response(reply)
@@ -302,13 +284,30 @@ class WebApp:
 
     # --- models -------------------------------------------------------------------------
     async def _library(self):
-        reply = await self.ctl(commands.request("models"))
-        status = await self.ctl(commands.request("status"))
-        return {"ok": True, "models": reply.get("models", []), "rejected": reply.get("rejected", []),
-                "irs": self.folder.ir_library(), "status": status.get("status", {}), "rate": self.cfg["audio"]["rate"]}
+        lib = await self.library()
+        status = await self.live_status()
+        return {"ok": True, "models": lib["models"], "rejected": wording.rejected(lib["rejected"]),
+                "library_error": lib["library_error"], "irs": self.folder.ir_library(),
+                "status": status.get("status", {}), "rate": self.cfg["audio"]["rate"]}
 
     async def models(self, request):
-        return web.json_response(await self._library())
+        """The whole library; with `?search=`, `offset=`, `limit=`: that page of it, searched by
+        the pedal (firmware.pedal.listing), so a phone need not take thousands to show ten."""
+        q = request.query
+        if not any(k in q for k in ("search", "offset", "limit")):
+            return web.json_response(await self._library())
+        args = {"search": q.get("search", "")}
+        for k in ("offset", "limit"):
+            if k in q:
+                try:
+                    args[k] = int(q[k])
+                except ValueError:
+                    raise messages.MessageError(f"models: '{k}' must be a whole number") from None
+        reply = await self.ctl(commands.request("models", **args))
+        if not reply.get("ok"):
+            return _json_error(400, reply.get("error", "refused"))
+        reply["rejected"] = wording.rejected(reply.get("rejected", []))
+        return web.json_response(reply)
 
     async def play(self, request):
         body = await self._body(request)
@@ -403,7 +402,7 @@ class WebApp:
                     results += [{"file": label, "status": "refused", "error": why} for label, why in refused]
                 else:
                     done.append((name, tmp, name))
-            results += self.folder.settle_upload(done)
+            results += await loop.run_in_executor(None, self.folder.settle_upload, done)    # reads the IRs
         except (ValueError, HttpProcessingError) as e:      # a malformed multipart body: nothing kept
             raise FileError(f"a malformed upload ({getattr(e, 'message', None) or e})".splitlines()[0][:200]) from None
         finally:
@@ -441,44 +440,79 @@ class WebApp:
                                   "irs": self.folder.ir_library(), "input_gain": gain,
                                   "config": self.config_path, "port": cfg["web"]["port"]})
 
-    def _save(self, section, key, value):
+    def _config_edit(self):
         if not self.config_path:
             raise SettingsError("no config file to save into (start `tubeless web --config FILE`)")
-        set_config_value(self.config_path, section, key, value)
+        return ConfigEdit(self.config_path)
+
+    def _pedal_step(self, msg):
+        async def apply():
+            reply = await self.ctl(msg)
+            return None if reply.get("ok") else wording.scrub(reply.get("error") or "refused by the pedal")
+        return apply
+
+    @staticmethod
+    def _gain_step(db):
+        async def apply():
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, set_input_gain, db)
+            except SettingsError as e:
+                return str(e)
+            return None
+        return apply
 
     async def change_settings(self, request):
+        """Every setting is checked before any is applied: its value, the IR as the pedal will
+        read it, and that the config file can hold it (a name TOML could not store is refused
+        before the pedal takes it). Then each goes to the pedal (or the mixer) in turn, and
+        only what was applied is saved, so the pedal and its config never disagree; a refusal
+        stops there and is answered in the pedal's words, with what was saved before it."""
         body = await self._body(request)
-        saved = {}
+        steps = []              # (reply key, reply value, config section, config key, config value, apply)
         if "gate_threshold_db" in body:
             msg = commands.request("set", param="gate", value=body["gate_threshold_db"])
-            reply = await self.ctl(msg)
-            if not reply.get("ok"):
-                return _json_error(400, reply.get("error"))
-            self._save("tone", "gate_threshold_db", msg["value"])
-            saved["gate_threshold_db"] = msg["value"]
+            steps.append(("gate_threshold_db", msg["value"], "tone", "gate_threshold_db", msg["value"],
+                          self._pedal_step(msg)))
         if "global_ir" in body:
             name = body["global_ir"] or ""
             if name:
-                name = clean_name(name)
-                if name not in self.folder.ir_library():
-                    raise FileError(f"{name}: no such IR (upload it first)")
-            reply = await self.ctl(commands.request("global_ir", file=name))
-            if not reply.get("ok"):
-                return _json_error(400, reply.get("error"))
-            self._save("models", "ir", os.path.join(self.folder.irs, name) if name else "")
-            saved["global_ir"] = name
+                name = await asyncio.get_running_loop().run_in_executor(None, self.folder.usable_ir, name)
+            steps.append(("global_ir", name, "models", "ir", os.path.join(self.folder.irs, name) if name else "",
+                          self._pedal_step(commands.request("global_ir", file=name))))
         if "input_gain_db" in body:
-            try:
-                db = float(body["input_gain_db"])
-            except (TypeError, ValueError):
-                raise SettingsError("input gain: a number of dB") from None
-            await asyncio.get_running_loop().run_in_executor(None, set_input_gain, db)
-            self._save("web", "input_gain_db", db)
-            saved["input_gain_db"] = db
-        log.info("settings saved: %s", saved)
+            db = body["input_gain_db"]
+            if isinstance(db, bool) or not isinstance(db, (int, float)) or db != db:
+                raise SettingsError("input gain: a number of dB")
+            steps.append(("input_gain_db", float(db), "web", "input_gain_db", float(db), self._gain_step(float(db))))
+        edit = self._config_edit()
+        for *_, section, key, value, _apply in steps:
+            edit.set(section, key, value)           # refused here, before anything is applied
+        saved, applied, refusal = {}, self._config_edit(), None
+        for reply_key, reply_value, section, key, value, apply in steps:
+            refusal = await apply()
+            if refusal is not None:
+                break
+            applied.set(section, key, value)
+            saved[reply_key] = reply_value
+        if saved:
+            await asyncio.get_running_loop().run_in_executor(None, applied.write)
+        log.info("settings saved: %s%s", saved, f" (then refused: {refusal})" if refusal else "")
+        if refusal is not None:
+            return web.json_response({"ok": False, "error": refusal, "saved": saved}, status=400)
         return web.json_response({"ok": True, "saved": saved})
 
     # --- live ---------------------------------------------------------------------------
+    def _models_event(self, m):
+        """(what it shows, the `models` event as bytes): encoded once per library revision and
+        IR list, not once per open page (thousands of models are half a megabyte)."""
+        irs = self.folder.ir_library()
+        key = (m["revision"], json.dumps(irs))
+        if self._sent_models is None or self._sent_models[0] != key:
+            lib = {"models": m["models"], "rejected": wording.rejected(m["rejected"]),
+                   "library_error": m["library_error"], "irs": irs}
+            self._sent_models = (key, sse("models", lib))
+        return self._sent_models
+
     async def events(self, request):
         """Server-sent events while the page is open: `status` twice a second, `health`
         every 2 s, `models` when the library changes, `pitch` ten times a second while the
@@ -492,23 +526,21 @@ class WebApp:
             while self.sessions.csrf(token) is not None:
                 out = []
                 try:
-                    st = (await self.ctl(commands.request("status")))["status"]
+                    st = (await self.live_status())["status"]
                     out.append(("status", st))
                     tuning = bool(st.get("tuner"))
                     if tick % 4 == 0:
-                        m = await self.ctl(commands.request("models"))
-                        lib = {"models": m.get("models", []), "rejected": m.get("rejected", []),
-                               "irs": self.folder.ir_library()}
-                        if lib != last_models:
-                            last_models = lib
-                            out.append(("models", lib))
+                        key, event = self._models_event(await self.library())
+                        if key != last_models:
+                            last_models = key
+                            out.append(event)
                 except PedalDown as e:
                     out.append(("down", {"error": str(e)}))
                     last_models = None
                 if tick % 4 == 0:
                     out.append(("health", self.health.read()))
-                for name, data in out:
-                    await resp.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+                for item in out:
+                    await resp.write(item if isinstance(item, bytes) else sse(*item))
                 tick += 1
                 if tuning:                       # the needle: ten readings a second while tuning
                     for _ in range(4):
@@ -524,6 +556,11 @@ class WebApp:
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         return resp
+
+
+def sse(name, data):
+    """One server-sent event."""
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
 
 
 def serve(cfg, config_path=None, host=None, port=None, password_file=None, ready=None):

@@ -80,10 +80,48 @@ def limit_of(kind):
     return {"model": MAX_BYTES, "ir": IR_MAX_BYTES, "zip": MAX_BYTES}[kind]
 
 
+IR_RATES = (8000, 384000)
+IR_BLOCK = 4096                                      # frames read at once: memory stays bounded
+
+
+def check_ir(path, label, max_ms=500.0):
+    """A cabinet IR the pedal can use, else FileError in the player's words: a sound file
+    the librarian's reader (libsndfile) opens, at 8 to 384 kHz, whose first max_ms (what
+    the pedal keeps of it) are finite and not all silence. Reads that part only, a block
+    at a time, whatever the file claims about its length or channels."""
+    import numpy as np
+    import soundfile as sf
+    try:
+        with sf.SoundFile(path) as f:
+            rate, frames = f.samplerate, f.frames
+            if not IR_RATES[0] <= rate <= IR_RATES[1]:
+                raise FileError(f"{label}: a sample rate of {rate} Hz; a cabinet IR needs "
+                                f"{IR_RATES[0] // 1000} to {IR_RATES[1] // 1000} kHz")
+            left, sound = min(frames, int(max_ms * 1e-3 * rate) + 1), False
+            if left <= 0:
+                raise FileError(f"{label}: no sound in it (an empty WAV)")
+            while left > 0:
+                block = f.read(min(IR_BLOCK, left), dtype="float32", always_2d=True)
+                if not len(block):
+                    break
+                first = block[:, 0]
+                if not np.all(np.isfinite(first)):
+                    raise FileError(f"{label}: damaged (it holds values that are not numbers)")
+                sound = sound or bool(np.any(first))
+                left -= len(block)
+    except FileError:
+        raise
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OSError, MemoryError):
+        raise FileError(f"{label}: not a WAV file the pedal can read") from None
+    if not sound:
+        raise FileError(f"{label}: silent (a cabinet IR must have sound at its start)")
+
+
 class ModelsFolder:
-    def __init__(self, directory):
+    def __init__(self, directory, ir_max_ms=500.0):
         self.directory = os.fspath(directory)
         self.irs = os.path.join(self.directory, IRS)
+        self.ir_max_ms = float(ir_max_ms)
 
     # --- reading ------------------------------------------------------------------------
     def _names(self, d):
@@ -104,6 +142,14 @@ class ModelsFolder:
                 return [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
         except OSError:
             return []
+
+    def usable_ir(self, name):
+        """An IR of irs/ by its exact name, checked as the pedal will read it, or FileError."""
+        name = clean_name(name)
+        if name not in self.ir_library():
+            raise FileError(f"{name}: no such IR (upload it first)")
+        check_ir(os.path.join(self.irs, name), name, self.ir_max_ms)
+        return name
 
     def model(self, name):
         """A model file of the folder by its exact name, or FileError."""
@@ -178,12 +224,19 @@ class ModelsFolder:
         self.write_bytes(SETLIST, text.encode())
 
     def rename(self, name, to):
+        """Rename a model (its IR follows). The new name keeps the file's own extension: a
+        player types a name, not a format, so a model extension typed with it ("TS9.json"
+        for a .nam) is replaced, never added to."""
         name = self.model(name)
         to = clean_name(to)
         ext = os.path.splitext(name)[1]
-        if not to.lower().endswith(ext.lower()):
-            to += ext                                      # the format stays the file's
-            check_length(to)
+        typed_stem, typed_ext = os.path.splitext(to)
+        if typed_ext.lower() in MODEL_EXTENSIONS:
+            to = typed_stem                                # the format stays the file's
+        if not to or to.startswith("."):
+            raise FileError(f"{to or typed_ext!r}: not a name for a model")
+        to += ext
+        check_length(to)
         if to == name:
             return name
         if os.path.exists(os.path.join(self.directory, to)):
@@ -216,9 +269,7 @@ class ModelsFolder:
             if old:
                 os.unlink(old)
             return None
-        ir = clean_name(ir)
-        if ir not in self.ir_library():
-            raise FileError(f"{ir}: no such IR (upload it first)")
+        ir = self.usable_ir(ir)
         self.copy(os.path.join(self.irs, ir), target)
         return target
 
@@ -275,8 +326,9 @@ class ModelsFolder:
         return done, refused
 
     def settle_upload(self, files):
-        """Finished uploads [(name, temp path, label)] -> results. Models first; then an IR
-        named like a model (in the folder or this upload) goes beside it, any other IR to irs/."""
+        """Finished uploads [(name, temp path, label)] -> results. Models first; then each IR,
+        once check_ir finds it one the pedal can use: named like a model (in the folder or
+        this upload) it goes beside it, any other to irs/. Reads files: not on the event loop."""
         results = []
         models = [f for f in files if kind_of(f[0]) == "model"]
         irs = [f for f in files if kind_of(f[0]) == "ir"]
@@ -291,6 +343,7 @@ class ModelsFolder:
         for name, tmp, label in irs:
             stem = os.path.splitext(name)[0]
             try:
+                check_ir(tmp, name, self.ir_max_ms)
                 if stem in stems:
                     self.place(tmp, stem + IR_EXTENSION)
                     results.append({"file": label, "name": name, "kind": "ir", "model": stem, "status": "checking"})

@@ -2,11 +2,12 @@
 
 The config file is the user's (install.sh writes it with every key commented out), so it
 is edited line by line: the key's line in its section is replaced (or added under the
-section's header, or the section appended), every other line stays as it was. The result
-is parsed again and must give the new value before it replaces the file (temp file in the
-same folder, then rename).
+section's header, or the section appended), every other line stays as it was. A
+ConfigEdit gathers the changes and checks them before anything is applied: the new text
+is parsed again and must give back every new value (so a value TOML cannot hold is
+refused before the pedal takes it); write() then replaces the file (temp file in the same
+folder, then rename).
 """
-import json
 import os
 import re
 import subprocess
@@ -16,6 +17,28 @@ import tomllib
 from firmware.core.errors import SettingsError
 from firmware.platform import cards as cards_mod
 
+# what a TOML basic string must escape: the quote, the backslash and the control
+# characters but tab (U+0000..U+001F, U+007F); every other character is written as itself
+_TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def toml_string(s):
+    """s as a TOML basic string. Any Unicode goes in as itself (the file is UTF-8): JSON's
+    escapes would spell a character beyond U+FFFF as two surrogates, which TOML refuses.
+    A lone surrogate has no UTF-8 at all: refused."""
+    out = []
+    for ch in s:
+        c = ord(ch)
+        if 0xD800 <= c <= 0xDFFF:
+            raise SettingsError(f"{s[:40]!r}: a name with a broken character in it cannot be saved")
+        if ch in _TOML_ESCAPES:
+            out.append(_TOML_ESCAPES[ch])
+        elif (c < 0x20 and ch != "\t") or c == 0x7F:
+            out.append(f"\\u{c:04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
 
 def _toml_value(v):
     if isinstance(v, bool):
@@ -23,56 +46,84 @@ def _toml_value(v):
     if isinstance(v, (int, float)):
         return repr(float(v)) if isinstance(v, float) else str(v)
     if isinstance(v, str):
-        return json.dumps(v)              # a TOML basic string is a JSON string for these
+        return toml_string(v)
     raise SettingsError(f"cannot store {v!r}")
+
+
+class ConfigEdit:
+    """Changes to one TOML config file: set() each key (checked at once: the whole new text
+    must parse and read back every value set), then write() them all, atomically. Errors
+    name the file, never its folder (the page shows them)."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        self.name = os.path.basename(self.path)
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                self.lines = f.read().splitlines()
+        except FileNotFoundError:
+            self.lines = []
+        except (OSError, UnicodeDecodeError) as e:
+            raise SettingsError(f"{self.name}: cannot be read ({getattr(e, 'strerror', None) or e})") from None
+        self.values = {}
+
+    def set(self, section, key, value):
+        line = f"{key} = {_toml_value(value)}"
+        lines = self.lines
+        key_re = re.compile(rf"^\s*#?\s*{re.escape(key)}\s*=")
+        start = next((i for i, ln in enumerate(lines) if ln.strip() == f"[{section}]"), None)
+        if start is None:
+            lines += ["", f"[{section}]", line]
+        else:
+            end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+            live = [i for i in range(start + 1, end) if key_re.match(lines[i]) and not lines[i].lstrip().startswith("#")]
+            commented = [i for i in range(start + 1, end) if key_re.match(lines[i])]
+            if live:
+                lines[live[0]] = line
+            elif commented:
+                lines.insert(commented[0] + 1, line)      # under the commented default, which documents it
+            else:
+                lines.insert(start + 1, line)
+        self.values[(section, key)] = value
+        self._check()
+        return self
+
+    def text(self):
+        return "\n".join(self.lines) + "\n"
+
+    def _check(self):
+        try:
+            parsed = tomllib.loads(self.text())
+        except tomllib.TOMLDecodeError as e:
+            raise SettingsError(f"{self.name} would not read back after the change ({e}); left as it was") from None
+        for (section, key), value in self.values.items():
+            got = parsed.get(section, {}).get(key) if isinstance(parsed.get(section), dict) else None
+            if got != value:
+                raise SettingsError(f"{self.name}: {section}.{key} would read {got!r}, not {value!r}; left as it was")
+
+    def write(self):
+        d = os.path.dirname(os.path.abspath(self.path))
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".config-", dir=d)
+        except OSError as e:
+            raise SettingsError(f"{self.name}: cannot be written ({e.strerror})") from None
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(self.text())
+            try:
+                os.chmod(tmp, os.stat(self.path).st_mode & 0o777)
+            except OSError:
+                os.chmod(tmp, 0o664)
+            os.replace(tmp, self.path)
+        except OSError as e:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise SettingsError(f"{self.name}: cannot be written ({e.strerror})") from None
 
 
 def set_config_value(path, section, key, value):
     """Set [section] key = value in the TOML file at path, atomically."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except FileNotFoundError:
-        lines = []
-    except OSError as e:
-        raise SettingsError(f"{path}: {e.strerror}") from None
-    line = f"{key} = {_toml_value(value)}"
-    key_re = re.compile(rf"^\s*#?\s*{re.escape(key)}\s*=")
-    start = next((i for i, ln in enumerate(lines) if ln.strip() == f"[{section}]"), None)
-    if start is None:
-        lines += ["", f"[{section}]", line]
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
-        live = [i for i in range(start + 1, end) if key_re.match(lines[i]) and not lines[i].lstrip().startswith("#")]
-        commented = [i for i in range(start + 1, end) if key_re.match(lines[i])]
-        if live:
-            lines[live[0]] = line
-        elif commented:
-            lines.insert(commented[0] + 1, line)      # under the commented default, which documents it
-        else:
-            lines.insert(start + 1, line)
-    text = "\n".join(lines) + "\n"
-    try:
-        got = tomllib.loads(text)[section][key]
-    except (tomllib.TOMLDecodeError, KeyError) as e:
-        raise SettingsError(f"{path}: would not parse after the change ({e}); left as it was") from None
-    if got != value:
-        raise SettingsError(f"{path}: {section}.{key} would read {got!r}, not {value!r}; left as it was")
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".config-", dir=d)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        try:
-            st = os.stat(path)
-            os.chmod(tmp, st.st_mode & 0o777)
-        except OSError:
-            os.chmod(tmp, 0o664)
-        os.replace(tmp, path)
-    except OSError as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise SettingsError(f"{path}: cannot write: {e.strerror}") from None
+    ConfigEdit(path).set(section, key, value).write()
 
 
 # --- the HAT's input gain (the same controls as scripts/hat-mixer.sh sets) -----------------

@@ -32,17 +32,29 @@ function showLogin() {
   csrf = null; if (events) { events.close(); events = null; }
   $("#tabs").hidden = true; show("login"); $("#password").focus();
 }
+// logged in: the views and the live connection first, whether the pedal answers or not
+// (the stream says when it is down and brings the library once it is up); never throws
 async function start() {
   $("#tabs").hidden = false;
   show((location.hash || "#models").slice(1).replace("login", "models"));
-  const [data, table] = await Promise.all([api("/api/models"), rigTable ? null : api("/api/rig")]);
-  if (table) buildRig(table.blocks);
-  applyLibrary(data); applyStatus(data.status);
   connect();
+  try { if (!rigTable) buildRig((await api("/api/rig")).blocks); } catch (e) { toast(e.message); }
+  try {
+    const data = await api("/api/models");
+    applyLibrary(data); applyStatus(data.status);
+  } catch (e) { if (csrf) pedalDown(e.message); }
+}
+function pedalDown(why) {
+  $("#now-name").textContent = "pedal not running"; $("#conn").classList.remove("live");
+  const d = $("#pedal-down"); d.textContent = why; d.hidden = false;
 }
 
 // --- models --------------------------------------------------------------------------
 const stem = f => f.replace(/\.[^.]*$/, "");
+const fileOf = m => m.file || "";                    // relative to the models folder
+// a model as the player named its file; the name stored inside it beside, when it differs
+const titleOf = m => stem(fileOf(m).split("/").pop()) || m.name || "?";
+const storedOf = m => m.name && m.name.trim().toLowerCase() !== titleOf(m).trim().toLowerCase() ? m.name : "";
 const kb = n => n >= 1e6 ? (n / 1e6).toFixed(1) + " MB" : Math.round(n / 1e3) + " KB";
 
 function applyLibrary(data) {
@@ -54,16 +66,18 @@ function renderModels() {
   const q = $("#search").value.trim().toLowerCase();
   const ol = $("#models"); ol.textContent = "";
   lib.models.forEach((m, i) => {
-    if (q && !(m.name + " " + m.file + " " + m.architecture).toLowerCase().includes(q)) return;
+    if (q && !(titleOf(m) + " " + m.name + " " + m.file + " " + m.architecture).toLowerCase().includes(q)) return;
     const li = document.createElement("li");
     li.className = "model" + (m.playing ? " playing" : ""); li.dataset.file = m.file;
     const row = document.createElement("div"); row.className = "row";
     const play = document.createElement("button"); play.className = "play";
-    play.innerHTML = '<span class="n"></span><span class="name"></span>';
-    $(".n", play).textContent = i + 1; $(".name", play).textContent = m.name;
+    play.innerHTML = '<span class="n"></span><span class="names"><span class="name"></span>' +
+      '<span class="inner"></span></span>';
+    $(".n", play).textContent = i + 1; $(".name", play).textContent = titleOf(m);
+    $(".inner", play).textContent = storedOf(m); $(".inner", play).hidden = !storedOf(m);
     play.onclick = attempt(async () => { await api("/api/play", { file: m.file }); markPlaying(m.file); });
     const more = document.createElement("button"); more.className = "more"; more.textContent = "⋯";
-    more.setAttribute("aria-label", "details of " + m.name);
+    more.setAttribute("aria-label", "details of " + titleOf(m));
     more.onclick = () => { open = open === m.file ? null : m.file; renderModels(); };
     row.append(play, more); li.append(row);
     if (open === m.file) li.append(details(m, i));
@@ -81,7 +95,7 @@ function renderModels() {
 function details(m, i) {
   const d = document.createElement("div"); d.className = "details";
   const rate = lib.rate || 48000;
-  const facts = [["file", m.file], ["format", m.format], ["architecture", m.architecture],
+  const facts = [["file", m.file], ["name inside", m.name], ["format", m.format], ["architecture", m.architecture],
     ["sample rate", m.sample_rate + " Hz" + (m.sample_rate !== rate ? " (resampled to " + rate + " Hz)" : "")],
     ["size", kb(m.bytes || 0) + (m.sizes ? " · plays " + m.sizes[m.size] + " of " + m.sizes.join(", ") : "")],
     ["knobs", String(m.num_knobs || 0)],
@@ -97,10 +111,11 @@ function details(m, i) {
   btn("▲ up", () => move(i, -1)).dataset.act = "up";
   btn("▼ down", () => move(i, +1)).dataset.act = "down";
   btn("rename", async () => {
-    const to = prompt("New name for " + m.file, stem(m.file)); if (!to) return;
+    const to = prompt("New name for " + titleOf(m) + " (its ." + m.file.split(".").pop() + " stays)", titleOf(m));
+    if (!to || to.trim() === titleOf(m)) return;
     const r = await api("/api/rename", { file: m.file, to }); open = r.file; await refresh();
   }).dataset.act = "rename";
-  const sel = document.createElement("select"); sel.setAttribute("aria-label", "IR for " + m.name);
+  const sel = document.createElement("select"); sel.setAttribute("aria-label", "IR for " + titleOf(m));
   sel.append(new Option(m.ir_file ? "own IR: " + m.ir_file : "attach an IR…", ""));
   lib.irs.forEach(n => sel.append(new Option(n, n)));
   if (m.ir_file) sel.append(new Option("remove its IR", "-"));
@@ -194,15 +209,18 @@ function connect() {
   events.addEventListener("models", e => applyLibrary(JSON.parse(e.data)));
   events.addEventListener("health", e => applyHealth(JSON.parse(e.data)));
   events.addEventListener("pitch", e => applyPitch(JSON.parse(e.data).pitch));
-  events.addEventListener("down", e => { $("#now-name").textContent = "pedal not running"; $("#conn").classList.remove("live"); });
+  events.addEventListener("down", e => pedalDown(JSON.parse(e.data).error));
 }
 
 const pct = x => (100 * (x || 0)).toFixed(1) + "%";
 function applyStatus(s) {
   if (!s) return;
   status = { ...status, ...s };
-  $("#conn").classList.add("live");
-  $("#now-name").textContent = s.model || "no model";
+  $("#conn").classList.add("live"); $("#pedal-down").hidden = true;
+  const now = s.model_file ? { file: s.model_file, name: s.model } : null;
+  $("#now-name").textContent = now ? titleOf(now) : s.model || "no model";
+  $("#play-name").textContent = now ? titleOf(now) : s.model || "no model";
+  $("#play-stored").textContent = now ? storedOf(now) : "";
   const playing = lib.models.find(m => m.playing);
   if (s.model_file && (!playing || playing.file !== s.model_file) && lib.models.some(m => m.file === s.model_file)) {
     markPlaying(s.model_file);
@@ -367,22 +385,26 @@ function applyRig(r) {
   }
 }
 
-// the tuner's needle: -50..+50 cents across the scale
+// the tuner: the note, its cents, a needle from -50 to +50 cents, and which way to turn
+// the peg in words (in tune: a word, a ring and a colour, never the colour alone)
 function applyPitch(p) {
   if (!p) return;
-  const needle = $("#tuner-needle");
+  const needle = $("#tuner-needle"), view = $("#tuner-view");
+  const state = !p.signal ? "none" : p.in_tune ? "in-tune" : p.cents < 0 ? "flat" : "sharp";
+  view.dataset.state = state;
+  needle.classList.toggle("in-tune", state === "in-tune");
+  $("#tuner-state").textContent = { none: "play a string", "in-tune": "✓ in tune", flat: "♭ flat: tune up",
+                                   sharp: "♯ sharp: tune down" }[state];
   if (!p.signal) {
     $("#tuner-note").textContent = "–";
     $("#tuner-cents").textContent = "no signal";
     needle.style.left = "50%";
-    needle.classList.remove("in-tune");
     return;
   }
   const c = Math.max(-50, Math.min(50, p.cents));
   $("#tuner-note").textContent = p.note + p.octave;
   $("#tuner-cents").textContent = (p.cents > 0 ? "+" : "") + p.cents.toFixed(1) + " cents";
   needle.style.left = (50 + c) + "%";
-  needle.classList.toggle("in-tune", !!p.in_tune);
 }
 
 function duration(s) {
@@ -424,7 +446,7 @@ document.addEventListener("DOMContentLoaded", () => {
     e.preventDefault(); $("#login-error").textContent = "";
     try {
       const r = await api("/api/login", { password: $("#password").value });
-      csrf = r.csrf; $("#password").value = ""; await start();
+      csrf = r.csrf; $("#password").value = ""; start();
     } catch (err) { $("#login-error").textContent = err.message; }
   };
   document.querySelectorAll("#tabs button").forEach(b => { b.onclick = () => show(b.dataset.view); });
@@ -445,13 +467,20 @@ document.addEventListener("DOMContentLoaded", () => {
     wireSlider(e, p, show); show(Number(e.value));
   });
   $("#gate").oninput = () => { $("#gate-out").textContent = gateText($("#gate").value); };
-  $("#settings-form").onsubmit = attempt(async e => {
+  $("#settings-form").onsubmit = async e => {
     e.preventDefault();
+    const msg = $("#settings-msg"); msg.textContent = ""; msg.className = "";
     const body = { gate_threshold_db: Number($("#gate").value), global_ir: $("#global-ir").value };
     if (!$("#gain").disabled && $("#gain").value !== "") body.input_gain_db = Number($("#gain").value);
-    await api("/api/settings", body);
-    $("#settings-msg").textContent = "saved";
-  });
+    try {
+      await api("/api/settings", body);
+      msg.textContent = "saved";
+    } catch (err) {                  // the pedal's refusal (or the check's), where the player looks
+      msg.textContent = "not saved: " + err.message; msg.className = "error";
+      $("#settings-form").dataset.loaded = "";
+      loadSettings();                // back to what the pedal and its config have (loaded = "1" then)
+    }
+  };
   $("#password-form").onsubmit = attempt(async e => {
     e.preventDefault();
     await api("/api/password", { current: $("#pw-current").value, new: $("#pw-new").value });
