@@ -310,14 +310,17 @@ fi
 if [ "$do_warm" = 1 ]; then
     # Compiled code is keyed by source path and CPU: it must be built here, by the service
     # user, into the directory the service reads (CacheDirectory=tubeless).
-    say "compiling the DSP kernels into $CACHEDIR/numba (a minute or two on a Pi)"
+    # Measured cold: 69 kernels, 129 s of CPU on the 2-core x86 dev machine (2026-12-01); LLVM
+    # compiles on one core: scaled by single-core Geekbench 6 (README "On the Pi"), predicted.
+    say "compiling the DSP kernels into $CACHEDIR/numba, once (about 20-25 min on a Pi 4, 7-8 on a Pi 5)"
     if [ "$DRY_RUN" != 1 ] && "$VENV/bin/tubeless" --help 2>/dev/null | grep -q '^ *warm '; then
         warm="warm"
     else
         warm="bench --seconds 0.05 --repeats 1 --blocks 64 --no-torch --no-jit"
     fi
     quiet=/dev/null
-    [ "$DRY_RUN" != 1 ] || quiet=/dev/stdout
+    # `tubeless warm` ends with one line: how many kernels it compiled, in how long
+    [ "$DRY_RUN" != 1 ] && [ "$warm" != warm ] || quiet=/dev/stdout
     # shellcheck disable=SC2086  # $warm is a command line
     run runuser -u "$SERVICE_USER" -- env NUMBA_CACHE_DIR="$CACHEDIR/numba" \
         "$VENV/bin/tubeless" $warm >"$quiet" \

@@ -68,3 +68,21 @@ def test_an_unwritable_cache_directory_falls_back_to_a_writable_one(tmp_path, ba
                          env=env, cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     assert out[0] == out[1] == str(tmp_path / "xdg" / "tubeless" / "numba")
     assert os.access(out[0], os.W_OK)
+
+
+def test_a_compile_is_announced_and_a_cache_load_is_not(tmp_path):
+    """Issue 24: "compiling kernels, first run only" where a compile happens (a cache miss),
+    naming the kernel; nothing on a start that loads the cache."""
+    from firmware.models._jit import NOTICE
+    script = ("import logging, numpy as np; logging.basicConfig(level=logging.INFO); "
+              "from firmware import models; from firmware.models._jit import WATCH; "
+              "m = models.build('Linear', {'receptive_field': 3, 'bias': True}, "
+              "{'taps': np.ones(3, np.float32), 'bias': np.zeros(1, np.float32)}, 48000, 16); "
+              "x = np.zeros(16, np.float32); m.process(x, x.copy(), 16); print(WATCH.compiles)")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba"))
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True,
+                           check=True) for _ in range(2)]
+    assert f"{NOTICE} (Numba's cache keeps them for the next start): firmware.models.linear.linear_block" \
+        in runs[0].stderr
+    assert runs[0].stdout.split() == ["1"]
+    assert NOTICE not in runs[1].stderr and runs[1].stdout.split() == ["0"]

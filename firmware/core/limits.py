@@ -25,8 +25,10 @@ The readers that honour these limits are in `core.safeio`; the process limits
 limit, the sandbox the librarian uses too) in `core.sandbox`.
 """
 import dataclasses
+import math
+import os
 
-from firmware.core.errors import LimitError
+from firmware.core.errors import ConfigError, LimitError
 
 MiB = 1 << 20
 # The largest block any part of the firmware builds a model with (loudness.measure), so a
@@ -53,9 +55,8 @@ class Limits:
     layers: int = 512                   # layers in all (A2: 23), list lengths in a config
     nesting: int = 2                    # condition_dsp / SlimmableContainer levels (real: 1)
     parse_memory_bytes: int = 1024 * MiB  # address space a parsing process may add to its start
-    parse_cpu_seconds: int = 600        # CPU time to parse, convert and verify one file, Numba
-                                        # compiling the kernels included (40 s here with a cold
-                                        # cache; `tubeless warm` at install fills it)
+    parse_cpu_seconds: int = 600        # CPU time to parse, convert and verify one file; Numba
+                                        # compiling the kernels is not counted (core.sandbox)
 
     @classmethod
     def from_mapping(cls, mapping):
@@ -66,18 +67,44 @@ class Limits:
             raise ValueError(f"unknown limit(s): {', '.join(sorted(unknown))} (known: {', '.join(sorted(names))})")
         values = {}
         for key, value in mapping.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
                 raise ValueError(f"limit '{key}' must be a positive number, got {value!r}")
             values[key] = int(value)
         return cls(**values)
 
 
 DEFAULT = Limits()
-_active = DEFAULT
+# The environment's overrides, "name=value,name=value" (TUBELESS_LIMITS=parse_cpu_seconds=1200
+# for a slow machine or an emulator): read at the first `active()`.
+ENVIRONMENT = "TUBELESS_LIMITS"
+_active = None
+
+
+def from_environment(environ=None):
+    """DEFAULT with the overrides of $TUBELESS_LIMITS; a ConfigError names a bad one."""
+    text = (os.environ if environ is None else environ).get(ENVIRONMENT, "").strip()
+    if not text:
+        return DEFAULT
+    mapping = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, eq, value = part.partition("=")
+        try:
+            if not eq:
+                raise ValueError
+            mapping[name.strip()] = float(value)
+        except ValueError:
+            raise ConfigError(f"{ENVIRONMENT}: {part!r} is not NAME=NUMBER") from None
+    try:
+        return Limits.from_mapping(mapping)
+    except ValueError as e:
+        raise ConfigError(f"{ENVIRONMENT}: {e}") from None
 
 
 def active():
-    """The limits in force (DEFAULT unless `configure` changed them)."""
+    """The limits in force: DEFAULT with $TUBELESS_LIMITS, unless `configure` changed them."""
+    global _active
+    if _active is None:
+        _active = from_environment()
     return _active
 
 

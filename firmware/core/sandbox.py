@@ -4,11 +4,14 @@ whatever the checks of a file miss cannot take the machine down."""
 import contextlib
 import json
 import logging
+import math
 import os
 import resource
+import select
 import signal
 import sys
 import tempfile
+import threading
 import warnings
 
 from firmware.core.limits import active, size_text
@@ -41,21 +44,86 @@ def set_address_space_limit(extra_bytes):
     return want
 
 
-@contextlib.contextmanager
-def cpu_time_limit(seconds):
-    """Within the block, the process is killed by SIGXCPU once it has used `seconds` more
-    CPU time (what a parse that never ends meets); the limit is lifted after it."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+def cpu_seconds_used():
+    """CPU time this process has used (all its threads, user and system), in seconds."""
     used = resource.getrusage(resource.RUSAGE_SELF)
-    start = int(used.ru_utime + used.ru_stime) + 1
-    want = start + int(seconds)
-    if hard != resource.RLIM_INFINITY:
-        want = min(want, hard)
-    resource.setrlimit(resource.RLIMIT_CPU, (want, hard))
+    return used.ru_utime + used.ru_stime
+
+
+class CpuLimit:
+    """RLIMIT_CPU over a section of this process: past `seconds` of CPU time the kernel
+    stops it with SIGXCPU, so a parse that never ends cannot hold the machine. Time spent
+    inside `uncharged()` (compiling kernels: the program's own work, not the file's) moves
+    the deadline on by what it took, and while in it the limit is lifted, so a compile that
+    is slow here (a Pi, an emulator) is never what stops a file."""
+
+    def __init__(self, seconds):
+        self.seconds = int(seconds)
+        self.uncharged_s = 0.0
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._since = 0.0
+        self._start = None
+        self._saved = None
+
+    def __enter__(self):
+        global _in_force
+        self._saved = resource.getrlimit(resource.RLIMIT_CPU)
+        # The limit counts whole seconds: from the next whole second of what is used now.
+        self._start = int(cpu_seconds_used()) + 1 + self.seconds
+        self._apply(self._start)
+        _in_force = self
+        return self
+
+    def __exit__(self, *exc):
+        global _in_force
+        _in_force = None
+        resource.setrlimit(resource.RLIMIT_CPU, self._saved)
+
+    def _apply(self, soft):
+        hard = self._saved[1]
+        if hard != resource.RLIM_INFINITY:
+            soft = hard if soft == resource.RLIM_INFINITY else min(soft, hard)
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+    def pause(self):
+        with self._lock:
+            self._depth += 1
+            if self._depth == 1:
+                self._since = cpu_seconds_used()
+                self._apply(resource.RLIM_INFINITY)
+
+    def resume(self):
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0:
+                self.uncharged_s += cpu_seconds_used() - self._since
+                # rounded up once over the total, not per compile (dozens of them)
+                self._apply(self._start + math.ceil(self.uncharged_s))
+
+
+_in_force = None          # the CpuLimit of this process's limited section, if one is running
+
+
+@contextlib.contextmanager
+def uncharged():
+    """CPU time spent in the block is not charged to the CPU limit in force (a no-op where
+    none is): for what the program does for itself, such as compiling its kernels."""
+    limit = _in_force
+    if limit is None:
+        yield
+        return
+    limit.pause()
     try:
         yield
     finally:
-        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+        limit.resume()
+
+
+def cpu_time_limit(seconds):
+    """Within the block, the process is killed by SIGXCPU once it has used `seconds` more
+    CPU time, less what it spent `uncharged()`; the limit is lifted after it."""
+    return CpuLimit(seconds)
 
 
 class _RecordWriter(logging.Handler):
@@ -97,11 +165,54 @@ def _replay(records):
             logger.handle(record)
 
 
+class _LiveRecords:
+    """In the parent: the child's log records as they arrive through a pipe, each logged
+    here at once, so a progress line ("compiling kernels, first run only") is seen when the
+    child says it, not when the child ends. A record longer than MAX_LINE is dropped."""
+
+    MAX_LINE = 1 << 16
+
+    def __init__(self, fd):
+        self.fd = fd
+        self._partial = b""
+
+    def pump(self, timeout):
+        """Replay what arrives within `timeout` s; False once the child closed its end."""
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if not ready:
+            return True
+        chunk = os.read(self.fd, 65536)
+        if not chunk:
+            return False
+        *lines, self._partial = (self._partial + chunk).split(b"\n")
+        if len(self._partial) > self.MAX_LINE:
+            self._partial = b""                  # its tail is not JSON either: skipped below
+        _replay(line.decode("utf-8", "replace") for line in lines)
+        return True
+
+
+def _wait(pid, records):
+    """The child's exit status, its log records replayed while it runs; Ctrl-C here is
+    passed on to it (it ends the way it would on its own)."""
+    open_ = True
+    while True:
+        try:
+            while open_:
+                open_ = records.pump(None)
+            _, status = os.waitpid(pid, 0)
+            return status
+        except InterruptedError:
+            continue
+        except KeyboardInterrupt:
+            os.kill(pid, signal.SIGINT)
+
+
 def run_limited(func, what, memory_bytes=None, cpu_seconds=None):
     """func() in a forked child with an address-space limit (and, when given, a CPU-time
-    limit over the whole run); its exit status. A child that a limit kills is reported here
-    in one line naming `what`, exit status 2. func() returns an exit status and prints its
-    own errors. Where fork is not available, func() runs here, unlimited."""
+    limit over the whole run, compiling kernels not counted: see CpuLimit); its exit status.
+    A child that a limit kills is reported here in one line naming `what`, exit status 2.
+    func() returns an exit status and prints its own errors. Where fork is not available,
+    func() runs here, unlimited."""
     lim = active()
     memory_bytes = lim.parse_memory_bytes if memory_bytes is None else memory_bytes
     if not hasattr(os, "fork"):
@@ -109,15 +220,19 @@ def run_limited(func, what, memory_bytes=None, cpu_seconds=None):
     sys.stdout.flush()
     sys.stderr.flush()
     # The child's output comes back through files and is written here, to whatever
-    # sys.stdout/sys.stderr are in this process (a terminal, or a test's capture).
-    captured = tuple(tempfile.TemporaryFile("w+", encoding="utf-8") for _ in range(3))   # out, err, log
+    # sys.stdout/sys.stderr are in this process (a terminal, or a test's capture); its log
+    # records come through a pipe, as they are made.
+    captured = tuple(tempfile.TemporaryFile("w+", encoding="utf-8") for _ in range(2))   # out, err
+    rfd, wfd = os.pipe()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)   # "fork() in a multi-threaded process"
         pid = os.fork()
     if pid == 0:                                              # the child
         code = 70
         try:
-            _redirect(*captured)
+            os.close(rfd)
+            records = os.fdopen(wfd, "w", encoding="utf-8", buffering=1)
+            _redirect(*captured, records)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             set_address_space_limit(memory_bytes)
             if cpu_seconds:
@@ -140,27 +255,22 @@ def run_limited(func, what, memory_bytes=None, cpu_seconds=None):
                     stream.flush()
             finally:
                 os._exit(code if isinstance(code, int) else 0)
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            break
-        except InterruptedError:
-            continue
-        except KeyboardInterrupt:
-            os.kill(pid, signal.SIGINT)
-    for stream in captured:
-        stream.seek(0)
-    _replay(captured[2])
+    os.close(wfd)
+    try:
+        status = _wait(pid, _LiveRecords(rfd))
+    finally:
+        os.close(rfd)
     for stream, into in zip(captured, (sys.stdout, sys.stderr)):
+        stream.seek(0)
         into.write(stream.read())
         into.flush()
-    for stream in captured:
         stream.close()
     if os.WIFEXITED(status):
         return os.WEXITSTATUS(status)
     sig = os.WTERMSIG(status)
     if sig == signal.SIGXCPU:
-        message = f"took more than the limit of {cpu_seconds or lim.parse_cpu_seconds} s of CPU time"
+        message = (f"took more than the limit of {cpu_seconds or lim.parse_cpu_seconds} s of CPU time "
+                   "(compiling kernels not counted)")
     elif sig == signal.SIGINT:
         return 130
     elif sig in (signal.SIGKILL, signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS):

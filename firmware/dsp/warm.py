@@ -53,4 +53,29 @@ def warm(rate=48000, block=64):
         b.process(x, y, block)
         b.set_on(not b.on)
         b.process(x, y, block)
+    # audio.stereo_out: the wide twins, the linked limiter and the two-channel PCM encoder
+    from firmware.platform import samples
+    wide = ToneChain(rate, block=block, stereo_out=True)
+    for b in rig.BLOCKS:
+        wide.rig.set_on(b.NAME, True)
+    wide.process_stereo(x, y, np.empty_like(y), 64)
+    raw = np.zeros(block * 2 * 4, np.uint8)
+    samples.encode_pair(y, y, raw, block, 2, 4, 32)
+    samples.encode_all(y, raw, block, 2, 4, 32)
+    # the drive slot with a capture in it, then crossfading to another: its trim, fade and mix
+    from firmware.dsp.chain import Slot
+    stomp = rig.BY_NAME["stomp"](rate, block)
+    stomp.set_on(True)
+    for in_gain in (1.0, 2.0):
+        lstm = models.build("LSTM", config, random_weights("LSTM", config), rate, block)
+        stomp.request(Slot(lstm, in_gain=in_gain, out_gain=1.0 / in_gain))
+        for _ in range(2 + int(0.05 * rate) // block):   # past the crossfade
+            stomp.process(x, y, block)
+            stomp.process(y, y, block)
+    # the engine's own: the raw input ring (for the tuner) and the capture's decoder, fed
+    # the bytes pyalsaaudio reads; without them a pedal's first start compiled these two
+    from firmware.dsp import kernels
+    from firmware.platform import samples
+    kernels.ring_write(x, block, np.zeros(4 * block, np.float32), 0)
+    samples.decode_channel(bytes(block * 2 * 4), y, block, 2, 0, 4, 32)
     return time.perf_counter() - t0
