@@ -19,7 +19,8 @@ EXAMPLES = {"next": [], "prev": [], "select": ["B"], "bypass": ["on"], "mute": [
             "pitch": [], "midi": ["cc", "11", "3"], "stomp": ["A"],
             # presets (in this order: the first makes the preset the others use)
             "presets": [], "preset-save-as": ["Verse"], "snapshot": ["0"], "save": [], "preset": ["1"],
-            "preset-rename": ["Verse", "Chorus"], "bank": ["setlist"], "preset-delete": ["Chorus"]}
+            "preset-rename": ["Verse", "Chorus"], "preset-duplicate": ["Chorus", "Bridge"],
+            "bank-set": ["Gig", "Bridge", "Chorus"], "bank": ["setlist"], "preset-delete": ["Chorus"]}
 KNOWN_CONTROLS = ("(known: drive, level, knob2, gate, bass, mid, treble, presence or BLOCK.PARAM: "
                   + ", ".join(rig.names()) + ")")
 
@@ -88,7 +89,8 @@ def test_ctl_words_and_usage():
         "toggle BLOCK [on|off] | tap | status | "
         "models [TEXT] | tuner [on|off] (without: a live line until Ctrl-C) | pitch | midi cc CONTROL VALUE [CHANNEL] | "
         "midi program N [CHANNEL] | preset NAME|N|next|prev | snapshot N|next|prev | bank NAME|N | presets | save | "
-        "preset-save-as NAME | preset-rename NAME NEW | preset-delete NAME")
+        "preset-save-as NAME | preset-rename NAME NEW | preset-delete NAME | preset-duplicate NAME NEW | "
+        "bank-set NAME PRESET...")
     assert from_words("set", ["level", "0.3"]) == {"cmd": "set", "param": "level", "value": "0.3"}
     assert from_words("bypass", []) == {"cmd": "bypass"}
     assert from_words("midi", ["program", "3", "2"]) == {"cmd": "midi", "events": [{"type": "program", "program": 3,
@@ -107,7 +109,9 @@ def test_ctl_words_and_usage():
 
 
 def test_the_web_pages_buttons_and_requests_come_from_the_table():
-    assert commands.PAGE_COMMANDS == ("next", "prev", "bypass", "mute", "set", "toggle", "tap", "tuner")
+    assert commands.PAGE_COMMANDS == ("next", "prev", "stomp", "bypass", "mute", "set", "toggle", "tap", "tuner",
+                                      "preset", "snapshot", "bank", "save", "preset-save-as", "preset-rename",
+                                      "preset-delete", "preset-duplicate", "bank-set")
     assert commands.request("select", name="x") == {"cmd": "select", "name": "x"}
     with pytest.raises(TypeError):
         commands.request("select", file="x")          # a name the table does not know

@@ -20,95 +20,19 @@ import time
 import tomllib
 
 import pytest
-from helpers import NAM_DATA, REPO, start_pedal_process, wait_status, write_pedal_config
+from browserpage import (PASSWORD, SMALL_TARGETS, TARGETS, Rig, browser, css, ctl, log_in,  # noqa: F401
+                         needs_browser, press, rig, shot, status_of, upload, wait)
+from helpers import NAM_DATA, REPO
 
-pytest.importorskip("aiohttp")
-pytest.importorskip("alsaaudio")
-webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.common.exceptions import WebDriverException  # noqa: E402
+needs_browser()
 from selenium.webdriver.common.by import By  # noqa: E402
 
 from firmware.dsp import rig as rigtable  # noqa: E402
-from firmware.pedal.control import request  # noqa: E402
 from firmware.testing.models import write_model  # noqa: E402
-from firmware.testing.web import free_port, start_web, stop  # noqa: E402
-from firmware.tools.rtbench import jack_available  # noqa: E402
-from firmware.web import auth, wording  # noqa: E402
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
-if not (jack_available() and CHROMIUM and DRIVER):
-    pytest.skip("needs jackd + ALSA's jack plugin and chromium + chromium-driver "
-                "(apt-get install jackd2 libasound2-plugins chromium chromium-driver)", allow_module_level=True)
+from firmware.web import wording  # noqa: E402
 
 NAM = NAM_DATA / "lstm_2x8.nam"
 CAB = REPO / "firmware" / "data" / "default_cab.wav"
-PASSWORD = "pedal-on-the-floor"
-
-
-def ctl(sock, **msg):
-    return request(str(sock), msg)
-
-
-def wait(cond, timeout=60, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = cond()
-            if last:
-                return last
-        except Exception as e:          # noqa: BLE001 - retried until the deadline
-            last = e
-        time.sleep(0.1)
-    raise AssertionError(f"{what} never happened (last: {last!r})")
-
-
-class Rig:
-    """jackd (dummy) -> `tubeless run` with two models -> `tubeless web`; the pedal started
-    with the web page or later (start_pedal)."""
-
-    def __init__(self, jack_device, tmp_path):
-        self.tmp, self.procs = tmp_path, []
-        self.models = tmp_path / "models"
-        self.models.mkdir()
-        write_model(self.models / "a_clean.npz", arch="Linear", seed=1, name="Clean")
-        write_model(self.models / "b_crunch.npz", arch="LSTM", seed=2, name="Crunch")
-        self.sock = tmp_path / "ctl.sock"
-        self.cfg = write_pedal_config(tmp_path, self.models, jack_device, status_file="")
-        self.pedal = None
-
-    def start_pedal(self):
-        self.pedal = start_pedal_process(self.cfg, self.tmp / "pedal.log")
-        self.procs.append(self.pedal)
-        wait_status(self.sock, lambda s: s["frames"] > 4800 and s["models"] == 2, timeout=600, proc=self.pedal,
-                    log=self.tmp / "pedal.log")
-
-    def start_web(self):
-        pw = self.tmp / "password"
-        auth.write_password(str(pw), PASSWORD)
-        self.port = free_port()
-        self.procs.append(start_web(self.cfg, pw, self.port, self.tmp / "web.log"))
-        self.url = f"http://127.0.0.1:{self.port}/"
-
-    def as_dict(self):
-        return {"url": self.url, "sock": self.sock, "models": self.models, "tmp": self.tmp, "cfg": self.cfg,
-                "port": self.port}
-
-    def stop(self):
-        for p in reversed(self.procs):
-            stop(p)
-
-
-@pytest.fixture
-def rig(jack_device, tmp_path):
-    r = Rig(jack_device, tmp_path)
-    try:
-        r.start_pedal()
-        r.start_web()
-        yield r.as_dict()
-    finally:
-        r.stop()
 
 
 @pytest.fixture
@@ -120,45 +44,6 @@ def rig_pedal_down(jack_device, tmp_path):
         yield r
     finally:
         r.stop()
-
-
-@pytest.fixture
-def browser(tmp_path):
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-              f"--user-data-dir={tmp_path}/chrome"):
-        opts.add_argument(a)
-    # a phone: 390 x 844 CSS pixels, touch
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})     # the page's own errors, checked at the end
-    opts.add_experimental_option("mobileEmulation", {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 1.0,
-                                                                      "touch": True}})
-    try:
-        driver = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=DRIVER))
-    except WebDriverException as e:
-        pytest.skip(f"chromium would not start under chromedriver: {str(e).splitlines()[0]}")
-    driver.implicitly_wait(0)
-    yield driver
-    driver.quit()
-
-
-def shot(driver, name, tmp_path):
-    folder = os.environ.get("TUBELESS_SCREENSHOTS") or str(tmp_path)
-    os.makedirs(folder, exist_ok=True)
-    driver.save_screenshot(os.path.join(folder, f"web-{name}.png"))
-
-
-def css(driver, selector):
-    return driver.find_element(By.CSS_SELECTOR, selector)
-
-
-def upload(driver, *paths):
-    css(driver, "#upload-input").send_keys("\n".join(str(p) for p in paths))
-
-
-def status_of(driver, file):
-    els = driver.find_elements(By.CSS_SELECTOR, f'#upload-results li[data-file="{file}"]')
-    return els[0].get_attribute("data-status") if els else None
 
 
 def test_page_drives_the_pedal(rig, browser, tmp_path):
@@ -292,12 +177,6 @@ def test_page_drives_the_pedal(rig, browser, tmp_path):
     assert [e["message"] for e in log if e["level"] == "SEVERE" and "Failed to load resource" not in e["message"]] == []
 
 
-def press(d, element):
-    """A click on an element scrolled to the middle of the screen (clear of the tab bar)."""
-    d.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
-    element.click()
-
-
 def rig_of(sock):
     return ctl(sock, cmd="status")["status"]["rig"]
 
@@ -404,13 +283,6 @@ def play_the_rig(d, sock):
 
 
 # --- what a player sees (issue 27) ----------------------------------------------------------
-def log_in(d, url):
-    d.get(url)
-    wait(lambda: css(d, "#view-login").is_displayed(), 20, "the login form")
-    css(d, "#password").send_keys(PASSWORD)
-    css(d, "#login-btn").click()
-
-
 def test_logging_in_while_the_pedal_is_down(rig_pedal_down, browser):
     """Logged out: the login form alone. Logged in with no pedal: the views, the tab bar, a
     notice saying the pedal is not running, and the live connection open, which brings the
@@ -437,16 +309,6 @@ def test_logging_in_while_the_pedal_is_down(rig_pedal_down, browser):
     press(d, css(d, "#logout"))
     wait(lambda: css(d, "#view-login").is_displayed(), 20, "the login form again")
     assert not css(d, "#tabs").is_displayed()
-
-
-TARGETS = "button, select, input:not(.file-input), label.button"
-SMALL_TARGETS = """
-return [...document.querySelectorAll(arguments[0])].filter(e => e.offsetParent !== null).map(e => {
-  const r = e.getBoundingClientRect();
-  return [e.id || e.dataset.act || e.dataset.view || e.dataset.control || e.className || e.tagName,
-          Math.round(r.width), Math.round(r.height)];
-}).filter(([, w, h]) => w < 48 || h < 48);
-"""
 
 
 def px(d, selector, prop="font-size"):

@@ -25,6 +25,7 @@ from firmware.core import docsections
 from firmware.core.errors import MessageError, UserError
 from firmware.dsp import rig
 from firmware.presets import format as preset_format
+from firmware.presets import store as preset_store
 
 MIDI_EVENT_TYPES = {"cc": ("control", "value"), "program": ("program",)}
 MAX_MIDI_EVENTS = 1024        # per message: a burst, not a file
@@ -215,6 +216,40 @@ def _snapshot_ref(value, req):
     return n
 
 
+def _bank_name(value, req):
+    """A bank file's name (not one of the pedal's own banks)."""
+    try:
+        name = preset_format.check_name(value, "bank")
+    except UserError as e:
+        raise MessageError(f"{req['cmd']}: {e}") from None
+    if name.lower() in (preset_store.SETLIST, preset_store.ALL):
+        raise MessageError(f"{req['cmd']}: {name!r} is the pedal's own bank; choose another name")
+    return name
+
+
+def _preset_list(value, req):
+    """A bank's presets in playing order: names, each once, at most MAX_BANK_ENTRIES."""
+    most = preset_store.MAX_BANK_ENTRIES
+    if not isinstance(value, list) or not value or len(value) > most:
+        raise MessageError(f"{req['cmd']}: 'presets' must be a list of 1..{most} preset names")
+    out = []
+    for v in value:
+        if not isinstance(v, str) or not v.strip() or len(v) > preset_format.MAX_NAME:
+            raise MessageError(f"{req['cmd']}: a preset name of at most {preset_format.MAX_NAME} characters, "
+                               f"got {str(v)[:40]!r}")
+        if v.strip() in out:
+            raise MessageError(f"{req['cmd']}: {v.strip()!r} is listed twice")
+        out.append(v.strip())
+    return out
+
+
+def bank_set_words(words):
+    """`tubeless ctl bank-set NAME PRESET...`: the bank, then its presets in order."""
+    if len(words) < 2:
+        raise MessageError(ctl_usage_of("bank-set"))
+    return {"cmd": "bank-set", "name": words[0], "presets": list(words[1:])}
+
+
 # --- the table --------------------------------------------------------------------------
 ON = Arg("on", _on, '"on"/"off"', optional=True)
 BRIEF = "`status` (brief)"
@@ -230,7 +265,7 @@ COMMANDS = {c.name: c for c in (
     Command("stomp", (Arg("name", _stomp_name, "NAME"),),
             "the drive slot's captured pedal: the model NAME of the library (as for `select`) plays before the "
             "amp, crossfaded, at its own gain, and the `stomp` block is switched on; `none`: no capture",
-            "`stomp`: the capture's `{name, file}` or null; " + BRIEF, ctl=("NAME|none",)),
+            "`stomp`: the capture's `{name, file}` or null; " + BRIEF, ctl=("NAME|none",), page=True),
     Command("bypass", (ON,), "bypass on/off; without `on`: toggle", BRIEF, ctl=("[on|off]",), page=True),
     Command("mute", (ON,), "mute on/off; without `on`: toggle", BRIEF, ctl=("[on|off]",), page=True),
     Command("set", (Arg("param", _set_param, "P"), Arg("value", _set_value, "V")),
@@ -282,26 +317,35 @@ COMMANDS = {c.name: c for c in (
     Command("preset", (Arg("name", _preset_ref, "NAME/N"),),
             "play the preset NAME of the presets folder, or number N of the current bank (`next`, `prev`: its "
             "neighbours): its models crossfade when they differ, its parameters glide, delay and reverb tails "
-            "ring on. A missing model is one line in the log; the rest plays", PRESET, ctl=("NAME|N|next|prev",)),
+            "ring on. A missing model is one line in the log; the rest plays", PRESET, ctl=("NAME|N|next|prev",),
+            page=True),
     Command("snapshot", (Arg("n", _snapshot_ref, "N"),),
             f"snapshot N (1..{preset_format.MAX_SNAPSHOTS}) of the playing preset: its parameters only, no reload; "
-            "0: the preset's own settings; `next`, `prev`", PRESET, ctl=("N|next|prev",)),
+            "0: the preset's own settings; `next`, `prev`", PRESET, ctl=("N|next|prev",), page=True),
     Command("bank", (Arg("name", _preset_ref, "NAME/N"),),
             "the bank NAME (or number N): footswitch 1 and MIDI Program Change walk its presets, its first "
-            "plays; `setlist`, the last bank, is the models folder's own order", PRESET, ctl=("NAME|N",)),
+            "plays; `setlist`, the last bank, is the models folder's own order", PRESET, ctl=("NAME|N",), page=True),
     Command("presets", (), "the banks, the presets and the files that are not played",
             "`banks`: `[{name, presets}]`; `presets`: `[{name, amp, drive_model, ir, snapshots}]`; `errors`: "
             "`[{file, error}]`; `preset`, `bank`, `snapshot`: what plays"),
     Command("save", (), "save the settings as they are into the playing preset (into its snapshot when one "
-            "is on: what differs from the preset); keys the pedal does not know stay in the file", PRESET),
+            "is on: what differs from the preset); keys the pedal does not know stay in the file", PRESET, page=True),
     Command("preset-save-as", (Arg("name", _new_preset_name, "NAME"),),
             "the settings as they are, with the playing models, as a new preset NAME (added to the current "
-            "bank's file); it becomes the playing preset", PRESET, ctl=("NAME",)),
+            "bank's file); it becomes the playing preset", PRESET, ctl=("NAME",), page=True),
     Command("preset-rename", (Arg("name", _preset_ref, "NAME"), Arg("to", _new_preset_name, "NEW")),
-            "rename a preset (its banks follow)", PRESET, ctl=("NAME NEW",)),
+            "rename a preset (its banks follow)", PRESET, ctl=("NAME NEW",), page=True),
     Command("preset-delete", (Arg("name", _preset_ref, "NAME"),),
             "delete a preset's file (and its entries in the banks); what plays keeps playing", PRESET,
-            ctl=("NAME",)),
+            ctl=("NAME",), page=True),
+    Command("preset-duplicate", (Arg("name", _preset_ref, "NAME"), Arg("to", _new_preset_name, "NEW")),
+            "copy a preset as NEW (its snapshots and the keys the pedal does not know too), placed after it in "
+            "the banks that hold it; what plays keeps playing", PRESET, ctl=("NAME NEW",), page=True),
+    Command("bank-set", (Arg("name", _bank_name, "NAME"), Arg("presets", _preset_list, "[NAME, ...]")),
+            "write the bank NAME with these presets in this order: a new bank, or a bank's new order (at most "
+            f"{preset_store.MAX_BANK_ENTRIES}, each a preset of the folder); `{preset_store.SETLIST}` and "
+            f"`{preset_store.ALL}` are the pedal's own", PRESET, ctl=("NAME PRESET...",), words=bank_set_words,
+            page=True),
 )}
 # what the web page's buttons may send (a tuple: `in` stays an answer for any JSON value)
 PAGE_COMMANDS = tuple(name for name, c in COMMANDS.items() if c.page)

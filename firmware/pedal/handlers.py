@@ -311,3 +311,31 @@ def rename(pedal, m, msg):
 @handles("preset-delete", then=_prepare_neighbours)
 def delete(pedal, m, msg):
     return _preset_reply(pedal, pedal.delete_preset, m["name"])
+
+
+def _after_folder_change(pedal):
+    """The bank and the preset playing, taken again from the folder just written (what
+    plays keeps playing)."""
+    pedal._rebind(None)
+
+
+@handles("preset-duplicate", then=_prepare_neighbours)
+def duplicate(pedal, m, msg):
+    def copy():
+        pedal.presets.duplicate(m["name"], m["to"])
+        _after_folder_change(pedal)
+        log.info("preset %s duplicated as %s", m["name"], m["to"])
+    return _preset_reply(pedal, copy)
+
+
+@handles("bank-set", then=_prepare_neighbours)
+def bank_set(pedal, m, msg):
+    def write():
+        pedal.poll_presets(force=True)          # a preset copied in a moment ago counts
+        names = [pedal.presets.find(n).name for n in m["presets"]]      # as the folder spells them
+        if len(set(names)) != len(names):
+            raise PresetError(f"bank {m['name']}: a preset is listed twice")
+        pedal.presets.write_bank(m["name"], names)
+        _after_folder_change(pedal)
+        log.info("bank %s: %s", m["name"], ", ".join(names))
+    return _preset_reply(pedal, write)

@@ -13,6 +13,8 @@ cookie and the X-CSRF-Token header):
     GET  /api/settings                POST /api/settings {gate_threshold_db, global_ir, input_gain_db}
     POST /api/password {current, new} GET  /api/events (server-sent events: status, health, models)
     GET  /api/rig (the rig's blocks and parameters, from firmware.dsp.rig: the Play view's controls)
+    GET  /api/presets (the banks, the presets and the preset files not played: the Presets view; its
+         changes are pedal commands through /api/control, a rig zip an upload)
     GET/POST /api/hotspot, GET /api/hotspot/qr.svg, POST /api/hotspot/network (firmware.web.hotspot)
 
 Its connections go through firmware.web.connections (a cap, per address too, and time
@@ -31,9 +33,10 @@ from aiohttp.http_exceptions import HttpProcessingError
 from firmware.core.errors import PedalDown
 from firmware.dsp import rig
 from firmware.ipc import commands, messages
+from firmware.presets.store import presets_directory
 from firmware.web import connections, wording
 from firmware.web.auth import LoginLimiter, PasswordChecks, PasswordError, Sessions, check_password, write_password
-from firmware.web.files import FileError, ModelsFolder, UnpackBudget, clean_name, kind_of, limit_of
+from firmware.web.files import FileError, ModelsFolder, UnpackBudget, clean_name, is_rig, kind_of, limit_of
 from firmware.web.health import Health
 from firmware.web.hotspot import HotspotRoutes
 from firmware.web.pedallink import ControlPool, Library, Recent
@@ -98,7 +101,10 @@ class WebApp:
         self.library = Library(self.ctl)                       # whole, fetched again when it changes
         self.live_status = Recent(lambda: self.ctl(commands.request("status")))   # shared by the open pages
         self._sent_models = None                               # (revision, the encoded event)
-        self.folder = ModelsFolder(cfg["models"]["directory"], cfg["models"].get("ir_max_ms", 500.0))
+        self.folder = ModelsFolder(cfg["models"]["directory"], cfg["models"].get("ir_max_ms", 500.0),
+                                   presets_directory(cfg))
+        # the banks and presets, shared by the open pages (the pedal reads its folder for each)
+        self.presets_listing = Recent(self._presets_now, max_age=1.0)
         self.health = Health()
 
     # --- plumbing -----------------------------------------------------------------------
@@ -124,6 +130,7 @@ class WebApp:
         r.add_post("/api/password", self.password)
         r.add_get("/api/events", self.events)
         r.add_get("/api/rig", self.rig_blocks)
+        r.add_get("/api/presets", self.presets)
         HotspotRoutes(self.cfg, self._body).add_to(r)        # the pedal's own Wi-Fi (docs/hotspot.md)
         return app
 
@@ -196,8 +203,9 @@ class WebApp:
         reply = await self.ctl(msg)
         self.live_status.forget()            # the next status shows the change
         self.library.forget()
+        self.presets_listing.forget()
         if not reply.get("ok"):
-            return _json_error(400, reply.get("error", "refused"))
+            return _json_error(400, wording.scrub(reply.get("error") or "refused"))     # no server path
         return web.json_response(reply)
 
     # --- pages and sessions -------------------------------------------------------------
@@ -287,7 +295,7 @@ class WebApp:
         lib = await self.library()
         status = await self.live_status()
         return {"ok": True, "models": lib["models"], "rejected": wording.rejected(lib["rejected"]),
-                "library_error": lib["library_error"], "irs": self.folder.ir_library(),
+                "library_error": wording.scrub(lib["library_error"]) or None, "irs": self.folder.ir_library(),
                 "status": status.get("status", {}), "rate": self.cfg["audio"]["rate"]}
 
     async def models(self, request):
@@ -320,6 +328,17 @@ class WebApp:
             raise messages.MessageError(f"unknown control {body.get('cmd')!r}")
         return await self._ok(commands.check_control(body))
 
+    async def _presets_now(self):
+        reply = await self.ctl(commands.request("presets"))
+        if not reply.get("ok"):
+            raise PedalDown(f"the pedal refused the presets request: {wording.scrub(reply.get('error'))}")
+        return {"ok": True, "banks": reply["banks"], "presets": reply["presets"],
+                "errors": [{"file": e.get("file"), "error": wording.scrub(e.get("error"))} for e in reply["errors"]],
+                "preset": reply["preset"], "bank": reply["bank"], "snapshot": reply["snapshot"]}
+
+    async def presets(self, request):
+        return web.json_response(await self.presets_listing())
+
     async def rig_blocks(self, request):
         return web.json_response({"ok": True, "blocks": rig_table(self.cfg["tone"].get("tonestack_position", "post"))})
 
@@ -350,15 +369,16 @@ class WebApp:
     async def upload(self, request):
         """Files stream to temporary names in the folder (the librarian ignores them), each
         within its type's limit and all within max_upload_mb; then each is renamed into
-        place and the librarian checks it like any file copied in. The reply lists every
-        file: "checking" (the page then follows it in /api/models), "stored" or "refused"."""
+        place and the librarian checks it like any file copied in; a rig zip is imported
+        whole (ModelsFolder.import_rig) within the same budget. The reply lists every file:
+        "checking" (the page then follows it in /api/models), "stored" or "refused"."""
         if request.content_length is not None and request.content_length > self.max_upload:
             return _json_error(413, f"an upload of at most {self.max_upload >> 20} MB at once")
         try:
             reader = await request.multipart()
         except (AssertionError, ValueError, KeyError):
             raise FileError("expected a multipart upload") from None
-        total, temps, done, results = 0, [], [], []
+        total, temps, done, results, rigs = 0, [], [], [], []
         unpack = UnpackBudget(self.max_upload)     # all the zips' members together, every byte written
         loop = asyncio.get_running_loop()
         try:
@@ -392,6 +412,9 @@ class WebApp:
                     continue
                 if kind == "zip":
                     try:
+                        if await loop.run_in_executor(None, is_rig, tmp, name):
+                            rigs.append((tmp, name))          # imported once the whole upload arrived
+                            continue
                         members, refused = await loop.run_in_executor(None, self.folder.expand_zip, tmp, name,
                                                                       unpack)
                     except FileError as e:
@@ -402,6 +425,13 @@ class WebApp:
                     results += [{"file": label, "status": "refused", "error": why} for label, why in refused]
                 else:
                     done.append((name, tmp, name))
+            for tmp, name in rigs:                  # a shared rig: all of it or nothing, in the same budget
+                try:
+                    results += await loop.run_in_executor(None, self.folder.import_rig, tmp, name, unpack)
+                except FileError as e:
+                    results.append({"file": name, "status": "refused", "error": str(e)})
+            if rigs:
+                self.presets_listing.forget()
             results += await loop.run_in_executor(None, self.folder.settle_upload, done)    # reads the IRs
         except (ValueError, HttpProcessingError) as e:      # a malformed multipart body: nothing kept
             raise FileError(f"a malformed upload ({getattr(e, 'message', None) or e})".splitlines()[0][:200]) from None
@@ -509,19 +539,20 @@ class WebApp:
         key = (m["revision"], json.dumps(irs))
         if self._sent_models is None or self._sent_models[0] != key:
             lib = {"models": m["models"], "rejected": wording.rejected(m["rejected"]),
-                   "library_error": m["library_error"], "irs": irs}
+                   "library_error": wording.scrub(m["library_error"]) or None, "irs": irs}
             self._sent_models = (key, sse("models", lib))
         return self._sent_models
 
     async def events(self, request):
         """Server-sent events while the page is open: `status` twice a second, `health`
-        every 2 s, `models` when the library changes, `pitch` ten times a second while the
-        tuner is on. Ends with the session."""
+        every 2 s, `models` when the library changes, `presets` when the banks, presets or
+        what plays of them change (looked at once a second), `pitch` ten times a second while
+        the tuner is on. Ends with the session."""
         token, _ = self._session(request)
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
                                            "X-Accel-Buffering": "no"})
         await resp.prepare(request)
-        last_models, tick, tuning = None, 0, False
+        last_models, last_presets, tick, tuning = None, None, 0, False
         try:
             while self.sessions.csrf(token) is not None:
                 out = []
@@ -534,9 +565,15 @@ class WebApp:
                         if key != last_models:
                             last_models = key
                             out.append(event)
+                    if tick % 2 == 0:
+                        listing = await self.presets_listing()      # read at most once a second
+                        encoded = sse("presets", listing)
+                        if encoded != last_presets:                # sent when it changed
+                            last_presets = encoded
+                            out.append(encoded)
                 except PedalDown as e:
                     out.append(("down", {"error": str(e)}))
-                    last_models = None
+                    last_models = last_presets = None
                 if tick % 4 == 0:
                     out.append(("health", self.health.read()))
                 for item in out:

@@ -7,7 +7,9 @@ Names come from a browser: each is reduced to a plain file name (no folders, no 
 no control characters, no leading dot) and checked against what the folder holds before
 anything is renamed or removed. Cabinet IRs that belong to no model live in `irs/`, a
 folder the librarian does not look into; attaching one to a model copies it beside the
-model as NAME.wav (the librarian's pairing rule).
+model as NAME.wav (the librarian's pairing rule). A zip holding a preset at
+`presets/NAME.toml` is a shared rig (firmware.presets.bundle), imported whole into the
+models and presets folders with the bundle's own checks, or not at all.
 """
 import os
 import re
@@ -18,8 +20,9 @@ import tempfile
 import unicodedata
 import zipfile
 
-from firmware.core.errors import FileError
+from firmware.core.errors import FileError, PresetError
 from firmware.importers.library import EXTENSIONS, MAX_BYTES, SETLIST
+from firmware.presets import bundle
 
 MODEL_EXTENSIONS = EXTENSIONS                      # .npz .nam .json .aidax
 IR_EXTENSION = ".wav"
@@ -33,6 +36,7 @@ IRS = "irs"
 MAX_NAME = 120
 NAME_BYTES = 255                                     # a file name on Linux, in the filesystem's encoding
 _BAD = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
+RIG_PRESET = re.compile(r"presets/[^/]+\.toml")          # what makes a zip a rig (firmware.presets.bundle)
 
 
 def clean_name(raw, folders=False):
@@ -117,18 +121,38 @@ def check_ir(path, label, max_ms=500.0):
         raise FileError(f"{label}: silent (a cabinet IR must have sound at its start)")
 
 
+def is_rig(path, zip_name):
+    """Whether an uploaded zip is a rig (a preset at presets/NAME.toml, as `tubeless preset
+    export` writes one) rather than a zip of models; its directory is checked before zipfile
+    reads it, as for any zip."""
+    check_zip_directory(path, zip_name)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return any(RIG_PRESET.fullmatch(i.filename) for i in zf.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise FileError(f"{zip_name}: not a readable zip ({e})") from None
+
+
+def _rig_refusal(text, path, zip_name):
+    """bundle's one line for the page: the upload's name, not its temporary file; the
+    page's way out, not the command line's."""
+    return text.replace(path, zip_name).replace(os.path.basename(path), zip_name) \
+        .replace("rename it, or import with --force", "rename or delete it on the pedal first")
+
+
 class ModelsFolder:
-    def __init__(self, directory, ir_max_ms=500.0):
+    def __init__(self, directory, ir_max_ms=500.0, presets=None):
         self.directory = os.fspath(directory)
         self.irs = os.path.join(self.directory, IRS)
         self.ir_max_ms = float(ir_max_ms)
+        self.presets = os.fspath(presets) if presets is not None else None     # the presets folder (rigs)
 
     # --- reading ------------------------------------------------------------------------
     def _names(self, d):
         try:
             return sorted(n for n in os.listdir(d) if not n.startswith(".") and os.path.isfile(os.path.join(d, n)))
-        except FileNotFoundError:
-            return []
+        except OSError:                 # gone, not a folder, unreadable: nothing to offer (the
+            return []                   # page shows the librarian's scan error), the live stream lives on
 
     def models(self):
         return [n for n in self._names(self.directory) if n.lower().endswith(MODEL_EXTENSIONS)]
@@ -324,6 +348,42 @@ class ModelsFolder:
                 except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError) as e:
                     refused.append((label, f"cannot be unpacked: {e}"))
         return done, refused
+
+    def import_rig(self, path, zip_name, budget):
+        """An uploaded rig zip -> its results, imported by firmware.presets.bundle (its layout,
+        sizes and preset checked, everything staged, then renamed into place; nothing lands
+        after a refusal, FileError in one line). What its members state they unpack to counts
+        against the upload's budget before anything is unpacked; the bundle refuses a member
+        whose data runs past its stated size, so that is all it can write. Reads and writes
+        files: not on the event loop."""
+        if self.presets is None:
+            raise FileError(f"{zip_name}: a rig zip, and the page knows no presets folder")
+        try:
+            with zipfile.ZipFile(path) as zf:
+                stated = sum(i.file_size for i in zf.infolist())
+        except (zipfile.BadZipFile, OSError, ValueError) as e:
+            raise FileError(f"{zip_name}: not a readable zip ({e})") from None
+        if stated > budget.left:
+            raise FileError(budget.refusal(zip_name))
+        budget.left -= stated
+        try:
+            done = bundle.import_rig(path, self.presets, self.directory)
+        except PresetError as e:
+            raise FileError(_rig_refusal(str(e), path, zip_name)) from None
+        results = []
+        for kind, name, what in done:
+            r = {"file": f"{zip_name}/{name}", "name": name, "kind": kind, "status": "stored", "rig": what}
+            if kind == "preset":
+                r["name"] = name[:-len(".toml")]
+                r["note"] = f"preset {r['name']} {'updated' if what == 'replaced' else 'added'}: see Presets"
+            elif what == "same":
+                r["note"] = "already on the pedal"
+            elif kind == "model":
+                r.update(status="checking", bytes=os.path.getsize(os.path.join(self.directory, name)))
+            else:
+                r["note"] = "the rig's cabinet IR"
+            results.append(r)
+        return results
 
     def settle_upload(self, files):
         """Finished uploads [(name, temp path, label)] -> results. Models first; then each IR,

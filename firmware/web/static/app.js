@@ -26,6 +26,7 @@ function show(view) {
   document.querySelectorAll(".view").forEach(v => { v.hidden = v.id !== "view-" + view; });
   document.querySelectorAll("#tabs button").forEach(b => b.classList.toggle("on", b.dataset.view === view));
   if (view === "settings") loadSettings();
+  if (view === "presets" && csrf) refreshPresets().catch(() => {});
   location.hash = view;
 }
 function showLogin() {
@@ -42,6 +43,7 @@ async function start() {
   try {
     const data = await api("/api/models");
     applyLibrary(data); applyStatus(data.status);
+    await refreshPresets();
   } catch (e) { if (csrf) pedalDown(e.message); }
 }
 function pedalDown(why) {
@@ -57,16 +59,24 @@ const titleOf = m => stem(fileOf(m).split("/").pop()) || m.name || "?";
 const storedOf = m => m.name && m.name.trim().toLowerCase() !== titleOf(m).trim().toLowerCase() ? m.name : "";
 const kb = n => n >= 1e6 ? (n / 1e6).toFixed(1) + " MB" : Math.round(n / 1e3) + " KB";
 
+// a search of the library: by the file's name, the name inside, the file or the architecture
+const matches = (m, q) => !q || (titleOf(m) + " " + m.name + " " + m.file + " " + m.architecture).toLowerCase()
+  .includes(q.trim().toLowerCase());
+
 function applyLibrary(data) {
-  lib = { models: data.models || [], rejected: data.rejected || [], irs: data.irs || [], rate: data.rate || lib.rate };
-  renderModels(); resolveUploads();
+  lib = { models: data.models || [], rejected: data.rejected || [], irs: data.irs || [], rate: data.rate || lib.rate,
+          library_error: data.library_error || null };
+  const le = $("#library-error");            // the librarian's scan failed: what it says, where the list is
+  le.textContent = lib.library_error ? "The pedal could not read its models folder: " + lib.library_error : "";
+  le.hidden = !lib.library_error;
+  renderModels(); renderPicker(); resolveUploads();
 }
 
 function renderModels() {
-  const q = $("#search").value.trim().toLowerCase();
+  const q = $("#search").value;
   const ol = $("#models"); ol.textContent = "";
   lib.models.forEach((m, i) => {
-    if (q && !(titleOf(m) + " " + m.name + " " + m.file + " " + m.architecture).toLowerCase().includes(q)) return;
+    if (!matches(m, q)) return;
     const li = document.createElement("li");
     li.className = "model" + (m.playing ? " playing" : ""); li.dataset.file = m.file;
     const row = document.createElement("div"); row.className = "row";
@@ -148,11 +158,12 @@ function markPlaying(file) {
 async function refresh() { applyLibrary(await api("/api/models")); }
 
 // --- uploads -------------------------------------------------------------------------
-function upload(files) {
+function upload(files, where = "models") {
   if (!files.length) return;
   const form = new FormData();
   for (const f of files) form.append("files", f, f.name);
-  const box = $("#upload-box"), bar = $("#upload-progress"); box.hidden = false; bar.value = 0;
+  const box = $("#upload-box"), bar = $("#upload-progress"); box.hidden = where !== "models"; bar.value = 0;
+  if (where === "rig") $("#rig-results").textContent = "uploading…";
   const xhr = new XMLHttpRequest();
   xhr.open("POST", "/api/upload");
   xhr.setRequestHeader("X-CSRF-Token", csrf || "");
@@ -161,9 +172,10 @@ function upload(files) {
     bar.value = 1;
     let data = {};
     try { data = JSON.parse(xhr.responseText); } catch (e) { data = { error: xhr.statusText }; }
-    if (xhr.status !== 200) { toast(data.error || "upload failed"); return; }
-    for (const r of data.results) pending.set(r.file, r);
+    if (xhr.status !== 200) { toast(data.error || "upload failed"); if (where === "rig") renderUploads(); return; }
+    for (const r of data.results) pending.set(r.file, { ...r, where });
     renderUploads(); refresh().catch(() => {});
+    if (data.results.some(r => r.kind === "preset")) refreshPresets().catch(() => {});
   };
   xhr.onerror = () => toast("upload failed: the connection broke");
   xhr.send(form);
@@ -187,15 +199,18 @@ function resolveUploads() {
 }
 
 function renderUploads() {
-  const ul = $("#upload-results"); ul.textContent = "";
+  const lists = { models: $("#upload-results"), rig: $("#rig-results") };
+  for (const ul of Object.values(lists)) ul.textContent = "";
+  let here = 0;
   for (const r of pending.values()) {
     const li = document.createElement("li"); li.className = r.status; li.dataset.file = r.file;
     li.dataset.status = r.status; li.textContent = r.file + " — " + r.status;
     const why = r.error || r.note;
     if (why) { const s = document.createElement("span"); s.className = "why"; s.textContent = why; li.append(s); }
-    ul.append(li);
+    (lists[r.where] || lists.models).append(li);
+    here += (r.where || "models") === "models";
   }
-  $("#upload-box").hidden = pending.size === 0;
+  $("#upload-box").hidden = here === 0;
 }
 
 // --- live state ----------------------------------------------------------------------
@@ -207,6 +222,7 @@ function connect() {
     fetch("/api/session").then(r => { if (r.status === 401) showLogin(); }); };
   events.addEventListener("status", e => applyStatus(JSON.parse(e.data)));
   events.addEventListener("models", e => applyLibrary(JSON.parse(e.data)));
+  events.addEventListener("presets", e => applyPresets(JSON.parse(e.data)));
   events.addEventListener("health", e => applyHealth(JSON.parse(e.data)));
   events.addEventListener("pitch", e => applyPitch(JSON.parse(e.data).pitch));
   events.addEventListener("down", e => pedalDown(JSON.parse(e.data).error));
@@ -237,6 +253,11 @@ function applyStatus(s) {
     if (v !== undefined) follow(p, v);
   }
   if (s.rig) applyRig(s.rig);
+  if ("stomp" in s) applyStomp(s.stomp);
+  if ("preset" in s && (s.preset !== presets.preset || s.bank !== presets.bank || s.snapshot !== presets.snapshot)) {
+    presets = { ...presets, preset: s.preset, bank: s.bank, snapshot: s.snapshot };
+    renderPresets();
+  }
   if (s.cpu) {
     $("#h-cpu").textContent = `p50 ${pct(s.cpu.p50)} · p99 ${pct(s.cpu.p99)} · max ${pct(s.cpu.max)}`;
     $("#h-late").textContent = s.late ? `${pct(s.late.p999)} / ${pct(s.late.max)}` : "–";
@@ -334,6 +355,7 @@ function buildRig(table) {
       await api("/api/control", { cmd: "toggle", block: b.name, on });
     });
     head.append(h, info, sw); sec.append(head);
+    if (b.name === STOMP) driveSlot(sec, h);
     const entry = { sec, sw, tempo: null, tap: b.tap ? b.name + "." + b.tap : null };
     blocks.set(b.name, entry); showOn(b.name, b.on);
     if (b.tap) {
@@ -368,6 +390,59 @@ function buildRig(table) {
     if (b.position === "pre") amp.before(sec); else $("#rig").append(sec);
   }
   if (status.rig) applyRig(status.rig);
+}
+
+// --- the drive slot: the `stomp` block's card shows the capture in it and picks another -----
+const STOMP = "stomp";
+let stompNow = null;                  // status.stomp: {name, file, status} or null
+function driveSlot(sec, h) {
+  h.textContent = "drive slot"; sec.setAttribute("aria-label", "drive slot (stomp)");
+  sec.classList.add("drive-slot");
+  const row = make("div", "capture-row");
+  const name = make("b", "capture-name", "none"); name.id = "stomp-name";
+  const pick = make("button", "pick", "choose…"); pick.id = "stomp-pick";
+  pick.setAttribute("aria-expanded", "false");
+  const picker = make("div", "picker"); picker.id = "stomp-picker"; picker.hidden = true;
+  const search = make("input"); search.id = "stomp-search";
+  Object.assign(search, { type: "search", placeholder: "Search the library" });
+  search.setAttribute("aria-label", "search the library for the drive slot");
+  const list = make("ol", "pick-list"); list.id = "stomp-list";
+  picker.append(search, list);
+  pick.onclick = () => {
+    picker.hidden = !picker.hidden; pick.setAttribute("aria-expanded", String(!picker.hidden));
+    if (!picker.hidden) { renderPicker(); search.focus(); }
+  };
+  search.oninput = renderPicker;
+  row.append(make("span", "label", "capture"), name, pick); sec.append(row, picker);
+}
+
+const PICKER_MAX = 100;               // a long library: the first matches, the search finds the rest
+function renderPicker() {
+  const list = $("#stomp-list");
+  if (!list || $("#stomp-picker").hidden) return;
+  list.textContent = "";
+  const choose = (label, name, on) => {
+    const li = make("li"); const b = make("button", "play" + (on ? " on" : ""), label);
+    b.dataset.stomp = name;
+    b.onclick = attempt(async () => {
+      const r = await api("/api/control", { cmd: "stomp", name });
+      applyStomp(r.stomp ? { ...r.stomp, status: "loading" } : null);
+      $("#stomp-picker").hidden = true; $("#stomp-pick").setAttribute("aria-expanded", "false");
+    });
+    li.append(b); list.append(li);
+  };
+  choose("none (no capture)", "none", !stompNow);
+  const found = lib.models.filter(m => matches(m, $("#stomp-search").value));
+  found.slice(0, PICKER_MAX).forEach(m => choose(titleOf(m), m.file, !!stompNow && stompNow.file === m.file));
+  if (found.length > PICKER_MAX) list.append(make("li", "hint", (found.length - PICKER_MAX) + " more: search"));
+}
+
+function applyStomp(st) {
+  stompNow = st || null;
+  const el = $("#stomp-name");
+  if (!el) return;
+  el.textContent = st ? titleOf(st) + (st.status && st.status !== "playing" ? " (" + st.status + ")" : "") : "none";
+  el.classList.toggle("empty", !st);
 }
 
 function showOn(name, on) {
@@ -420,6 +495,120 @@ function applyHealth(h) {
   $("#h-version").textContent = h.version;
 }
 
+// --- presets: the bank in order, the playing one marked, its snapshots; every change a
+// pedal command (docs/presets.md), the list from /api/presets and the live stream ---------
+let presets = { banks: [], presets: [], errors: [], preset: null, bank: null, snapshot: 0 };
+let openPreset = null;                // the preset whose actions are open
+const OWN_BANKS = ["all", "setlist"]; // the pedal's own banks: no file, no order of their own
+const control = body => api("/api/control", body);
+
+async function refreshPresets() { applyPresets(await api("/api/presets")); }
+function applyPresets(d) { presets = { ...presets, ...d }; renderPresets(); }
+const say = text => { $("#presets-msg").textContent = text; };
+// a change through the pedal, then the listing as the pedal has it now
+const presetAction = fn => attempt(async (...a) => {
+  say("");
+  const r = await fn(...a);
+  if (r && "preset" in r) presets = { ...presets, preset: r.preset, bank: r.bank, snapshot: r.snapshot };
+  await refreshPresets();
+});
+
+function renderPresets() {
+  const bank = presets.banks.find(b => b.name === presets.bank) || { name: presets.bank || "setlist", presets: [] };
+  const playing = presets.presets.find(p => p.name === presets.preset) || null;
+  $("#preset-name").textContent = playing ? playing.name : "no preset";
+  $("#preset-where").textContent = playing ? "bank " + bank.name + (presets.snapshot ? " · snapshot " +
+    presets.snapshot : "") : "bank " + bank.name + ": the models folder's order";
+  $("#preset-save").disabled = !playing;
+  const sel = $("#bank"), names = presets.banks.map(b => b.name);
+  if ([...sel.options].map(o => o.value).join("\n") !== names.join("\n")) {
+    sel.textContent = ""; names.forEach(n => sel.append(new Option("bank: " + n, n)));
+  }
+  sel.value = bank.name;
+  renderSnapshots(playing);
+  const orderable = !OWN_BANKS.includes(bank.name);
+  const ol = $("#presets"); ol.textContent = "";
+  bank.presets.forEach((name, i) => ol.append(presetItem(name, i + 1, bank, orderable ? i : null)));
+  const others = presets.presets.map(p => p.name).filter(n => !bank.presets.includes(n));
+  const oo = $("#other-presets"); oo.textContent = "";
+  others.forEach(name => oo.append(presetItem(name, null, bank, null)));
+  $("#others-box").hidden = others.length === 0;
+  $("#others-title").textContent = bank.name === "setlist" ? "Presets" : "Not in this bank";
+  $("#presets-hint").textContent = bank.name === "setlist"
+    ? "setlist: footswitch 1 walks the models in the Models view's order; tap a preset to play it."
+    : bank.name === "all" ? "all: every preset by name; a new bank puts them in an order of your own." : "";
+  const eu = $("#preset-errors"); eu.textContent = "";
+  (presets.errors || []).forEach(e => {
+    const li = make("li", "refused", e.file); li.append(make("span", "why", e.error)); eu.append(li);
+  });
+  $("#preset-errors-box").hidden = !(presets.errors || []).length;
+}
+
+function renderSnapshots(playing) {
+  const box = $("#snapshots"); box.textContent = "";
+  if (!playing) return;
+  ["as saved", ...playing.snapshots].forEach((label, n) => {
+    const b = make("button", "snapshot toggle" + (n === presets.snapshot ? " on" : ""));
+    b.dataset.snapshot = n; b.setAttribute("aria-pressed", String(n === presets.snapshot));
+    b.append(make("b", "", n === 0 ? "0" : String(n)), make("small", "", label || "snapshot " + n));
+    b.onclick = presetAction(() => control({ cmd: "snapshot", n }));
+    box.append(b);
+  });
+}
+
+// one preset: tap to play it; ⋯ for its actions (up/down where the bank has an order of its own)
+function presetItem(name, n, bank, index) {
+  const p = presets.presets.find(x => x.name === name) || { name, amp: "", snapshots: [] };
+  const li = make("li", "item preset" + (name === presets.preset ? " playing" : "")); li.dataset.name = name;
+  if (name === presets.preset) li.setAttribute("aria-current", "true");
+  const row = make("div", "row");
+  const play = make("button", "play");
+  play.append(make("span", "n", n === null ? "" : String(n)));
+  const names = make("span", "names"); names.append(make("span", "name", name));
+  const about = [p.amp ? stem(p.amp) : "", p.drive_model ? "+ " + stem(p.drive_model) : "",
+                 p.snapshots.length ? p.snapshots.length + " snapshot" + (p.snapshots.length > 1 ? "s" : "") : ""];
+  names.append(make("span", "inner", about.filter(Boolean).join(" · "))); play.append(names);
+  play.onclick = presetAction(() => control({ cmd: "preset", name }));
+  const more = make("button", "more", "⋯"); more.setAttribute("aria-label", "actions of " + name);
+  more.onclick = () => { openPreset = openPreset === name ? null : name; renderPresets(); };
+  row.append(play, more); li.append(row);
+  if (openPreset === name) li.append(presetActions(name, bank, index));
+  return li;
+}
+
+function presetActions(name, bank, index) {
+  const acts = make("div", "details actions");
+  const btn = (label, act, fn, cls) => {
+    const b = make("button", cls || "", label); b.dataset.act = act; b.onclick = presetAction(fn); acts.append(b);
+  };
+  const order = bank.presets.slice();
+  const reorder = step => () => {
+    const j = index + step;
+    if (j < 0 || j >= order.length) return null;
+    [order[index], order[j]] = [order[j], order[index]];
+    return control({ cmd: "bank-set", name: bank.name, presets: order });
+  };
+  if (index !== null) { btn("▲ up", "up", reorder(-1)); btn("▼ down", "down", reorder(+1)); }
+  if (index === null && !OWN_BANKS.includes(bank.name)) {
+    btn("add to " + bank.name, "add", () => control({ cmd: "bank-set", name: bank.name, presets: [...order, name] }));
+  }
+  btn("rename", "rename", async () => {
+    const to = (prompt("New name for " + name, name) || "").trim();
+    if (!to || to === name) return null;
+    const r = await control({ cmd: "preset-rename", name, to }); openPreset = to; return r;
+  });
+  btn("duplicate", "duplicate", async () => {
+    const to = (prompt("Name of the copy of " + name, name + " copy") || "").trim();
+    if (!to) return null;
+    const r = await control({ cmd: "preset-duplicate", name, to }); openPreset = to; return r;
+  });
+  btn("delete", "delete", async () => {
+    if (!confirm("Delete the preset " + name + "? Its file goes, and it leaves every bank.")) return null;
+    const r = await control({ cmd: "preset-delete", name }); openPreset = null; return r;
+  }, "danger");
+  return acts;
+}
+
 // --- settings ------------------------------------------------------------------------
 async function loadSettings() {
   if (!csrf) return;
@@ -452,6 +641,26 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("#tabs button").forEach(b => { b.onclick = () => show(b.dataset.view); });
   $("#search").oninput = renderModels;
   $("#upload-input").onchange = e => { upload([...e.target.files]); e.target.value = ""; };
+  $("#rig-input").onchange = e => { upload([...e.target.files], "rig"); e.target.value = ""; };
+  $("#bank").onchange = presetAction(() => control({ cmd: "bank", name: $("#bank").value }));
+  $("#preset-save").onclick = presetAction(async () => {
+    const r = await control({ cmd: "save" });
+    say("saved into " + r.preset + (r.snapshot ? ", snapshot " + r.snapshot : "")); return r;
+  });
+  $("#preset-save-as").onclick = presetAction(async () => {
+    const name = (prompt("Save the sound as a new preset named") || "").trim();
+    if (!name) return null;
+    const r = await control({ cmd: "preset-save-as", name }); say("saved as " + r.preset); return r;
+  });
+  $("#bank-new").onclick = presetAction(async () => {
+    const name = (prompt("Name of the new bank") || "").trim();
+    if (!name) return null;
+    const bank = presets.banks.find(b => b.name === presets.bank);
+    const names = bank && bank.presets.length ? bank.presets : presets.presets.map(p => p.name);
+    if (!names.length) throw new Error("no presets yet: save one first (save as…)");
+    await control({ cmd: "bank-set", name, presets: names });
+    return control({ cmd: "bank", name });
+  });
   $("#next").onclick = attempt(() => api("/api/control", { cmd: "next" }));
   $("#prev").onclick = attempt(() => api("/api/control", { cmd: "prev" }));
   $("#bypass").onclick = attempt(async () => applyStatus((await api("/api/control", { cmd: "bypass" })).status));
