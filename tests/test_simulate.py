@@ -254,3 +254,16 @@ def test_events_that_cannot_happen_are_errors(tmp_path):
         assert cli.main(["simulate", str(tmp_path / "in.wav"), str(tmp_path / "o.wav"), "--models", str(d),
                          "--events", ev]) == 2
     assert not (tmp_path / "o.wav").exists()
+
+
+def test_an_input_of_no_frames_is_a_user_error_and_writes_nothing(tmp_path, capsys):
+    sf = pytest.importorskip("soundfile")
+    from firmware.tools import cli
+    d = models_dir(tmp_path, n=1)
+    sf.write(tmp_path / "empty.wav", np.zeros(0, np.float32), SR)
+    assert cli.main(["simulate", str(tmp_path / "empty.wav"), str(tmp_path / "o.wav"), "--models", str(d)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no samples" in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "o.wav").exists()
+    with pytest.raises(SimulationError, match="no samples"):
+        Simulator(d).run(np.zeros(0, np.float32))

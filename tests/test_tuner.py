@@ -1,6 +1,7 @@
 """The tuner: within a cent on plucked strings (7-string low B and drop tunings to the 24th
-fret of the high E), settled 150 ms after the pluck, silent on silence, noise and mains hum;
-on the pedal: hold footswitch 2, the LEDs, the control messages."""
+fret of the high E), settled 150 ms after the pluck, also on a mains multiple (200 Hz) and
+over hum, never a partial behind a chorus; silent on silence, noise and mains hum; on the
+pedal: hold footswitch 2, the LEDs, the control messages."""
 import math
 import time
 
@@ -8,8 +9,8 @@ import numpy as np
 import pytest
 
 from firmware.ipc import shared as sh
-from firmware.pedal.tuner import PitchDetector, Reading, led_states, note_frequency, note_of
-from firmware.testing.signals import hum, pluck
+from firmware.pedal.tuner import PitchDetector, Reading, Tuner, led_states, note_frequency, note_of
+from firmware.testing.signals import chorused_plucks, hum, pluck
 
 RATE = 48000
 HOP = int(0.02 * RATE)          # the control side's 50 Hz
@@ -19,11 +20,18 @@ def cents(f, ref):
     return 1200.0 * math.log2(f / ref)
 
 
-def readings_after(x, onset, det=None, until=None):
-    """(seconds after onset, Reading or None) every 20 ms, as the pedal reads its ring."""
+def readings_after(x, onset, det=None, until=None, start=None):
+    """(seconds after onset, Reading or None) every 20 ms, as the pedal reads its ring (the
+    detector follows the input from `start`, by default 0.3 s before the onset)."""
     det = det or PitchDetector(RATE)
     end = len(x) if until is None else min(len(x), onset + int(until * RATE))
-    return [((e - onset) / RATE, det.analyse(x[max(0, e - 16384):e])) for e in range(onset + HOP, end + 1, HOP)]
+    first = max(HOP, onset - int(0.3 * RATE)) if start is None else start + HOP
+    out = []
+    for e in range(first, end + 1, HOP):
+        r = det.analyse(x[max(0, e - Tuner.READ):e], e)
+        if e >= onset + HOP:
+            out.append(((e - onset) / RATE, r))
+    return out
 
 
 E4 = note_frequency("E", 4)
@@ -103,6 +111,99 @@ def test_never_a_note_on_silence_noise_or_hum(mains):
     for what, x in signals.items():
         got = [r for _, r in readings_after(x, 0, det)]
         assert all(r is None for r in got), f"{what}: {[r.note + str(r.octave) for r in got if r][:3]}"
+
+
+# strings tuned onto a mains multiple: G3 +34 cents is 200 Hz (4 x 50), and the others
+MAINS_STRINGS = [100.0, 120.0, 150.0, 180.0, 200.0, 240.0, 250.0, 300.0]
+
+
+@pytest.mark.parametrize("freq", MAINS_STRINGS)
+def test_a_string_on_a_mains_multiple_reads_within_a_cent(freq):
+    onset = int(0.3 * RATE)
+    n = onset + RATE
+    dry = np.concatenate([np.zeros(onset), pluck(freq, 1.0, decay_s=2.0, seed=int(freq))])
+    mains = 50.0 if freq % 50 == 0 else 60.0
+    signals = {"alone": dry,
+               # the hum that sits on it, there before the pluck and after
+               "over its hum": dry + hum(n / RATE, mains, level_db=-40.0, seed=3, offset_hz=0.1)[:n]}
+    for what, x in signals.items():
+        late = [(t, r) for t, r in readings_after(x, onset) if t >= 0.15]
+        bad = [(round(t, 2), r and round(cents(r.frequency, freq), 2)) for t, r in late
+               if r is None or abs(cents(r.frequency, freq)) > 1.0]
+        assert not bad, f"{freq} Hz {what}: {bad[:5]}"
+
+
+@pytest.mark.parametrize("mains", [50.0, 60.0])
+def test_hum_on_any_harmonic_is_never_a_note(mains):
+    """Hum whose periodicity is its fundamental or 2-4 times it (a humbucker cancels the
+    fundamental; a ground loop is mostly its 2nd or 3rd harmonic), off the grid's nominal
+    frequency as a real grid is, heard for 2 s."""
+    det = PitchDetector(RATE)
+    mixes = {"typical": (1.0, 0.6, 0.8, 0.3, 0.4, 0.2), "no fundamental": (0, 1.0, 0.7, 0.5)}
+    for k in range(2, 5):
+        mixes[f"{k}x only"] = (0,) * (k - 1) + (1.0,)
+    for what, harmonics in mixes.items():
+        for level in (-50, -30, -10):
+            for offset in (-0.15, 0.0, 0.2):
+                x = hum(2.0, mains, level_db=level, harmonics=harmonics, seed=-level, offset_hz=offset)
+                got = [(r.note, r.octave, round(r.frequency, 1)) for _, r in readings_after(x, 0, det) if r]
+                assert not got, f"{what} {level} dB {offset:+} Hz: {got[:3]}"
+
+
+@pytest.mark.parametrize("mains", [50.0, 60.0])
+def test_a_string_over_hum_reads_the_string_then_nothing_as_it_dies_into_the_hum(mains):
+    """The hum under a string's whole life: the string's pitch while it rings (on a mains
+    multiple or not), never the hum's, before the pluck or after the string died under it."""
+    onset = int(0.5 * RATE)
+    for freq in (note_frequency("A", 2), 4 * mains, 2 * mains):
+        x = np.concatenate([np.zeros(onset), pluck(freq, 3.0, decay_s=0.5, seed=7)])
+        x = x + hum(len(x) / RATE, mains, level_db=-40.0, seed=5)[:len(x)]
+        det = PitchDetector(RATE)
+        before = readings_after(x[:onset], 0, det)
+        assert all(r is None for _, r in before)
+        got = readings_after(x, onset, det, start=onset - HOP)
+        ok = [r is not None and abs(cents(r.frequency, freq)) <= 1.0 for t, r in got if 0.15 <= t <= 0.3]
+        assert all(ok), f"{freq} Hz: {ok}"
+        others = [(round(t, 2), round(r.frequency, 1)) for t, r in got
+                  if r is not None and 0.15 <= t <= 1.2 and abs(cents(r.frequency, freq)) > 50.0]
+        assert not others, f"{freq} Hz string over {mains} Hz hum: {others[:5]}"
+        assert all(r is None for t, r in got if t >= 2.5)          # 30 dB under the hum by then
+
+
+def test_hum_that_starts_is_silenced_within_half_a_second():
+    """Plugging a humming cable in looks like a pluck (the level jumps); then it is steady."""
+    onset = int(0.5 * RATE)
+    x = np.concatenate([np.zeros(onset), hum(2.0, 50.0, level_db=-20.0, seed=4)])
+    late = [(round(t, 2), r.note) for t, r in readings_after(x, onset) if r is not None and t >= 0.6]
+    assert not late, late
+
+
+def test_a_knock_on_the_hum_does_not_read_it():
+    """A tap on the cable over steady hum: an attack, and then the same hum as before."""
+    n = 2 * RATE
+    x = hum(2.0, 60.0, level_db=-30.0, seed=6)
+    rng = np.random.default_rng(2)
+    knock = int(1.0 * RATE)
+    x[knock:knock + 480] += 0.3 * rng.standard_normal(480) * np.linspace(1, 0, 480)
+    got = [(round(t, 2), r.note) for t, r in readings_after(x[:n], knock) if r is not None]
+    assert not got, got
+
+
+def test_a_chorus_in_front_never_moves_the_reading_to_a_partial():
+    """A plucked string through a 2-voice chorus (random delays, depths, rates, mix): its
+    comb can notch the fundamental and the octave until the period YIN finds first is a
+    partial's. The voices' own pitch moves tens of cents (that is the chorus); a partial is
+    1200 cents or more away."""
+    det = PitchDetector(RATE)
+    jumps = []
+    for i, (freq, y) in enumerate(chorused_plucks(96, seed=27)):
+        x = np.concatenate([np.zeros(int(0.3 * RATE)), y])
+        errs = [cents(r.frequency, freq) for t, r in readings_after(x, int(0.3 * RATE), det) if r and t >= 0.15]
+        assert len(errs) > 40, f"case {i} ({freq:.1f} Hz): {len(errs)} readings"
+        far = [round(e) for e in errs if abs(e) > 600]
+        if far:
+            jumps.append((i, round(freq, 1), far[:3]))
+    assert not jumps, jumps
 
 
 def test_reference_pitch_is_configurable():
