@@ -435,3 +435,16 @@ def test_a_recurrent_model_of_an_inverting_amp_starts_the_right_way_up():
     # the pedal plays the inverted one inverted too
     played = to_modelfile(results["inverted"].module).build().render(inverted.validation[0])
     assert np.dot(played, inverted.validation[1]) > 0
+
+
+def test_recurrent_updates_per_batch_make_one_step_a_batch(circuit):
+    chunk = trainer.Trainer([circuit], trainer.TrainOptions(arch="lstm-4", **{**TINY, "epochs": 1}), progress=False)
+    chunk.run()
+    batch = trainer.Trainer([circuit], trainer.TrainOptions(arch="lstm-4", updates="batch", **{**TINY, "epochs": 1}),
+                            progress=False)
+    result = batch.run()
+    per_batch = TINY["segment"] // TINY["tbptt"]
+    assert chunk.steps == per_batch * batch.steps and batch.steps == batch._steps_per_epoch()
+    assert np.isfinite(result.validation_esr)
+    with pytest.raises(trainer.TrainingError, match="--updates"):
+        trainer.TrainOptions(updates="sometimes").check()

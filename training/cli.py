@@ -116,6 +116,7 @@ def cmd_fit(args, log=print):
         raise UsageError("--device cuda: this PyTorch sees no CUDA device")
     options = TrainOptions(arch=args.arch, minutes=args.minutes, epochs=args.epochs, patience=args.patience,
                            batch_size=args.batch_size, segment=args.segment, tbptt=args.tbptt, warmup=args.warmup,
+                           updates=args.updates,
                            lr=args.lr, lr_decay=args.lr_decay, weight_decay=args.weight_decay,
                            pre_emphasis=args.pre_emphasis, stft_weight=args.stft_weight,
                            stft_pre_emphasis=args.stft_pre_emphasis, loss_energy=args.loss_energy, seed=args.seed,
@@ -273,6 +274,8 @@ def build_parser():
     fit.add_argument("--batch-size", type=int, help=f"segments per batch: 16 {per_family}")
     fit.add_argument("--segment", type=int, help=f"samples per training segment: 8192 {per_family}")
     fit.add_argument("--tbptt", type=int, help=f"recurrent: samples per truncated-backprop update: 512 {per_family}")
+    fit.add_argument("--updates", choices=("chunk", "batch"), help="recurrent: one optimiser update per "
+                     "--tbptt chunk (default) or per batch of segments, the gradient still truncated every --tbptt (NAM's)")
     fit.add_argument("--warmup", type=int, help=f"recurrent: burn-in samples before the loss counts: 4096 {per_family}")
     fit.add_argument("--pre-emphasis", type=float, help="squared error of pre-emphasised signals, e.g. 0.85")
     fit.add_argument("--stft-weight", type=float,

@@ -112,7 +112,8 @@ class TrainOptions:
     patience: int = 20              # epochs without a better validation ESR before stopping
     batch_size: int = None
     segment: int = None             # WaveNet: outputs per segment; recurrent: samples per sequence after burn-in
-    tbptt: int = None               # recurrent: samples per truncated-backprop update
+    tbptt: int = None               # recurrent: samples the gradient reaches back (the state is detached between)
+    updates: str = None             # recurrent: "batch" (one update per batch of segments) or "chunk" (one per tbptt)
     warmup: int = None              # recurrent: state burn-in samples, no gradient
     lr: float = None                # Adam learning rate
     lr_decay: float = None          # ExponentialLR gamma, per epoch
@@ -146,6 +147,8 @@ class TrainOptions:
             value = getattr(self, name)
             if value is not None and not (isinstance(value, (int, float)) and 0 <= value < math.inf):
                 raise TrainingError(f"--{name.replace('_', '-')} {value!r}: give 0 or more")
+        if self.updates is not None and self.updates not in ("batch", "chunk"):
+            raise TrainingError(f"--updates {self.updates!r}: batch or chunk")
         if self.lr_decay is not None and not 0 < self.lr_decay <= 1:
             raise TrainingError(f"--lr-decay {self.lr_decay!r}: a factor per epoch in (0, 1]")
         for name in ("pre_emphasis", "stft_pre_emphasis"):
@@ -160,6 +163,7 @@ class TrainOptions:
             if getattr(o, name) is None:
                 setattr(o, name, value)
         o.tbptt = o.tbptt or 512
+        o.updates = o.updates or "chunk"
         o.warmup = 0 if o.warmup is None else o.warmup
         return o
 
@@ -367,6 +371,20 @@ class Trainer:
             x, y = torch.from_numpy(xs).to(self.device), torch.from_numpy(ys).to(self.device)
             with torch.no_grad():
                 _, state = self.module(x[:, :o.warmup], return_state=True)
+            if o.updates == "batch":
+                # NAM's way: the whole segment in one update, its gradient truncated every tbptt
+                # samples (the state detached between chunks), each chunk's loss weighted by its length
+                def whole(state=state):
+                    total = 0.0
+                    for s in range(o.warmup, length, o.tbptt):
+                        prediction, state = self.module(x[:, s:s + o.tbptt], state, return_state=True)
+                        total = total + self.loss(prediction, y[:, s:s + o.tbptt]) * (prediction.shape[1] / o.segment)
+                        state = tuple(t.detach() for t in state) if isinstance(state, tuple) else state.detach()
+                    return total
+                self._step(whole)
+                if self._must_stop():
+                    return False
+                continue
             for s in range(o.warmup, length, o.tbptt):
                 def loss():
                     nonlocal state
@@ -398,7 +416,8 @@ class Trainer:
         o = self.options
         if self.recurrent:
             length = o.warmup + o.segment
-            return count_batches(_stretches(self.captures, length), length, o.batch_size) * math.ceil(o.segment / o.tbptt)
+            per_batch = 1 if o.updates == "batch" else math.ceil(o.segment / o.tbptt)
+            return count_batches(_stretches(self.captures, length), length, o.batch_size) * per_batch
         length = self.module.receptive_field - 1 + o.segment
         return count_batches(_stretches(self.captures, length), length, o.batch_size)
 
