@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 
-.PHONY: help run test bench bench-realtime default-model install uninstall deploy mixer check-arm64 clean-cache
+.PHONY: fetch-captures help run test bench bench-realtime default-model install uninstall deploy mixer check-arm64 clean-cache
 
 help:
 	@echo "make run            set up, then play the bundled model (sound card) or simulate it into out/demo.wav"
@@ -15,6 +15,7 @@ help:
 	@echo "make install        on a Raspberry Pi: install the pedal as a boot service (sudo); HOTSPOT=auto|always|off"
 	@echo "make uninstall      reverse make install (PURGE=1 also removes config and models)"
 	@echo "make deploy HOST=pedal.local FILES=\"a.nam b.npz\"   copy models to a pedal over SSH"
+	@echo "make fetch-captures HOST=pedal.local   copy the pedal's captures (tubeless capture) here over SSH; DRYRUN=1"
 	@echo "make check-arm64    (root) install + test in an arm64 Debian root under qemu, 30-40 min; SUITE=trixie"
 
 $(VENV)/.base: pyproject.toml scripts/bootstrap.sh
@@ -50,6 +51,10 @@ uninstall:
 deploy:
 	@test -n "$(HOST)" && test -n "$(FILES)" || { echo 'usage: make deploy HOST=pedal.local FILES="a.nam b.npz"' >&2; exit 2; }
 	sh scripts/deploy.sh $(HOST) $(FILES)
+
+fetch-captures:
+	@test -n "$(HOST)" || { echo 'usage: make fetch-captures HOST=pedal.local [DEST=captures]' >&2; exit 2; }
+	$(if $(DRYRUN),DRYRUN=1 )sh scripts/fetch-captures.sh $(HOST) $(or $(DEST),captures)
 
 mixer:
 	sh scripts/hat-mixer.sh $(if $(GAIN),--gain $(GAIN)) $(HAT)

@@ -9,17 +9,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import soundfile as sf
 
+from firmware.capture.measure import BLIP_DISAGREEMENT, BLIP_WINDOW_S, CLIP_LEVEL, CLIP_RUN  # noqa: F401
+from firmware.capture.measure import blip_arrival, clipping_runs  # noqa: F401 - shared with the pedal
+
 from .capture import Layout, read_layout
 
 MIN_TRAINING_SECONDS = 5.0
 MAX_LATENCY_S = 0.25                      # round trips beyond this are a misaligned export
-CLIP_LEVEL = 0.999
-CLIP_RUN = 4                              # this many full-scale samples in a row = clipping
 SILENT_RMS_DB = -70.0
 DC_OFFSET_LIMIT = 0.01
 VALIDATION_MATCH_ESR = 0.01               # NAM's bar for the two validation recordings
-BLIP_DISAGREEMENT = 20                    # samples; NAM warns at the same spread
-BLIP_WINDOW_S = 0.5
 LATENCY_SAFETY = 1                        # err early: a causal model can add delay, not undo it
 
 
@@ -78,18 +77,6 @@ def esr(prediction, target):
     return float(np.mean((target - prediction) ** 2) / (np.mean(target ** 2) + 1e-12))
 
 
-def clipping_runs(x, level=CLIP_LEVEL, run=CLIP_RUN):
-    """(number of clipped runs, start of the first) for runs of `run`+ samples at full scale."""
-    mask = np.abs(x) >= level
-    if not mask.any():
-        return 0, -1
-    padded = np.concatenate([[0], mask.astype(np.int8), [0]])
-    edges = np.flatnonzero(np.diff(padded))
-    starts, ends = edges[::2], edges[1::2]
-    long_runs = starts[(ends - starts) >= run]
-    return len(long_runs), int(long_runs[0]) if len(long_runs) else -1
-
-
 def _rms_db(x):
     return 10 * np.log10(np.mean(np.asarray(x, np.float64) ** 2) + 1e-30)
 
@@ -97,37 +84,22 @@ def _rms_db(x):
 # --- latency ------------------------------------------------------------------------------
 
 def latency_from_blips(output, blips, silence, sample_rate, max_latency):
-    """Delay of the output's response to each blip, as NAM measures it.
-
-    The background level comes from the silent region before the blips; the first sample of
-    the averaged response that rises clearly above it is the arrival. Returns
+    """Delay of the output's response to each blip, as NAM measures it (the pedal's capture
+    measures with the same firmware.capture.measure.blip_arrival). Returns
     (latency, per-blip latencies, warnings)."""
-    window = min(int(BLIP_WINDOW_S * sample_rate), max_latency + 1)
-    noise = output[silence[0]:silence[1]]
-    noise_peak = float(np.max(np.abs(noise - noise.mean()))) if len(noise) else 0.0
-    threshold = max(3.0 * noise_peak, 1e-3)
-    responses = []
-    for b in blips:
-        seg = output[b:b + window]
-        if len(seg) < window:
-            raise DataError(f"the output ends before the calibration blip at {b / sample_rate:.2f} s")
-        responses.append(np.abs(seg - (noise.mean() if len(noise) else 0.0)))
-    per_blip = [_first_crossing(r, threshold) for r in responses]
-    average = _first_crossing(np.mean(responses, axis=0), threshold)
-    warnings = []
-    if average is None:
+    try:
+        arrival = blip_arrival(output, blips, silence, sample_rate, max_latency)
+    except ValueError as e:
+        raise DataError(str(e)) from None
+    if arrival.average is None:
         raise DataError("no response to the calibration blips in the output: is the amp connected, "
                         "and is this the recording of the tubeless capture signal?")
-    found = [p for p in per_blip if p is not None]
-    if len(found) == len(blips) and max(found) - min(found) >= BLIP_DISAGREEMENT:
-        warnings.append(f"the calibration blips disagree by {max(found) - min(found)} samples "
+    warnings = []
+    if arrival.disagrees:
+        found = [p for p in arrival.per_blip if p is not None]
+        warnings.append(f"the calibration blips disagree by {arrival.disagreement} samples "
                         f"({found}): the interface may have dropped samples; check the latency")
-    return average, per_blip, warnings
-
-
-def _first_crossing(x, threshold):
-    above = np.flatnonzero(x > threshold)
-    return int(above[0]) if len(above) else None
+    return arrival.average, arrival.per_blip, warnings
 
 
 def latency_by_correlation(x, y, max_latency, sample_rate, onset_fraction=0.1):

@@ -25,6 +25,9 @@ COMMAND_MODULES = [
     "firmware.tools.web",
     "firmware.tools.demo",
     "firmware.tools.warm",
+    "firmware.tools.preset",
+    "firmware.tools.hotspot",
+    "firmware.tools.capture",
 ]
 # Commands that parse untrusted files in this process: they run in a child process with
 # an address-space limit (`import`/`convert` also limit each file's parse, see importers).
@@ -63,7 +66,12 @@ def main(argv=None):
                         format="%(levelname)s %(name)s: %(message)s")
     if args.command in SANDBOXED:
         what = getattr(args, "model", None) or args.command
-        return sandbox.run_limited(lambda: run_command(args), what=what, cpu_seconds=_render_cpu_seconds(args))
+        try:
+            cpu_seconds = _render_cpu_seconds(args)    # reads the limits ($TUBELESS_LIMITS) first
+        except UserError as e:
+            print(f"tubeless: error: {e}", file=sys.stderr)
+            return 2
+        return sandbox.run_limited(lambda: run_command(args), what=what, cpu_seconds=cpu_seconds)
     return run_command(args)
 
 

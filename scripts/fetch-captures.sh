@@ -1,0 +1,45 @@
+#!/bin/sh
+# Copy the pedal's capture folders (tubeless capture) here over SSH.
+#   make fetch-captures HOST=pedal.local [DEST=captures]
+# Only complete folders are fetched (capture-YYYYMMDD-HHMM; a capture in progress is a hidden
+# .capture-*.partial folder), each into a hidden temporary name here, renamed when complete;
+# one already here is skipped. DRYRUN=1 prints the commands instead.
+set -eu
+
+usage() {
+    cat <<USAGE
+Usage: fetch-captures.sh HOST [DEST]
+
+HOST   the pedal, as ssh knows it: pedal.local, pi@192.168.1.50, or a ~/.ssh/config alias
+DEST   local folder (default: captures)
+Environment: REMOTE_DIR (default tubeless-captures, in the SSH user's home), SSH, SCP, DRYRUN
+USAGE
+}
+
+REMOTE_DIR=${REMOTE_DIR:-tubeless-captures}
+SSH=${SSH:-ssh}
+SCP=${SCP:-scp}
+die() { printf 'fetch-captures: error: %s\n' "$*" >&2; exit 1; }
+
+case ${1:-} in -h|--help) usage; exit 0 ;; esac
+[ $# -ge 1 ] || { usage >&2; exit 2; }
+host=$1
+dest=${2:-captures}
+case $host in -*|*[[:space:]]*) die "'$host' is not a host name" ;; esac
+case $REMOTE_DIR in *[!A-Za-z0-9/._~-]*) die "REMOTE_DIR: use a plain path" ;; esac
+
+run() { if [ -n "${DRYRUN:-}" ]; then echo "$*"; else "$@"; fi; }
+
+names=$($SSH "$host" "cd $REMOTE_DIR 2>/dev/null && ls -d capture-[0-9]*-[0-9]* 2>/dev/null" || true)
+[ -n "$names" ] || { echo "fetch-captures: no captures on $host (in $REMOTE_DIR)"; exit 0; }
+run mkdir -p "$dest"
+for name in $names; do
+    case $name in capture-[0-9]*) ;; *) continue ;; esac
+    case $name in *[!A-Za-z0-9._-]*) echo "fetch-captures: skipping odd name $name" >&2; continue ;; esac
+    if [ -e "$dest/$name" ]; then echo "$name: already here"; continue; fi
+    tmp="$dest/.$name.partial"
+    run rm -rf "$tmp"
+    run "$SCP" -r -q "$host:$REMOTE_DIR/$name" "$tmp" || { rm -rf "$tmp"; die "$name: copy failed"; }
+    run mv "$tmp" "$dest/$name"
+    echo "$name -> $dest/$name"
+done
