@@ -8,6 +8,7 @@ circuit itself. Skips without jackd, ALSA's jack plugin or the `jack` module (JA
     python tests/test_capture_jack.py standin NAME    the stand-in (commands on stdin: see main)
 """
 import json
+import shutil
 import os
 import subprocess
 import sys
@@ -225,10 +226,32 @@ def rig(tmp_path):
         jackd.wait(10)
 
 
-def capture(env, cfg, out, *args, input=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "firmware", "capture", "--config", str(cfg), "--out", str(out),
-                           *SHORT, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-                          input=input)
+XRUN = "dropped a period"       # the capture's own refusal when the stream lost a period
+
+
+def capture(env, cfg, out, *args, input=None, timeout=300, tries=3):
+    """`tubeless capture` to its end. A take the machine itself broke (an xrun on this shared
+    2-core box: the capture refuses it, rightly) is played again, up to `tries` times."""
+    for _ in range(tries):
+        r = subprocess.run([sys.executable, "-m", "firmware", "capture", "--config", str(cfg), "--out", str(out),
+                            *SHORT, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                           input=input)
+        if XRUN not in r.stderr:
+            break
+    return r
+
+
+def again_after_an_xrun(test, tries=3):
+    """Run `test()` again when the machine dropped a period under it (the capture says so and
+    refuses the take): what is tested is the capture given a stream that holds. A machine that
+    breaks every try cannot test it: skipped, saying so (issue 25 tracks the loop's margin)."""
+    for attempt in range(tries):
+        try:
+            return test()
+        except AssertionError as e:
+            if XRUN not in str(e):
+                raise
+    pytest.skip(f"the stream dropped a period in each of {tries} captures on this machine: nothing to align")
 
 
 def own_arrival(y, layout, rate, room=100):
@@ -259,6 +282,16 @@ def test_knob_takes_find_the_delay_to_the_sample_the_levels_and_pass_the_trainer
     from training import data
     env, amp, cfg, out = rig
     settings = {1: (0.3, 0), 2: (0.8, 37)}
+
+    def takes():
+        for stale in out.glob("*"):
+            shutil.rmtree(stale)
+        return _takes(env, amp, cfg, out, settings)
+    seen = again_after_an_xrun(takes)
+    _check_takes(amp, out, settings, seen, train_cli, data)
+
+
+def _takes(env, amp, cfg, out, settings):
     proc = subprocess.Popen([sys.executable, "-m", "firmware", "capture", "--config", str(cfg), "--out", str(out),
                              *SHORT, "--take", "drive=3", "--take", "drive=8"], env=env, cwd=ROOT, text=True,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -274,6 +307,10 @@ def test_knob_takes_find_the_delay_to_the_sample_the_levels_and_pass_the_trainer
         assert proc.wait(60) == 0, proc.stderr.read()
     finally:
         proc.kill()
+    return seen
+
+
+def _check_takes(amp, out, settings, seen, train_cli, data):
     assert amp("late?")["late"] == 0, "the stand-in itself was late: the test proves nothing"
     folder, = out.glob("capture-*")
     assert sorted(p.name for p in out.iterdir()) == [folder.name]          # no partial folder left
@@ -334,17 +371,25 @@ def test_a_return_that_is_not_an_amp_is_refused_before_the_capture(rig, mode, ga
 def test_ctrl_c_mid_capture_leaves_no_folder(rig):
     import signal as signals
     env, amp, cfg, out = rig
-    proc = subprocess.Popen([sys.executable, "-m", "firmware", "capture", "--config", str(cfg), "--out", str(out),
-                             *SHORT, "--no-wait"], env=env, cwd=ROOT, text=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    seen = []
-    wait_for(proc, "capturing", seen)
-    time.sleep(3.0)
-    assert list(out.iterdir())                          # the partial folder exists meanwhile ...
-    proc.send_signal(signals.SIGINT)
-    assert proc.wait(30) == 130
-    assert "capture aborted (Ctrl-C): nothing was written" in proc.stderr.read()
-    assert list(out.iterdir()) == []                    # ... and is gone
+
+    def interrupted():
+        proc = subprocess.Popen([sys.executable, "-m", "firmware", "capture", "--config", str(cfg), "--out",
+                                 str(out), *SHORT, "--no-wait"], env=env, cwd=ROOT, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            wait_for(proc, "capturing", [])
+            time.sleep(3.0)
+            if proc.poll() is not None:                 # it ended by itself: say why (an xrun is retried)
+                raise AssertionError(proc.stderr.read())
+            assert list(out.iterdir())                  # the partial folder exists meanwhile ...
+            proc.send_signal(signals.SIGINT)
+            assert proc.wait(30) == 130
+            err = proc.stderr.read()
+            assert "capture aborted (Ctrl-C): nothing was written" in err, err
+            assert list(out.iterdir()) == []            # ... and is gone
+        finally:
+            proc.kill()
+    again_after_an_xrun(interrupted)
 
 
 def test_a_stomp_mid_capture_aborts_cleanly(rig, monkeypatch):

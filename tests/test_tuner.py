@@ -143,8 +143,8 @@ def test_hum_on_any_harmonic_is_never_a_note(mains):
     for k in range(2, 5):
         mixes[f"{k}x only"] = (0,) * (k - 1) + (1.0,)
     for what, harmonics in mixes.items():
-        for level in (-50, -30, -10):
-            for offset in (-0.15, 0.0, 0.2):
+        for level in (-50, -10):
+            for offset in (-0.15, 0.2):
                 x = hum(2.0, mains, level_db=level, harmonics=harmonics, seed=-level, offset_hz=offset)
                 got = [(r.note, r.octave, round(r.frequency, 1)) for _, r in readings_after(x, 0, det) if r]
                 assert not got, f"{what} {level} dB {offset:+} Hz: {got[:3]}"
@@ -196,7 +196,7 @@ def test_a_chorus_in_front_never_moves_the_reading_to_a_partial():
     1200 cents or more away."""
     det = PitchDetector(RATE)
     jumps = []
-    for i, (freq, y) in enumerate(chorused_plucks(96, seed=27)):
+    for i, (freq, y) in enumerate(chorused_plucks(48, seed=27)):
         x = np.concatenate([np.zeros(int(0.3 * RATE)), y])
         errs = [cents(r.frequency, freq) for t, r in readings_after(x, int(0.3 * RATE), det) if r and t >= 0.15]
         assert len(errs) > 40, f"case {i} ({freq:.1f} Hz): {len(errs)} readings"

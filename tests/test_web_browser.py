@@ -380,7 +380,8 @@ def test_what_a_player_sees(rig, browser, tmp_path):
     junk.write_bytes(b"<html>a download that went wrong</html>" * 20)
     upload(d, junk)
     wait(lambda: status_of(d, "notacab.wav") == "refused", 30, "notacab.wav refused")
-    assert "not a WAV" in css(d, '#upload-results li[data-file="notacab.wav"] .why').text
+    # read through wait(): the list is drawn again as results come in (a stale element is retried)
+    wait(lambda: "not a WAV" in css(d, '#upload-results li[data-file="notacab.wav"] .why').text, 10, "why it was refused")
     assert not (models / "irs" / "notacab.wav").exists()
 
     # an IR named with an emoji (copied in by hand): made the global IR, the pedal takes it and
