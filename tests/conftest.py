@@ -89,3 +89,17 @@ def jack_device(tmp_path, monkeypatch):
         proc.wait(5)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def warmed_cache(tmp_path_factory):
+    """A Numba cache that `tubeless warm` filled from empty, once for the whole suite (a cold
+    compile of every kernel is minutes here): (folder, warm's output, seconds). Tests that
+    change a cache copy it first."""
+    cache = tmp_path_factory.mktemp("warmed") / "numba"
+    t0 = time.monotonic()
+    res = subprocess.run([sys.executable, "-m", "firmware", "warm"], env=dict(os.environ, NUMBA_CACHE_DIR=str(cache)),
+                         cwd=str(Path(__file__).resolve().parent.parent), capture_output=True, text=True, timeout=1800)
+    assert res.returncode == 0, res.stderr
+    return cache, res.stdout, time.monotonic() - t0
+

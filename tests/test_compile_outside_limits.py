@@ -151,14 +151,10 @@ def test_a_file_whose_own_work_is_excessive_is_still_stopped(tmp_path):
 
 
 # --- after `tubeless warm`, nothing compiles ----------------------------------------------------
-@pytest.fixture(scope="module")
-def warmed(tmp_path_factory):
-    """A cache that `tubeless warm` filled from empty: (folder, its output, seconds)."""
-    cache = tmp_path_factory.mktemp("warmed") / "numba"
-    t0 = time.monotonic()
-    res = tubeless(cache, "warm")
-    assert res.returncode == 0, res.stderr
-    return cache, res.stdout, time.monotonic() - t0
+@pytest.fixture
+def warmed(warmed_cache):
+    """A cache that `tubeless warm` filled from empty (conftest: one for the suite)."""
+    return warmed_cache
 
 
 def test_warm_says_how_many_kernels_it_compiled(warmed):
