@@ -6,12 +6,11 @@ again, so the pedal is back on its setlist."""
 import os
 import random
 import shutil
-import socket
 import threading
 import time
 
 from firmware.dsp import rig
-from firmware.ipc import messages
+from firmware.pedal.control import ControlConnection
 from firmware.presets import format as fmt
 from firmware.tools import phasethread
 
@@ -66,14 +65,8 @@ def preset_phase(what, state):
     amp_of = {p.name: p.amp for p in presets}
 
     def run():
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(10)
-        s.connect(os.path.join(work, "control.sock"))
-        f = s.makefile("rb")
-
-        def ask(msg):
-            s.sendall(messages.encode(msg))
-            return messages.decode(f.readline())
+        conn = ControlConnection(os.path.join(work, "control.sock"))
+        ask = conn.request
 
         try:
             deadline = time.monotonic() + 10
@@ -99,5 +92,5 @@ def preset_phase(what, state):
                     time.sleep(0.002)
             ask({"cmd": "bank", "name": "setlist"})
         finally:
-            s.close()
+            conn.close()
     return phasethread.start(run, st)

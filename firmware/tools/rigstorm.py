@@ -2,12 +2,11 @@
 parameter swept and every block switched through the control channel, as a player turning
 knobs and stomping on the page or a MIDI board (about 100 changes a second)."""
 import os
-import socket
 import threading
 import time
 
 from firmware.dsp import rig
-from firmware.ipc import messages
+from firmware.pedal.control import ControlConnection
 from firmware.tools import phasethread
 
 CHANGES_PER_S = 100.0
@@ -30,14 +29,10 @@ def rig_phase(what, state):
         st = {"stop": threading.Event(), "sent": 0, "errors": 0, "toggles": 0}
 
         def run():
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.settimeout(10)
-            s.connect(os.path.join(state, "control.sock"))
-            f = s.makefile("rb")
+            conn = ControlConnection(os.path.join(state, "control.sock"))
 
             def send(msg):
-                s.sendall(messages.encode(msg))
-                reply = messages.decode(f.readline())
+                reply = conn.request(msg)
                 if not reply.get("ok"):
                     st["errors"] += 1
                     st.setdefault("error", f"{msg}: {reply.get('error')}")     # the first, for the report
@@ -66,6 +61,6 @@ def rig_phase(what, state):
                 for b in rig.BLOCKS:           # as the pedal starts: the next phases play without the rig
                     send({"cmd": "toggle", "block": b.NAME, "on": b.DEFAULT_ON})
             finally:
-                s.close()
+                conn.close()
         return phasethread.start(run, st)
     return phasethread.stop(state)
