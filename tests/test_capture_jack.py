@@ -179,8 +179,10 @@ def rig_alsa_conf(pcm, standin):
 
 class StandInProcess:
     def __init__(self, name, env):
+        # its own process group: the circuit runs in a child of it at real-time priority, which
+        # must not outlive the test (left running, it starved every later real-time test)
         self.proc = subprocess.Popen([sys.executable, str(HERE), "standin", name], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+                                     stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT, start_new_session=True)
         line = self.proc.stdout.readline()
         if not line.strip():
             raise RuntimeError("the amp stand-in did not start")
@@ -193,8 +195,12 @@ class StandInProcess:
         return reply
 
     def close(self):
+        import signal as signals
         self.proc.stdin.close()
-        self.proc.terminate()
+        try:
+            os.killpg(self.proc.pid, signals.SIGTERM)      # the stand-in and its circuit's child
+        except ProcessLookupError:
+            pass
         self.proc.wait(10)
 
 
