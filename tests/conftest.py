@@ -2,6 +2,7 @@
 (the shared material, test signals, mock pins, a small pedal in this process, a JACK dummy
 device). Plain helper functions are in helpers.py."""
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -95,11 +96,26 @@ def jack_device(tmp_path, monkeypatch):
 def warmed_cache(tmp_path_factory):
     """A Numba cache that `tubeless warm` filled from empty, once for the whole suite (a cold
     compile of every kernel is minutes here): (folder, warm's output, seconds). Tests that
-    change a cache copy it first."""
+    change a cache copy it first. What it compiled also seeds the suite's own cache where
+    that lacks it (a fresh clone): the tests after it load their kernels instead of each
+    compiling them cold again."""
     cache = tmp_path_factory.mktemp("warmed") / "numba"
     t0 = time.monotonic()
     res = subprocess.run([sys.executable, "-m", "firmware", "warm"], env=dict(os.environ, NUMBA_CACHE_DIR=str(cache)),
-                         cwd=str(Path(__file__).resolve().parent.parent), capture_output=True, text=True, timeout=1800)
+                         cwd=str(REPO), capture_output=True, text=True, timeout=1800)
     assert res.returncode == 0, res.stderr
-    return cache, res.stdout, time.monotonic() - t0
+    seconds = time.monotonic() - t0
+    suite = Path(os.environ["NUMBA_CACHE_DIR"])
+    for f in cache.rglob("*"):
+        target = suite / f.relative_to(cache)
+        if f.is_file() and not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, target)
+    return cache, res.stdout, seconds
+
+
+def pytest_collection_modifyitems(items):
+    """The tests on the warmed cache first (a stable sort): it then seeds the suite's cache
+    before anything else compiles."""
+    items.sort(key=lambda item: "warmed_cache" not in getattr(item, "fixturenames", ()))
 

@@ -123,7 +123,7 @@ def test_conditioned_lstm_trains_on_several_knob_settings():
     captures = [_circuit_capture(d, seconds=3.0, seed=1) for d in (0.0, 1.0)]
     for c, d in zip(captures, (0.0, 1.0)):
         c.knobs = (d,)
-    t = trainer.Trainer(captures, trainer.TrainOptions(arch="lstm-4", **TINY), progress=False)
+    t = trainer.Trainer(captures, trainer.TrainOptions(arch="lstm-4", **{**TINY, "epochs": 1}), progress=False)
     result = t.run()
     assert result.module.num_knobs == 1 and np.isfinite(result.validation_esr)
     with pytest.raises(trainer.TrainingError, match="same knobs"):
