@@ -79,10 +79,11 @@ def jack_device(tmp_path, monkeypatch):
     conf = tmp_path / "jack.conf"
     conf.write_text(jack_alsa_conf("tubeless_jack"))
     monkeypatch.setenv("ALSA_CONFIG_PATH", f"/usr/share/alsa/alsa.conf:{conf}")
+    from firmware.tools.rtbench import wait_for_jack
     proc = subprocess.Popen(["jackd", "-n", name, "-d", "dummy", "-r", "48000", "-p", "64"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
-    if proc.poll() is not None:
+    if not wait_for_jack(name, proc):
+        proc.kill()
         pytest.skip("jackd did not start")
     yield "tubeless_jack"
     proc.terminate()

@@ -160,7 +160,7 @@ import pytest  # noqa: E402
 
 pytest.importorskip("jack")
 pytest.importorskip("alsaaudio")
-from firmware.tools.rtbench import jack_available  # noqa: E402
+from firmware.tools.rtbench import jack_available, wait_for_jack  # noqa: E402
 
 if not jack_available():
     pytest.skip("needs jackd and ALSA's jack plugin (apt-get install jackd2 libasound2-plugins)",
@@ -223,8 +223,8 @@ def rig(tmp_path):
                GPIOZERO_PIN_FACTORY="mock")
     jackd = subprocess.Popen(["jackd", "-R", "-P", "89", "-n", server, "-d", "dummy", "-r", "48000", "-p", "256"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    time.sleep(1.0)
-    if jackd.poll() is not None:
+    if not wait_for_jack(server, jackd):
+        jackd.kill()
         pytest.skip("jackd did not start")
     amp = StandInProcess("amp", env)
     cfg = tmp_path / "pedal.toml"

@@ -230,8 +230,8 @@ def big_pedal(tmp_path_factory):
             mp.setenv(k, v)
         jack = subprocess.Popen(["jackd", "-n", name, "-d", "dummy", "-r", "48000", "-p", "64"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1.0)
-        if jack.poll() is not None:
+        from firmware.tools.rtbench import wait_for_jack
+        if not wait_for_jack(name, jack):
             pytest.skip("jackd did not start")
         models = folder / "models"
         models.mkdir()

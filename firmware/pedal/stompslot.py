@@ -75,9 +75,8 @@ class StompSlot:
             ref.status = "ready"
         else:
             log.error("stomp: %s cannot be built: %s; the drive slot is empty", os.path.basename(ref.path), error)
-            self.stomp_error = error
             self.set_stomp(None)
-            self.stomp_error = error
+            self.stomp_error = error       # after set_stomp, which clears it
 
     def _stomp_library_changed(self):
         """The capture changed on disk (reload it) or went away (the slot empties)."""

@@ -94,6 +94,22 @@ def jack_available():
     return bool(shutil.which("jackd")) and plugin
 
 
+def wait_for_jack(server, proc, timeout=20.0):
+    """True once the JACK server `server` (started as `proc`) takes clients. A fixed second's
+    sleep lost that race on a busy machine: the first ALSA open then failed with an I/O error."""
+    if not shutil.which("jack_wait"):
+        time.sleep(1.0)
+        return proc.poll() is None
+    env = dict(os.environ, JACK_NO_START_SERVER="1")
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        r = subprocess.run(["jack_wait", "-c", "-s", server], env=env, capture_output=True, text=True, timeout=10)
+        if r.stdout.strip() == "running":
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def build_library(models_dir):
     """At least six models of mixed formats; returns (files, sources for phase 3, note)."""
     corpus = corpus_dir()
@@ -258,8 +274,7 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
                                  "-p", str(period)], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(jack)
-        time.sleep(1.0)
-        if jack.poll() is not None:
+        if not wait_for_jack(server, jack):
             raise BenchError("jackd did not start")
         rows = []
         if 0 in phases:
