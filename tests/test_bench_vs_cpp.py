@@ -68,9 +68,10 @@ def test_the_table_shows_no_speed_for_a_refused_engine_and_what_neural_audio_ran
     agreement = {(label, "NAM Core"): ("tubeless", 1e-2, 4e-2, True, 1e-2),
                  (label, "NeuralAudio"): ("NAM Core", 1.0, 1e-4, False, 1.0)}
     text = bench.table(results, agreement, {label: "static"}, [(label, None, None)], 64)
-    row = next(line for line in text.splitlines() if line.startswith(f"| {label} |"))
-    cells = [c.strip() for c in row.strip("|").split("|")]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines() if line.startswith("|")]
+    head, align, cells = rows
     assert cells == [label, "61.0", "58.0", "-", "wrong output", "static", "230.0", "3.77"]   # 230 / 61, not / 290
+    assert len(head) == len(align) == len(cells) and head[5] == "NeuralAudio ran" and align[5] == ":---"
 
 
 def test_the_driver_says_which_implementation_ran(bench):
