@@ -14,6 +14,7 @@ import numpy as np
 
 from firmware.models import registry
 from firmware.models._jit import inline, kernel
+from firmware.models._state import RecurrentState
 from firmware.models.activations import sigmoid, tanh
 from firmware.models.lstm import LSTM, axpy_rows
 from firmware.models.lstm import cost as _lstm_cost
@@ -107,18 +108,27 @@ def gru_block(x, y, n, WT, BI, BH, h, knobs, n_knobs, head_w, head_b, skip, in_g
         y[t] = out_gain * (s + skip * v)
 
 
+@kernel
+def gru_state_block(x, y, n, s):
+    """gru_block on a RecurrentState (B: the input-side biases, B2: the recurrent ones)."""
+    gru_block(x, y, n, s.WT, s.B, s.B2, s.h, s.knobs, s.n_knobs, s.head_w, s.head_b, s.skip, s.in_gain,
+              s.out_gain, s.gates, s.beff)
+
+
 class GRU(LSTM):
     architecture = ARCHITECTURE
     gates = 3
+    _block_kernel = staticmethod(gru_state_block)
+
+    def _make_state(self):
+        return RecurrentState(self._WT, self._BI, self._BH, self._h, self._c, self.knobs, self.num_knobs,
+                              self._head_w, self._head_b, self._skip, self._in_gain, self._out_gain, self._gates,
+                              self._beff)
 
     def _set_biases(self, weights, L, G):
         self._BI = np.stack([np.asarray(weights[f"layers/{i}/bias_ih"], np.float32) for i in range(L)])
         self._BH = np.stack([np.asarray(weights[f"layers/{i}/bias_hh"], np.float32) for i in range(L)])
 
-    def _process_block(self, input, output, n):
-        gru_block(input, output, n, self._WT, self._BI, self._BH, self._h, self.knobs, self.num_knobs,
-                  self._head_w, self._head_b, self._skip, self._in_gain, self._out_gain,
-                  self._gates, self._beff)
 
 
 registry.register(ARCHITECTURE, GRU, weight_shapes, cost)

@@ -16,6 +16,7 @@ from numba import njit
 from firmware.models import registry
 from firmware.models._jit import OPTIONS, inline, kernel
 from firmware.models._simd import hsum, load, load1, splat, store1
+from firmware.models._state import STATE_BYTES, RecurrentState, any_layout, bind
 from firmware.models.activations import sigmoid, tanh, vtanh
 from firmware.models.base import Cost, Model, ModelConfigError, positive_int, require
 
@@ -278,6 +279,13 @@ def lstm_block(x, y, n, WT, B, h, c, knobs, n_knobs, head_w, head_b, skip, in_ga
         y[t] = out_gain * (acc + skip * v)
 
 
+@kernel
+def lstm_state_block(x, y, n, s):
+    """lstm_block on a RecurrentState: the one call a block makes from Python."""
+    lstm_block(x, y, n, s.WT, s.B, s.h, s.c, s.knobs, s.n_knobs, s.head_w, s.head_b, s.skip, s.in_gain,
+               s.out_gain, s.gates, s.beff)
+
+
 class LSTM(Model):
     architecture = ARCHITECTURE
     gates = 4
@@ -319,6 +327,17 @@ class LSTM(Model):
         self._beff = np.zeros(2 * G, np.float32)
         # NAM prewarms recurrent models with half a second of silence.
         self._prewarm = int(0.5 * self.sample_rate)
+        self._state = self._make_state()
+        # bound for arrays of any layout: a strided view given to an entry compiled for
+        # contiguous ones would be read as if contiguous
+        self._run = bind(self._block_kernel, any_layout(), any_layout(), 0, self._state)
+
+    _block_kernel = staticmethod(lstm_state_block)
+
+    def _make_state(self):
+        return RecurrentState(self._WT, self._B, self._B, self._h, self._c, self.knobs, self.num_knobs,
+                              self._head_w, self._head_b, self._skip, self._in_gain, self._out_gain, self._gates,
+                              self._beff)
 
     def _set_biases(self, weights, L, G):
         self._B = np.stack([np.asarray(weights[f"layers/{i}/bias"], np.float32) for i in range(L)])
@@ -332,9 +351,7 @@ class LSTM(Model):
         self._c[:] = self._c0
 
     def _process_block(self, input, output, n):
-        lstm_block(input, output, n, self._WT, self._B, self._h, self._c, self.knobs, self.num_knobs,
-                   self._head_w, self._head_b, self._skip, self._in_gain, self._out_gain,
-                   self._gates, self._beff)
+        self._run(input, output, n, self._state)
 
 
 def cost(config, max_block=2048, sample_rate=48000, gates=4):
@@ -346,7 +363,7 @@ def cost(config, max_block=2048, sample_rate=48000, gates=4):
     per_layer = G * (2 * H) + 2 * G
     weights = per_layer_first + (L - 1) * per_layer + H + 1 + 4 * L * H
     packed = L * (max(n_in, H) + H) * G + 2 * L * G          # WT, biases, as __init__ lays them out
-    memory = 4 * (weights + packed + 4 * L * H + 4 * G)
+    memory = 4 * (weights + packed + 4 * L * H + 4 * G) + STATE_BYTES
     work = per_layer_first + (L - 1) * per_layer + 5 * L * H + H
     rate = int(sample_rate)
     widest = ("config.hidden_size", H)

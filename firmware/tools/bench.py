@@ -98,7 +98,8 @@ for label, arch, cfg in [("WaveNet", "WaveNet", b.presets.wavenet_preset("nano")
     m = b.models.build(arch, cfg, b.random_weights(arch, cfg), 48000, 64)
     x = np.zeros(64, np.float32); m.process(x, x.copy(), 64)
     out[label] = time.perf_counter() - t
-kernels = [wavenet.wavenet_mono, wavenet.wavenet_block, lstm.lstm_block, gru.gru_block, linear.linear_block, convnet.convnet_block]
+kernels = [wavenet.wavenet_state_mono, wavenet.wavenet_block, lstm.lstm_state_block, gru.gru_state_block,
+           linear.linear_block, convnet.convnet_block]
 out["hits"] = sum(sum(k.stats.cache_hits.values()) for k in kernels)
 out["misses"] = sum(sum(k.stats.cache_misses.values()) for k in kernels)
 print(json.dumps(out))

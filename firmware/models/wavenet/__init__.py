@@ -24,7 +24,7 @@ As NAM Core's `NAM/wavenet/`, in three parts:
 - `model`: the `WaveNet` Model, which fills those tables and buffers from a config.
 """
 from firmware.models import registry
-from firmware.models.wavenet.kernel import wavenet_block, wavenet_mono
+from firmware.models.wavenet.kernel import wavenet_block, wavenet_mono, wavenet_state_mono
 from firmware.models.wavenet.model import WaveNet
 from firmware.models.wavenet.params import (
     ARCHITECTURE,
@@ -37,6 +37,6 @@ from firmware.models.wavenet.params import (
 )
 
 __all__ = ["ARCHITECTURE", "FILM_SLOTS", "GATING", "WaveNet", "activation_slopes", "cost", "receptive_field",
-           "wavenet_block", "wavenet_mono", "weight_shapes"]
+           "wavenet_block", "wavenet_mono", "wavenet_state_mono", "weight_shapes"]
 
 registry.register(ARCHITECTURE, WaveNet, weight_shapes, cost)

@@ -566,3 +566,10 @@ def wavenet_mono(inp, out, n, x, y, W, AT, LT, LF, RT, PT, hist, pos, z, ybuf, h
     x[0, :n] = inp[:n]
     wavenet_block(x, x, y, n, W, AT, LT, LF, RT, PT, hist, pos, z, ybuf, headout, tmp, scratch, head_scale)
     out[:n] = y[0, :n]
+
+
+@kernel
+def wavenet_state_mono(inp, out, n, s):
+    """wavenet_mono on a WaveNetState: the one call a block makes from Python."""
+    wavenet_mono(inp, out, n, s.x, s.y, s.W, s.AT, s.LT, s.LF, s.RT, s.PT, s.hist, s.pos, s.z, s.ybuf, s.headout,
+                 s.tmp, s.scratch, s.head_scale)

@@ -10,6 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from firmware.models import activations as act
+from firmware.models._state import WaveNetState, any_layout, bind
 from firmware.models.base import Model, ModelConfigError, pack_weights
 from firmware.models.wavenet.kernel import (
     A_C,
@@ -59,7 +60,7 @@ from firmware.models.wavenet.kernel import (
     P_NCOLS,
     R_SPAN,
     wavenet_block,
-    wavenet_mono,
+    wavenet_state_mono,
 )
 from firmware.models.wavenet.params import (
     ARCHITECTURE,
@@ -278,6 +279,12 @@ class WaveNet(Model):
         _check_condition(condition_model, self._cond_size)
         self._cond = self._x if condition_model is None else np.zeros((self._cond_size, m), np.float32)
         self._rf = receptive_field(config)
+        if condition_model is None:
+            self._state = WaveNetState(self._x, self._y, self._W, self._AT, self._LT, self._LF, self._RT, self._PT,
+                                       self._hist, self._pos, self._z, self._ybuf, self._headout, self._tmp,
+                                       self._scratch, self.head_scale)
+            # any layout: a strided view is read by its strides (see models._state)
+            self._run = bind(wavenet_state_mono, any_layout(), any_layout(), 0, self._state)
 
     def _allocate(self, rows, m, heights, film_used):
         """The history (rows x capacity) and every per-block buffer (m frames)."""
@@ -323,9 +330,7 @@ class WaveNet(Model):
 
     def _process_block(self, input, output, n):
         if self._condition_model is None:
-            wavenet_mono(input, output, n, self._x, self._y, self._W, self._AT, self._LT, self._LF, self._RT,
-                         self._PT, self._hist, self._pos, self._z, self._ybuf, self._headout, self._tmp,
-                         self._scratch, self.head_scale)
+            self._run(input, output, n, self._state)
             return
         self._x[0, :n] = input[:n]
         self.process_multi(self._x, self._y, n)

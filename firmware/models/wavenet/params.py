@@ -9,6 +9,7 @@ layer its kernel size, dilation, activation, gating and FiLM slots.
 import numpy as np
 
 from firmware.models import activations as act
+from firmware.models._state import STATE_BYTES
 from firmware.models.base import Cost, ModelConfigError, positive_int, require
 
 ARCHITECTURE = "WaveNet"
@@ -301,7 +302,8 @@ def cost(config, max_block=2048, sample_rate=48000):
     history = rows * capacity
     height = max(maxz, maxf, maxc, maxh)
     buffers = (maxz + maxc + maxh + 4) * m + 4 * height * (m if film_used else 1)
-    memory = 4 * (2 * weights + history + buffers) + 8 * (45 * layers + 16 * len(arrays) + 3 * len(rings))
+    memory = (4 * (2 * weights + history + buffers) + 8 * (45 * layers + 16 * len(arrays) + 3 * len(rings))
+              + STATE_BYTES)
     drives_memory = longest if history * 4 > weights else widest
     return Cost(memory, work, prewarm, layers,
                 {"memory": drives_memory, "work": widest, "prewarm": longest, "layers": deepest})

@@ -1,0 +1,63 @@
+"""A model's kernel arguments as one object, and its block kernel bound once.
+
+Numba's dispatcher works out the type of every argument on every call: with a recurrent
+model's sixteen arguments that was a quarter of an LSTM-16 block of 64 frames, and more at
+32. A family's block kernel that takes its buffers as one structref (`RecurrentState`,
+`WaveNetState`),
+called through the compiled entry resolved when the model is built (`bind`), unboxes one
+object a block instead. The structref holds the same arrays the model holds, not copies:
+what the model writes into them in place (knobs, reset state) the kernel sees.
+"""
+import numpy as np
+from numba import typeof
+from numba.core import types
+from numba.core.typing.typeof import Purpose
+from numba.experimental import structref
+
+
+STATE_BYTES = 8192         # the structref and what binding it allocates: in each family's cost
+
+
+@structref.register
+class RecurrentStateType(types.StructRef):
+    def preprocess_fields(self, fields):
+        return tuple((name, types.unliteral(t)) for name, t in fields)
+
+
+class RecurrentState(structref.StructRefProxy):
+    """An LSTM's or GRU's arrays and constants (lstm.LSTM lays them out; a GRU's input-side
+    and recurrent-side biases are B and B2, and c is unused)."""
+
+
+RECURRENT_FIELDS = ("WT", "B", "B2", "h", "c", "knobs", "n_knobs", "head_w", "head_b", "skip", "in_gain",
+                    "out_gain", "gates", "beff")
+structref.define_proxy(RecurrentState, RecurrentStateType, list(RECURRENT_FIELDS))
+
+
+@structref.register
+class WaveNetStateType(types.StructRef):
+    def preprocess_fields(self, fields):
+        return tuple((name, types.unliteral(t)) for name, t in fields)
+
+
+class WaveNetState(structref.StructRefProxy):
+    """A WaveNet's tables, history and block buffers (wavenet.model.WaveNet lays them out)."""
+
+
+WAVENET_FIELDS = ("x", "y", "W", "AT", "LT", "LF", "RT", "PT", "hist", "pos", "z", "ybuf", "headout", "tmp",
+                  "scratch", "head_scale")
+structref.define_proxy(WaveNetState, WaveNetStateType, list(WAVENET_FIELDS))
+
+
+def bind(kernel, *args):
+    """`kernel`'s compiled entry for exactly these arguments' types (compiled, or loaded from
+    the cache, now: call it with n = 0). The dispatcher itself where Numba keys it otherwise."""
+    kernel(*args)
+    compiled = kernel.overloads.get(tuple(typeof(a, Purpose.argument) for a in args))
+    return kernel if compiled is None else compiled.entry_point
+
+
+def any_layout(n=1):
+    """A float32 array Numba types as any-layout (a strided view): what a block kernel is
+    bound for, so that whatever view a caller passes is read by its strides."""
+    return np.zeros(2 * n, np.float32)[::2]
