@@ -266,8 +266,3 @@ def test_the_check_sees_a_kernel_the_warm_up_left_out(warmed, corpus, tmp_path):
     assert NOTICE in log              # (in the sandboxed children: they write the cache, so
     assert cache_files(cache) != before     # the in-process librarian then loads it)
 
-
-def test_warm_refuses_a_job_count_below_one(tmp_path):
-    res = tubeless(tmp_path / "numba", "warm", "--jobs", "0")
-    assert res.returncode == 2 and "--jobs" in res.stderr and "Traceback" not in res.stderr
-    assert not list((tmp_path / "numba").rglob("*.nbi"))      # refused before compiling anything

@@ -1,9 +1,5 @@
 """Compile every kernel into the Numba cache now (at install or first boot),
-so the pedal starts playing in a second instead of after minutes of JIT on a Pi.
-
-The work is split into PARTS that share no kernel, so that `tubeless warm` can compile them
-in separate processes at once (LLVM compiles on one core: a Pi 4's four cores then take the
-install's warm-up from the sum of the parts to about its longest, the WaveNet's)."""
+so the pedal starts playing in a second instead of after minutes of JIT on a Pi."""
 import logging
 import time
 
@@ -12,29 +8,24 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
-def _models(cases):
+def warm(rate=48000, block=64):
+    """Run one block through each architecture family, the resampler and the tone chain;
+    returns seconds taken."""
     from firmware import models
+    from firmware.dsp import resample, rig
+    from firmware.dsp.chain import ToneChain
+    from firmware.models import presets
     from firmware.models.random import random_weights
+    t0 = time.perf_counter()
     x = np.zeros(64, np.float32)
+    y = np.empty_like(x)
+    cases = [("WaveNet", presets.wavenet_preset("nano")), ("LSTM", presets.recurrent_config(4, knobs=1)),
+             ("LSTM", presets.recurrent_config(4, num_layers=2)), ("GRU", presets.recurrent_config(4)),
+             ("GRU", presets.recurrent_config(4, num_layers=2)), ("Linear", {"receptive_field": 8, "bias": True}),
+             ("ConvNet", {"channels": 2, "dilations": [1, 2], "activation": "Tanh"})]
     for arch, config in cases:
-        models.build(arch, config, random_weights(arch, config), 48000, 64).process(x, np.empty_like(x), 64)
-
-
-def warm_wavenet(rate=48000, block=64):
-    """The WaveNet kernel, and the ConvNet's (they share the GEMM and activation rows)."""
-    from firmware.models import presets
-    _models([("WaveNet", presets.wavenet_preset("nano")),
-             ("ConvNet", {"channels": 2, "dilations": [1, 2], "activation": "Tanh"})])
-
-
-def warm_recurrent(rate=48000, block=64):
-    """The LSTM and GRU kernels, and a recurrent model through the resampler."""
-    from firmware import models
-    from firmware.dsp import resample
-    from firmware.models import presets
-    from firmware.models.random import random_weights
-    _models([("LSTM", presets.recurrent_config(4, knobs=1)), ("LSTM", presets.recurrent_config(4, num_layers=2)),
-             ("GRU", presets.recurrent_config(4)), ("GRU", presets.recurrent_config(4, num_layers=2))])
+        model = models.build(arch, config, random_weights(arch, config), 48000, 64)
+        model.process(x, y, 64)
     # a model trained at 44.1 kHz played at the pedal's rate goes through the resampler
     config = presets.recurrent_config(4)
     other = 44100 if rate != 44100 else 48000
@@ -42,18 +33,6 @@ def warm_recurrent(rate=48000, block=64):
                          resample.model_block(block, rate, other))
     resampled = resample.wrap(model, rate, block)
     resampled.process(np.zeros(block, np.float32), np.empty(block, np.float32), block)
-
-
-def warm_chain(rate=48000, block=64):
-    """The tone chain, every block of the rig, the drive slot, stereo out, the engine's own
-    kernels, and the Linear model (the slot plays one here: the other families are the other
-    parts', and two parts must not compile one kernel)."""
-    from firmware import models
-    from firmware.dsp import rig
-    from firmware.dsp.chain import Slot, ToneChain
-    from firmware.models.random import random_weights
-    x = np.zeros(64, np.float32)
-    y = np.empty_like(x)
     chain = ToneChain(rate, block=block, ir=np.r_[1.0, np.zeros(255)])
     chain.process(x, y, 64)
     # every block of the rig on, its knobs moving (their kernels' other paths), then off:
@@ -84,12 +63,12 @@ def warm_chain(rate=48000, block=64):
     samples.encode_pair(y, y, raw, block, 2, 4, 32)
     samples.encode_all(y, raw, block, 2, 4, 32)
     # the drive slot with a capture in it, then crossfading to another: its trim, fade and mix
-    config = {"receptive_field": 8, "bias": True}
+    from firmware.dsp.chain import Slot
     stomp = rig.BY_NAME["stomp"](rate, block)
     stomp.set_on(True)
     for in_gain in (1.0, 2.0):
-        linear = models.build("Linear", config, random_weights("Linear", config), rate, block)
-        stomp.request(Slot(linear, in_gain=in_gain, out_gain=1.0 / in_gain))
+        lstm = models.build("LSTM", config, random_weights("LSTM", config), rate, block)
+        stomp.request(Slot(lstm, in_gain=in_gain, out_gain=1.0 / in_gain))
         for _ in range(2 + int(0.05 * rate) // block):   # past the crossfade
             stomp.process(x, y, block)
             stomp.process(y, y, block)
@@ -99,16 +78,4 @@ def warm_chain(rate=48000, block=64):
     from firmware.platform import samples
     kernels.ring_write(x, block, np.zeros(4 * block, np.float32), 0)
     samples.decode_channel(bytes(block * 2 * 4), y, block, 2, 0, 4, 32)
-
-
-# longest first: a pool of workers takes them in this order
-PARTS = {"wavenet": warm_wavenet, "chain": warm_chain, "recurrent": warm_recurrent}
-
-
-def warm(rate=48000, block=64, parts=None):
-    """Run one block through each architecture family, the resampler and the tone chain (or
-    just the named `parts`), in this process; returns seconds taken."""
-    t0 = time.perf_counter()
-    for name in parts or PARTS:
-        PARTS[name](rate, block)
     return time.perf_counter() - t0
