@@ -311,9 +311,9 @@ fi
 if [ "$do_warm" = 1 ]; then
     # Compiled code is keyed by source path and CPU: it must be built here, by the service
     # user, into the directory the service reads (CacheDirectory=tubeless).
-    # Measured cold: 69 kernels, 129 s of CPU on the 2-core x86 dev machine (2026-12-01); LLVM
+    # Measured cold: 72 kernels, 141 s of CPU on the 2-core x86 dev machine (2026-12-02); LLVM
     # compiles on one core: scaled by single-core Geekbench 6 (README "On the Pi"), predicted.
-    say "compiling the DSP kernels into $CACHEDIR/numba, once (about 20-25 min on a Pi 4, 7-8 on a Pi 5)"
+    say "compiling the DSP kernels into $CACHEDIR/numba, once (about 23-26 min on a Pi 4, 7-9 on a Pi 5)"
     if [ "$DRY_RUN" != 1 ] && "$VENV/bin/tubeless" --help 2>/dev/null | grep -q '^ *warm '; then
         warm="warm"
     else
