@@ -9,7 +9,7 @@ object a block instead. The structref holds the same arrays the model holds, not
 what the model writes into them in place (knobs, reset state) the kernel sees.
 """
 import numpy as np
-from numba import typeof
+from numba import njit, typeof
 from numba.core import types
 from numba.core.typing.typeof import Purpose
 from numba.experimental import structref
@@ -34,6 +34,13 @@ RECURRENT_FIELDS = ("WT", "B", "B2", "h", "c", "knobs", "n_knobs", "head_w", "he
 structref.define_proxy(RecurrentState, RecurrentStateType, list(RECURRENT_FIELDS))
 
 
+# Made by cached kernels, not by calling the proxy class: its constructor is a jitted
+# function Numba compiles anew in every process (a compile at each start, after `warm` too).
+@njit(cache=True)
+def new_recurrent_state(WT, B, B2, h, c, knobs, n_knobs, head_w, head_b, skip, in_gain, out_gain, gates, beff):
+    return RecurrentState(WT, B, B2, h, c, knobs, n_knobs, head_w, head_b, skip, in_gain, out_gain, gates, beff)
+
+
 @structref.register
 class WaveNetStateType(types.StructRef):
     def preprocess_fields(self, fields):
@@ -47,6 +54,11 @@ class WaveNetState(structref.StructRefProxy):
 WAVENET_FIELDS = ("x", "y", "W", "AT", "LT", "LF", "RT", "PT", "hist", "pos", "z", "ybuf", "headout", "tmp",
                   "scratch", "head_scale")
 structref.define_proxy(WaveNetState, WaveNetStateType, list(WAVENET_FIELDS))
+
+
+@njit(cache=True)
+def new_wavenet_state(x, y, W, AT, LT, LF, RT, PT, hist, pos, z, ybuf, headout, tmp, scratch, head_scale):
+    return WaveNetState(x, y, W, AT, LT, LF, RT, PT, hist, pos, z, ybuf, headout, tmp, scratch, head_scale)
 
 
 def bind(kernel, *args):

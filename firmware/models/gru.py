@@ -14,7 +14,7 @@ import numpy as np
 
 from firmware.models import registry
 from firmware.models._jit import inline, kernel
-from firmware.models._state import RecurrentState
+from firmware.models._state import new_recurrent_state
 from firmware.models.activations import sigmoid, tanh
 from firmware.models.lstm import LSTM, axpy_rows
 from firmware.models.lstm import cost as _lstm_cost
@@ -121,7 +121,7 @@ class GRU(LSTM):
     _block_kernel = staticmethod(gru_state_block)
 
     def _make_state(self):
-        return RecurrentState(self._WT, self._BI, self._BH, self._h, self._c, self.knobs, self.num_knobs,
+        return new_recurrent_state(self._WT, self._BI, self._BH, self._h, self._c, self.knobs, self.num_knobs,
                               self._head_w, self._head_b, self._skip, self._in_gain, self._out_gain, self._gates,
                               self._beff)
 

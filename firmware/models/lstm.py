@@ -16,7 +16,7 @@ from numba import njit
 from firmware.models import registry
 from firmware.models._jit import OPTIONS, inline, kernel
 from firmware.models._simd import hsum, load, load1, splat, store1
-from firmware.models._state import STATE_BYTES, RecurrentState, any_layout, bind
+from firmware.models._state import STATE_BYTES, any_layout, bind, new_recurrent_state
 from firmware.models.activations import sigmoid, tanh, vtanh
 from firmware.models.base import Cost, Model, ModelConfigError, positive_int, require
 
@@ -335,7 +335,7 @@ class LSTM(Model):
     _block_kernel = staticmethod(lstm_state_block)
 
     def _make_state(self):
-        return RecurrentState(self._WT, self._B, self._B, self._h, self._c, self.knobs, self.num_knobs,
+        return new_recurrent_state(self._WT, self._B, self._B, self._h, self._c, self.knobs, self.num_knobs,
                               self._head_w, self._head_b, self._skip, self._in_gain, self._out_gain, self._gates,
                               self._beff)
 

@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from firmware.models import activations as act
-from firmware.models._state import WaveNetState, any_layout, bind
+from firmware.models._state import any_layout, bind, new_wavenet_state
 from firmware.models.base import Model, ModelConfigError, pack_weights
 from firmware.models.wavenet.kernel import (
     A_C,
@@ -280,7 +280,7 @@ class WaveNet(Model):
         self._cond = self._x if condition_model is None else np.zeros((self._cond_size, m), np.float32)
         self._rf = receptive_field(config)
         if condition_model is None:
-            self._state = WaveNetState(self._x, self._y, self._W, self._AT, self._LT, self._LF, self._RT, self._PT,
+            self._state = new_wavenet_state(self._x, self._y, self._W, self._AT, self._LT, self._LF, self._RT, self._PT,
                                        self._hist, self._pos, self._z, self._ybuf, self._headout, self._tmp,
                                        self._scratch, self.head_scale)
             # any layout: a strided view is read by its strides (see models._state)
