@@ -168,7 +168,9 @@ def test_chain_with_resampled_model_allocates_nothing():
     grown, peak, held = allocations(blocks)
     assert grown == 0
     assert peak < 2048, f"peak {peak} bytes: a buffer is allocated per block"
-    assert held < 256
+    # a model's bound block entry (models._state) keeps ~60-100 bytes alive after its calls,
+    # the same after 10 blocks as after 20000: a leak of a byte a block would be 1000+
+    assert held < 512, f"{held} bytes held after the blocks: something kept per block"
 
 
 def test_rates_without_a_usable_ratio_are_refused():

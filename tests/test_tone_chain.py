@@ -158,5 +158,7 @@ def test_process_block_allocates_nothing():
     # What remains is the Python call overhead of ~10 njit calls a block (argument tuples,
     # ints): a fixed few hundred bytes, freed at once, the same after 2000 blocks as after 10.
     assert peak < 1536, f"peak {peak} bytes above the start: a buffer is allocated per block"
-    assert held < 256
+    # a model's bound block entry (models._state) keeps ~60-100 bytes alive after its calls,
+    # the same after 10 blocks as after 20000: a leak of a byte a block would be 1000+
+    assert held < 512, f"{held} bytes held after the blocks: something kept per block"
     assert chain.switches >= 2

@@ -95,16 +95,22 @@ def jack_available():
 
 
 def wait_for_jack(server, proc, timeout=20.0):
-    """True once the JACK server `server` (started as `proc`) takes clients. A fixed second's
-    sleep lost that race on a busy machine: the first ALSA open then failed with an I/O error."""
-    if not shutil.which("jack_wait"):
+    """True once the JACK server `server` (started as `proc`) takes clients and its driver's
+    ports exist. A fixed second's sleep lost that race on a busy machine, and so did waiting
+    for the server alone: ALSA's jack plugin connects to system:capture_1 and
+    system:playback_1 on open, and failed with an I/O error while they were not there yet."""
+    if not shutil.which("jack_lsp"):
         time.sleep(1.0)
         return proc.poll() is None
     env = dict(os.environ, JACK_NO_START_SERVER="1")
     end = time.monotonic() + timeout
     while time.monotonic() < end and proc.poll() is None:
-        r = subprocess.run(["jack_wait", "-c", "-s", server], env=env, capture_output=True, text=True, timeout=10)
-        if r.stdout.strip() == "running":
+        try:
+            r = subprocess.run(["jack_lsp", "-s", server], env=env, capture_output=True, text=True, timeout=10)
+        except subprocess.TimeoutExpired:
+            continue
+        ports = r.stdout.split()
+        if r.returncode == 0 and "system:capture_1" in ports and "system:playback_1" in ports:
             return True
         time.sleep(0.1)
     return False
