@@ -1,12 +1,13 @@
 """A model's kernel arguments as one object, and its block kernel bound once.
 
-Numba's dispatcher works out the type of every argument on every call: with a recurrent
-model's sixteen arguments that was a quarter of an LSTM-16 block of 64 frames, and more at
-32. A family's block kernel that takes its buffers as one structref (`RecurrentState`,
-`WaveNetState`),
-called through the compiled entry resolved when the model is built (`bind`), unboxes one
-object a block instead. The structref holds the same arrays the model holds, not copies:
-what the model writes into them in place (knobs, reset state) the kernel sees.
+Numba's dispatcher works out the type of every argument on every call, 16 to 19 of them
+for a block of an LSTM, GRU or WaveNet. A family's block kernel that takes its buffers as
+one structref (`RecurrentState`, `WaveNetState`), called through the compiled entry
+resolved when the model is built (`bind`), unboxes one object a block instead: 64-frame
+blocks of WaveNet nano went from 8.9-9.5 to 7.5-8.2 us, feather from 16-18.6 to 14.7 us,
+LSTM-16 from 7.0 to 6.9 us (2026-12-02). The structref holds the same arrays the model
+holds, not copies: what the model writes into them in place (knobs, reset state) the
+kernel sees.
 """
 import numpy as np
 from numba import njit, typeof
