@@ -443,7 +443,8 @@ def test_what_a_player_sees(rig, browser, tmp_path):
     for view in ("play", "models", "health", "settings"):
         css(d, f'#tabs [data-view="{view}"]').click()
         if view == "models":
-            css(d, '.model[data-file="a_clean.npz"] .more').click()          # the details' buttons too
+            # the details' buttons too; through wait(): the list may redraw between find and click
+            wait(lambda: css(d, '.model[data-file="a_clean.npz"] .more').click() or True, 10, "the details opened")
         time.sleep(0.3)
         assert d.execute_script(SMALL_TARGETS, TARGETS) == [], view
     css(d, '#tabs [data-view="play"]').click()
