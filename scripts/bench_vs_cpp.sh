@@ -79,9 +79,9 @@ all: nam_core_bench $(if $(RTN),rtneural_bench)
 nam-obj/%.o: $(CORE)/%.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) -std=c++20 $(FLAGS) -DNAM_ENABLE_A2_FAST $(NAM_INC) -c $< -o $@
-nam_core_bench: $(DRV)/nam_core.cpp $(NAM_OBJ)
+nam_core_bench: $(DRV)/nam_core.cpp $(DRV)/bench_io.h $(NAM_OBJ)
 	$(CXX) -std=c++20 $(FLAGS) -DNAM_ENABLE_A2_FAST $(NAM_INC) $^ -o $@
-rtneural_bench: $(DRV)/rtneural.cpp
+rtneural_bench: $(DRV)/rtneural.cpp $(DRV)/bench_io.h
 	$(CXX) -std=c++17 $(FLAGS) -DRTNEURAL_USE_EIGEN=1 -DRTNEURAL_DEFAULT_ALIGNMENT=32 -I$(RTN) -I$(RTN)/modules/Eigen $< -o $@
 MK
 } > "$work/Makefile.new"

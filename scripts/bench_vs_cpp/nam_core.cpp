@@ -13,13 +13,8 @@
 #include "NAM/activations.h"
 #include "NAM/dsp.h"
 #include "NAM/get_dsp.h"
+#include "bench_io.h"
 
-static double cpu_seconds()
-{
-  timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 int main(int argc, char** argv)
 {
@@ -34,12 +29,9 @@ int main(int argc, char** argv)
   else nam::activations::Activation::disable_fast_tanh();
   auto model = nam::get_dsp(std::filesystem::path(argv[1]));
   const int block = std::atoi(argv[3]);
-  std::ifstream in(argv[2], std::ios::binary);
-  in.seekg(0, std::ios::end);
-  const size_t frames = (size_t)in.tellg() / 4;
-  in.seekg(0);
-  std::vector<float> x(frames), y(frames);
-  in.read(reinterpret_cast<char*>(x.data()), frames * 4);
+  const std::vector<float> x = read_f32(argv[2]);
+  const size_t frames = x.size();
+  std::vector<float> y(frames);
   const double rate = model->GetExpectedSampleRate() > 0 ? model->GetExpectedSampleRate() : 48000.0;
   std::vector<NAM_SAMPLE> ib(block), ob(block * 8);
   NAM_SAMPLE* ip = ib.data();
@@ -59,10 +51,5 @@ int main(int argc, char** argv)
     for (int i = 0; i < block; i++) y[pos + i] = (float)ob[i];
   }
   const double seconds = cpu_seconds() - t0;
-  if (out_path) {
-    std::ofstream out(out_path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(y.data()), used * 4);
-  }
-  std::printf("%.4f\n", used / 48000.0 / seconds);
-  return 0;
+  return report(out_path, y, used, seconds);
 }

@@ -16,13 +16,8 @@
 #include <memory>
 #include <vector>
 #include <NeuralAudio/NeuralModel.h>
+#include "bench_io.h"
 
-static double cpu_seconds()
-{
-  timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 // What NeuralAudio says it runs: its own code, compile-time sized or not, or NAM Core's.
 static const char* implementation(NeuralAudio::NeuralModel& model)
@@ -50,13 +45,10 @@ int main(int argc, char** argv)
     if (!std::strcmp(argv[i], "--out") && i + 1 < argc) out_path = argv[++i];
   const int block = std::atoi(argv[3]);
   if (block <= 0) { std::fprintf(stderr, "neural_audio_bench: BLOCK must be a positive number of frames\n"); return 2; }
-  std::ifstream in(argv[2], std::ios::binary);
-  if (!in) { std::fprintf(stderr, "neural_audio_bench: cannot read %s\n", argv[2]); return 2; }
-  in.seekg(0, std::ios::end);
-  const size_t frames = (size_t)in.tellg() / 4;
-  in.seekg(0);
-  std::vector<float> x(frames), y(frames);
-  in.read(reinterpret_cast<char*>(x.data()), frames * 4);
+  std::vector<float> x = read_f32(argv[2]);
+  if (x.empty()) { std::fprintf(stderr, "neural_audio_bench: cannot read %s\n", argv[2]); return 2; }
+  const size_t frames = x.size();
+  std::vector<float> y(frames);
 
   NeuralAudio::NeuralModelLoader loader;
   loader.SetDefaultMaxAudioBufferSize(block);
@@ -85,10 +77,5 @@ int main(int argc, char** argv)
     for (int i = 0; i < block; i++) y[pos + i] = ob[i];
   }
   const double seconds = cpu_seconds() - t0;
-  if (out_path) {
-    std::ofstream out(out_path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(y.data()), used * 4);
-  }
-  std::printf("%.4f\n", used / 48000.0 / seconds);
-  return 0;
+  return report(out_path, y, used, seconds);
 }

@@ -12,23 +12,8 @@
 #include <ctime>
 #include <fstream>
 #include <vector>
+#include "bench_io.h"
 
-static double cpu_seconds()
-{
-  timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-static std::vector<float> read_f32(const char* path)
-{
-  std::ifstream in(path, std::ios::binary);
-  in.seekg(0, std::ios::end);
-  std::vector<float> v((size_t)in.tellg() / 4);
-  in.seekg(0);
-  in.read(reinterpret_cast<char*>(v.data()), v.size() * 4);
-  return v;
-}
 
 template <int H>
 static int run(const std::vector<float>& w, const std::vector<float>& x, int block, const char* out_path)
@@ -68,12 +53,7 @@ static int run(const std::vector<float>& w, const std::vector<float>& x, int blo
     for (int i = 0; i < block; i++) y[pos + i] = ob[i];
   }
   const double seconds = cpu_seconds() - t0;
-  if (out_path) {
-    std::ofstream out(out_path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(y.data()), used * 4);
-  }
-  std::printf("%.4f\n", used / 48000.0 / seconds);
-  return 0;
+  return report(out_path, y, used, seconds);
 }
 
 int main(int argc, char** argv)
