@@ -64,13 +64,36 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THRE
               "NUMEXPR_NUM_THREADS": "1"}
 
 
+class ThirdPartyAmp:
+    """A capture this project did not make, as the amp: a community model file (an AIDA-X
+    or GuitarML LSTM of a real amp, a NAM WaveNet) played by the pedal's kernels, which
+    match the file's own player within 1e-6 (tests/test_importers.py). `drive` scales the
+    DI into it, as turning up the guitar's volume would."""
+
+    def __init__(self, path, drive):
+        self.model_file, self.drive = import_file(path), drive
+
+    def __call__(self, x):
+        model_file = self.model_file
+        return model_file.build().render(np.asarray(x, np.float32) * self.drive, prewarm=model_file.prewarm)
+
+
 def make_circuit(name, drive):
     if name == "diode":
         return DiodeClipper(drive)
     if name == "tube":
         from training.circuits import TubeAmp
         return TubeAmp(drive)
-    raise SystemExit(f"--circuit {name!r}: diode or tube")
+    if name.startswith("model:"):
+        return ThirdPartyAmp(name[len("model:"):], drive)
+    raise SystemExit(f"--circuit {name!r}: diode, tube or model:FILE (a .nam or AIDA-X/GuitarML .json)")
+
+
+def circuit_tag(name):
+    """A file-name-safe tag: the circuit's name, or the third-party file's stem."""
+    if name.startswith("model:"):
+        return "model-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", os.path.splitext(os.path.basename(name[6:]))[0])
+    return name
 
 
 def make_data(work_dir, drive, seed=0, circuit="diode"):
@@ -285,7 +308,7 @@ def compare(arch, args, di, amp, train_samples, val_start, vx, vy):
         "nam": {"validation_esr": nam_scores["esr"], **nam_scores, "model": nam_file,
                 "command": " ".join(nam_cmd), **nam_stats},
     }
-    with open(os.path.join(args.work_dir, f"summary-{args.circuit}-{arch}-{args.minutes:g}min.json"), "w") as f:
+    with open(os.path.join(args.work_dir, f"summary-{circuit_tag(args.circuit)}-{arch}-{args.minutes:g}min.json"), "w") as f:
         json.dump(result, f, indent=1)
     return result
 
@@ -296,7 +319,8 @@ def main(argv=None):
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--archs", default="feather,lstm-16")
     parser.add_argument("--drive", type=float, default=0.6)
-    parser.add_argument("--circuit", default="diode", help="diode (DiodeClipper) or tube (TubeAmp)")
+    parser.add_argument("--circuit", default="diode",
+                        help="diode (DiodeClipper), tube (TubeAmp) or model:FILE (a third-party capture as the amp)")
     parser.add_argument("--work-dir", default=".cache/compare-nam")
     parser.add_argument("--ours-args", default="", help="extra options for our `fit` (quoted, space-separated)")
     args = parser.parse_args(argv)

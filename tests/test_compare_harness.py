@@ -32,3 +32,17 @@ def test_a_model_at_half_the_level_is_scored_as_heard_and_flagged(harness):
     assert s["best_gain"] == pytest.approx(2.0, rel=1e-4) and s["esr_at_best_gain"] < 1e-10
     assert "+6.0 dB" in harness.level_warning("nam", s) or "-6.0 dB" in harness.level_warning("nam", s)
 
+
+
+def test_a_third_party_capture_as_the_amp_is_its_own_player(harness, corpus):
+    # --circuit model:FILE: the amp is a community model played by the pedal's kernels; the
+    # corpus' expected output was rendered by the file's own player (GuitarML's TS9 here)
+    import soundfile as sf
+    x, _ = sf.read(corpus / "audio" / "nam_core_input.wav", dtype="float32")
+    expected, _ = sf.read(corpus / "expected" / "TS9_FullD.wav", dtype="float32")
+    name = f"model:{corpus / 'guitarml' / 'TS9_FullD.json'}"
+    y = harness.make_circuit(name, 1.0)(x)
+    assert len(y) == len(x) and np.max(np.abs(y - expected)) < 1e-5
+    assert harness.circuit_tag(name) == "model-TS9_FullD"
+    with pytest.raises(SystemExit, match="model:FILE"):
+        harness.make_circuit("fuzz", 1.0)

@@ -373,14 +373,16 @@ class Trainer:
                 _, state = self.module(x[:, :o.warmup], return_state=True)
             if o.updates == "batch":
                 # NAM's way: the whole segment in one update, its gradient truncated every tbptt
-                # samples (the state detached between chunks), each chunk's loss weighted by its length
+                # samples (the state detached between chunks), and ONE loss over the whole
+                # segment: the MR-STFT then sees 8192 samples at every resolution, not 512-sample
+                # chunks (only its smallest FFT fits a chunk, and a chunk's edges dominate it)
                 def whole(state=state):
-                    total = 0.0
+                    predictions = []
                     for s in range(o.warmup, length, o.tbptt):
                         prediction, state = self.module(x[:, s:s + o.tbptt], state, return_state=True)
-                        total = total + self.loss(prediction, y[:, s:s + o.tbptt]) * (prediction.shape[1] / o.segment)
+                        predictions.append(prediction)
                         state = tuple(t.detach() for t in state) if isinstance(state, tuple) else state.detach()
-                    return total
+                    return self.loss(torch.cat(predictions, dim=1), y[:, o.warmup:length])
                 self._step(whole)
                 if self._must_stop():
                     return False

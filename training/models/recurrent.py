@@ -93,9 +93,27 @@ class Recurrent(nn.Module):
         return out
 
 
+# Gate biases an LSTM starts from (PyTorch's order: input, forget, cell, output): a forget
+# gate that starts open keeps the cell's memory across the thousands of samples an amp's
+# envelope spans, and a nearly shut input gate keeps the cell's scale in check while it
+# does. PyTorch's default (all near 0) forgets within a few samples. The same totals as NAM
+# 0.13's trainer starts from (its _L adds +-2 to each of bias_ih and bias_hh).
+LSTM_INPUT_GATE_BIAS = -4.0
+LSTM_FORGET_GATE_BIAS = 4.0
+
+
 class LSTM(Recurrent):
     architecture = "LSTM"
     _cell = nn.LSTM
+
+    def __init__(self, config):
+        super().__init__(config)
+        n = self.hidden_size
+        with torch.no_grad():
+            for layer in range(self.num_layers):
+                bias = getattr(self.rnn, f"bias_ih_l{layer}")
+                bias[0:n] += LSTM_INPUT_GATE_BIAS
+                bias[n:2 * n] += LSTM_FORGET_GATE_BIAS
 
 
 class GRU(Recurrent):
