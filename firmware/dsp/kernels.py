@@ -162,41 +162,43 @@ def mix_block(ma, mb, wf, two, out, n, state, coef):
     state[S_DC_Y1] = y1
 
 
+@njit(inline="always")
+def _toward(v, target, step):
+    """One sample of a linear ramp of v toward target."""
+    if v < target:
+        return min(target, v + step)
+    if v > target:
+        return max(target, v - step)
+    return v
+
+
+@njit(inline="always")
+def _limiter_envelope(v, env, release):
+    """One sample of the limiter's envelope: instant attack, exponential release."""
+    env *= release
+    return v if v > env else env
+
+
 @njit(cache=True, fastmath={"contract"})
 def final_block(wet, dry, out, n, params, state, coef):
     """Output level, bypass crossfade, mute ramp, then the limiter that keeps |out| under
     the ceiling (instant attack, no look-ahead, exponential release). Returns 1 when the
     limiter had to act (clip LED), 2 when a non-finite sample had to be silenced."""
-    lg = state[S_LEVEL_GAIN]
-    tl = params[P_LEVEL_GAIN]
-    b = state[S_BYPASS]
-    tb = params[P_BYPASS]
-    m = state[S_MUTE]
-    tm = params[P_MUTE]
-    a = coef[C_SMOOTH]
-    ramp = coef[C_RAMP]
-    env = state[S_LIM_ENV]
-    relc = coef[C_LIM_RELEASE]
-    ceil = coef[C_CEILING]
+    lg, tl = state[S_LEVEL_GAIN], params[P_LEVEL_GAIN]
+    b, tb = state[S_BYPASS], params[P_BYPASS]
+    m, tm = state[S_MUTE], params[P_MUTE]
+    a, ramp = coef[C_SMOOTH], coef[C_RAMP]
+    env, relc, ceil = state[S_LIM_ENV], coef[C_LIM_RELEASE], coef[C_CEILING]
     flags = 0
     for i in range(n):
         lg += (tl - lg) * a
-        if b < tb:
-            b = min(tb, b + ramp)
-        elif b > tb:
-            b = max(tb, b - ramp)
-        if m < tm:
-            m = min(tm, m + ramp)
-        elif m > tm:
-            m = max(tm, m - ramp)
+        b = _toward(b, tb, ramp)
+        m = _toward(m, tm, ramp)
         s = (wet[i] * lg * (1.0 - b) + dry[i] * b) * (1.0 - m)
         if not np.isfinite(s):
             s = 0.0
             flags |= 2
-        v = abs(s)
-        env *= relc
-        if v > env:
-            env = v
+        env = _limiter_envelope(abs(s), env, relc)
         if env > ceil:
             s *= ceil / env
             flags |= 1
@@ -215,28 +217,16 @@ def final_block_stereo(wet, wet_r, dry, out, out_r, n, params, state, coef):
     """final_block for two channels (audio.stereo_out): the same level, bypass (to the mono
     dry guitar) and mute on both, and one limiter linked across them (its gain from the
     louder channel), so a wide reverb never shifts the image as it limits."""
-    lg = state[S_LEVEL_GAIN]
-    tl = params[P_LEVEL_GAIN]
-    b = state[S_BYPASS]
-    tb = params[P_BYPASS]
-    m = state[S_MUTE]
-    tm = params[P_MUTE]
-    a = coef[C_SMOOTH]
-    ramp = coef[C_RAMP]
-    env = state[S_LIM_ENV]
-    relc = coef[C_LIM_RELEASE]
-    ceil = coef[C_CEILING]
+    lg, tl = state[S_LEVEL_GAIN], params[P_LEVEL_GAIN]
+    b, tb = state[S_BYPASS], params[P_BYPASS]
+    m, tm = state[S_MUTE], params[P_MUTE]
+    a, ramp = coef[C_SMOOTH], coef[C_RAMP]
+    env, relc, ceil = state[S_LIM_ENV], coef[C_LIM_RELEASE], coef[C_CEILING]
     flags = 0
     for i in range(n):
         lg += (tl - lg) * a
-        if b < tb:
-            b = min(tb, b + ramp)
-        elif b > tb:
-            b = max(tb, b - ramp)
-        if m < tm:
-            m = min(tm, m + ramp)
-        elif m > tm:
-            m = max(tm, m - ramp)
+        b = _toward(b, tb, ramp)
+        m = _toward(m, tm, ramp)
         d = dry[i] * b
         s = (wet[i] * lg * (1.0 - b) + d) * (1.0 - m)
         r = (wet_r[i] * lg * (1.0 - b) + d) * (1.0 - m)
@@ -246,10 +236,7 @@ def final_block_stereo(wet, wet_r, dry, out, out_r, n, params, state, coef):
         if not np.isfinite(r):
             r = 0.0
             flags |= 2
-        v = max(abs(s), abs(r))
-        env *= relc
-        if v > env:
-            env = v
+        env = _limiter_envelope(max(abs(s), abs(r)), env, relc)
         if env > ceil:
             g = ceil / env
             s *= g
