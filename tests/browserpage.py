@@ -5,10 +5,9 @@ on the page. Fixtures: `rig` (the pedal and the page up), `browser`; `needs_brow
 skips where jackd, chromium + chromium-driver or selenium are missing."""
 import os
 import shutil
-import time
 
 import pytest
-from helpers import start_pedal_process, wait_status, write_pedal_config
+from helpers import start_pedal_process, wait, wait_status, write_pedal_config  # noqa: F401 - wait: for the page tests
 
 from firmware.pedal.control import request
 from firmware.testing.models import write_model
@@ -32,20 +31,6 @@ def needs_browser():
 
 def ctl(sock, **msg):
     return request(str(sock), msg)
-
-
-def wait(cond, timeout=60, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = cond()
-            if last:
-                return last
-        except Exception as e:          # noqa: BLE001 - retried until the deadline
-            last = e
-        time.sleep(0.1)
-    raise AssertionError(f"{what} never happened (last: {last!r})")
 
 
 class Rig:

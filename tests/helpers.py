@@ -199,6 +199,22 @@ def start_pedal_process(config, log_path):
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
 
+def wait(cond, timeout=60, what="condition"):
+    """cond()'s value once it is truthy, retried every 0.1 s (an exception counts as not yet);
+    fails at the timeout naming `what` and the last value or exception."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = cond()
+            if last:
+                return last
+        except Exception as e:          # noqa: BLE001 - retried until the deadline
+            last = e
+        time.sleep(0.1)
+    raise AssertionError(f"{what} never happened within {timeout} s (last: {last!r})")
+
+
 def wait_status(sock, cond, timeout=120, proc=None, log=None):
     """The pedal's status (over its control socket) once cond(status) holds; fails at the
     timeout, or at once if `proc` (the pedal) exits, with the end of its log."""

@@ -8,7 +8,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -16,6 +15,8 @@ pytest.importorskip("aiohttp")
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+
+from helpers import wait  # noqa: E402
 
 from firmware.network import joinqr, keyfile, settings  # noqa: E402
 from firmware.testing.fakenm import FakeNetworkManager  # noqa: E402
@@ -28,19 +29,6 @@ if not (CHROMIUM and DRIVER and shutil.which("zbarimg")):
     pytest.skip("needs chromium + chromium-driver and zbarimg (apt-get install chromium chromium-driver zbar-tools)",
                 allow_module_level=True)
 PASSWORD = "pedal-on-the-floor"
-
-
-def wait(cond, timeout=30, what="condition"):
-    deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        try:
-            last = cond()
-            if last:
-                return last
-        except Exception as e:          # noqa: BLE001 - retried until the deadline
-            last = e
-        time.sleep(0.1)
-    raise AssertionError(f"{what} never happened (last: {last!r})")
 
 
 @pytest.fixture
