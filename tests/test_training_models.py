@@ -181,3 +181,39 @@ def test_packed_a2_has_nams_weight_counts_and_plays_each_width():
     assert not torch.allclose(narrow, wide)
     played = to_modelfile(module, submodel=0)
     assert played.config["layer_arrays"][0]["channels"] == 3
+
+
+def test_lstm_starts_with_its_forget_gate_open_and_input_gate_nearly_shut():
+    import torch
+
+    from training.models.recurrent import LSTM_FORGET_GATE_BIAS, LSTM_INPUT_GATE_BIAS
+    m = build_torch_model("LSTM", {"input_size": 1, "hidden_size": 8, "num_layers": 2})
+    for layer in range(2):
+        bias = getattr(m.rnn, f"bias_ih_l{layer}") + getattr(m.rnn, f"bias_hh_l{layer}")
+        bound = 2 / 8 ** 0.5                  # two of PyTorch's uniform(-1/sqrt(n), 1/sqrt(n))
+        assert torch.all((bias[:8] - LSTM_INPUT_GATE_BIAS).abs() <= bound)
+        assert torch.all((bias[8:16] - LSTM_FORGET_GATE_BIAS).abs() <= bound)
+        assert torch.all(bias[16:].abs() <= bound)
+
+
+def test_a_recurrent_reference_off_by_float32_drift_takes_the_kernels_output(monkeypatch):
+    # an LSTM whose state keeps moving in silence: torch's float32 and the pedal's differ by
+    # a few 1e-4 (above the format's 1e-4). Simulated by nudging torch's reference by 5e-4.
+    import training.models as tm
+    from firmware.core.errors import ModelFileError
+    from firmware.models import modelfile
+    true_reference = tm.reference_output
+    monkeypatch.setattr(tm, "reference_output", lambda *a, **k: true_reference(*a, **k) + np.float32(5e-4))
+    lstm = build_torch_model("LSTM", {"input_size": 1, "hidden_size": 4})
+    mf = to_modelfile(lstm)
+    assert mf.metadata["reference"]["made_by"] == "the pedal's kernel"
+    assert mf.metadata["reference"]["torch_max_error"] == pytest.approx(5e-4, rel=0.05)
+    assert mf.verify() == 0.0
+    # off by the signal itself (a wrong export): refused, recurrent or not
+    monkeypatch.setattr(tm, "reference_output", lambda *a, **k: true_reference(*a, **k) + np.float32(0.3))
+    with pytest.raises(ModelFileError, match="disagree"):
+        to_modelfile(lstm)
+    monkeypatch.setattr(tm, "reference_output", lambda *a, **k: true_reference(*a, **k) + np.float32(5e-4))
+    with pytest.raises(ModelFileError, match="does not reproduce"):
+        to_modelfile(build_torch_model(*MODELS["linear"]))      # only recurrent models drift so
+    assert modelfile.DEFAULT_TOLERANCE == 1e-4

@@ -168,6 +168,9 @@ def cmd_fit(args, log=print):
                              "torch_validation_esr": result.validation_esr, "seed": args.seed,
                              "latency": None if args.latency is None else args.latency}}
     model_file = to_modelfile(module, sample_rate=sample_rate, metadata=metadata, knobs=knobs or None)
+    if "reference" in model_file.metadata:
+        log(f"the reference pair is the pedal's own output: torch's float32 forward differs from it by up to "
+            f"{model_file.metadata['reference']['torch_max_error']:.2g} (a state that keeps moving in silence)")
     played = firmware_validation(model_file, captures)   # the widest width, as the pedal plays it
     final_esr = float(np.mean([e for _, e in played]))
     model_file.metadata["training"]["validation_esr"] = final_esr
