@@ -179,6 +179,10 @@ setup_gpio() {
     gpio_reason=$(grep '^[[:space:]]*error: ' "$gpio_log" | grep -v 'subprocess-exited-with-error' \
         | tail -n 1 | sed 's/^[[:space:]]*//')
     [ -n "$gpio_reason" ] || gpio_reason=$(grep '^ERROR: ' "$gpio_log" | head -n 1)
+    # pip may have succeeded and the module still not import (a build without its C library):
+    # then the import's own last line is the reason
+    [ -n "$gpio_reason" ] || gpio_reason=$("$gpio_python" -c 'import lgpio; lgpio.gpiochip_open' 2>&1 \
+        | tail -n 1 | cut -c1-200)
     rm -f "$gpio_log"
     if "$gpio_python" -c 'import gpiozero.pins.native' >/dev/null 2>&1; then
         warn "GPIO backend: gpiozero's native pin factory (pure Python, no build), because lgpio could not be installed (${gpio_reason:-no reason given}). Footswitches work on a Pi 4 or earlier; on a Pi 5 the pedal plays without them. To get lgpio: sudo apt-get install swig, then sudo make install again."
