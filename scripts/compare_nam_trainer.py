@@ -64,6 +64,9 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THRE
               "NUMEXPR_NUM_THREADS": "1"}
 
 
+MODEL_CIRCUIT = "model:"     # --circuit model:FILE
+
+
 class ThirdPartyAmp:
     """A capture this project did not make, as the amp: a community model file (an AIDA-X
     or GuitarML LSTM of a real amp, a NAM WaveNet) played by the pedal's kernels, which
@@ -84,15 +87,16 @@ def make_circuit(name, drive):
     if name == "tube":
         from training.circuits import TubeAmp
         return TubeAmp(drive)
-    if name.startswith("model:"):
-        return ThirdPartyAmp(name[len("model:"):], drive)
+    if name.startswith(MODEL_CIRCUIT):
+        return ThirdPartyAmp(name[len(MODEL_CIRCUIT):], drive)
     raise SystemExit(f"--circuit {name!r}: diode, tube or model:FILE (a .nam or AIDA-X/GuitarML .json)")
 
 
 def circuit_tag(name):
     """A file-name-safe tag: the circuit's name, or the third-party file's stem."""
-    if name.startswith("model:"):
-        return "model-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", os.path.splitext(os.path.basename(name[6:]))[0])
+    if name.startswith(MODEL_CIRCUIT):
+        stem = os.path.splitext(os.path.basename(name[len(MODEL_CIRCUIT):]))[0]
+        return "model-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
     return name
 
 

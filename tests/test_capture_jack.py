@@ -248,14 +248,22 @@ def capture(env, amp, cfg, out, *args, input=None, timeout=300, tries=2):
         r = subprocess.run([sys.executable, "-m", "firmware", "capture", "--config", str(cfg), "--out", str(out),
                             *SHORT, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
                            input=input)
-        if XRUN in r.stderr or amp("late?")["late"]:
-            raise AssertionError(f"{XRUN} (or the amp stand-in was late): {r.stderr[-500:]}")
-        if SLIPPED in r.stderr:
-            # the jack plugin slipped a period inside the take (issue 25): the capture's
-            # validation check caught it, rightly; not what the calling test is about
-            raise AssertionError(f"{XRUN} (the JACK rig slipped inside a take): {r.stderr[-500:]}")
+        why = "the stream lost a period" if XRUN in r.stderr else the_machine_broke(r.stderr, amp)
+        if why:
+            raise AssertionError(f"{XRUN} ({why}): {r.stderr[-500:]}")
         return r
     return again_after_an_xrun(once, tries)
+
+
+def the_machine_broke(text, amp):
+    """Why a try failed through no fault of the capture's (None when it did not): the amp
+    stand-in missed a period, or ALSA's jack plugin slipped one inside a take without an xrun
+    the capture could see, which its validation check then caught, rightly (issue 25)."""
+    if amp("late?")["late"]:
+        return "the amp stand-in was late"
+    if SLIPPED in text:
+        return "the JACK rig slipped inside a take"
+    return None
 
 
 def again_after_an_xrun(test, tries=3):
@@ -313,12 +321,9 @@ def test_knob_takes_find_the_delay_to_the_sample_the_levels_and_pass_the_trainer
         try:
             return _takes(env, amp, cfg, out, settings)
         except AssertionError as e:
-            if amp("late?")["late"]:          # the stand-in missed a period: the machine's, not the capture's
-                raise AssertionError(f"{XRUN} (the amp stand-in was late): {e}") from None
-            if SLIPPED in str(e):
-                # ALSA's jack plugin slipped a period inside a take without an xrun the capture
-                # could see; the capture's validation check caught it, rightly (issue 25)
-                raise AssertionError(f"{XRUN} (the JACK rig slipped inside a take): {e}") from None
+            why = the_machine_broke(str(e), amp)
+            if why:
+                raise AssertionError(f"{XRUN} ({why}): {e}") from None
             raise
     seen = again_after_an_xrun(takes, tries=2)          # a try is two 41 s takes
     _check_takes(amp, out, settings, seen, train_cli, data)

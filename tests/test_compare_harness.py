@@ -33,7 +33,6 @@ def test_a_model_at_half_the_level_is_scored_as_heard_and_flagged(harness):
     assert "+6.0 dB" in harness.level_warning("nam", s) or "-6.0 dB" in harness.level_warning("nam", s)
 
 
-
 def test_a_third_party_capture_as_the_amp_is_its_own_player(harness, corpus):
     # --circuit model:FILE: the amp is a community model played by the pedal's kernels; the
     # corpus' expected output was rendered by the file's own player (GuitarML's TS9 here)

@@ -148,7 +148,6 @@ def _reference_from_the_kernel(mf):
             "the export is wrong")
     mf.with_reference(mf.reference_input, got, knobs=mf.reference_knobs)
     mf.metadata["reference"] = {"made_by": "the pedal's kernel", "torch_max_error": err}
-    mf.verify()
 
 
 __all__ = ["ARCHITECTURES", "PRESETS", "PRESET_WEIGHT_COUNTS", "PackedWaveNet", "a2_config", "a2_packed_config",
