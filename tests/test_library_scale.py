@@ -199,6 +199,33 @@ def test_ctl_models_lists_every_page(small_pedal, tmp_path):
         server.close()
 
 
+def test_the_control_loop_answers_each_request_as_it_comes_not_at_its_next_tick(small_pedal):
+    """A client paging through a big library sends a request per page: each one waited for
+    the loop's next tick (20 ms: 2.5 s for 100 pages). With a tick of a minute here, every
+    page is answered at once, housekeeping still runs only on its ticks, and stop() ends
+    the loop at once."""
+    pedal, engine, cfg = small_pedal("A")
+    pedal._on_library({"ev": "library", "entries": [long_entry(i) for i in range(500)], "global_ir": None})
+    ticks = []
+    tick = pedal.tick
+    pedal.tick = lambda *a, **k: (ticks.append(1), tick(*a, **k))[1]
+    loop = threading.Thread(target=pedal.control_loop, kwargs={"period_s": 60.0})
+    loop.start()
+    try:
+        found, offset, pages = [], 0, 0
+        while offset is not None:
+            reply = pedal.submit({"cmd": "models", "offset": offset}).wait(timeout=10.0)
+            assert reply["ok"], reply
+            found += reply["models"]
+            offset, pages = reply["next"], pages + 1
+        assert len(found) == 500 and pages > 10
+        assert ticks == []                        # answered between the ticks, none run early
+    finally:
+        pedal.stop()
+        loop.join(timeout=10.0)
+    assert not loop.is_alive()
+
+
 # --- the real processes, 2,000 models ------------------------------------------------------
 def _jack_env(folder):
     from firmware.tools.rtbench import jack_alsa_conf, jack_available

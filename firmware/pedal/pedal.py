@@ -93,6 +93,7 @@ class Pedal(PresetRecall, ModelSlots, StompSlot, Status):
         self.handled = 0
         self._cv = threading.Condition()
         self._stop = threading.Event()
+        self._wake = threading.Event()     # set by submit() and stop(): the control loop answers now
         self.stopped = False
         from firmware.pedal.tuner import Tuner
         self.tuner = Tuner(self.shared, self.rate, cfg.get("tuner"))
@@ -107,6 +108,7 @@ class Pedal(PresetRecall, ModelSlots, StompSlot, Status):
         """Queue a control message (a dict, firmware.ipc.commands); returns its Request."""
         req = Request(msg)
         self.queue.put(req)
+        self._wake.set()
         with self._cv:
             self.submitted += 1
             self._cv.notify_all()
@@ -160,6 +162,7 @@ class Pedal(PresetRecall, ModelSlots, StompSlot, Status):
 
     def stop(self):
         self._stop.set()
+        self._wake.set()
 
     # --- executing actions (control thread) ---------------------------------------------
     def handle(self, msg):
@@ -197,6 +200,20 @@ class Pedal(PresetRecall, ModelSlots, StompSlot, Status):
             self.engine.send({"op": "ir", "ir": self.global_ir})
             self._library_changed(started)
             self._stomp_library_changed()
+        self.answer_requests()
+        self._check_faults()
+        if self.tuning:
+            self.tuner.update()
+        self._note_good_model()
+        if self._state_dirty and self.state_path:
+            self._state_dirty = False
+            try:
+                save_state(self.state_path, self.state)
+            except OSError as e:
+                log.warning("cannot save state to %s: %s", self.state_path, e)
+
+    def answer_requests(self):
+        """Every submitted action, in order, each by its handler (the control thread)."""
         while True:
             try:
                 req = self.queue.get_nowait()
@@ -212,16 +229,6 @@ class Pedal(PresetRecall, ModelSlots, StompSlot, Status):
             then = HANDLERS[cmd].then if isinstance(cmd, str) and cmd in HANDLERS else None
             if then is not None:
                 then(self)
-        self._check_faults()
-        if self.tuning:
-            self.tuner.update()
-        self._note_good_model()
-        if self._state_dirty and self.state_path:
-            self._state_dirty = False
-            try:
-                save_state(self.state_path, self.state)
-            except OSError as e:
-                log.warning("cannot save state to %s: %s", self.state_path, e)
 
     def restore(self):
         """Before the audio starts: the library's first list, the last model and settings
@@ -266,7 +273,21 @@ class Pedal(PresetRecall, ModelSlots, StompSlot, Status):
         logged_xruns = 0
         last_alive, seen_alive = time.monotonic(), (-1, -1)
         from firmware.platform import sdnotify
-        while not self._stop.wait(period_s):
+        next_tick = time.monotonic() + period_s
+        while True:
+            # A request is answered as it comes, between the ticks: a client paging through a
+            # big library (100 pages for `ctl models`) waited a tick (20 ms) for each page.
+            if self._wake.wait(max(0.0, next_tick - time.monotonic())):
+                self._wake.clear()
+            if self._stop.is_set():
+                break
+            if time.monotonic() < next_tick:
+                try:
+                    self.answer_requests()
+                except Exception:
+                    log.exception("control loop")
+                continue
+            next_tick = max(next_tick + period_s, time.monotonic())
             try:
                 if self.controls is not None:
                     self.controls.poll_pots()
