@@ -1,5 +1,5 @@
 #!/bin/sh
-# Copy the pedal's capture folders (tubeless capture) here over SSH.
+# Copy the pedal's capture folders (tubeless capture), or its recordings, here over SSH.
 #   make fetch-captures HOST=pedal.local [DEST=captures]
 # Only complete folders are fetched (capture-YYYYMMDD-HHMM; a capture in progress is a hidden
 # .capture-*.partial folder), each into a hidden temporary name here, renamed when complete;
@@ -30,11 +30,15 @@ case $REMOTE_DIR in *[!A-Za-z0-9/._~-]*) die "REMOTE_DIR: use a plain path" ;; e
 
 run() { if [ -n "${DRYRUN:-}" ]; then echo "$*"; else "$@"; fi; }
 
-names=$($SSH "$host" "cd $REMOTE_DIR 2>/dev/null && ls -d capture-[0-9]*-[0-9]* 2>/dev/null" || true)
+# captures (tubeless capture) and finished recordings of what was played (docs/recording.md:
+# REMOTE_DIR=/var/lib/tubeless/recordings; one still recording says "finished": false)
+list='ls -d capture-[0-9]*-[0-9]* 2>/dev/null; for d in rec-[0-9]*-[0-9]*; do
+    grep -qs "\"finished\": true" "$d/recording.json" && echo "$d"; done; true'
+names=$($SSH "$host" "cd $REMOTE_DIR 2>/dev/null && { $list; }" || true)
 [ -n "$names" ] || { echo "fetch-captures: no captures on $host (in $REMOTE_DIR)"; exit 0; }
 run mkdir -p "$dest"
 for name in $names; do
-    case $name in capture-[0-9]*) ;; *) continue ;; esac
+    case $name in capture-[0-9]*|rec-[0-9]*) ;; *) continue ;; esac
     case $name in *[!A-Za-z0-9._-]*) echo "fetch-captures: skipping odd name $name" >&2; continue ;; esac
     if [ -e "$dest/$name" ]; then echo "$name: already here"; continue; fi
     tmp="$dest/.$name.partial"

@@ -1,6 +1,6 @@
 """`make fetch-captures HOST=...` against stand-in ssh/scp that run locally: complete capture
-folders arrive under their own names, a capture in progress (hidden partial folder) and one
-already here are left alone, DRYRUN=1 only prints."""
+folders and finished recordings arrive under their own names, a capture in progress (hidden
+partial folder), a recording still going and one already here are left alone, DRYRUN=1 only prints."""
 import os
 import subprocess
 from pathlib import Path
@@ -38,6 +38,9 @@ def pedal(tmp_path):
         for f in ("di.wav", "di.json", "amp.wav", "capture.json"):
             (captures / name / f).write_text(f"{name}/{f}")
     (captures / ".capture-abc.partial").mkdir()                      # a capture in progress
+    for name, finished in (("rec-20261202-2100", "true"), ("rec-20261202-2110", "false")):   # still recording
+        (captures / name).mkdir()
+        (captures / name / "recording.json").write_text(f'{{\n "name": "{name}",\n "finished": {finished}\n}}')
     local = tmp_path / "here"
     local.mkdir()
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_HOME": str(home),
@@ -55,11 +58,12 @@ def test_complete_captures_arrive_whole(pedal):
     dest = local / "caps"
     r = make(env, local, "HOST=pi@pedal.local", f"DEST={dest}")
     assert r.returncode == 0, r.stderr
-    assert sorted(p.name for p in dest.iterdir()) == ["capture-20261201-2130", "capture-20261201-2145-2"]
+    assert sorted(p.name for p in dest.iterdir()) == ["capture-20261201-2130", "capture-20261201-2145-2",
+                                                      "rec-20261202-2100"]
     assert (dest / "capture-20261201-2130" / "amp.wav").read_text() == "capture-20261201-2130/amp.wav"
     assert "capture-20261201-2130 -> " in r.stdout
     again = make(env, local, "HOST=pi@pedal.local", f"DEST={dest}")
-    assert again.returncode == 0 and again.stdout.count("already here") == 2
+    assert again.returncode == 0 and again.stdout.count("already here") == 3
 
 
 def test_dry_run_prints_and_copies_nothing(pedal):

@@ -312,5 +312,5 @@ def test_a_third_footswitch_switches_the_stomp_and_taps_the_tempo(small_pedal, m
 
 def test_a_bad_footswitch_action_is_a_one_line_config_error(small_pedal):
     from firmware.core.errors import ConfigError
-    with pytest.raises(ConfigError, match=r"controls.footswitch3_press: 'flanger' is not tap, none or a rig block"):
+    with pytest.raises(ConfigError, match=r"controls.footswitch3_press: 'flanger' is not tap, record, none or a rig block"):
         small_pedal(overrides={"controls": {"footswitch3_press": "flanger"}})

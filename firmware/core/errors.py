@@ -101,6 +101,10 @@ class AudioConfigError(UserError, RuntimeError):
     """The audio device cannot run with the parameters the pedal needs."""
 
 
+class RecordError(UserError, RuntimeError):
+    """A recording of what is played that cannot start (firmware.pedal.recorder)."""
+
+
 class MessageError(UserError, ValueError):
     """A malformed or unknown message between processes or on the control channel; the text
     is the one-line reply."""

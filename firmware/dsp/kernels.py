@@ -83,11 +83,16 @@ def scale_into(src, dst, n, g):
 
 
 @njit(cache=True)
-def ring_write(src, n, ring, pos):
-    """n samples of src into the ring (a power-of-two length) from absolute position pos."""
-    mask = len(ring) - 1
+def ring_write_block(x, out, out_r, n, ring_in, ring_out, ring_out_r, pos, stereo):
+    """A block's input and output (and, stereo, its right output) into their rings from
+    absolute position pos: the audio thread's one call for the tuner and the recorder."""
+    mask = len(ring_in) - 1
     for i in range(n):
-        ring[(pos + i) & mask] = src[i]
+        k = (pos + i) & mask
+        ring_in[k] = x[i]
+        ring_out[k] = out[i]
+        if stereo:
+            ring_out_r[k] = out_r[i]
 
 
 @njit(cache=True)

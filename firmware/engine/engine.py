@@ -163,7 +163,9 @@ class Engine:
         scratch = chain_mod.ToneChain(self.rate, self.period, ir=np.ones(3 * self.period), **self.tone)
         for _ in range(3):
             scratch.process_block(self.period)
-        dsp.ring_write(scratch.x, self.period, self.shared.input, 0)
+        sh_ = self.shared
+        dsp.ring_write_block(scratch.x, scratch.out, scratch.out_r, self.period, sh_.input, sh_.output, sh_.output_r,
+                             0, self.chain.stereo)
         if self.io is not None and hasattr(self.io, "warm_up"):
             self.io.warm_up()
 
@@ -229,8 +231,8 @@ class Engine:
         late = self.shared.late_frames
         avail = getattr(getattr(io, "capture", None), "avail", None)
         buffer_frames = P * int(self.cfg["audio"]["periods"])
-        ring = self.shared.input
-        ring_write = dsp.ring_write
+        ring_in, ring_out, ring_out_r = self.shared.input, self.shared.output, self.shared.output_r
+        ring_write = dsp.ring_write_block
         mask = sh.RING - 1
         perf = time.perf_counter_ns
         stop = self._stop
@@ -257,7 +259,8 @@ class Engine:
                 n = P
                 waiting = buffer_frames
             ch.process_block(n)
-            ring_write(x, n, ring, frames)      # the raw input, for the tuner on the control side
+            # the raw input and the output, for the tuner and the recorder on the control side
+            ring_write(x, out, out_r, n, ring_in, ring_out, ring_out_r, frames, stereo)
             c[sh.INPUT_POS] = frames + n
             i = blocks & mask
             late[i] = waiting if waiting > 0 else 0

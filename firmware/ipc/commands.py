@@ -301,6 +301,10 @@ COMMANDS = {c.name: c for c in (
     Command("global_ir", (Arg("file", _ir_file, "NAME"),),
             "the global cabinet IR becomes NAME in the models folder's `irs/` (`\"\"`: none); the pedal starts "
             "its librarian again with it (the web page's setting)", "`global_ir`: NAME", ctl=()),
+    Command("record", (ON,), "record what is played on/off (without `on`: toggle): the DI and the pedal's output "
+            "as two WAVs of the same length, sample-aligned, in the recordings folder (docs/recording.md)",
+            "`record`: `{on, name, seconds, stopped}` (`stopped`: why the last one stopped by itself); " + BRIEF,
+            ctl=("[on|off]",), page=True),
     Command("tuner", (ON,), "the tuner on/off; without `on`: toggle. On, it mutes the output (`tuner.mute`) and "
             "reads the input 50 times a second; off restores the mute as it was",
             "`status` (brief, `\"tuner\": bool`) and `pitch`",

@@ -8,7 +8,8 @@ writer, and an 8-byte aligned store is atomic on every CPU the pedal runs on.
 Writers: params/state before the audio starts and params afterwards (pedal); counters
 BLOCKS, FRAMES, INPUT_POS and the rings (audio thread: per block, its compute time and the
 frames the device had delivered beyond the block's period when it started; the raw guitar
-input, for the tuner); every other counter (the engine's command
+input and the pedal's output, for the tuner and the recorder: INPUT_POS counts the frames
+in them, stored after both); every other counter (the engine's command
 thread, a few hundred times a second).
 """
 import mmap
@@ -21,7 +22,10 @@ from firmware.dsp import kernels as dsp
 from firmware.dsp import rig
 
 RING = 4096                        # blocks of timings kept (a power of two)
-INPUT_RING = 1 << 14               # the guitar's last 0.34 s at 48 kHz, for the tuner (a power of two)
+# The guitar's and the output's last 2.7 s at 48 kHz (a power of two): the tuner reads the
+# newest 0.3 s, the recorder (firmware.pedal.recorder) what came since its last look, which
+# may be a card's stall of a second or two late.
+INPUT_RING = 1 << 17
 
 # counters (int64)
 (BLOCKS, FRAMES, OVERRUNS, UNDERRUNS, FAULTS, FAULT_SLOT, CURRENT_SLOT, INCOMING_SLOT, PENDING_SLOT,
@@ -33,13 +37,14 @@ NO_SLOT = -1
 _LAYOUT = (("params", np.float64, dsp.N_PARAMS), ("state", np.float64, dsp.N_STATE),
            ("rig", np.float64, rig.N_TARGETS),
            ("counters", np.int64, N_COUNTERS), ("cpu_ns", np.int64, RING), ("late_frames", np.int64, RING),
-           ("input", np.float32, INPUT_RING))
+           ("input", np.float32, INPUT_RING), ("output", np.float32, INPUT_RING),
+           ("output_r", np.float32, INPUT_RING))
 SIZE = sum(np.dtype(t).itemsize * n for _, t, n in _LAYOUT)
 
 
 class SharedBlock:
-    """`params`, `state`, `rig` (the rig blocks' targets), `counters`, `cpu_ns`, `late_frames`, `input`
-    as numpy views of one mapping:
+    """`params`, `state`, `rig` (the rig blocks' targets), `counters`, `cpu_ns`, `late_frames`, `input`,
+    `output` and `output_r` (stereo_out's right channel) as numpy views of one mapping:
     a file both processes map (`path`), or anonymous memory for a single process."""
 
     def __init__(self, path=None, create=False):

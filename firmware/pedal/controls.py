@@ -21,7 +21,8 @@ class Footswitch:
         from gpiozero import Button
         self.button = Button(pin, pull_up=True, bounce_time=bounce_time, hold_time=hold_time)
         self.hold_time = hold_time
-        self.combo = None                   # a Combination this switch is part of
+        self.combos = []                    # the Combinations this switch is part of
+        self.number = 0                     # 1, 2, 3: its place on the pedal (set by GpioControls)
         self._held = False
         self.on_short, self.on_long = on_short, on_long
         self.button.when_pressed = self._pressed
@@ -33,7 +34,7 @@ class Footswitch:
 
     def _long(self):
         self._held = True
-        if self.combo is not None and self.combo.claims(self):
+        if any(c.claims(self) for c in self.combos):
             return
         self.on_long()
 
@@ -41,21 +42,24 @@ class Footswitch:
         if not self._held:
             self.on_short()
         self._held = False
-        if self.combo is not None:
-            self.combo.released()
+        for c in self.combos:
+            c.released()
 
     def close(self):
         self.button.close()
 
 
 class Combination:
-    """Two footswitches held down together: one action (the save combination, footswitches
-    1 and 2 held for `hold_s`) instead of either's own. A switch whose long press comes while
-    its partner is down joins it; neither's short or long action follows until both are up."""
+    """Two footswitches held down together: one action (footswitches 1 and 2 held for
+    `hold_s`: save; 2 and 3: record) instead of either's own. A switch whose long press comes
+    while its partner is down joins it; neither's short or long action follows until both
+    are up."""
 
-    def __init__(self, first, second, action, hold_s):
+    def __init__(self, first, second, action, hold_s, what="save"):
         self.switches = (first, second)
-        first.combo = second.combo = self
+        first.combos.append(self)
+        second.combos.append(self)
+        self.what = what
         self.action = action
         self.hold_s = float(hold_s)
         self.active = False
@@ -65,6 +69,8 @@ class Combination:
         """From a switch's long press: True when it belongs to the combination now."""
         if self.active:
             return True
+        if any(c.active for s in self.switches for c in s.combos if c is not self):
+            return False                      # one combination at a time
         other = self.switches[1] if switch is self.switches[0] else self.switches[0]
         if not other.button.is_pressed:
             return False
@@ -78,7 +84,7 @@ class Combination:
 
     def _fire(self):
         if self.active and all(s.button.is_pressed for s in self.switches):
-            log.info("footswitches 1 and 2 held: save")
+            log.info("footswitches %s held: %s", " and ".join(str(s.number) for s in self.switches), self.what)
             self.action()
 
     def released(self):
@@ -103,9 +109,12 @@ def check_footswitch1_mode(mode):
 
 def footswitch_action(pedal, name):
     """What a configurable footswitch does: switch a rig block ("stomp", "delay"...), tap the
-    tempo ("tap") or nothing ("none"). Names are checked with the config (check_footswitch_action)."""
+    tempo ("tap"), start or stop a recording ("record") or nothing ("none"). Names are checked
+    with the config (check_footswitch_action)."""
     if name == "tap":
         return pedal.tap
+    if name == "record":
+        return pedal.toggle_record
     if name == "none":
         return lambda: None
     return lambda: pedal.submit({"cmd": "toggle", "block": name})
@@ -114,8 +123,8 @@ def footswitch_action(pedal, name):
 def check_footswitch_action(name, key):
     from firmware.core.errors import ConfigError
     from firmware.dsp import rig
-    if not isinstance(name, str) or (name not in ("tap", "none") and name not in rig.BY_NAME):
-        raise ConfigError(f"config: controls.{key}: {name!r} is not tap, none or a rig block "
+    if not isinstance(name, str) or (name not in ("tap", "record", "none") and name not in rig.BY_NAME):
+        raise ConfigError(f"config: controls.{key}: {name!r} is not tap, record, none or a rig block "
                           f"({', '.join(rig.BY_NAME)})")
 
 
@@ -174,12 +183,19 @@ class GpioControls:
             self.footswitches.append(Footswitch(c["footswitch3"], footswitch_action(pedal, c["footswitch3_press"]),
                                                 footswitch_action(pedal, c["footswitch3_hold"]), c["hold_time"],
                                                 c["bounce_time"]))
+        for number, fs in enumerate(self.footswitches, 1):
+            fs.number = number
         self.devices += self.footswitches
         self.combination = None
-        if float(c.get("save_hold_s", 0) or 0) > 0:     # both held: save into the playing preset
+        if float(c.get("save_hold_s", 0) or 0) > 0:     # 1 and 2 held: save into the playing preset
             self.combination = Combination(self.footswitches[0], self.footswitches[1], pedal.save_current,
                                            c["save_hold_s"])
             self.devices.append(self.combination)
+        self.record_combination = None
+        if len(self.footswitches) > 2 and float(c.get("record_hold_s", 0) or 0) > 0:   # 2 and 3 held: record
+            self.record_combination = Combination(self.footswitches[1], self.footswitches[2], pedal.toggle_record,
+                                                  c["record_hold_s"], "record on/off")
+            self.devices.append(self.record_combination)
         self.pots = []
         self.assign_pot = None                         # the third pot (a preset may assign it anew)
         adc = _adc_class(c["adc"])

@@ -223,6 +223,21 @@ def status(pedal, m, msg):
     return {"ok": True, "status": pedal.status()}
 
 
+@handles("record")
+def record(pedal, m, msg):
+    from firmware.core.errors import RecordError
+    r = pedal.recorder
+    on = (not r.recording()) if m.get("on") is None else m["on"]
+    try:
+        if on:
+            r.start(pedal.recording_about())
+        else:
+            r.stop(timeout=1.0)         # its last samples and the sync (a slow card: its thread goes on)
+    except RecordError as e:
+        return {"ok": False, "error": str(e)}
+    return {**brief(pedal), "record": r.status()}
+
+
 @handles("tuner")
 def tuner(pedal, m, msg):
     _set_tuner(pedal, (not pedal.tuning) if m.get("on") is None else m["on"])

@@ -7,7 +7,7 @@ each message through the [midi] config and calls `Pedal.submit`, like the footsw
   the bank "setlist" (no presets) model n of the setlist, as before presets.
 - cc_bank, cc_snapshot: the CC's value picks the bank (0: the first) or the snapshot (0: the
   preset's own settings).
-- Control Change: next, prev (a step per press), bypass, mute, tuner (switches, as
+- Control Change: next, prev (a step per press), bypass, mute, tuner, record (switches, as
   `switch_mode` says), drive, level, knob2, gate (continuous: 0-127 over the pot's range,
   smoothed and held by the pots' own code, `controls.Pot`, polled 50 times a second here).
 - `channel`: 0 listens to every channel (omni), 1-16 to one.
@@ -31,7 +31,7 @@ from firmware.presets.format import MAX_SNAPSHOTS
 
 log = logging.getLogger(__name__)
 
-SWITCHES = ("next", "prev", "bypass", "mute", "tuner", "tap")
+SWITCHES = ("next", "prev", "bypass", "mute", "tuner", "tap", "record")
 CONTINUOUS = ("drive", "level", "knob2", "gate")
 VALUES = ("bank", "snapshot")  # the CC's value picks one: bank value + 1, snapshot value (0: the preset's own)
 SEQ_DEVICE = "/dev/snd/seq"

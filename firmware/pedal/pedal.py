@@ -32,6 +32,7 @@ from firmware.pedal.slots import ModelSlots
 from firmware.pedal.state import load_state, save_state
 from firmware.pedal.status import Status
 from firmware.pedal.recall import PresetRecall
+from firmware.pedal.recorder import Recorder, record_limits, recordings_directory
 from firmware.pedal.stompslot import StompSlot
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ class Pedal(PresetRecall, ModelSlots, StompSlot, Status):
         self.librarian = librarian
         self.shared = engine.shared
         self.params = ChainParams(self.tone, self.shared.params, self.shared.state, self.shared.rig)
+        self.recorder = Recorder(self.shared, self.rate, recordings_directory(cfg),
+                                 stereo=bool(cfg["audio"].get("stereo_out", False)), **record_limits(cfg))
         self.state_path = state_path if state_path is not None else cfg["state"]["file"]
         self.state = load_state(self.state_path) if self.state_path else {}
         self.controls = controls
@@ -150,6 +153,9 @@ class Pedal(PresetRecall, ModelSlots, StompSlot, Status):
     def tap(self):
         return self.submit({"cmd": "tap"})
 
+    def toggle_record(self):
+        return self.submit({"cmd": "record"})
+
     # footswitch 1 in the snapshots mode (controls.footswitch1_mode), the save combination
     def next_snapshot(self):
         return self.submit({"cmd": "snapshot", "n": "next"})
@@ -163,6 +169,10 @@ class Pedal(PresetRecall, ModelSlots, StompSlot, Status):
     def stop(self):
         self._stop.set()
         self._wake.set()
+
+    def close(self):
+        """After the control loop: a recording still running is closed whole."""
+        self.recorder.close()
 
     # --- executing actions (control thread) ---------------------------------------------
     def handle(self, msg):

@@ -105,6 +105,8 @@ def run_pedal(cfg, ready=None):
             pedal.controls.close()
         if pedal is not None and pedal.midi is not None:
             pedal.midi.close()
+        if pedal is not None:
+            pedal.close()
         engine.close()
         librarian.close()
     return 0

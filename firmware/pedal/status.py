@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 class Status:
     """Needs `shared`, `params`, `period`, `rate`, `entries`, `by_id`, `bad`, `pots`,
-    `tuning`, `tuner` and `midi` of Pedal."""
+    `tuning`, `tuner`, `recorder` and `midi` of Pedal."""
 
     def cpu_stats(self):
         s = self.shared.cpu_stats(self.period / self.rate)
@@ -28,6 +28,7 @@ class Status:
             "model": ref.name if ref is not None else None,
             "model_file": os.path.basename(ref.path) if ref is not None else None,
             "bypass": self.params.bypassed, "mute": self.params.muted, "tuner": self.tuning,
+            "record": self.recorder.status(),
         }
         if brief:
             return out
@@ -46,6 +47,15 @@ class Status:
         if self.midi is not None:
             out["midi"] = self.midi.status()
         return out
+
+    def recording_about(self):
+        """What a recording's recording.json keeps of the sound it was played with."""
+        ref = self.by_id.get(int(self.shared.counters[sh.CURRENT_SLOT]))
+        stomp = self.stomp_info()
+        return {"model": os.path.basename(ref.path) if ref is not None else None,
+                "preset": self.preset.name if getattr(self, "preset", None) is not None else None,
+                "stomp": stomp["file"] if stomp else None, "bypass": self.params.bypassed,
+                "rig": self.params.rig.values()}
 
     def write_status(self, path):
         try:

@@ -417,9 +417,10 @@ class Tuner:
         self.in_tune_cents = float(cfg.get("in_tune_cents", 2.0))
         self.reading = None
 
-    # all of the ring but a margin the audio thread may overwrite while it is copied: a tick
-    # may come ~0.2 s late before the hum guard misses a step of the input's level
-    READ = sh.INPUT_RING - 2048
+    # the input's newest 0.3 s at 48 kHz (14336 samples, as when the ring held 16384 and the
+    # tuner read all but a 2048-sample margin): a tick may come ~0.2 s late before the hum
+    # guard misses a step of the input's level
+    READ = (1 << 14) - 2048
 
     def update(self):
         """Analyse the input's latest samples; returns the reading (None: no signal)."""

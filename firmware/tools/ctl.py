@@ -60,6 +60,8 @@ def cmd_ctl(args):
         print(f"tuner {'on' if on else 'off'}: {tuner_line(reply['pitch']).strip()}")
     elif args.command == "midi":
         print(f"{reply.get('events')} MIDI message(s) sent through the mapping")
+    elif args.command == "record":
+        print(record_line(reply["record"]))
     else:
         s = reply.get("status", {})
         m = reply.get("selected") or {"name": s.get("model"), "file": s.get("model_file")}
@@ -145,6 +147,17 @@ def _print_status(s):
           f"model faults {s.get('faults')}")
     if s.get("skipped"):
         print(f"skipped: {', '.join(s['skipped'])}")
+    if (s.get("record") or {}).get("name"):
+        print(f"record:  {record_line(s['record'])}")
+
+
+def record_line(r):
+    """A recording's state in one line."""
+    if r.get("on"):
+        return f"recording {r['name']} ({r['seconds']:.0f} s so far)"
+    if not r.get("name"):
+        return "not recording"
+    return f"{r['name']}: {r['stopped']}" if r.get("stopped") else f"stopped: {r['name']} ({r['seconds']:.0f} s)"
 
 
 def cmd_status(args):

@@ -248,6 +248,7 @@ function applyStatus(s) {
     $("#tuner-view").hidden = !s.tuner;
     if (s.pitch) applyPitch(s.pitch);
   }
+  if (s.record) applyRecord(s.record);
   for (const p of ["drive", "level", "knob2"]) {
     const v = (s.pots || {})[p];
     if (v !== undefined) follow(p, v);
@@ -460,6 +461,27 @@ function applyRig(r) {
   }
 }
 
+// recording what is played: the time counts on here between the pedal's status lines
+let recordClock = null;
+function applyRecord(r) {
+  $("#record").classList.toggle("on", !!r.on);
+  $("#record").textContent = r.on ? "■ stop recording" : "● record";
+  clearInterval(recordClock); recordClock = null;
+  const line = $("#record-state");
+  if (r.on) {
+    const since = Date.now() - 1000 * (r.seconds || 0);
+    const show = () => {
+      const t = Math.floor((Date.now() - since) / 1000);
+      line.textContent = `recording ${r.name} · ${Math.floor(t / 60)}:${String(t % 60).padStart(2, "0")}`;
+    };
+    show(); recordClock = setInterval(show, 1000);
+  } else if (r.name) {
+    line.textContent = r.stopped ? `${r.name}: ${r.stopped}` : `${r.name} saved (${Math.round(r.seconds || 0)} s)`;
+  } else {
+    line.textContent = "";
+  }
+}
+
 // the tuner: the note, its cents, a needle from -50 to +50 cents, and which way to turn
 // the peg in words (in tune: a word, a ring and a colour, never the colour alone)
 function applyPitch(p) {
@@ -665,6 +687,11 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#prev").onclick = attempt(() => api("/api/control", { cmd: "prev" }));
   $("#bypass").onclick = attempt(async () => applyStatus((await api("/api/control", { cmd: "bypass" })).status));
   $("#mute").onclick = attempt(async () => applyStatus((await api("/api/control", { cmd: "mute" })).status));
+  $("#record").onclick = attempt(async () => {
+    const r = await api("/api/control", { cmd: "record" });
+    applyStatus(r.status);
+    applyRecord(r.record);
+  });
   $("#tuner").onclick = attempt(async () => {
     const r = await api("/api/control", { cmd: "tuner" });
     applyStatus(r.status);
