@@ -17,6 +17,7 @@ DRY_RUN=${DRY_RUN:-0}
 VENV=$PREFIX/venv
 MODELS_DIR=$STATEDIR/models
 PRESETS_DIR=$STATEDIR/presets   # beside the models: the pedal's default (config presets.directory)
+RECORDINGS_DIR=$STATEDIR/recordings   # beside the models: the pedal's default (config record.directory)
 CONFIG_FILE=$SYSCONFDIR/config.toml
 UNIT_NAME=tubeless.service
 # The web page (systemd/tubeless-web.service): its own user, state and unit; mDNS via avahi.

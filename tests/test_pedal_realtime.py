@@ -219,3 +219,23 @@ def test_a_thread_holding_the_gil_on_the_control_side_does_not_stall_the_audio(j
     # coupled to this process's GIL, each hold would cost ~30 periods: 20 xruns at least (64 measured)
     assert xruns - baseline < 15, (f"{xruns} xruns (baseline {baseline}) while the control side held the GIL "
                                    f"20 x {np.median(held) * 1e3:.0f} ms")
+
+
+def test_tubeless_run_records_what_it_plays(pedal_process, tmp_path):
+    """`ctl record` on the real processes: the engine's rings reach the control process's
+    recorder through the shared block; the two files are the same length and as long as
+    the recording ran (within the recorder's poll)."""
+    import soundfile as sf
+    proc, sock, _ = pedal_process
+    t0 = time.monotonic()
+    out = run_tubeless("ctl", "record", "on", "--socket", str(sock))
+    assert out.returncode == 0 and out.stdout.startswith("recording rec-"), (out.stdout, out.stderr)
+    time.sleep(1.5)
+    out = run_tubeless("ctl", "record", "off", "--socket", str(sock))
+    took = time.monotonic() - t0             # the recording ran inside this
+    assert out.returncode == 0 and out.stdout.startswith("stopped: rec-"), (out.stdout, out.stderr)
+    name = out.stdout.split()[1]
+    folder = tmp_path / "recordings" / name
+    di, out_ = sf.info(str(folder / "di.wav")), sf.info(str(folder / "out.wav"))
+    assert di.frames == out_.frames and 1.2 * 48000 < di.frames <= took * 48000
+    assert "record:  stopped: " + name in run_tubeless("ctl", "status", "--socket", str(sock)).stdout

@@ -135,6 +135,16 @@ def test_page_drives_the_pedal(rig, browser, tmp_path):
     wait(lambda: not css(d, "#tuner-view").is_displayed(), 20, "the tuner view closing")
     assert ctl(sock, cmd="status")["status"]["mute"] is False
 
+    # recording what is played: on from the page (its name and time counting), off from the
+    # pedal (the page follows and says it was saved)
+    css(d, "#record").click()
+    wait(lambda: ctl(sock, cmd="status")["status"]["record"]["on"] is True, 20, "recording from the page")
+    wait(lambda: css(d, "#record-state").text.startswith("recording rec-") and "stop" in css(d, "#record").text,
+         20, "the page showing the recording")
+    ctl(sock, cmd="record", on="off")
+    wait(lambda: "saved" in css(d, "#record-state").text and css(d, "#record").text == "● record", 20,
+         "the page showing the recording saved")
+
     # health: live numbers from the running pedal
     css(d, '#tabs [data-view="health"]').click()
     wait(lambda: "p50" in css(d, "#h-cpu").text and css(d, "#h-uptime").text not in ("", "–"), 20, "health")

@@ -217,6 +217,7 @@ class _Take:
             path = os.path.join(folder, name)
             try:
                 os.mkdir(path)
+                os.chmod(path, 0o2775)     # the SSH user, in the pedal's group, may delete it (install.sh)
             except FileExistsError:
                 continue
             except OSError as e:

@@ -51,6 +51,7 @@ PHASES = {
     9: "20 presets (mixed models, IRs, effects) stomped through every 0.3 s by the control channel",
     10: "an outsider on the network: 800 idle connections, wrong passwords from 20 addresses, zip floods, "
         "beside the player's page",
+    11: "a recording of what is played running (the DI and the output written to the disk, synced every second)",
 }
 
 
@@ -349,6 +350,8 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
                 from firmware.tools.presetstorm import preset_phase as hook
             if phase == 10:                        # the hostile network (firmware/tools/hostilebench.py)
                 from firmware.tools.hostilebench import hostile_phase as hook
+            if phase == 11:                        # recording (firmware/tools/recordbench.py)
+                from firmware.tools.recordbench import record_phase as hook
             rig_changes = rig_refused = 0
             if hook is not None:
                 hook_state = hook("start", work)
@@ -393,6 +396,9 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
                     if phase == 10:
                         from firmware.tools.hostilebench import summary
                         log(f"phase 10: {summary(hook_state)}")
+                    if phase == 11:
+                        from firmware.tools.recordbench import summary
+                        log(f"phase 11: {summary(hook_state)}")
             cpu, late = col.stop()
             after = request(sock, {"cmd": "status"})["status"]
             for h in hogs:
