@@ -344,6 +344,30 @@ def test_render_preset_plays_what_simulate_preset_plays(tmp_path):
     assert np.max(np.abs(y_sim - y_render)) < 1e-6                            # only S32 rounding between them
 
 
+@pytest.mark.usefixtures("mock_pins")
+def test_render_preset_turns_knob_2_as_simulate_does(tmp_path):
+    """A conditioned capture's second knob (the third pot) as the preset sets it."""
+    from firmware.testing.models import write_model
+    from firmware.tools.cli import main
+    import soundfile as sf
+    d = tmp_path / "models"
+    d.mkdir()
+    write_model(d / "k.npz", arch="LSTM", seed=3, knobs=2, name="K")
+    rendered = {}
+    for knob2 in (0.1, 0.9):
+        preset = f'amp = "k.npz"\n[controls]\nknob2 = {knob2}\n'
+        y_sim, _ = simulate(tmp_path, {"k": preset}, "", preset="k", seconds=0.5)
+        x = np.zeros(int(0.5 * SR), np.float32)
+        x[int(0.05 * SR):int(0.1 * SR)] = 0.5 * guitar_like(int(0.05 * SR))[:int(0.1 * SR) - int(0.05 * SR)]
+        sf.write(tmp_path / "in.wav", x, SR, subtype="FLOAT")
+        out = tmp_path / f"out{knob2}.wav"
+        assert main(["render", "--preset", str(tmp_path / "presets" / "k.toml"), str(tmp_path / "in.wav"),
+                     str(out)]) == 0
+        rendered[knob2], _ = sf.read(out, dtype="float32")
+        assert np.max(np.abs(y_sim - rendered[knob2])) < 1e-6
+    assert np.max(np.abs(rendered[0.1] - rendered[0.9])) > 1e-3              # the knob does something
+
+
 def test_simulate_takes_preset_and_snapshot_events():
     from firmware.tools.simulate import SimulationError, parse_events
     ev = parse_events("2.0:preset=Solo hot,3.0:snapshot=2,3.5:snapshot=next,4:bank=2")

@@ -22,13 +22,14 @@ def render_model(mf, x, block=64, knobs=None, prewarm=None):
 
 
 def render_with_chain(mf, x, block=64, knobs=None, ir=None, sample_rate=None, rig_settings=(), stomp=None,
-                      gate_db=None, **settings):
+                      gate_db=None, knob2=None, **settings):
     """What the pedal plays for x with its default settings: the whole tone chain, at
     sample_rate (x's rate; default the model's). A model trained at another rate is
     resampled as on the pedal; an IR must be at the chain's rate (load_ir does that).
     rig_settings: [(block, on) or (block.param, value)], in force from the first sample.
     stomp: a ModelFile for the drive slot (switched on, unless rig_settings say otherwise).
-    gate_db: the gate's threshold set on the chain as the pedal sets it (a preset's)."""
+    gate_db, knob2: the gate's threshold and knob 2 set on the chain as the pedal sets them
+    (a preset's; `knobs` overrides knob2)."""
     from firmware.dsp.chain import ToneChain, make_stomp_slot
     chain = ToneChain(sample_rate or mf.sample_rate, block=block, ir=ir, model=mf, **settings)
     if stomp is not None:
@@ -39,6 +40,8 @@ def render_with_chain(mf, x, block=64, knobs=None, ir=None, sample_rate=None, ri
     chain.rig.settle()
     if gate_db is not None:
         chain.set_gate_threshold_db(gate_db)
+    if knob2 is not None:
+        chain.set_knob2(knob2, immediate=True)
     if knobs:
         # A conditioned model's first knob follows the drive pot; the second, the third pot.
         chain.set_drive(knobs[0], immediate=True)
@@ -123,8 +126,10 @@ def _from_preset(args):
     for name in ("drive", "level"):
         if getattr(args, name) is None and name in s.controls:
             setattr(args, name, s.controls[name])
-    # the gate's threshold as the pedal sets it: on the running chain, not its construction
+    # the gate's threshold and knob 2 as the pedal sets them: on the running chain, not its construction
     extra = {"gate_db": s.controls["gate"]} if "gate" in s.controls else {}
+    if "knob2" in s.controls:
+        extra["knob2"] = s.controls["knob2"]
     return s.rig_settings(), extra
 
 
