@@ -101,6 +101,49 @@ def test_switch_between_models_with_different_irs_has_no_click():
     assert max_step(yh[at - 1:at + 200]) > 3 * steady
 
 
+def _play_changing_the_global_ir(chain, x, at, new_ir):
+    """x through chain in blocks of B; at sample `at` the global IR becomes new_ir (a
+    Convolver, or None) as the engine changes it, request_ir; chain: None -> set at once."""
+    from firmware.dsp.convolver import Convolver
+    y = np.empty_like(x)
+    for s in range(0, len(x), B):
+        if s == at:
+            conv = Convolver(new_ir, block=B) if new_ir is not None else None
+            if chain.fade_samples > 1:
+                chain.request_ir(conv)
+            else:
+                chain.convolver = conv             # what the engine did before: one store
+        chain.process(x[s:s + B], y[s:s + B], min(B, len(x) - s))
+    return y
+
+
+def test_a_new_global_ir_crossfades_in_and_then_plays_alone():
+    """The page's or a preset's new global IR while a model plays through the old one (the
+    same cab inverted: the hardest case): no step beyond the signal's own, done within the
+    switch's fade, then exactly what the new IR alone gives; the same to no IR at all."""
+    x = guitar_tone(SR, 0.1)
+    at = 100 * B
+    chain = ToneChain(SR, B, ir=cab(1), model=unity())
+    y = _play_changing_the_global_ir(chain, x, at, -cab(1))
+    assert chain.ir_swap is None and chain.convolver.length == len(cab(1))
+    steady = max(max_step(y[2000:at]), max_step(y[at + 3000:]))
+    assert max_step(y[at - 1:at + 3000]) <= 1.1 * steady
+    only_new = ToneChain(SR, B, ir=-cab(1), model=unity())
+    y_new = np.empty_like(x)
+    only_new.process(x, y_new, len(x))
+    late = at + SR // 2                                     # past the fade, the IR and the DC blocker's memory
+    assert np.max(np.abs(y[late:] - y_new[late:])) < 1e-4
+    # the engine's old single store: the same change is a big step
+    hard = ToneChain(SR, B, ir=cab(1), model=unity(), fade_ms=0.001)
+    assert max_step(_play_changing_the_global_ir(hard, x, at, -cab(1))[at - 1:at + 200]) > 3 * steady
+    # to no IR, and from none
+    for before, after in ((cab(1), None), (None, cab(2))):
+        chain = ToneChain(SR, B, ir=before, model=unity())
+        y = _play_changing_the_global_ir(chain, x, at, after)
+        assert chain.ir_swap is None and (chain.convolver is None) == (after is None)
+        assert max_step(y[at - 1:at + 3000]) <= 1.1 * max(max_step(y[2000:at]), max_step(y[at + 3000:]))
+
+
 def test_a_global_ir_back_in_use_starts_from_silence():
     # A (global IR) -> B (own IR, silent model) -> C (global IR, silent model): when C fades
     # in, the global IR must not replay what A fed it before B (its tail is still long).

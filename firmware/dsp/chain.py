@@ -30,7 +30,7 @@ import numpy as np
 from firmware.core.units import db_to_gain
 from firmware.dsp import kernels as dsp
 from firmware.dsp import resample
-from firmware.dsp.convolver import Convolver
+from firmware.dsp.convolver import Convolver, IRCrossfade
 from firmware.dsp.rig import Rig, RigControls
 
 log = logging.getLogger(__name__)
@@ -214,6 +214,8 @@ class ToneChain(ChainParams):
         if ir is not None and len(ir):
             self.convolver = Convolver(ir, block=B)
         # switching state: written by the control side, consumed by the audio thread
+        self.ir_next = None       # an IRCrossfade to the new global IR, taken at the next block
+        self.ir_swap = None       # the one fading now
         self.current = None
         self.incoming = None
         self.pending = None       # Slot to fade to (a single attribute store: atomic)
@@ -235,6 +237,14 @@ class ToneChain(ChainParams):
             if hasattr(model, "build"):
                 model = make_slot(model, B, s, sample_rate=sr)
             self.current = model
+
+    def request_ir(self, convolver):
+        """Crossfade the global IR to `convolver` (None: no IR) at the next block; before the
+        first block, simply use it (offline renders start with their IR)."""
+        if self.samples == 0:
+            self.convolver = convolver
+        else:
+            self.ir_next = IRCrossfade(convolver, self.block, self.fade_samples)
 
     def request_switch(self, slot):
         """Fade to `slot` (prepared off the audio thread) at the next block."""
@@ -300,6 +310,12 @@ class ToneChain(ChainParams):
 
     def _block(self, n):
         st = self.state
+        swap = self.ir_next
+        if swap is not None:
+            self.ir_next = None
+            old = self.convolver
+            swap.old = old.new if old is self.ir_swap and old is not None else old   # a fade cut short
+            self.convolver = self.ir_swap = swap
         if self.incoming is None and self.pending is not None:
             self.incoming = b = self.pending
             self.pending = None
@@ -342,6 +358,10 @@ class ToneChain(ChainParams):
             ca.process(self.ma, self.ma, n)
         if not shared and cb is not None:
             cb.process(self.mb, self.mb, n)
+        swap = self.ir_swap
+        if swap is not None and (swap.done or (ca is not swap and cb is not swap)):
+            self.convolver = swap.new           # faded in (or not heard: no model uses it)
+            self.ir_swap = None
         dsp.mix_block(self.ma, self.mb, self.wf, not shared, self.wet, n, st, self.coef)
         if a is None and b is None:
             dsp.scale_into(self.x, self.wet, n, 0.0)

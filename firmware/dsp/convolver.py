@@ -2,6 +2,8 @@
 is a direct FIR), the rest in the frequency domain, one block of `process(x, y, n)` at a
 time with every buffer allocated up front."""
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -147,3 +149,67 @@ class Convolver:
         convolve_block(x, y, n, self.head, self.xbuf, self.pos, self.H_re, self.H_im, self.fdl_re,
                        self.fdl_im, self.fdl_idx, self.acc_re, self.acc_im, self.wr, self.wi, self.tail,
                        self.bitrev, self.cos_t, self.sin_t)
+
+
+@njit(cache=True, fastmath={"contract"})
+def fade_in_weights(x, w, xin, n, state, step):
+    """w: a raised cosine of state[0], which rises by `step` a sample to 1; xin = x w."""
+    f = state[0]
+    for i in range(n):
+        f = min(1.0, f + step)
+        w[i] = 0.5 - 0.5 * math.cos(math.pi * f)
+        xin[i] = x[i] * w[i]
+    state[0] = f
+
+
+@njit(cache=True, fastmath={"contract"})
+def fade_out_mix(a, w, b, y, n):
+    """y = a (1 - w) + b."""
+    for i in range(n):
+        y[i] = a[i] * (1.0 - w[i]) + b[i]
+
+
+@njit(cache=True)
+def _copy(x, y, n):
+    for i in range(n):
+        y[i] = x[i]
+
+
+class IRCrossfade:
+    """The global cabinet IR changing while it plays: for `fade_samples` both IRs run, as in
+    a switch between models with IRs of their own (the chain's fade_block): the new IR is fed
+    the signal faded in (a raised cosine), so it starts with no onset transient, and the old
+    IR's output fades out after it. So a preset's or the page's new cab does not click.
+    Made off the audio thread, its buffers with it; the chain sets `old` when it takes it
+    and plays `new` alone once `done`. None on either side is no IR (the signal as it is).
+    In place allowed (x may be y)."""
+
+    def __init__(self, new, block, fade_samples):
+        self.new = new
+        self.old = None
+        self.a = np.zeros(block, np.float32)       # the old IR's output
+        self.b = np.zeros(block, np.float32)       # the new one's
+        self.w = np.zeros(block, np.float32)       # the fade's weight
+        self.xin = np.zeros(block, np.float32)     # the new IR's faded-in input
+        self.state = np.zeros(1)
+        self.step = 1.0 / max(1, int(fade_samples))
+        self.done = False
+
+    def reset(self):
+        if self.old is not None:
+            self.old.reset()
+        if self.new is not None:
+            self.new.reset()
+
+    def process(self, x, y, n):
+        fade_in_weights(x, self.w, self.xin, n, self.state, self.step)
+        if self.old is None:
+            _copy(x, self.a, n)
+        else:
+            self.old.process(x, self.a, n)
+        if self.new is None:
+            _copy(self.xin, self.b, n)
+        else:
+            self.new.process(self.xin, self.b, n)
+        fade_out_mix(self.a, self.w, self.b, y, n)
+        self.done = self.state[0] >= 1.0

@@ -48,6 +48,13 @@ def warm(rate=48000, block=64):
         chain.rig.set_on(b.NAME, False)
     for _ in range(1 + int(0.05 * rate) // block):      # past the ramps
         chain.process(x, y, block)
+    # the global IR changing while it plays (the page, a preset): the two IRs crossfading,
+    # to another IR and to none
+    from firmware.dsp.convolver import Convolver
+    for ir in (np.r_[0.5, np.zeros(127)], None):
+        chain.request_ir(Convolver(ir, block=block) if ir is not None else None)
+        for _ in range(2 + int(0.05 * rate) // block):
+            chain.process(x, y, block)
     for cls in rig.BLOCKS:                               # each block alone, out of place: off, then on
         b = cls(rate, block)
         b.process(x, y, block)

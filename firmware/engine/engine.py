@@ -121,7 +121,7 @@ class Engine:
                 conv = Convolver(np.load(path, allow_pickle=False), block=self.period)
             except Exception as e:
                 log.warning("global IR %s not used: %s", path, e)
-        self.chain.convolver = conv      # one store; picked up by the next block
+        self.chain.request_ir(conv)      # crossfaded at the next block (one store)
 
     def sync(self):
         """Chain -> shared counters; free slots the audio thread retired."""
