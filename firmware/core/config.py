@@ -1,5 +1,6 @@
 """Pedal configuration: TOML, defaults in default_config.toml (package data)."""
 import copy
+import os
 import tomllib
 from importlib import resources
 
@@ -60,3 +61,13 @@ def tone_settings(cfg):
     t["level_range_db"] = tuple(t["level_range_db"])
     t["stereo_out"] = bool(cfg["audio"].get("stereo_out", False))
     return t
+
+
+def recordings_directory(cfg):
+    """Where recordings of what is played go (firmware.pedal.recorder; the web page lists
+    them): [record] directory, or "recordings" beside the models folder."""
+    d = (cfg.get("record") or {}).get("directory") or ""
+    if d:
+        return d
+    models = os.path.abspath(cfg["models"]["directory"])
+    return os.path.join(os.path.dirname(models), "recordings")

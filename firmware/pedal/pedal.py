@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 
-from firmware.core.config import tone_settings
+from firmware.core.config import recordings_directory, tone_settings
 from firmware.core.errors import ConfigError, MessageError
 from firmware.dsp import rig
 from firmware.dsp.chain import ChainParams
@@ -32,7 +32,7 @@ from firmware.pedal.slots import ModelSlots
 from firmware.pedal.state import load_state, save_state
 from firmware.pedal.status import Status
 from firmware.pedal.recall import PresetRecall
-from firmware.pedal.recorder import Recorder, record_limits, recordings_directory
+from firmware.pedal.recorder import Recorder, record_limits
 from firmware.pedal.stompslot import StompSlot
 
 log = logging.getLogger(__name__)

@@ -35,15 +35,6 @@ log = logging.getLogger(__name__)
 MARGIN = 8192          # ring samples the audio thread may be writing while they are copied
 
 
-def recordings_directory(cfg):
-    """[record] directory, or "recordings" beside the models folder."""
-    d = (cfg.get("record") or {}).get("directory") or ""
-    if d:
-        return d
-    models = os.path.abspath(cfg["models"]["directory"])
-    return os.path.join(os.path.dirname(models), "recordings")
-
-
 def record_limits(cfg):
     """[record] reserve_mb and max_minutes, checked: Recorder's keyword arguments."""
     rec = cfg.get("record") or {}

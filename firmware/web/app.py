@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from firmware.core.config import recordings_directory
 from firmware.core.errors import PedalDown
 from firmware.dsp import rig
 from firmware.ipc import commands, messages
@@ -37,6 +38,7 @@ from firmware.presets.store import presets_directory
 from firmware.web import connections, wording
 from firmware.web.auth import LoginLimiter, PasswordChecks, PasswordError, Sessions, check_password, write_password
 from firmware.web.files import FileError, ModelsFolder, UnpackBudget, clean_name, is_rig, kind_of, limit_of
+from firmware.web.recordings import RecordingsFolder
 from firmware.web.health import Health
 from firmware.web.hotspot import HotspotRoutes
 from firmware.web.pedallink import ControlPool, Library, Recent
@@ -106,6 +108,7 @@ class WebApp:
         # the banks and presets, shared by the open pages (the pedal reads its folder for each)
         self.presets_listing = Recent(self._presets_now, max_age=1.0)
         self.health = Health()
+        self.recordings = RecordingsFolder(recordings_directory(cfg))
 
     # --- plumbing -----------------------------------------------------------------------
     def app(self):
@@ -131,6 +134,9 @@ class WebApp:
         r.add_get("/api/events", self.events)
         r.add_get("/api/rig", self.rig_blocks)
         r.add_get("/api/presets", self.presets)
+        r.add_get("/api/recordings", self.recordings_list)
+        r.add_get("/api/recordings/{name}/{file}", self.recording_file)
+        r.add_post("/api/recordings/delete", self.recording_delete)
         HotspotRoutes(self.cfg, self._body).add_to(r)        # the pedal's own Wi-Fi (docs/hotspot.md)
         return app
 
@@ -359,6 +365,27 @@ class WebApp:
         body = await self._body(request)
         self.folder.delete(body.get("file"))
         log.info("deleted %s", body.get("file"))
+        return web.json_response({"ok": True})
+
+    # --- recordings of what was played (firmware.pedal.recorder) --------------------------
+    async def recordings_list(self, request):
+        found, total = await asyncio.get_running_loop().run_in_executor(None, self.recordings.list)
+        return web.json_response({"ok": True, "recordings": found, "total": total})
+
+    async def recording_file(self, request):
+        """One file of a recording, as a download (the WAVs stream from the disk)."""
+        name, file = request.match_info["name"], request.match_info["file"]
+        path = self.recordings.file(name, file)
+        return web.FileResponse(path, headers={"Content-Disposition": f'attachment; filename="{name}-{file}"'})
+
+    async def recording_delete(self, request):
+        body = await self._body(request)
+        try:
+            now = (await self.live_status())["status"].get("record") or {}
+        except PedalDown:
+            now = {}
+        self.recordings.delete(body.get("name"), now.get("name") if now.get("on") else None)
+        log.info("deleted the recording %s", body.get("name"))
         return web.json_response({"ok": True})
 
     async def ir(self, request):

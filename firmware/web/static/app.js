@@ -477,9 +477,44 @@ function applyRecord(r) {
     show(); recordClock = setInterval(show, 1000);
   } else if (r.name) {
     line.textContent = r.stopped ? `${r.name}: ${r.stopped}` : `${r.name} saved (${Math.round(r.seconds || 0)} s)`;
+    if (applyRecord.last !== r.name && $("#recordings-box").open) loadRecordings().catch(() => {});
+    applyRecord.last = r.name;
   } else {
     line.textContent = "";
   }
+}
+
+// the recordings: newest first, each WAV a download, a delete
+const clock = s => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, "0")}`;
+async function loadRecordings() {
+  const r = await api("/api/recordings");
+  const ul = $("#recordings"); ul.textContent = "";
+  for (const rec of r.recordings) {
+    const li = document.createElement("li"); li.className = "recording"; li.dataset.name = rec.name;
+    const title = document.createElement("b"); title.textContent = rec.name;
+    const info = document.createElement("small");
+    info.textContent = [clock(rec.seconds || 0), rec.model, rec.preset && "preset " + rec.preset,
+                        rec.stopped || (rec.finished === false && !(status.record || {}).on ? "unfinished" : "")]
+      .filter(Boolean).join(" · ");
+    li.append(title, info);
+    for (const f of ["di.wav", "out.wav"]) {
+      if (rec.files[f] == null) continue;
+      const a = document.createElement("a"); a.className = "button"; a.textContent = f;
+      a.href = `/api/recordings/${encodeURIComponent(rec.name)}/${f}`; a.download = `${rec.name}-${f}`;
+      li.append(a);
+    }
+    const del = document.createElement("button"); del.className = "delete"; del.textContent = "delete";
+    del.onclick = attempt(async () => {
+      if (!confirm("Delete the recording " + rec.name + "?")) return;
+      await api("/api/recordings/delete", { name: rec.name });
+      loadRecordings();
+    });
+    li.append(del);
+    ul.append(li);
+  }
+  const more = $("#recordings-more");
+  more.hidden = r.total <= r.recordings.length;
+  more.textContent = `${r.total - r.recordings.length} older ones are on the pedal (ssh or make fetch-captures)`;
 }
 
 // the tuner: the note, its cents, a needle from -50 to +50 cents, and which way to turn
@@ -687,6 +722,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#prev").onclick = attempt(() => api("/api/control", { cmd: "prev" }));
   $("#bypass").onclick = attempt(async () => applyStatus((await api("/api/control", { cmd: "bypass" })).status));
   $("#mute").onclick = attempt(async () => applyStatus((await api("/api/control", { cmd: "mute" })).status));
+  $("#recordings-box").addEventListener("toggle", () => {
+    if ($("#recordings-box").open) attempt(loadRecordings)();
+  });
   $("#record").onclick = attempt(async () => {
     const r = await api("/api/control", { cmd: "record" });
     applyStatus(r.status);
