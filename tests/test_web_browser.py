@@ -144,6 +144,11 @@ def test_page_drives_the_pedal(rig, browser, tmp_path):
     ctl(sock, cmd="record", on="off")
     wait(lambda: "saved" in css(d, "#record-state").text and css(d, "#record").text == "● record", 20,
          "the page showing the recording saved")
+    name = ctl(sock, cmd="status")["status"]["record"]["name"]
+    css(d, "#recordings-box summary").click()                  # the list: its WAVs as downloads
+    link = wait(lambda: css(d, f'.recording[data-name="{name}"] a[download$="di.wav"]'), 20, "the recording listed")
+    assert link.get_attribute("href").endswith(f"/api/recordings/{name}/di.wav")
+    css(d, "#recordings-box summary").click()
 
     # health: live numbers from the running pedal
     css(d, '#tabs [data-view="health"]').click()
