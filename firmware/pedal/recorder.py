@@ -39,7 +39,8 @@ def record_limits(cfg):
     """[record] reserve_mb and max_minutes, checked: Recorder's keyword arguments."""
     rec = cfg.get("record") or {}
     try:
-        limits = {"reserve_mb": float(rec.get("reserve_mb", 200.0)), "max_minutes": float(rec.get("max_minutes", 120.0))}
+        limits = {"reserve_mb": float(rec.get("reserve_mb", 200.0)),
+                  "max_minutes": float(rec.get("max_minutes", 120.0))}
     except (TypeError, ValueError):
         limits = {}
     if not limits or limits["reserve_mb"] < 0 or not limits["max_minutes"] > 0:
