@@ -271,7 +271,7 @@ def build_parser():
     fit.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     fit.add_argument("--threads", type=int, help="CPU threads for PyTorch")
     per_family = "(default: the model family's, see docs/training-results.md)"
-    fit.add_argument("--lr", type=float, help=f"Adam learning rate: a2/WaveNet 0.004, recurrent 0.01 {per_family}")
+    fit.add_argument("--lr", type=float, help=f"Adam learning rate: a2/WaveNet 0.004, recurrent 0.003 {per_family}")
     fit.add_argument("--lr-decay", type=float, help=f"learning-rate factor per epoch {per_family}")
     fit.add_argument("--weight-decay", type=float, help=f"Adam weight decay: a2 3.17e-7 {per_family}")
     fit.add_argument("--batch-size", type=int, help=f"segments per batch: 16 {per_family}")
