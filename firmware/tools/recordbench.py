@@ -11,11 +11,17 @@ from firmware.pedal.control import request
 def record_phase(what, state):
     sock = os.path.join(state if what == "start" else state["work"], "control.sock")
     if what == "start":
+        before = request(sock, {"cmd": "status"})["status"]["frames"]
         reply = request(sock, {"cmd": "record", "on": True})
+        after = request(sock, {"cmd": "status"})["status"]["frames"]
         return {"work": state, "name": (reply.get("record") or {}).get("name"), "error": reply.get("error"),
-                "t0": time.monotonic()}
+                "t0": time.monotonic(), "played": [before, after]}
     state["seconds"] = time.monotonic() - state["t0"]
+    before = request(sock, {"cmd": "status"})["status"]["frames"]
     request(sock, {"cmd": "record", "on": False})
+    after = request(sock, {"cmd": "status"})["status"]["frames"]
+    # the frames the engine played while it recorded, within the two requests' spans
+    state["played"] = [before - state["played"][1], after - state["played"][0]]
     deadline = time.monotonic() + 10.0
     while time.monotonic() < deadline and request(sock, {"cmd": "status"})["status"]["record"]["on"]:
         time.sleep(0.05)
@@ -34,5 +40,8 @@ def summary(state):
         return f"the recording did not start: {state.get('error')}"
     di, out = state.get("frames", (0, 0))
     same = "the same length" if di == out else f"LENGTHS DIFFER ({di} and {out} frames)"
+    lo, hi = state["played"]
+    whole = "every frame played" if lo <= di <= hi else f"FRAMES LOST: the engine played {lo}-{hi}"
     why = f", stopped by itself: {state['stopped']}" if state.get("stopped") else ""
-    return f"recorded {di / 48000:.1f} s of {state['seconds']:.1f} s into di.wav and out.wav, {same}{why}"
+    return (f"recorded {di} frames ({di / 48000:.1f} s, {state['seconds']:.1f} s of wall time) into di.wav and "
+            f"out.wav, {same}, {whole}{why}")
