@@ -126,6 +126,7 @@ def test_a_new_global_ir_crossfades_in_and_then_plays_alone():
     chain = ToneChain(SR, B, ir=cab(1), model=unity())
     y = _play_changing_the_global_ir(chain, x, at, -cab(1))
     assert chain.ir_swap is None and chain.convolver.length == len(cab(1))
+    assert [type(r).__name__ for r in chain.retired] == ["IRCrossfade"]   # the old IR: freed off the audio thread
     steady = max(max_step(y[2000:at]), max_step(y[at + 3000:]))
     assert max_step(y[at - 1:at + 3000]) <= 1.1 * steady
     only_new = ToneChain(SR, B, ir=-cab(1), model=unity())

@@ -219,7 +219,7 @@ class ToneChain(ChainParams):
         self.current = None
         self.incoming = None
         self.pending = None       # Slot to fade to (a single attribute store: atomic)
-        self.retired = []         # slots done playing, dropped by the control side
+        self.retired = []         # slots done playing and IR crossfades done, dropped by the control side
         self.faults = 0           # counts NaN/Inf blocks (control side logs them)
         self.fault_slot = None
         self.clips = 0
@@ -314,7 +314,10 @@ class ToneChain(ChainParams):
         if swap is not None:
             self.ir_next = None
             old = self.convolver
-            swap.old = old.new if old is self.ir_swap and old is not None else old   # a fade cut short
+            if old is not None and old is self.ir_swap:     # a fade cut short: from its new IR on
+                self.retired.append(old)
+                old = old.new
+            swap.old = old
             self.convolver = self.ir_swap = swap
         if self.incoming is None and self.pending is not None:
             self.incoming = b = self.pending
@@ -362,6 +365,7 @@ class ToneChain(ChainParams):
         if swap is not None and (swap.done or (ca is not swap and cb is not swap)):
             self.convolver = swap.new           # faded in (or not heard: no model uses it)
             self.ir_swap = None
+            self.retired.append(swap)           # the old IR's buffers are freed off the audio thread
         dsp.mix_block(self.ma, self.mb, self.wf, not shared, self.wet, n, st, self.coef)
         if a is None and b is None:
             dsp.scale_into(self.x, self.wet, n, 0.0)
