@@ -12,7 +12,7 @@ import os
 import time
 from typing import Callable, NamedTuple
 
-from firmware.core.errors import PresetError
+from firmware.core.errors import PresetError, RecordError
 from firmware.dsp import rig
 from firmware.ipc.commands import SET_PARAMS
 from firmware.pedal.listing import DEFAULT_LIMIT
@@ -225,7 +225,6 @@ def status(pedal, m, msg):
 
 @handles("record")
 def record(pedal, m, msg):
-    from firmware.core.errors import RecordError
     r = pedal.recorder
     on = (not r.recording()) if m.get("on") is None else m["on"]
     try:
