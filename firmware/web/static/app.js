@@ -512,6 +512,11 @@ async function loadRecordings() {
     li.append(del);
     ul.append(li);
   }
+  if (!r.recordings.length) {
+    const li = document.createElement("li"); li.className = "hint";
+    li.textContent = "no recordings yet: ● record (or footswitches 2 and 3 held, MIDI, ctl record)";
+    ul.append(li);
+  }
   const more = $("#recordings-more");
   more.hidden = r.total <= r.recordings.length;
   more.textContent = `${r.total - r.recordings.length} older ones are on the pedal (ssh or make fetch-captures)`;
