@@ -7,6 +7,8 @@ import math
 import numpy as np
 from numba import njit
 
+from firmware.dsp.kernels import scale_into
+
 
 @njit(cache=True, fastmath={"contract"})
 def fft_inplace(re, im, bitrev, cos_t, sin_t, inverse):
@@ -169,12 +171,6 @@ def fade_out_mix(a, w, b, y, n):
         y[i] = a[i] * (1.0 - w[i]) + b[i]
 
 
-@njit(cache=True)
-def _copy(x, y, n):
-    for i in range(n):
-        y[i] = x[i]
-
-
 class IRCrossfade:
     """The global cabinet IR changing while it plays: for `fade_samples` both IRs run, as in
     a switch between models with IRs of their own (the chain's fade_block): the new IR is fed
@@ -204,11 +200,11 @@ class IRCrossfade:
     def process(self, x, y, n):
         fade_in_weights(x, self.w, self.xin, n, self.state, self.step)
         if self.old is None:
-            _copy(x, self.a, n)
+            scale_into(x, self.a, n, 1.0)
         else:
             self.old.process(x, self.a, n)
         if self.new is None:
-            _copy(self.xin, self.b, n)
+            scale_into(self.xin, self.b, n, 1.0)
         else:
             self.new.process(self.xin, self.b, n)
         fade_out_mix(self.a, self.w, self.b, y, n)

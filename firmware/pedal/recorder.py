@@ -157,11 +157,12 @@ class Recorder:
         """Append what the rings hold beyond take.pos to both files; a reason to stop, or None."""
         c = self.shared.counters
         end = int(c[sh.INPUT_POS])
+        at = f"stopped at {_clock(take.frames / self.rate)}"
+        behind = f"{at}: the card was too slow and the recording fell behind the audio"
         if end < take.pos:
-            return f"stopped at {_clock(take.frames / self.rate)}: the audio restarted"
+            return f"{at}: the audio restarted"
         if end - take.pos > sh.INPUT_RING - MARGIN:
-            return (f"stopped at {_clock(take.frames / self.rate)}: the card was too slow and the recording fell "
-                    "behind the audio")
+            return behind
         end = min(end, take.pos + self.max_frames - take.frames)
         if end == take.pos:
             return None
@@ -172,8 +173,7 @@ class Recorder:
             out = np.stack([out, self.shared.output_r[idx]], axis=1)
         # a second look: the ring must not have moved past the copied samples meanwhile
         if int(c[sh.INPUT_POS]) - take.pos > sh.INPUT_RING - MARGIN // 2:
-            return (f"stopped at {_clock(take.frames / self.rate)}: the card was too slow and the recording fell "
-                    "behind the audio")
+            return behind
         take.append(di, out)
         take.pos = end
         return None
