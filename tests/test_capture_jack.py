@@ -446,7 +446,7 @@ def test_a_stomp_mid_capture_aborts_cleanly(rig, monkeypatch):
         switches = session.Footswitches.from_config(cfg)
         assert switches
         options = session.CaptureOptions(out=str(out), val_seconds=2, playing_seconds=6, wait=False)
-        run = session.CaptureSession(cfg, options, session.alsa_device(cfg), footswitches=switches)
+        run = session.CaptureSession(cfg, options, session.DeviceStream.of_config(cfg), footswitches=switches)
         pin = Device.pin_factory.pin(cfg["controls"]["footswitch1"])
 
         def stomp():

@@ -16,7 +16,7 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "processes.md"
 # `tubeless ctl` words that make a valid request of every command: a new command needs one here
 EXAMPLES = {"next": [], "prev": [], "select": ["B"], "bypass": ["on"], "mute": ["off"], "set": ["drive", "0.5"],
             "toggle": ["boost"], "tap": [], "status": [], "models": [], "global_ir": [""], "tuner": ["on"],
-            "pitch": [], "record": ["off"], "midi": ["cc", "11", "3"], "stomp": ["A"],
+            "pitch": [], "record": ["off"], "capture": [], "midi": ["cc", "11", "3"], "stomp": ["A"],
             # presets (in this order: the first makes the preset the others use)
             "presets": [], "preset-save-as": ["Verse"], "snapshot": ["0"], "save": [], "preset": ["1"],
             "preset-rename": ["Verse", "Chorus"], "preset-duplicate": ["Chorus", "Bridge"],
@@ -87,7 +87,7 @@ def test_ctl_words_and_usage():
     assert commands.ctl_usage() == (
         "next | prev | select NAME | stomp NAME|none | bypass [on|off] | mute [on|off] | set drive|level|knob2|gate|BLOCK.PARAM VALUE | "
         "toggle BLOCK [on|off] | tap | status | "
-        "models [TEXT] | record [on|off] | tuner [on|off] (without: a live line until Ctrl-C) | pitch | midi cc CONTROL VALUE [CHANNEL] | "
+        "models [TEXT] | record [on|off] | capture [start [KNOB=V[,KNOB=V]]...|continue|abort] | tuner [on|off] (without: a live line until Ctrl-C) | pitch | midi cc CONTROL VALUE [CHANNEL] | "
         "midi program N [CHANNEL] | preset NAME|N|next|prev | snapshot N|next|prev | bank NAME|N | presets | save | "
         "preset-save-as NAME | preset-rename NAME NEW | preset-delete NAME | preset-duplicate NAME NEW | "
         "bank-set NAME PRESET...")
@@ -109,7 +109,7 @@ def test_ctl_words_and_usage():
 
 
 def test_the_web_pages_buttons_and_requests_come_from_the_table():
-    assert commands.PAGE_COMMANDS == ("next", "prev", "stomp", "bypass", "mute", "set", "toggle", "tap", "record", "tuner",
+    assert commands.PAGE_COMMANDS == ("next", "prev", "stomp", "bypass", "mute", "set", "toggle", "tap", "record", "capture", "tuner",
                                       "preset", "snapshot", "bank", "save", "preset-save-as", "preset-rename",
                                       "preset-delete", "preset-duplicate", "bank-set")
     assert commands.request("select", name="x") == {"cmd": "select", "name": "x"}
@@ -117,3 +117,14 @@ def test_the_web_pages_buttons_and_requests_come_from_the_table():
         commands.request("select", file="x")          # a name the table does not know
     with pytest.raises(MessageError):
         commands.request("sellect", name="x")
+
+
+def test_capture_words_and_their_checks():
+    assert from_words("capture", []) == {"cmd": "capture"}
+    assert from_words("capture", ["start", "gain=2", "gain=8"]) == \
+        {"cmd": "capture", "action": "start", "takes": ["gain=2", "gain=8"]}
+    assert check_control(from_words("capture", ["abort"])) == {"cmd": "capture", "action": "abort"}
+    for bad in ({"cmd": "capture", "action": "explode"}, {"cmd": "capture", "takes": "gain=2"},
+                {"cmd": "capture", "takes": ["x"] * 33}, {"cmd": "capture", "dial_max": 0}):
+        with pytest.raises(MessageError):
+            check_control(bad)

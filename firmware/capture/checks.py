@@ -93,13 +93,19 @@ class TakeResult:
 LATENCY_SAFETY = 1                # as the trainer: err early, a causal model can add delay, not undo it
 
 
-def check_take(sent, recorded, layout: Layout, sample_rate, max_latency, broken_at=None, period=None):
-    """Refuse a return that cannot be trained on; else align it to what was sent."""
+DROPPED = "the audio stream dropped a period"
+
+
+def check_take(sent, recorded, layout: Layout, sample_rate, max_latency, broken_at=None, period=None,
+               why=None):
+    """Refuse a return that cannot be trained on; else align it to what was sent. `why`: what
+    broke the take at `broken_at` (the stream's own words)."""
     if broken_at is not None:
         at = broken_at / sample_rate
-        raise CaptureError(f"the audio stream dropped a period at {int(at // 60)}:{at % 60:04.1f} (an xrun): the "
-                           "return is no longer sample-locked to what was sent; stop what else runs on the pedal "
-                           "and capture again")
+        when = f"at {int(at // 60)}:{at % 60:04.1f}"
+        what = f"{why} {when}" if why else f"{DROPPED} {when} (an xrun)"
+        raise CaptureError(f"{what}: the return is no longer sample-locked to what was sent; stop what else runs "
+                           "on the pedal and capture again")
     n = len(sent)
     body = recorded[:n + max_latency]
     rms = measure.rms_db(body)

@@ -4,6 +4,7 @@ the checks on its return, and the folder; a prompt between knob takes; progress;
 The audio runs in DuplexTake's loop thread; everything here (progress, live levels, prompts,
 checks, files) runs in the main thread, on what the loop has already finished with.
 """
+import contextlib
 import gc
 import logging
 import os
@@ -22,6 +23,7 @@ from firmware.core.errors import AudioConfigError, CaptureError
 from . import checks, measure
 from . import signal as capture_signal
 from .duplex import DuplexTake
+from .enginetake import EngineTake
 from .folder import CAPTURE_FORMAT, CAPTURE_VERSION, CaptureFolder, folder_name, needed_bytes
 
 log = logging.getLogger(__name__)
@@ -119,6 +121,51 @@ def alsa_device(cfg):
     return open_io
 
 
+class DeviceStream:
+    """Takes on the HAT opened by the capture itself (`tubeless capture` with the pedal
+    stopped): a duplex stream per take, its loop thread at the audio's priority."""
+
+    def __init__(self, open_io, rt_priority=None):
+        self.open_io, self.rt_priority = open_io, rt_priority
+
+    @classmethod
+    def of_config(cls, cfg):
+        """The config's HAT (alsa_device), at audio.rt_priority when audio.realtime."""
+        a = cfg["audio"]
+        return cls(alsa_device(cfg), int(a.get("rt_priority", 70)) if a.get("realtime", True) else None)
+
+    @contextlib.contextmanager
+    def take(self, send, tail):
+        io = self.open_io()
+        try:
+            take = DuplexTake(io, send, tail, self.rt_priority)
+            gc.collect()
+            gc.disable()                    # no collector pass holding the GIL while the loop runs
+            _main_thread_priority(self.rt_priority)
+            try:
+                yield take
+            finally:
+                gc.enable()
+        finally:
+            io.close()
+
+
+class EngineStream:
+    """Takes through the running pedal's engine (firmware.capture.enginetake): one stream for
+    every take, the pedal's own. The caller has switched the engine's send on (SEND_ON)."""
+
+    def __init__(self, shared, period, rate):
+        self.shared, self.period, self.rate = shared, int(period), int(rate)
+
+    @contextlib.contextmanager
+    def take(self, send, tail):
+        take = EngineTake(self.shared, send, tail, self.period, self.rate)
+        try:
+            yield take
+        finally:
+            take.stop()
+
+
 # --- footswitches and the terminal ----------------------------------------------------------
 
 class Footswitches:
@@ -180,6 +227,9 @@ class Console:
             print(text, file=self.stream, flush=True)
             self._last = time.monotonic()
 
+    def state(self, **fields):
+        """What the page shows (RemoteConsole); a terminal has the lines."""
+
     def end_live(self):
         if self._live_shown:
             print(file=self.stream, flush=True)
@@ -229,6 +279,7 @@ class CaptureOptions:
     level_check: bool = True
     hat_gain_db: object = None       # as the player or the web page set it; None: not known
     dial_max: float = 10.0
+    take_retries: int = 0            # a take the stream broke (an xrun, a busy pedal) played again
 
 
 class Aborted(Exception):
@@ -236,29 +287,27 @@ class Aborted(Exception):
 
 
 class CaptureSession:
-    def __init__(self, cfg, options, open_io, console=None, footswitches=None, stdin=None):
-        self.cfg, self.options, self.open_io = cfg, options, open_io
+    """`stream`: DeviceStream or EngineStream; `prompt`: how the player answers (a stomp or
+    Enter by default; the pedal's page and footswitches in firmware.pedal.capturing)."""
+
+    def __init__(self, cfg, options, stream, console=None, footswitches=None, stdin=None, prompt=None):
+        self.cfg, self.options, self.stream = cfg, options, stream
         a = cfg["audio"]
         self.rate, self.period = int(a["rate"]), int(a["period"])
-        self.rt_priority = int(a.get("rt_priority", 70)) if a.get("realtime", True) else None
         self.max_latency = int(MAX_LATENCY_S * self.rate)
         self.console = console or Console()
         self.footswitches = footswitches if footswitches is not None else Footswitches([])
-        self.prompt = Prompt(self.console, self.footswitches, stdin, options.wait)
+        self.prompt = prompt or Prompt(self.console, self.footswitches, stdin, options.wait)
 
-    # one duplex run, watched from here
+    # one take, watched from here
     def _play(self, send, label, show):
-        io = self.open_io()
-        try:
-            take = DuplexTake(io, send, self.max_latency, self.rt_priority)
+        with self.stream.take(send, self.max_latency) as take:
             self.footswitches.take_press()
-            gc.collect()
-            gc.disable()                    # no collector pass holding the GIL while the loop runs
-            _main_thread_priority(self.rt_priority)
             take.start()
             try:
                 while take.running:
                     time.sleep(POLL_S)
+                    take.poll()
                     if self.footswitches.take_press():
                         raise Aborted("a stomp")
                     show(take)
@@ -266,11 +315,7 @@ class CaptureSession:
                 take.stop()
                 take.join(5.0)
                 raise
-            finally:
-                gc.enable()
             take.join()
-        finally:
-            io.close()
         if take.error is not None:
             raise take.error
         return take
@@ -279,6 +324,7 @@ class CaptureSession:
         end = take.frames
         window = take.recorded[max(0, end - self.rate // 10):end]
         lv = measure.Levels.of(window)
+        self.console.state(phase="level check", peak_db=_db(lv.peak_db), rms_db=_db(lv.rms_db))
         self.console.live(f"level check: input peak {checks._fmt_db(lv.peak_db)} dBFS, "
                           f"RMS {checks._fmt_db(lv.rms_db)} dBFS")
 
@@ -295,6 +341,8 @@ class CaptureSession:
                 continue
             verdict = checks.level_verdict(tone, take.recorded, self.max_latency)
             lv = verdict.levels
+            self.console.state(phase="level checked", peak_db=_db(lv.peak_db), rms_db=_db(lv.rms_db),
+                               level_ok=bool(verdict.ok), level_message=verdict.message or "good")
             self.console.say(f"level check: input peak {checks._fmt_db(lv.peak_db)} dBFS, "
                              f"RMS {checks._fmt_db(lv.rms_db)} dBFS" + (f": {verdict.message}" if verdict.message
                                                                          else ": good"))
@@ -307,6 +355,8 @@ class CaptureSession:
     def _progress(self, index, count):
         def show(take):
             done, total = take.frames / self.rate, take.total / self.rate
+            self.console.state(phase="capturing", take=index, takes=count, done_s=round(done, 1),
+                               total_s=round(total, 1))
             self.console.live(f"take {index}/{count}: {_clock(done)} of {_clock(total)}, "
                               f"{_clock(total - done)} left")
         return show
@@ -325,9 +375,14 @@ class CaptureSession:
                 level = self.level_check() if o.level_check else None
                 self.console.say(f"take {i}/{len(o.takes)}: capturing {_clock(len(audio) / self.rate)} "
                                  "(a stomp or Ctrl-C aborts)")
-                played = self._play(audio, f"take {i}", self._progress(i, len(o.takes)))
+                for attempt in range(o.take_retries + 1):
+                    played = self._play(audio, f"take {i}", self._progress(i, len(o.takes)))
+                    if played.broken_at is None or attempt == o.take_retries:
+                        break
+                    self.console.say(f"take {i}/{len(o.takes)}: {_why(played).get('why', 'an xrun')}: "
+                                     "playing it again")
                 result = checks.check_take(audio, played.recorded, layout, self.rate, self.max_latency,
-                                           played.broken_at)
+                                           played.broken_at, **_why(played))
                 name = "amp.wav" if len(o.takes) == 1 else f"amp-{i}.wav"
                 folder.write_wav(name, result.aligned, self.rate)
                 for w in result.warnings:
@@ -384,6 +439,17 @@ def _main_thread_priority(rt_priority):
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(max(1, rt_priority - 10)))
     except (OSError, AttributeError):
         pass
+
+
+def _why(take):
+    """check_take's `why` of a broken take, when its stream says (EngineTake does)."""
+    why = getattr(take, "why", None)
+    return {"why": why} if why else {}
+
+
+def _db(value):
+    """A level for JSON: -inf (silence) as None."""
+    return None if not np.isfinite(value) else round(float(value), 1)
 
 
 def _clock(seconds):

@@ -63,6 +63,16 @@ def tone_settings(cfg):
     return t
 
 
+def captures_directory(cfg):
+    """Where the playing pedal's captures go (firmware.pedal.capturing; `tubeless capture`
+    with the pedal stopped takes --out): [capture] directory, or "captures" beside the models
+    folder."""
+    d = (cfg.get("capture") or {}).get("directory") or ""
+    if d:
+        return d
+    return os.path.join(os.path.dirname(os.path.abspath(cfg["models"]["directory"])), "captures")
+
+
 def recordings_directory(cfg):
     """Where recordings of what is played go (firmware.pedal.recorder; the web page lists
     them): [record] directory, or "recordings" beside the models folder."""

@@ -96,6 +96,19 @@ def ring_write_block(x, out, out_r, n, ring_in, ring_out, ring_out_r, pos, stere
 
 
 @njit(cache=True)
+def send_block(out, out_r, n, ring_send, pos, end):
+    """A capture's signal instead of the block's output, on both channels: frame pos + i is
+    ring_send[(pos + i) % ring] while below end (what the sender has written so far),
+    silence beyond. The capture checks what was sent in the output ring afterwards."""
+    mask = len(ring_send) - 1
+    for i in range(n):
+        k = pos + i
+        v = ring_send[k & mask] if k < end else np.float32(0.0)
+        out[i] = v
+        out_r[i] = v
+
+
+@njit(cache=True)
 def all_finite(y, n):
     for i in range(n):
         if not np.isfinite(y[i]):

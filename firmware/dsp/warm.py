@@ -79,12 +79,13 @@ def warm(rate=48000, block=64):
         for _ in range(2 + int(0.05 * rate) // block):   # past the crossfade
             stomp.process(x, y, block)
             stomp.process(y, y, block)
-    # the engine's own: the input and output rings (for the tuner and the recorder) and the
-    # capture's decoder, fed the bytes pyalsaaudio reads; without them a pedal's first start
-    # compiled these two
+    # the engine's own: the input and output rings (for the tuner and the recorder), the
+    # capture's signal played instead of the output, and the capture's decoder, fed the bytes
+    # pyalsaaudio reads; without them a pedal's first start compiled these
     from firmware.dsp import kernels
     from firmware.platform import samples
     ring = np.zeros(4 * block, np.float32)
     kernels.ring_write_block(x, y, y, block, ring, ring.copy(), ring.copy(), 0, False)
+    kernels.send_block(y, y.copy(), block, ring, np.int64(0), np.int64(block // 2))
     samples.decode_channel(bytes(block * 2 * 4), y, block, 2, 0, 4, 32)
     return time.perf_counter() - t0

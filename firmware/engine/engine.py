@@ -166,6 +166,9 @@ class Engine:
         sh_ = self.shared
         dsp.ring_write_block(scratch.x, scratch.out, scratch.out_r, self.period, sh_.input, sh_.output, sh_.output_r,
                              0, self.chain.stereo)
+        # on a ring of its own: the shared one is the pedal's to write
+        dsp.send_block(scratch.out, scratch.out_r, self.period, np.zeros(sh.INPUT_RING, np.float32),
+                       sh_.counters[sh.FRAMES], sh_.counters[sh.SEND_END])
         if self.io is not None and hasattr(self.io, "warm_up"):
             self.io.warm_up()
 
@@ -233,6 +236,8 @@ class Engine:
         buffer_frames = P * int(self.cfg["audio"]["periods"])
         ring_in, ring_out, ring_out_r = self.shared.input, self.shared.output, self.shared.output_r
         ring_write = dsp.ring_write_block
+        ring_send = self.shared.send
+        send = dsp.send_block
         mask = sh.RING - 1
         perf = time.perf_counter_ns
         stop = self._stop
@@ -259,7 +264,10 @@ class Engine:
                 n = P
                 waiting = buffer_frames
             ch.process_block(n)
-            # the raw input and the output, for the tuner and the recorder on the control side
+            if c[sh.SEND_ON]:                   # a capture (firmware.capture.enginetake): its signal instead
+                send(out, out_r, n, ring_send, frames, c[sh.SEND_END])
+            # the raw input and the output (a capture's signal as sent), for the tuner, the
+            # recorder and the capture on the control side
             ring_write(x, out, out_r, n, ring_in, ring_out, ring_out_r, frames, stereo)
             c[sh.INPUT_POS] = frames + n
             i = blocks & mask

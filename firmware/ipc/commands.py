@@ -251,6 +251,42 @@ def bank_set_words(words):
 
 
 # --- the table --------------------------------------------------------------------------
+CAPTURE_ACTIONS = ("status", "start", "continue", "abort")
+MAX_CAPTURE_TAKES = 32       # firmware.capture.session.MAX_TAKES
+
+
+def _capture_action(value, req):
+    if value not in CAPTURE_ACTIONS:
+        raise MessageError(f"capture: 'action' must be one of {', '.join(CAPTURE_ACTIONS)}, got {value!r}")
+    return value
+
+
+def _capture_takes(value, req):
+    """The knob takes as `tubeless capture --take` spells them: ["gain=2", "gain=5"]; the
+    pedal parses each (firmware.capture.session.parse_take)."""
+    if (not isinstance(value, list) or len(value) > MAX_CAPTURE_TAKES
+            or not all(isinstance(t, str) and 0 < len(t) <= 200 for t in value)):
+        raise MessageError(f"capture: 'takes' must be a list of at most {MAX_CAPTURE_TAKES} texts like \"gain=5\"")
+    return value
+
+
+def _dial_max(value, req):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1000:
+        raise MessageError(f"capture: 'dial_max' must be a number above 0 (the top of the amp's dials), got {value!r}")
+    return float(value)
+
+
+def capture_words(words):
+    """`tubeless ctl capture [start [KNOB=V[,KNOB=V]]...|continue|abort]`."""
+    if not words:
+        return {"cmd": "capture"}
+    if words[0] == "start":
+        return {"cmd": "capture", "action": "start", **({"takes": words[1:]} if words[1:] else {})}
+    if len(words) == 1:
+        return {"cmd": "capture", "action": words[0]}
+    raise MessageError(ctl_usage_of("capture"))
+
+
 ON = Arg("on", _on, '"on"/"off"', optional=True)
 BRIEF = "`status` (brief)"
 SELECTED = "`selected`: the model now fading in (`name`, `file`); " + BRIEF
@@ -305,6 +341,17 @@ COMMANDS = {c.name: c for c in (
             "as two WAVs of the same length, sample-aligned, in the recordings folder (docs/recording.md)",
             "`record`: `{on, name, seconds, stopped}` (`stopped`: why the last one stopped by itself); " + BRIEF,
             ctl=("[on|off]",), page=True),
+    Command("capture", (Arg("action", _capture_action, '"start"/"continue"/"abort"', optional=True),
+                        Arg("takes", _capture_takes, '["KNOB=V,...", ...]', optional=True),
+                        Arg("dial_max", _dial_max, "N", optional=True)),
+            "capture an amp through the playing pedal (docs/capture.md): `start` plays the capture signal out of "
+            "the output instead of the sound (muted before and after) and records the return at the input, with "
+            "a level check first, one take per entry of `takes` (the amp's dials, `dial_max` their top, 10 by "
+            "default); `continue` answers its prompt, `abort` stops it and keeps nothing; without `action`: "
+            "how it stands",
+            "`capture`: `{on, phase, take, takes, prompt, done_s, total_s, peak_db, rms_db, level_message, "
+            "folder, error, lines}`",
+            ctl=("[start [KNOB=V[,KNOB=V]]...|continue|abort]",), words=capture_words, page=True),
     Command("tuner", (ON,), "the tuner on/off; without `on`: toggle. On, it mutes the output (`tuner.mute`) and "
             "reads the input 50 times a second; off restores the mute as it was",
             "`status` (brief, `\"tuner\": bool`) and `pitch`",

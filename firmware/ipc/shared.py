@@ -6,11 +6,14 @@ counters and two rings of per-block timings. Nothing in it needs a lock: each fi
 writer, and an 8-byte aligned store is atomic on every CPU the pedal runs on.
 
 Writers: params/state before the audio starts and params afterwards (pedal); counters
-BLOCKS, FRAMES, INPUT_POS and the rings (audio thread: per block, its compute time and the
-frames the device had delivered beyond the block's period when it started; the raw guitar
-input and the pedal's output, for the tuner and the recorder: INPUT_POS counts the frames
-in them, stored after both); every other counter (the engine's command
-thread, a few hundred times a second).
+BLOCKS, FRAMES, INPUT_POS and the rings (audio thread: per block, its compute
+time and the frames the device had delivered beyond the block's period when it started; the
+raw guitar input and the pedal's output, for the tuner and the recorder: INPUT_POS counts the
+frames in them, stored after both); the `send` ring and counters SEND_ON, SEND_END (pedal: a
+capture's signal, played instead of the tone chain's output while SEND_ON is set, frame k of
+the audio clock at send[k % ring] for every k below SEND_END, silence beyond it); every other
+counter (the engine's command thread, a few hundred
+times a second).
 """
 import mmap
 import os
@@ -30,7 +33,7 @@ INPUT_RING = 1 << 17
 # counters (int64)
 (BLOCKS, FRAMES, OVERRUNS, UNDERRUNS, FAULTS, FAULT_SLOT, CURRENT_SLOT, INCOMING_SLOT, PENDING_SLOT,
  CLIPS, SWITCHES, SAMPLES, LAST_SWITCH_DONE, REALTIME, RUNNING, PERIOD, RATE, HEARTBEAT, INPUT_POS,
- STOMP_SLOT, STOMP_FAULTS) = range(21)
+ STOMP_SLOT, STOMP_FAULTS, SEND_ON, SEND_END) = range(23)
 N_COUNTERS = 32
 NO_SLOT = -1
 
@@ -38,13 +41,13 @@ _LAYOUT = (("params", np.float64, dsp.N_PARAMS), ("state", np.float64, dsp.N_STA
            ("rig", np.float64, rig.N_TARGETS),
            ("counters", np.int64, N_COUNTERS), ("cpu_ns", np.int64, RING), ("late_frames", np.int64, RING),
            ("input", np.float32, INPUT_RING), ("output", np.float32, INPUT_RING),
-           ("output_r", np.float32, INPUT_RING))
+           ("output_r", np.float32, INPUT_RING), ("send", np.float32, INPUT_RING))
 SIZE = sum(np.dtype(t).itemsize * n for _, t, n in _LAYOUT)
 
 
 class SharedBlock:
     """`params`, `state`, `rig` (the rig blocks' targets), `counters`, `cpu_ns`, `late_frames`, `input`,
-    `output` and `output_r` (stereo_out's right channel) as numpy views of one mapping:
+    `output`, `output_r` (stereo_out's right channel) and `send` (a capture's signal) as numpy views of one mapping:
     a file both processes map (`path`), or anonymous memory for a single process."""
 
     def __init__(self, path=None, create=False):

@@ -23,6 +23,7 @@ class Footswitch:
         self.hold_time = hold_time
         self.combos = []                    # the Combinations this switch is part of
         self.number = 0                     # 1, 2, 3: its place on the pedal (set by GpioControls)
+        self.intercept = None               # () -> True when something else took the press (a capture)
         self._held = False
         self.on_short, self.on_long = on_short, on_long
         self.button.when_pressed = self._pressed
@@ -36,14 +37,18 @@ class Footswitch:
         self._held = True
         if any(c.claims(self) for c in self.combos):
             return
-        self.on_long()
+        if not self._intercepted():
+            self.on_long()
 
     def _released(self):
-        if not self._held:
+        if not self._held and not self._intercepted():
             self.on_short()
         self._held = False
         for c in self.combos:
             c.released()
+
+    def _intercepted(self):
+        return self.intercept is not None and self.intercept()
 
     def close(self):
         self.button.close()
@@ -185,6 +190,7 @@ class GpioControls:
                                                 c["bounce_time"]))
         for number, fs in enumerate(self.footswitches, 1):
             fs.number = number
+            fs.intercept = getattr(getattr(pedal, "capture", None), "stomp", None)   # a capture: continue, abort
         self.devices += self.footswitches
         self.combination = None
         if float(c.get("save_hold_s", 0) or 0) > 0:     # 1 and 2 held: save into the playing preset

@@ -12,7 +12,7 @@ import os
 import time
 from typing import Callable, NamedTuple
 
-from firmware.core.errors import PresetError, RecordError
+from firmware.core.errors import CaptureError, PresetError, RecordError
 from firmware.dsp import rig
 from firmware.ipc.commands import SET_PARAMS
 from firmware.pedal.listing import DEFAULT_LIMIT
@@ -229,12 +229,33 @@ def record(pedal, m, msg):
     on = (not r.recording()) if m.get("on") is None else m["on"]
     try:
         if on:
+            if pedal.capture.active():
+                raise RecordError("cannot record while a capture runs (its signal is what plays)")
             r.start(pedal.recording_about())
         else:
             r.stop(timeout=1.0)         # its last samples and the sync (a slow card: its thread goes on)
     except RecordError as e:
         return {"ok": False, "error": str(e)}
     return {**brief(pedal), "record": r.status()}
+
+
+@handles("capture")
+def capture(pedal, m, msg):
+    cap, action = pedal.capture, m.get("action", "status")
+    try:
+        if action == "start":
+            web = pedal.cfg.get("web") or {}
+            gain = web.get("input_gain_db", "")
+            cap.start(m.get("takes", ()), m.get("dial_max", 10.0), hat_gain_db=None if gain == "" else gain,
+                      recording=pedal.recorder.recording())
+            log.info("capture started")
+        elif action == "continue":
+            cap.proceed()
+        elif action == "abort":
+            cap.abort()
+    except CaptureError as e:
+        return {"ok": False, "error": str(e)}
+    return {**brief(pedal), "capture": cap.status()}
 
 
 @handles("tuner")

@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 
-from firmware.core.config import recordings_directory, tone_settings
+from firmware.core.config import captures_directory, recordings_directory, tone_settings
 from firmware.core.errors import ConfigError, MessageError
 from firmware.dsp import rig
 from firmware.dsp.chain import ChainParams
@@ -32,6 +32,7 @@ from firmware.pedal.slots import ModelSlots
 from firmware.pedal.state import load_state, save_state
 from firmware.pedal.status import Status
 from firmware.pedal.recall import PresetRecall
+from firmware.pedal.capturing import PedalCapture
 from firmware.pedal.recorder import Recorder, record_limits
 from firmware.pedal.stompslot import StompSlot
 
@@ -68,6 +69,7 @@ class Pedal(PresetRecall, ModelSlots, StompSlot, Status):
         self.params = ChainParams(self.tone, self.shared.params, self.shared.state, self.shared.rig)
         self.recorder = Recorder(self.shared, self.rate, recordings_directory(cfg),
                                  stereo=bool(cfg["audio"].get("stereo_out", False)), **record_limits(cfg))
+        self.capture = PedalCapture(cfg, self.shared, captures_directory(cfg), self.params.set_mute)
         self.state_path = state_path if state_path is not None else cfg["state"]["file"]
         self.state = load_state(self.state_path) if self.state_path else {}
         self.controls = controls
@@ -171,7 +173,9 @@ class Pedal(PresetRecall, ModelSlots, StompSlot, Status):
         self._wake.set()
 
     def close(self):
-        """After the control loop: a recording still running is closed whole."""
+        """After the control loop: a capture is aborted (nothing kept), a recording still
+        running is closed whole."""
+        self.capture.close()
         self.recorder.close()
 
     # --- executing actions (control thread) ---------------------------------------------

@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 class Status:
     """Needs `shared`, `params`, `period`, `rate`, `entries`, `by_id`, `bad`, `pots`,
-    `tuning`, `tuner`, `recorder` and `midi` of Pedal."""
+    `tuning`, `tuner`, `recorder`, `capture` and `midi` of Pedal."""
 
     def cpu_stats(self):
         s = self.shared.cpu_stats(self.period / self.rate)
@@ -30,6 +30,8 @@ class Status:
             "bypass": self.params.bypassed, "mute": self.params.muted, "tuner": self.tuning,
             "record": self.recorder.status(),
         }
+        if self.capture.active():
+            out["capture"] = self.capture.status()
         if brief:
             return out
         late = self.shared.late_stats(self.period / self.rate)
@@ -41,6 +43,7 @@ class Status:
             "switches": int(c[sh.SWITCHES]), "skipped": sorted(os.path.basename(p) for p in self.bad),
             "shared": self.shared.path, "time": time.time(), "rig": self.params.rig.values(),
             "stomp": self.stomp_info(), "stomp_faults": int(c[sh.STOMP_FAULTS]),
+            "capture": self.capture.status(),
         })
         if self.tuning:
             out["pitch"] = self.tuner.state()

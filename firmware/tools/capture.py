@@ -46,10 +46,10 @@ def run(args):
                                      level_check=not args.no_level_check, hat_gain_db=hat_gain,
                                      dial_max=args.dial_max)
     session.refuse_if_pedal_runs(cfg["control"]["socket"])
-    open_io = session.alsa_device(cfg)
+    stream = session.DeviceStream.of_config(cfg)
     footswitches = session.Footswitches.from_config(cfg)
     try:
-        session.CaptureSession(cfg, options, open_io, footswitches=footswitches).run()
+        session.CaptureSession(cfg, options, stream, footswitches=footswitches).run()
     except KeyboardInterrupt:
         print("\ntubeless: capture aborted (Ctrl-C): nothing was written", file=sys.stderr)
         return 130
