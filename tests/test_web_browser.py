@@ -150,6 +150,28 @@ def test_page_drives_the_pedal(rig, browser, tmp_path):
     assert link.get_attribute("href").endswith(f"/api/recordings/{name}/di.wav")
     css(d, "#recordings-box summary").click()
 
+    # capture from the page, through the playing pedal: its prompt for the first knob take,
+    # then the level check, which hears nothing (no amp on the dummy device) and says so;
+    # abort keeps nothing, and the output stays muted (its return would go to the amp)
+    css(d, '#tabs [data-view="capture"]').click()
+    css(d, "#capture-takes").send_keys("gain=2\ngain=8")
+    css(d, "#capture-start").click()
+    wait(lambda: "set GAIN to 2" in css(d, "#capture-prompt").text, 30, "the first take's prompt")
+    assert ctl(sock, cmd="status")["status"]["mute"] is True
+    css(d, "#capture-continue").click()
+    wait(lambda: "nothing came back" in css(d, "#capture-phase").text, 60, "the level check's verdict")
+    assert css(d, "#capture-levels").text == "input peak silence, RMS silence"
+    wait(lambda: "check again" in css(d, "#capture-prompt").text, 30, "the prompt to check again")
+    shot(d, "capture", tmp_path)
+    css(d, "#capture-abort").click()
+    wait(lambda: "nothing was written" in css(d, "#capture-phase").text, 30, "the capture aborted")
+    cap = ctl(sock, cmd="capture")["capture"]
+    assert cap["phase"] == "aborted" and cap["on"] is False
+    assert ctl(sock, cmd="status")["status"]["mute"] is True
+    css(d, "#capture-again").click()
+    assert css(d, "#capture-form").is_displayed()
+    ctl(sock, cmd="mute", on="off")
+
     # health: live numbers from the running pedal
     css(d, '#tabs [data-view="health"]').click()
     wait(lambda: "p50" in css(d, "#h-cpu").text and css(d, "#h-uptime").text not in ("", "–"), 20, "health")

@@ -371,6 +371,7 @@ class CaptureSession:
             takes = []
             for i, take in enumerate(o.takes, 1):
                 if take.knobs:
+                    self.console.state(level_ok=None, level_message=None)     # the last take's check is over
                     self.prompt.wait(f"take {i}/{len(o.takes)}: set {take.describe()} on the amp")
                 level = self.level_check() if o.level_check else None
                 self.console.say(f"take {i}/{len(o.takes)}: capturing {_clock(len(audio) / self.rate)} "
@@ -381,6 +382,7 @@ class CaptureSession:
                         break
                     self.console.say(f"take {i}/{len(o.takes)}: {_why(played).get('why', 'an xrun')}: "
                                      "playing it again")
+                self.console.state(phase="checking")
                 result = checks.check_take(audio, played.recorded, layout, self.rate, self.max_latency,
                                            played.broken_at, **_why(played))
                 name = "amp.wav" if len(o.takes) == 1 else f"amp-{i}.wav"

@@ -249,6 +249,7 @@ function applyStatus(s) {
     if (s.pitch) applyPitch(s.pitch);
   }
   if (s.record) applyRecord(s.record);
+  if (s.capture) applyCapture(s.capture);
   for (const p of ["drive", "level", "knob2"]) {
     const v = (s.pots || {})[p];
     if (v !== undefined) follow(p, v);
@@ -482,6 +483,48 @@ function applyRecord(r) {
   } else {
     line.textContent = "";
   }
+}
+
+// capturing an amp through the pedal: what its status says the session is doing
+const db = v => v === null || v === undefined || v < -120 ? "silence" : v.toFixed(1) + " dBFS";
+function applyCapture(c) {
+  const ended = ["done", "failed", "aborted"].includes(c.phase);
+  const shown = c.on || (ended && applyCapture.mine);
+  $("#capture-form").hidden = !!shown;
+  $("#capture-run").hidden = !shown;
+  if (!shown) return;
+  const phase = {
+    starting: "starting…",
+    "level check": "level check: listening to the amp",
+    "level checked": "level: " + (c.level_message || ""),
+    waiting: c.level_ok === false ? "level: " + c.level_message : "waiting for you",
+    capturing: `take ${c.take || 1}/${c.takes || 1}: ${clock(c.done_s || 0)} of ${clock(c.total_s || 0)}`,
+    checking: "checking the take…",
+    done: "done: " + (c.folder || ""),
+    failed: "not captured: " + (c.error || ""),
+    aborted: c.error || "aborted",
+  }[c.phase] || c.phase;
+  $("#capture-phase").textContent = phase;
+  $("#capture-phase").dataset.phase = c.phase;
+  const prompt = $("#capture-prompt");
+  prompt.hidden = !c.prompt; prompt.textContent = c.prompt ? c.prompt + ": then continue (or stomp)" : "";
+  $("#capture-continue").disabled = !c.prompt;
+  $("#capture-abort").disabled = !c.on;
+  $("#capture-again").hidden = !ended;
+  if (c.peak_db !== undefined) {
+    $("#capture-level").value = c.peak_db === null ? -60 : Math.max(-60, c.peak_db);   // the meter's floor
+    $("#capture-levels").textContent = `input peak ${db(c.peak_db)}, RMS ${db(c.rms_db)}`;
+  }
+  $("#capture-progress").value = c.total_s ? (c.done_s || 0) / c.total_s : 0;
+  const ol = $("#capture-lines"); ol.textContent = "";
+  for (const line of c.lines || []) {
+    const li = document.createElement("li"); li.textContent = line; ol.appendChild(li);
+  }
+}
+async function captureAction(body) {
+  const r = await api("/api/control", { cmd: "capture", ...body });
+  applyCapture.mine = true;
+  applyStatus(r.status); applyCapture(r.capture);
 }
 
 // the recordings: newest first, each WAV a download, a delete
@@ -735,6 +778,14 @@ document.addEventListener("DOMContentLoaded", () => {
     applyStatus(r.status);
     applyRecord(r.record);
   });
+  $("#capture-form").onsubmit = attempt(async e => {
+    e.preventDefault();
+    const takes = $("#capture-takes").value.split("\n").map(t => t.trim()).filter(Boolean);
+    await captureAction({ action: "start", takes, dial_max: Number($("#capture-dial").value) || 10 });
+  });
+  $("#capture-continue").onclick = attempt(() => captureAction({ action: "continue" }));
+  $("#capture-abort").onclick = attempt(() => captureAction({ action: "abort" }));
+  $("#capture-again").onclick = () => { applyCapture.mine = false; applyCapture({ phase: "idle" }); };
   $("#tuner").onclick = attempt(async () => {
     const r = await api("/api/control", { cmd: "tuner" });
     applyStatus(r.status);
