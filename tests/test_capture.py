@@ -4,6 +4,8 @@ clipping return, a dropped period), the folder (nothing half-written), the runni
 refused. The real duplex stream on a paced device: test_capture_jack.py."""
 import os
 import socket
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -123,15 +125,33 @@ def test_the_folder_appears_whole_or_not_at_all(tmp_path):
         folder.CaptureFolder(out, 1 << 60)
 
 
-def test_the_running_pedal_is_named_not_fought(tmp_path):
+def test_a_playing_pedal_is_found_and_nothing_else_taken_for_one(tmp_path, small_pedal):
+    """`tubeless capture` captures through a pedal whose control socket answers, and opens the
+    HAT itself when none does: no socket, a stale socket file, a socket that never answers."""
+    from firmware.pedal.control import ControlServer
+    from firmware.tools.capture import pedal_answers
     path = str(tmp_path / "ctl.sock")
-    session.refuse_if_pedal_runs(path)                 # no pedal: nothing to refuse
+    assert not pedal_answers(path)
     with socket.socket(socket.AF_UNIX) as listener:
         listener.bind(path)
         listener.listen(1)
-        with pytest.raises(CaptureError, match=r"sudo systemctl stop tubeless"):
-            session.refuse_if_pedal_runs(path)
-    session.refuse_if_pedal_runs(path)                 # the socket file left by a dead pedal
+        assert not pedal_answers(path)             # accepts, never answers
+    assert not pedal_answers(path)                 # the socket file left by a dead pedal
+    os.unlink(path)
+    pedal, _, _ = small_pedal("A")
+    server = ControlServer(path, pedal).start()
+    stop = threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            pedal.answer_requests()
+            time.sleep(0.01)
+    threading.Thread(target=loop, daemon=True).start()
+    try:
+        assert pedal_answers(path)
+    finally:
+        stop.set()
+        server.close()
 
 
 def test_a_huge_layout_sidecar_is_refused_unread(tmp_path):

@@ -258,6 +258,9 @@ def playing_pedal(small_pedal, tmp_path):
     pedal.close()
 
 
+SHORT = {"val_seconds": 1.0, "playing_seconds": 2.0}      # the command's own are 15 and 150 s
+
+
 def ask(pedal, **msg):
     return pedal.submit({"cmd": "capture", **msg}).wait(10)
 
@@ -275,12 +278,7 @@ def wait_phase(pedal, phases, timeout=120):
 def test_knob_takes_through_the_playing_pedal_find_the_amp_to_the_sample(playing_pedal):
     pedal, engine, amp, captures = playing_pedal
     gains = {2: 0.2, 8: 0.7}
-    cap = pedal.capture
-
-    # short takes (the command's own are 15 + 150 s), started by the command's handler
-    orig = cap.start
-    cap.start = lambda takes, dial_max, **kw: orig(takes, dial_max, val_seconds=1.0, playing_seconds=2.0, **kw)
-    reply = ask(pedal, action="start", takes=["gain=2", "gain=8"])
+    reply = ask(pedal, action="start", takes=["gain=2", "gain=8"], **SHORT)
     assert reply["ok"], reply
     assert pedal.params.muted                         # the output is muted before anything is sent
     assert ask(pedal, action="start")["error"].startswith("a capture is running")
@@ -314,9 +312,7 @@ def test_knob_takes_through_the_playing_pedal_find_the_amp_to_the_sample(playing
 def test_an_abort_from_the_page_or_a_stomp_keeps_nothing(playing_pedal):
     pedal, engine, amp, captures = playing_pedal
     cap = pedal.capture
-    orig = cap.start
-    cap.start = lambda takes, dial_max, **kw: orig(takes, dial_max, val_seconds=1.0, playing_seconds=2.0, **kw)
-    assert ask(pedal, action="start")["ok"]
+    assert ask(pedal, action="start", **SHORT)["ok"]
     wait_phase(pedal, ("capturing",))
     assert ask(pedal, action="abort")["ok"]
     st = wait_phase(pedal, ("aborted",))
@@ -324,7 +320,7 @@ def test_an_abort_from_the_page_or_a_stomp_keeps_nothing(playing_pedal):
     assert not captures.exists() or list(captures.iterdir()) == []
     assert not engine.shared.counters[sh.SEND_ON] and pedal.params.muted
     # again, stopped by a footswitch during the level check: the press is the capture's
-    assert ask(pedal, action="start")["ok"]
+    assert ask(pedal, action="start", **SHORT)["ok"]
     wait_phase(pedal, ("level check",))
     assert cap.stomp() is True
     st = wait_phase(pedal, ("aborted",))

@@ -162,3 +162,11 @@ def test_process_block_allocates_nothing():
     # the same after 10 blocks as after 20000: a leak of a byte a block would be 1000+
     assert held < 512, f"{held} bytes held after the blocks: something kept per block"
     assert chain.switches >= 2
+
+
+def test_the_warm_up_runs_at_the_periods_a_pedal_may_use():
+    # audio.period 128 or 512 (a heavy model on a Pi 4, a busy machine): the engine's warm-up
+    # ran a 64-sample scratch buffer through `period`-sample blocks and refused to start
+    from firmware.dsp.warm import warm
+    for rate, block in ((48000, 512), (44100, 128), (48000, 32)):
+        assert warm(rate, block) >= 0.0

@@ -84,22 +84,8 @@ def parse_takes(texts, dial_max=10.0):
 
 # --- the sound card -------------------------------------------------------------------------
 
-PEDAL_RUNNING = ("the pedal is running and holds the sound card: stop it (sudo systemctl stop tubeless), "
-                 "capture, then start it again (sudo systemctl start tubeless)")
-
-
-def refuse_if_pedal_runs(control_socket):
-    """The running pedal's engine holds the HAT: if its control socket answers, say so in one line
-    instead of fighting it for the device."""
-    if not control_socket or not os.path.exists(control_socket):
-        return
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(0.5)
-        try:
-            s.connect(control_socket)
-        except OSError:
-            return                          # a stale socket file: nobody listens
-    raise CaptureError(PEDAL_RUNNING)
+DEVICE_BUSY = ("another program holds the sound card (a pedal without its control socket?): stop it, or "
+               "capture through the playing pedal (its control socket, [control] socket)")
 
 
 def alsa_device(cfg):
@@ -116,7 +102,7 @@ def alsa_device(cfg):
                                    a["formats"], a["input_channel"])
         except AudioConfigError as e:
             if "busy" in str(e).lower():
-                raise CaptureError(f"{e}: {PEDAL_RUNNING}") from None
+                raise CaptureError(f"{e}: {DEVICE_BUSY}") from None
             raise
     return open_io
 
@@ -357,8 +343,8 @@ class CaptureSession:
             done, total = take.frames / self.rate, take.total / self.rate
             self.console.state(phase="capturing", take=index, takes=count, done_s=round(done, 1),
                                total_s=round(total, 1))
-            self.console.live(f"take {index}/{count}: {_clock(done)} of {_clock(total)}, "
-                              f"{_clock(total - done)} left")
+            self.console.live(f"take {index}/{count}: {clock_text(done)} of {clock_text(total)}, "
+                              f"{clock_text(total - done)} left")
         return show
 
     def run(self):
@@ -374,7 +360,7 @@ class CaptureSession:
                     self.console.state(level_ok=None, level_message=None)     # the last take's check is over
                     self.prompt.wait(f"take {i}/{len(o.takes)}: set {take.describe()} on the amp")
                 level = self.level_check() if o.level_check else None
-                self.console.say(f"take {i}/{len(o.takes)}: capturing {_clock(len(audio) / self.rate)} "
+                self.console.say(f"take {i}/{len(o.takes)}: capturing {clock_text(len(audio) / self.rate)} "
                                  "(a stomp or Ctrl-C aborts)")
                 for attempt in range(o.take_retries + 1):
                     played = self._play(audio, f"take {i}", self._progress(i, len(o.takes)))
@@ -454,6 +440,6 @@ def _db(value):
     return None if not np.isfinite(value) else round(float(value), 1)
 
 
-def _clock(seconds):
+def clock_text(seconds):
     seconds = max(0, int(round(seconds)))
     return f"{seconds // 60}:{seconds % 60:02d}"

@@ -17,7 +17,7 @@ def warm(rate=48000, block=64):
     from firmware.models import presets
     from firmware.models.random import random_weights
     t0 = time.perf_counter()
-    x = np.zeros(64, np.float32)
+    x = np.zeros(max(64, block), np.float32)     # a period longer than 64 (audio.period 128, 512) too
     y = np.empty_like(x)
     cases = [("WaveNet", presets.wavenet_preset("nano")), ("LSTM", presets.recurrent_config(4, knobs=1)),
              ("LSTM", presets.recurrent_config(4, num_layers=2)), ("GRU", presets.recurrent_config(4)),

@@ -276,6 +276,14 @@ def _dial_max(value, req):
     return float(value)
 
 
+def _capture_seconds(hi):
+    def check(value, req):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= hi:
+            raise MessageError(f"capture: seconds must be a number within 0..{hi}, got {value!r}")
+        return float(value)
+    return check
+
+
 def capture_words(words):
     """`tubeless ctl capture [start [KNOB=V[,KNOB=V]]...|continue|abort]`."""
     if not words:
@@ -343,14 +351,17 @@ COMMANDS = {c.name: c for c in (
             ctl=("[on|off]",), page=True),
     Command("capture", (Arg("action", _capture_action, '"start"/"continue"/"abort"', optional=True),
                         Arg("takes", _capture_takes, '["KNOB=V,...", ...]', optional=True),
-                        Arg("dial_max", _dial_max, "N", optional=True)),
+                        Arg("dial_max", _dial_max, "N", optional=True),
+                        Arg("val_seconds", _capture_seconds(60), "S", optional=True),
+                        Arg("playing_seconds", _capture_seconds(600), "S", optional=True)),
             "capture an amp through the playing pedal (docs/capture.md): `start` plays the capture signal out of "
             "the output instead of the sound (muted before and after) and records the return at the input, with "
             "a level check first, one take per entry of `takes` (the amp's dials, `dial_max` their top, 10 by "
-            "default); `continue` answers its prompt, `abort` stops it and keeps nothing; without `action`: "
-            "how it stands",
+            "default; the signal's validation copies `val_seconds` each, 15, and its guitar `playing_seconds`, "
+            "150); `continue` answers its prompt, `abort` stops it and keeps nothing; without `action`: how it "
+            "stands",
             "`capture`: `{on, phase, take, takes, prompt, done_s, total_s, peak_db, rms_db, level_message, "
-            "folder, error, lines}`",
+            "folder, error, lines, said}` (`lines`: the session's last lines, `said`: how many so far)",
             ctl=("[start [KNOB=V[,KNOB=V]]...|continue|abort]",), words=capture_words, page=True),
     Command("tuner", (ON,), "the tuner on/off; without `on`: toggle. On, it mutes the output (`tuner.mute`) and "
             "reads the input 50 times a second; off restores the mute as it was",

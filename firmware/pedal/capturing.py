@@ -92,6 +92,7 @@ class PedalCapture:
         self._answers = None
         self._state = {"phase": "idle"}
         self._lines = deque(maxlen=LINES)
+        self._said = 0
 
     # --- the control thread ---------------------------------------------------------------
     def start(self, takes=(), dial_max=10.0, hat_gain_db=None, val_seconds=15.0, playing_seconds=150.0,
@@ -107,6 +108,7 @@ class PedalCapture:
                                          hat_gain_db=hat_gain_db, dial_max=dial_max, take_retries=2)
         self._answers = _Answers(self)
         self._lines.clear()
+        self._said = 0
         with self._lock:
             self._state = {"phase": "starting", "takes": len(options.takes), "take": 0, "prompt": None,
                            "started": time.time()}
@@ -155,6 +157,7 @@ class PedalCapture:
         with self._lock:
             out = dict(self._state)
             out["lines"] = list(self._lines)
+            out["said"] = self._said
         out["on"] = self.active()
         return out
 
@@ -167,6 +170,7 @@ class PedalCapture:
         log.info("capture: %s", text)
         with self._lock:
             self._lines.append(text)
+            self._said += 1
 
     def _run(self, options, answers):
         c = self.shared.counters

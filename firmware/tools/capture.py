@@ -2,8 +2,15 @@
 
     tubeless capture                                  one take, into ~/tubeless-captures/
     tubeless capture --take gain=2 --take gain=5 --take gain=8     knob takes (amp dial 0..10)
+
+With the pedal stopped it opens the HAT itself; while the pedal plays, the pedal captures
+(its engine keeps the sound card, firmware.pedal.capturing) into its captures folder and this
+command shows the session and answers its prompts.
 """
+import os
+import select
 import sys
+import time
 
 from firmware.core.errors import CaptureError
 
@@ -45,7 +52,8 @@ def run(args):
                                      playing_seconds=args.playing_seconds, seed=args.seed, wait=not args.no_wait,
                                      level_check=not args.no_level_check, hat_gain_db=hat_gain,
                                      dial_max=args.dial_max)
-    session.refuse_if_pedal_runs(cfg["control"]["socket"])
+    if pedal_answers(cfg["control"]["socket"]):
+        return through_the_pedal(cfg["control"]["socket"], args, hat_gain)
     stream = session.DeviceStream.of_config(cfg)
     footswitches = session.Footswitches.from_config(cfg)
     try:
@@ -59,3 +67,88 @@ def run(args):
     finally:
         footswitches.close()
     return 0
+
+
+# --- while the pedal plays ------------------------------------------------------------------
+
+def pedal_answers(path):
+    """True when a pedal listens on its control socket (then it holds the sound card)."""
+    from firmware.core.errors import ControlError
+    from firmware.pedal.control import request
+    if not path or not os.path.exists(path):
+        return False
+    try:
+        return bool(request(path, {"cmd": "status"}, timeout=2.0).get("ok"))
+    except (OSError, ControlError):
+        return False                     # a stale socket file, or something that is not the pedal
+
+
+def through_the_pedal(path, args, hat_gain):
+    """The pedal runs the session; this shows its lines and progress, and answers its prompts
+    with Enter (a stomp on the pedal answers them too). Ctrl-C aborts it."""
+    from firmware.capture import session
+    from firmware.pedal.control import ControlConnection
+    msg = {"cmd": "capture", "action": "start", "takes": list(args.take), "dial_max": args.dial_max,
+           "val_seconds": args.val_seconds, "playing_seconds": args.playing_seconds}
+    if args.out != "~/tubeless-captures":
+        print("tubeless: the pedal is playing: it captures into its own captures folder ([capture] directory), "
+              "not --out", file=sys.stderr)
+    console = session.Console()
+    with ControlConnection(path, 10.0) as conn:
+        reply = conn.request(msg)
+        if not reply.get("ok"):
+            raise CaptureError(reply.get("error", "the pedal refused the capture"))
+        console.say("the pedal is playing: it captures through its own stream (a stomp or Ctrl-C aborts)")
+        said, answered, shown = 0, None, None
+        try:
+            while True:
+                cap = conn.request({"cmd": "capture"}).get("capture") or {}
+                lines = cap.get("lines", [])
+                fresh = cap.get("said", 0) - said
+                for line in lines[max(0, len(lines) - fresh):]:
+                    console.say(line)
+                said = cap.get("said", said)
+                if cap.get("phase") == "capturing":
+                    done, total = session.clock_text(cap.get("done_s", 0)), session.clock_text(cap.get("total_s", 0))
+                    console.live(f"take {cap.get('take')}/{cap.get('takes')}: {done} of {total}")
+                if not cap.get("on"):
+                    break
+                prompt = cap.get("prompt")
+                if prompt and prompt != answered:
+                    if prompt != shown and not args.no_wait:
+                        console.say("  (stomp, or press Enter)")
+                        shown = prompt
+                    if _answer(prompt, args.no_wait, conn, cap):
+                        answered = prompt
+                elif not prompt:
+                    answered = shown = None
+                time.sleep(0.1)
+        except KeyboardInterrupt:
+            conn.request({"cmd": "capture", "action": "abort"})
+            print("\ntubeless: capture aborted (Ctrl-C): nothing was written", file=sys.stderr)
+            return 130
+    console.end_live()
+    if cap.get("phase") != "done":
+        raise CaptureError(cap.get("error") or f"the capture ended: {cap.get('phase')}")
+    return 0
+
+
+def _answer(prompt, no_wait, conn, cap):
+    """True once the prompt is answered (Enter). --no-wait: a knob take goes on at once, and a
+    level check that failed ends the capture with its verdict."""
+    if no_wait:
+        if cap.get("level_ok") is False:
+            conn.request({"cmd": "capture", "action": "abort"})
+            raise CaptureError(cap.get("level_message") or "the level check failed")
+    else:
+        try:
+            ready = select.select([sys.stdin], [], [], 0)[0]
+        except (ValueError, OSError):    # no standard input: a stomp on the pedal answers
+            return False
+        if not ready:
+            return False
+        if sys.stdin.readline() == "":
+            conn.request({"cmd": "capture", "action": "abort"})
+            raise CaptureError("the standard input closed while waiting for the player: run with --no-wait")
+    conn.request({"cmd": "capture", "action": "continue"})
+    return True
