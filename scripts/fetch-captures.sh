@@ -1,5 +1,6 @@
 #!/bin/sh
-# Copy the pedal's capture folders (tubeless capture), or its recordings, here over SSH.
+# Copy the pedal's capture folders (tubeless capture, the page's Capture view), or its
+# recordings, here over SSH.
 #   make fetch-captures HOST=pedal.local [DEST=captures]
 # Only complete folders are fetched (capture-YYYYMMDD-HHMM; a capture in progress is a hidden
 # .capture-*.partial folder), each into a hidden temporary name here, renamed when complete;
@@ -12,11 +13,12 @@ Usage: fetch-captures.sh HOST [DEST]
 
 HOST   the pedal, as ssh knows it: pedal.local, pi@192.168.1.50, or a ~/.ssh/config alias
 DEST   local folder (default: captures)
-Environment: REMOTE_DIR (default tubeless-captures, in the SSH user's home), SSH, SCP, DRYRUN
+Environment: REMOTE_DIR (folders on the pedal, default "tubeless-captures /var/lib/tubeless/captures":
+the SSH user's own, from tubeless capture with the pedal stopped, and the playing pedal's), SSH, SCP, DRYRUN
 USAGE
 }
 
-REMOTE_DIR=${REMOTE_DIR:-tubeless-captures}
+REMOTE_DIR=${REMOTE_DIR:-tubeless-captures /var/lib/tubeless/captures}
 SSH=${SSH:-ssh}
 SCP=${SCP:-scp}
 die() { printf 'fetch-captures: error: %s\n' "$*" >&2; exit 1; }
@@ -26,7 +28,7 @@ case ${1:-} in -h|--help) usage; exit 0 ;; esac
 host=$1
 dest=${2:-captures}
 case $host in -*|*[[:space:]]*) die "'$host' is not a host name" ;; esac
-case $REMOTE_DIR in *[!A-Za-z0-9/._~-]*) die "REMOTE_DIR: use a plain path" ;; esac
+case $REMOTE_DIR in *[!A-Za-z0-9/._~\ -]*) die "REMOTE_DIR: use plain paths" ;; esac
 
 run() { if [ -n "${DRYRUN:-}" ]; then echo "$*"; else "$@"; fi; }
 
@@ -34,16 +36,21 @@ run() { if [ -n "${DRYRUN:-}" ]; then echo "$*"; else "$@"; fi; }
 # REMOTE_DIR=/var/lib/tubeless/recordings; one still recording says "finished": false)
 list='ls -d capture-[0-9]*-[0-9]* 2>/dev/null; for d in rec-[0-9]*-[0-9]*; do
     grep -qs "\"finished\": true" "$d/recording.json" && echo "$d"; done; true'
-names=$($SSH "$host" "cd $REMOTE_DIR 2>/dev/null && { $list; }" || true)
-[ -n "$names" ] || { echo "fetch-captures: no captures on $host (in $REMOTE_DIR)"; exit 0; }
-run mkdir -p "$dest"
-for name in $names; do
-    case $name in capture-[0-9]*|rec-[0-9]*) ;; *) continue ;; esac
-    case $name in *[!A-Za-z0-9._-]*) echo "fetch-captures: skipping odd name $name" >&2; continue ;; esac
-    if [ -e "$dest/$name" ]; then echo "$name: already here"; continue; fi
-    tmp="$dest/.$name.partial"
-    run rm -rf "$tmp"
-    run "$SCP" -r -q "$host:$REMOTE_DIR/$name" "$tmp" || { rm -rf "$tmp"; die "$name: copy failed"; }
-    run mv "$tmp" "$dest/$name"
-    echo "$name -> $dest/$name"
+found=0
+for dir in $REMOTE_DIR; do
+    names=$($SSH "$host" "cd $dir 2>/dev/null && { $list; }" || true)
+    [ -n "$names" ] || continue
+    found=1
+    run mkdir -p "$dest"
+    for name in $names; do
+        case $name in capture-[0-9]*|rec-[0-9]*) ;; *) continue ;; esac
+        case $name in *[!A-Za-z0-9._-]*) echo "fetch-captures: skipping odd name $name" >&2; continue ;; esac
+        if [ -e "$dest/$name" ]; then echo "$name: already here"; continue; fi
+        tmp="$dest/.$name.partial"
+        run rm -rf "$tmp"
+        run "$SCP" -r -q "$host:$dir/$name" "$tmp" || { rm -rf "$tmp"; die "$name: copy failed"; }
+        run mv "$tmp" "$dest/$name"
+        echo "$name -> $dest/$name"
+    done
 done
+[ "$found" = 1 ] || echo "fetch-captures: no captures on $host (in $REMOTE_DIR)"

@@ -18,6 +18,7 @@ VENV=$PREFIX/venv
 MODELS_DIR=$STATEDIR/models
 PRESETS_DIR=$STATEDIR/presets   # beside the models: the pedal's default (config presets.directory)
 RECORDINGS_DIR=$STATEDIR/recordings   # beside the models: the pedal's default (config record.directory)
+CAPTURES_DIR=$STATEDIR/captures       # the playing pedal's captures (config capture.directory)
 CONFIG_FILE=$SYSCONFDIR/config.toml
 UNIT_NAME=tubeless.service
 # The web page (systemd/tubeless-web.service): its own user, state and unit; mDNS via avahi.

@@ -148,16 +148,17 @@ if ! os_has_gpio_udev_rule; then
 fi
 
 # ---------------------------------------------------------------- directories
-say "directories: $SYSCONFDIR, $MODELS_DIR, $PRESETS_DIR, $RECORDINGS_DIR"
+say "directories: $SYSCONFDIR, $MODELS_DIR, $PRESETS_DIR, $RECORDINGS_DIR, $CAPTURES_DIR"
 run install -d -m 0755 "$DESTDIR$SYSCONFDIR" "$DESTDIR$STATEDIR" "$DESTDIR$PREFIX/docs"
 # setgid: files copied in by the deploying user stay group tubeless, readable by the pedal.
-# Recordings too: the SSH user (in the group) copies and deletes them.
-run install -d -m 2775 "$DESTDIR$MODELS_DIR" "$DESTDIR$PRESETS_DIR" "$DESTDIR$PRESETS_DIR/banks" "$DESTDIR$RECORDINGS_DIR"
+# Recordings and captures too: the SSH user (in the group) copies and deletes them.
+run install -d -m 2775 "$DESTDIR$MODELS_DIR" "$DESTDIR$PRESETS_DIR" "$DESTDIR$PRESETS_DIR/banks" "$DESTDIR$RECORDINGS_DIR" \
+    "$DESTDIR$CAPTURES_DIR"
 run install -d -m 0755 "$DESTDIR$CACHEDIR" "$DESTDIR$CACHEDIR/numba"
 if on_live_system; then
     # Not recursive: the user's model files keep their owner.
     run chown "$SERVICE_USER:$SERVICE_USER" "$STATEDIR" "$MODELS_DIR" "$PRESETS_DIR" "$PRESETS_DIR/banks" \
-        "$RECORDINGS_DIR" "$CACHEDIR" "$CACHEDIR/numba"
+        "$RECORDINGS_DIR" "$CAPTURES_DIR" "$CACHEDIR" "$CACHEDIR/numba"
     # The web page saves settings into the config (temp file, then rename): the pedal's
     # group may write the folder; setgid keeps new files in that group.
     run chgrp "$SERVICE_USER" "$SYSCONFDIR"

@@ -114,7 +114,7 @@ if [ "$purge" = 1 ]; then
         run userdel "$SERVICE_USER"
     fi
 else
-    for dir in "$SYSCONFDIR" "$MODELS_DIR" "$RECORDINGS_DIR"; do
+    for dir in "$SYSCONFDIR" "$MODELS_DIR" "$RECORDINGS_DIR" "$CAPTURES_DIR"; do
         [ ! -e "$DESTDIR$dir" ] || say "kept $dir (remove with: sudo make uninstall PURGE=1)"
     done
 fi

@@ -87,3 +87,17 @@ def test_usage_without_a_host(pedal):
     _, local, env = pedal
     r = make(env, local)
     assert r.returncode == 2 and "usage: make fetch-captures HOST=" in r.stderr
+
+
+def test_the_playing_pedals_captures_come_from_their_folder_too(pedal):
+    """REMOTE_DIR is a list: the SSH user's own (tubeless capture, pedal stopped) and the
+    playing pedal's captures folder (the page's Capture view)."""
+    captures, local, env = pedal
+    theirs = captures.parent / "pedal-captures" / "capture-20261203-0900"
+    theirs.mkdir(parents=True)
+    (theirs / "amp.wav").write_text("theirs")
+    dest = local / "caps"
+    r = make(env, local, "HOST=pi@pedal.local", f"DEST={dest}", "REMOTE_DIR=tubeless-captures pedal-captures")
+    assert r.returncode == 0, r.stderr
+    assert (dest / "capture-20261203-0900" / "amp.wav").read_text() == "theirs"
+    assert (dest / "capture-20261201-2130").is_dir()
