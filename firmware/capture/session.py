@@ -368,7 +368,8 @@ class CaptureSession:
                         break
                     self.console.say(f"take {i}/{len(o.takes)}: {_why(played).get('why', 'an xrun')}: "
                                      "playing it again")
-                self.console.state(phase="checking")
+                broke = (_why(played).get("why") or checks.DROPPED) if played.broken_at is not None else None
+                self.console.state(phase="checking", take_frames=int(played.frames), take_broken=broke)
                 result = checks.check_take(audio, played.recorded, layout, self.rate, self.max_latency,
                                            played.broken_at, **_why(played))
                 name = "amp.wav" if len(o.takes) == 1 else f"amp-{i}.wav"

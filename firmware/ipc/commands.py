@@ -284,6 +284,12 @@ def _capture_seconds(hi):
     return check
 
 
+def _level_check(value, req):
+    if not isinstance(value, bool):
+        raise MessageError(f"capture: 'level_check' must be true or false, got {value!r}")
+    return value
+
+
 def capture_words(words):
     """`tubeless ctl capture [start [KNOB=V[,KNOB=V]]...|continue|abort]`."""
     if not words:
@@ -353,13 +359,14 @@ COMMANDS = {c.name: c for c in (
                         Arg("takes", _capture_takes, '["KNOB=V,...", ...]', optional=True),
                         Arg("dial_max", _dial_max, "N", optional=True),
                         Arg("val_seconds", _capture_seconds(60), "S", optional=True),
-                        Arg("playing_seconds", _capture_seconds(600), "S", optional=True)),
+                        Arg("playing_seconds", _capture_seconds(600), "S", optional=True),
+                        Arg("level_check", _level_check, "true/false", optional=True)),
             "capture an amp through the playing pedal (docs/capture.md): `start` plays the capture signal out of "
             "the output instead of the sound (muted before and after) and records the return at the input, with "
             "a level check first, one take per entry of `takes` (the amp's dials, `dial_max` their top, 10 by "
             "default; the signal's validation copies `val_seconds` each, 15, and its guitar `playing_seconds`, "
-            "150); `continue` answers its prompt, `abort` stops it and keeps nothing; without `action`: how it "
-            "stands",
+            "150; `level_check` false: none); `continue` answers its prompt, `abort` stops it and keeps nothing; "
+            "without `action`: how it stands",
             "`capture`: `{on, phase, take, takes, prompt, done_s, total_s, peak_db, rms_db, level_message, "
             "folder, error, lines, said}` (`lines`: the session's last lines, `said`: how many so far)",
             ctl=("[start [KNOB=V[,KNOB=V]]...|continue|abort]",), words=capture_words, page=True),

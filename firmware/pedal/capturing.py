@@ -96,7 +96,7 @@ class PedalCapture:
 
     # --- the control thread ---------------------------------------------------------------
     def start(self, takes=(), dial_max=10.0, hat_gain_db=None, val_seconds=15.0, playing_seconds=150.0,
-              recording=False):
+              level_check=True, recording=False):
         if self.active():
             raise CaptureError("a capture is running: continue or abort it first")
         if recording:
@@ -105,7 +105,8 @@ class PedalCapture:
             raise CaptureError("the audio is not running: nothing can be captured")
         options = session.CaptureOptions(out=self.folder, takes=session.parse_takes(list(takes), dial_max),
                                          val_seconds=val_seconds, playing_seconds=playing_seconds,
-                                         hat_gain_db=hat_gain_db, dial_max=dial_max, take_retries=2)
+                                         hat_gain_db=hat_gain_db, dial_max=dial_max, take_retries=2,
+                                         level_check=level_check)
         self._answers = _Answers(self)
         self._lines.clear()
         self._said = 0

@@ -246,7 +246,7 @@ def capture(pedal, m, msg):
         if action == "start":
             web = pedal.cfg.get("web") or {}
             gain = web.get("input_gain_db", "")
-            seconds = {k: m[k] for k in ("val_seconds", "playing_seconds") if k in m}
+            seconds = {k: m[k] for k in ("val_seconds", "playing_seconds", "level_check") if k in m}
             cap.start(m.get("takes", ()), m.get("dial_max", 10.0), hat_gain_db=None if gain == "" else gain,
                       recording=pedal.recorder.recording(), **seconds)
             log.info("capture started")

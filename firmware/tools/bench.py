@@ -228,7 +228,7 @@ def register(sub):
     p.add_argument("--tuner", action="store_true",
                    help="instead: the tuner's accuracy and settling on synthetic plucked strings, the corpus clip, hum")
     p.add_argument("--plucks", type=int, default=5, help="--tuner: plucks per note (default 5)")
-    p.add_argument("--phases", type=int, nargs="+", default=list(range(12)), help="--realtime: which phases")
+    p.add_argument("--phases", type=int, nargs="+", default=list(range(13)), help="--realtime: which phases")
     p.set_defaults(func=run)
 
 

@@ -89,7 +89,8 @@ def through_the_pedal(path, args, hat_gain):
     from firmware.capture import session
     from firmware.pedal.control import ControlConnection
     msg = {"cmd": "capture", "action": "start", "takes": list(args.take), "dial_max": args.dial_max,
-           "val_seconds": args.val_seconds, "playing_seconds": args.playing_seconds}
+           "val_seconds": args.val_seconds, "playing_seconds": args.playing_seconds,
+           "level_check": not args.no_level_check}
     if args.out != "~/tubeless-captures":
         print("tubeless: the pedal is playing: it captures into its own captures folder ([capture] directory), "
               "not --out", file=sys.stderr)

@@ -52,6 +52,8 @@ PHASES = {
     10: "an outsider on the network: 800 idle connections, wrong passwords from 20 addresses, zip floods, "
         "beside the player's page",
     11: "a recording of what is played running (the DI and the output written to the disk, synced every second)",
+    12: "a capture through the playing pedal: the engine plays the capture signal instead of its sound, the "
+        "control process sends it a second ahead and copies and checks the return",
 }
 
 
@@ -352,6 +354,11 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
                 from firmware.tools.hostilebench import hostile_phase as hook
             if phase == 11:                        # recording (firmware/tools/recordbench.py)
                 from firmware.tools.recordbench import record_phase as hook
+            if phase == 12:                        # a capture (firmware/tools/capturebench.py)
+                from functools import partial
+
+                from firmware.tools.capturebench import capture_phase
+                hook = partial(capture_phase, seconds=seconds)
             rig_changes = rig_refused = 0
             if hook is not None:
                 hook_state = hook("start", work)
@@ -399,6 +406,9 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
                     if phase == 11:
                         from firmware.tools.recordbench import summary
                         log(f"phase 11: {summary(hook_state)}")
+                    if phase == 12:
+                        from firmware.tools.capturebench import summary
+                        log(f"phase 12: {summary(hook_state)}")
             cpu, late = col.stop()
             after = request(sock, {"cmd": "status"})["status"]
             for h in hogs:
