@@ -42,8 +42,9 @@ def summary(state):
     frames = cap.get("take_frames")
     if frames is None:
         return f"the capture never finished a take: {cap.get('phase')}, {cap.get('error')}"
-    retries = sum("playing it again" in line for line in cap.get("lines", []))
-    again = f", after {retries} broken tr{'y' if retries == 1 else 'ies'}" if retries else ""
+    broken = [line.split(": ", 1)[1].removesuffix(": playing it again") for line in cap.get("lines", [])
+              if line.endswith("playing it again")]
+    again = f", after {len(broken)} broken tr{'y' if len(broken) == 1 else 'ies'} ({'; '.join(broken)})" if broken else ""
     if cap.get("take_broken"):
         return f"the take BROKE at frame {frames}: {cap['take_broken']}{again}"
     return (f"the take played whole: {frames} frames ({frames / 48000:.1f} s) sent as meant and copied back{again}; "
