@@ -183,7 +183,7 @@ def test_install_stages_the_web_unit_and_mdns(tmp_path):
     env = {"DESTDIR": str(root), "STATEDIR": "/srv/pedal", "ASSETS_DIR": str(tmp_path)}
     proc = run_script("install.sh", env=env)
     unit = (root / "etc/systemd/system/tubeless-web.service").read_text()
-    assert "ReadWritePaths=/srv/pedal/models /srv/pedal/presets -/srv/pedal/recordings /etc/tubeless" in unit and "StateDirectory=tubeless-web" in unit
+    assert "ReadWritePaths=/srv/pedal/models /srv/pedal/presets -/srv/pedal/recordings -/srv/pedal/captures /etc/tubeless" in unit and "StateDirectory=tubeless-web" in unit
     assert (root / "srv/pedal/presets/banks").is_dir()          # the page saves presets and imports rigs there
     avahi = (root / "etc/avahi/services/tubeless.service").read_text()
     assert "<type>_http._tcp</type><port>80</port>" in avahi

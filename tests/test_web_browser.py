@@ -171,6 +171,16 @@ def test_page_drives_the_pedal(rig, browser, tmp_path):
     css(d, "#capture-again").click()
     assert css(d, "#capture-form").is_displayed()
     ctl(sock, cmd="mute", on="off")
+    # the pedal's captures: each take with its knobs and levels and a player, the folder a zip
+    from test_web_captures import capture
+    name = capture(rig["models"].parent / "captures", time.time()).rsplit("/", 1)[1]
+    css(d, "#captures-box summary").click()
+    item = wait(lambda: css(d, f'#captures .recording[data-name="{name}"]'), 20, "the capture listed")
+    takes = item.find_elements(By.CSS_SELECTOR, ".take")
+    assert len(takes) == 2 and "gain 4" in takes[1].text and "peak -8.0 dBFS" in takes[1].text
+    assert takes[0].find_element(By.TAG_NAME, "audio").get_attribute("src").endswith(f"/api/captures/{name}/amp-1.wav")
+    assert item.find_element(By.CSS_SELECTOR, "a[download]").get_attribute("href").endswith(f"/api/captures/{name}.zip")
+    css(d, "#captures-box summary").click()
 
     # health: live numbers from the running pedal
     css(d, '#tabs [data-view="health"]').click()

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from firmware.core.config import recordings_directory
+from firmware.core.config import captures_directory, recordings_directory
 from firmware.core.errors import PedalDown
 from firmware.dsp import rig
 from firmware.ipc import commands, messages
@@ -38,7 +38,7 @@ from firmware.presets.store import presets_directory
 from firmware.web import connections, wording
 from firmware.web.auth import LoginLimiter, PasswordChecks, PasswordError, Sessions, check_password, write_password
 from firmware.web.files import FileError, ModelsFolder, UnpackBudget, clean_name, is_rig, kind_of, limit_of
-from firmware.web.recordings import RecordingsFolder
+from firmware.web.recordings import CapturesFolder, RecordingsFolder, ZipStream
 from firmware.web.health import Health
 from firmware.web.hotspot import HotspotRoutes
 from firmware.web.pedallink import ControlPool, Library, Recent
@@ -109,6 +109,7 @@ class WebApp:
         self.presets_listing = Recent(self._presets_now, max_age=1.0)
         self.health = Health()
         self.recordings = RecordingsFolder(recordings_directory(cfg))
+        self.captures = CapturesFolder(captures_directory(cfg))
 
     # --- plumbing -----------------------------------------------------------------------
     def app(self):
@@ -137,6 +138,10 @@ class WebApp:
         r.add_get("/api/recordings", self.recordings_list)
         r.add_get("/api/recordings/{name}/{file}", self.recording_file)
         r.add_post("/api/recordings/delete", self.recording_delete)
+        r.add_get("/api/captures", self.captures_list)
+        r.add_get("/api/captures/{name}.zip", self.capture_zip)
+        r.add_get("/api/captures/{name}/{file}", self.capture_file)
+        r.add_post("/api/captures/delete", self.capture_delete)
         HotspotRoutes(self.cfg, self._body).add_to(r)        # the pedal's own Wi-Fi (docs/hotspot.md)
         return app
 
@@ -386,6 +391,40 @@ class WebApp:
             now = {}
         self.recordings.delete(body.get("name"), now.get("name") if now.get("on") else None)
         log.info("deleted the recording %s", body.get("name"))
+        return web.json_response({"ok": True})
+
+    # --- captures of an amp (firmware.pedal.capturing, tubeless capture) ------------------
+    async def captures_list(self, request):
+        found, total = await asyncio.get_running_loop().run_in_executor(None, self.captures.list)
+        return web.json_response({"ok": True, "captures": found, "total": total})
+
+    async def capture_file(self, request):
+        """One file of a capture: the page's player streams a take from it (Range requests)."""
+        name, file = request.match_info["name"], request.match_info["file"]
+        return web.FileResponse(self.captures.file(name, file),
+                                headers={"Content-Disposition": f'inline; filename="{name}-{file}"'})
+
+    async def capture_zip(self, request):
+        """The whole folder as one zip, streamed as it is made: what `tubeless-train fit` takes."""
+        name = request.match_info["name"]
+        members = self.captures.members(name)
+        resp = web.StreamResponse(headers={"Content-Type": "application/zip",
+                                           "Content-Disposition": f'attachment; filename="{name}.zip"'})
+        await resp.prepare(request)
+        stream = ZipStream(members).start()
+        loop = asyncio.get_running_loop()
+        try:
+            while (chunk := await loop.run_in_executor(None, stream.next_chunk)) is not None:
+                await resp.write(chunk)
+        finally:
+            stream.cancel()
+        await resp.write_eof()
+        return resp
+
+    async def capture_delete(self, request):
+        body = await self._body(request)
+        self.captures.delete(body.get("name"))
+        log.info("deleted the capture %s", body.get("name"))
         return web.json_response({"ok": True})
 
     async def ir(self, request):

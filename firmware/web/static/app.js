@@ -511,6 +511,8 @@ function applyCapture(c) {
   $("#capture-continue").disabled = !c.prompt;
   $("#capture-abort").disabled = !c.on;
   $("#capture-again").hidden = !ended;
+  if (ended && applyCapture.lastPhase !== c.phase && $("#captures-box").open) loadCaptures().catch(() => {});
+  applyCapture.lastPhase = c.phase;
   if (c.peak_db !== undefined) {
     $("#capture-level").value = c.peak_db === null ? -60 : Math.max(-60, c.peak_db);   // the meter's floor
     $("#capture-levels").textContent = `input peak ${db(c.peak_db)}, RMS ${db(c.rms_db)}`;
@@ -563,6 +565,49 @@ async function loadRecordings() {
   const more = $("#recordings-more");
   more.hidden = r.total <= r.recordings.length;
   more.textContent = `${r.total - r.recordings.length} older ones are on the pedal (ssh or make fetch-captures)`;
+}
+
+// the captures: newest first, each take with its knobs and levels, a player, the folder as a zip
+async function loadCaptures() {
+  const r = await api("/api/captures");
+  const ul = $("#captures"); ul.textContent = "";
+  for (const cap of r.captures) {
+    const li = document.createElement("li"); li.className = "recording"; li.dataset.name = cap.name;
+    const title = document.createElement("b"); title.textContent = cap.name;
+    const info = document.createElement("small");
+    info.textContent = cap.error || [clock(cap.seconds || 0), cap.takes.length + (cap.takes.length === 1 ? " take" : " takes")]
+      .join(" · ");
+    li.append(title, info);
+    for (const t of cap.takes) {
+      const row = document.createElement("div"); row.className = "take";
+      const knobs = Object.entries(t.knobs || {}).map(([k, v]) => `${k} ${v}`).join(", ");
+      const what = document.createElement("small");
+      what.textContent = [t.file, knobs, `peak ${db(t.peak_dbfs)}, RMS ${db(t.rms_dbfs)}`].filter(Boolean).join(" · ");
+      const player = document.createElement("audio");
+      player.controls = true; player.preload = "none";
+      player.src = `/api/captures/${encodeURIComponent(cap.name)}/${encodeURIComponent(t.file)}`;
+      row.append(what, player); li.append(row);
+    }
+    const zip = document.createElement("a"); zip.className = "button"; zip.textContent = "zip";
+    zip.href = `/api/captures/${encodeURIComponent(cap.name)}.zip`; zip.download = `${cap.name}.zip`;
+    const del = document.createElement("button"); del.className = "delete"; del.textContent = "delete";
+    del.onclick = attempt(async () => {
+      if (!confirm("Delete the capture " + cap.name + "?")) return;
+      await api("/api/captures/delete", { name: cap.name });
+      loadCaptures();
+    });
+    li.append(zip, del);
+    if (cap.fit) { const fit = document.createElement("code"); fit.textContent = cap.fit; li.append(fit); }
+    ul.append(li);
+  }
+  if (!r.captures.length) {
+    const li = document.createElement("li"); li.className = "hint";
+    li.textContent = "no captures on the pedal yet";
+    ul.append(li);
+  }
+  const more = $("#captures-more");
+  more.hidden = r.total <= r.captures.length;
+  more.textContent = `${r.total - r.captures.length} older ones are on the pedal (ssh or make fetch-captures)`;
 }
 
 // the tuner: the note, its cents, a needle from -50 to +50 cents, and which way to turn
@@ -786,6 +831,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#capture-continue").onclick = attempt(() => captureAction({ action: "continue" }));
   $("#capture-abort").onclick = attempt(() => captureAction({ action: "abort" }));
   $("#capture-again").onclick = () => { applyCapture.mine = false; applyCapture({ phase: "idle" }); };
+  $("#captures-box").addEventListener("toggle", () => {
+    if ($("#captures-box").open) attempt(loadCaptures)();
+  });
   $("#tuner").onclick = attempt(async () => {
     const r = await api("/api/control", { cmd: "tuner" });
     applyStatus(r.status);
