@@ -270,13 +270,16 @@ def again_after_an_xrun(test, tries=3):
     """Run `test()` again when the machine dropped a period under it (the capture says so and
     refuses the take): what is tested is the capture given a stream that holds. A machine that
     breaks every try cannot test it: skipped, saying so (issue 25 tracks the loop's margin)."""
+    last = ""
     for attempt in range(tries):
         try:
             return test()
         except AssertionError as e:
             if XRUN not in str(e):
                 raise
-    pytest.skip(f"the stream dropped a period in each of {tries} captures on this machine: nothing to align")
+            last = str(e)[-300:]
+    pytest.skip(f"the stream dropped a period in each of {tries} captures on this machine: nothing to align "
+                f"(the last: {last})")
 
 
 def own_arrival(y, layout, rate, room=100):
