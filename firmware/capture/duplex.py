@@ -84,6 +84,10 @@ class DuplexTake:
         self._thread = threading.Thread(target=self._loop, name="tubeless-capture", daemon=True)
         self._thread.start()
 
+    def poll(self):
+        """Nothing to do from the main thread: the loop thread fills the recording itself
+        (EngineTake's poll does the copying)."""
+
     def stop(self):
         self._stop.set()
 

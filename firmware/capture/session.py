@@ -132,6 +132,9 @@ class DeviceStream:
                 yield take
             finally:
                 gc.enable()
+                if take.running:            # never close the device under the loop thread's read
+                    take.stop()
+                    take.join(5.0)
         finally:
             io.close()
 
@@ -297,7 +300,7 @@ class CaptureSession:
                     if self.footswitches.take_press():
                         raise Aborted("a stomp")
                     show(take)
-            except (KeyboardInterrupt, Aborted):
+            except BaseException:       # an abort, Ctrl-C, anything: the loop ends before its stream closes
                 take.stop()
                 take.join(5.0)
                 raise

@@ -557,14 +557,16 @@ async function loadRecordings() {
     li.append(del);
     ul.append(li);
   }
-  if (!r.recordings.length) {
-    const li = document.createElement("li"); li.className = "hint";
-    li.textContent = "no recordings yet: ● record (or footswitches 2 and 3 held, MIDI, ctl record)";
-    ul.append(li);
+  listEnd(ul, $("#recordings-more"), r.recordings.length, r.total,
+          "no recordings yet: ● record (or footswitches 2 and 3 held, MIDI, ctl record)");
+}
+// a list's end: what to do when it is empty, how many more the pedal keeps than it shows
+function listEnd(ul, more, shown, total, empty) {
+  if (!shown) {
+    const li = document.createElement("li"); li.className = "hint"; li.textContent = empty; ul.append(li);
   }
-  const more = $("#recordings-more");
-  more.hidden = r.total <= r.recordings.length;
-  more.textContent = `${r.total - r.recordings.length} older ones are on the pedal (ssh or make fetch-captures)`;
+  more.hidden = total <= shown;
+  more.textContent = `${total - shown} older ones are on the pedal (ssh or make fetch-captures)`;
 }
 
 // the captures: newest first, each take with its knobs and levels, a player, the folder as a zip
@@ -600,14 +602,7 @@ async function loadCaptures() {
     if (cap.fit) { const fit = document.createElement("code"); fit.textContent = cap.fit; li.append(fit); }
     ul.append(li);
   }
-  if (!r.captures.length) {
-    const li = document.createElement("li"); li.className = "hint";
-    li.textContent = "no captures on the pedal yet";
-    ul.append(li);
-  }
-  const more = $("#captures-more");
-  more.hidden = r.total <= r.captures.length;
-  more.textContent = `${r.total - r.captures.length} older ones are on the pedal (ssh or make fetch-captures)`;
+  listEnd(ul, $("#captures-more"), r.captures.length, r.total, "no captures on the pedal yet");
 }
 
 // the tuner: the note, its cents, a needle from -50 to +50 cents, and which way to turn
