@@ -263,9 +263,10 @@ class Engine:
                 x.fill(0.0)                     # overrun: one period of silence
                 n = P
                 waiting = buffer_frames
-            ch.process_block(n)
-            if c[sh.SEND_ON]:                   # a capture (firmware.capture.enginetake): its signal instead
-                send(out, out_r, n, ring_send, frames, c[sh.SEND_END])
+            if c[sh.SEND_ON]:                   # a capture (firmware.capture.enginetake): its signal instead,
+                send(out, out_r, n, ring_send, frames, c[sh.SEND_END])    # and nothing else to compute
+            else:
+                ch.process_block(n)
             # the raw input and the output (a capture's signal as sent), for the tuner, the
             # recorder and the capture on the control side
             ring_write(x, out, out_r, n, ring_in, ring_out, ring_out_r, frames, stereo)
