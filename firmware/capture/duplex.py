@@ -29,6 +29,7 @@ class DuplexTake:
         self.total = total
         self.frames = 0                  # written by the loop thread only
         self.broken_at = None            # frame of the first xrun
+        self.why = None                  # check_take's own words for an xrun (EngineTake says more)
         self.error = None
         self.rt_priority = rt_priority
         self._stop = threading.Event()

@@ -23,6 +23,8 @@ LEAD_S = 1.0                 # how far ahead of the audio the signal is written
 SETTLE_S = 0.2               # silence before the signal, as DuplexTake starts
 MARGIN = 8192                # ring frames the audio thread may be writing while this side copies
 FADE = 480                   # an abort fades the signal out over 10 ms at 48 kHz
+BEHIND = "the capture fell behind the audio (the pedal was too busy)"
+XRUN = f"{checks.DROPPED} (an xrun)"
 
 
 class EngineTake:
@@ -94,7 +96,7 @@ class EngineTake:
                 self._settled = int(c[sh.HEARTBEAT]) + 2      # the engine's counters after the last frame
         elif int(c[sh.HEARTBEAT]) >= self._settled:
             if self._xrun_count() != self._xruns:
-                return self._broken(f"{checks.DROPPED} (an xrun)")
+                return self._broken(XRUN)
             self._done = True
 
     def _copy(self):
@@ -104,12 +106,12 @@ class EngineTake:
         if end <= at:
             return
         if int(c[sh.INPUT_POS]) - at > sh.INPUT_RING - MARGIN:
-            return self._broken("the capture fell behind the audio (the pedal was too busy)")
+            return self._broken(BEHIND)
         idx = np.arange(at, end) & (sh.INPUT_RING - 1)
         got = self.shared.input[idx]
         sent = self.shared.output[idx]
         if int(c[sh.INPUT_POS]) - at > sh.INPUT_RING - MARGIN // 2:     # the ring moved past it meanwhile
-            return self._broken("the capture fell behind the audio (the pedal was too busy)")
+            return self._broken(BEHIND)
         meant = self.send[self.frames:self.frames + len(idx)]
         wrong = np.flatnonzero(sent != meant)
         if len(wrong):
@@ -117,7 +119,7 @@ class EngineTake:
             self.frames += int(wrong[0])
             return self._broken("the signal did not reach the output in time (the pedal was too busy)")
         if self._xrun_count() != self._xruns:
-            return self._broken(f"{checks.DROPPED} (an xrun)")
+            return self._broken(XRUN)
         self.recorded[self.frames:self.frames + len(idx)] = got
         self.frames += len(idx)
 

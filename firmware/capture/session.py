@@ -10,7 +10,6 @@ import logging
 import os
 import re
 import select
-import socket
 import sys
 import threading
 import time
@@ -369,12 +368,11 @@ class CaptureSession:
                     played = self._play(audio, f"take {i}", self._progress(i, len(o.takes)))
                     if played.broken_at is None or attempt == o.take_retries:
                         break
-                    self.console.say(f"take {i}/{len(o.takes)}: {_why(played).get('why', 'an xrun')}: "
-                                     "playing it again")
-                broke = (_why(played).get("why") or checks.DROPPED) if played.broken_at is not None else None
+                    self.console.say(f"take {i}/{len(o.takes)}: {played.why or 'an xrun'}: playing it again")
+                broke = (played.why or checks.DROPPED) if played.broken_at is not None else None
                 self.console.state(phase="checking", take_frames=int(played.frames), take_broken=broke)
                 result = checks.check_take(audio, played.recorded, layout, self.rate, self.max_latency,
-                                           played.broken_at, **_why(played))
+                                           played.broken_at, why=played.why)
                 name = "amp.wav" if len(o.takes) == 1 else f"amp-{i}.wav"
                 folder.write_wav(name, result.aligned, self.rate)
                 for w in result.warnings:
@@ -431,12 +429,6 @@ def _main_thread_priority(rt_priority):
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(max(1, rt_priority - 10)))
     except (OSError, AttributeError):
         pass
-
-
-def _why(take):
-    """check_take's `why` of a broken take, when its stream says (EngineTake does)."""
-    why = getattr(take, "why", None)
-    return {"why": why} if why else {}
 
 
 def _db(value):

@@ -166,8 +166,8 @@ class Engine:
         sh_ = self.shared
         dsp.ring_write_block(scratch.x, scratch.out, scratch.out_r, self.period, sh_.input, sh_.output, sh_.output_r,
                              0, self.chain.stereo)
-        # on a ring of its own: the shared one is the pedal's to write
-        dsp.send_block(scratch.out, scratch.out_r, self.period, np.zeros(sh.INPUT_RING, np.float32),
+        # on a small ring of its own (a power of two, as the shared one): that one is the pedal's to write
+        dsp.send_block(scratch.out, scratch.out_r, self.period, np.zeros(4 * self.period, np.float32),
                        sh_.counters[sh.FRAMES], sh_.counters[sh.SEND_END])
         if self.io is not None and hasattr(self.io, "warm_up"):
             self.io.warm_up()

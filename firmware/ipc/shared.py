@@ -6,14 +6,14 @@ counters and two rings of per-block timings. Nothing in it needs a lock: each fi
 writer, and an 8-byte aligned store is atomic on every CPU the pedal runs on.
 
 Writers: params/state before the audio starts and params afterwards (pedal); counters
-BLOCKS, FRAMES, INPUT_POS and the rings (audio thread: per block, its compute
-time and the frames the device had delivered beyond the block's period when it started; the
-raw guitar input and the pedal's output, for the tuner and the recorder: INPUT_POS counts the
-frames in them, stored after both); the `send` ring and counters SEND_ON, SEND_END (pedal: a
-capture's signal, played instead of the tone chain's output while SEND_ON is set, frame k of
-the audio clock at send[k % ring] for every k below SEND_END, silence beyond it); every other
-counter (the engine's command thread, a few hundred
-times a second).
+BLOCKS, FRAMES, INPUT_POS and the timing, input and output rings (audio thread: per block,
+its compute time and the frames the device had delivered beyond the block's period when it
+started; the raw guitar input and the pedal's output, for the tuner and the recorder:
+INPUT_POS counts the frames in them, stored after both); the `send` ring and counters
+SEND_ON, SEND_END (pedal: a capture's signal, played instead of the tone chain's output while
+SEND_ON is set, frame k of the audio clock at send[k % ring] for every k below SEND_END,
+silence beyond it); every other counter (the engine's command thread, a few hundred times a
+second).
 """
 import mmap
 import os

@@ -246,9 +246,9 @@ def capture(pedal, m, msg):
         if action == "start":
             web = pedal.cfg.get("web") or {}
             gain = web.get("input_gain_db", "")
-            seconds = {k: m[k] for k in ("val_seconds", "playing_seconds", "level_check") if k in m}
+            given = {k: m[k] for k in ("val_seconds", "playing_seconds", "level_check") if k in m}
             cap.start(m.get("takes", ()), m.get("dial_max", 10.0), hat_gain_db=None if gain == "" else gain,
-                      recording=pedal.recorder.recording(), **seconds)
+                      recording=pedal.recorder.recording(), **given)
             log.info("capture started")
         elif action == "continue":
             cap.proceed()

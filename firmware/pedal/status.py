@@ -30,8 +30,9 @@ class Status:
             "bypass": self.params.bypassed, "mute": self.params.muted, "tuner": self.tuning,
             "record": self.recorder.status(),
         }
-        if self.capture.active():
-            out["capture"] = self.capture.status()
+        capture = self.capture.status()
+        if capture["on"]:
+            out["capture"] = capture
         if brief:
             return out
         late = self.shared.late_stats(self.period / self.rate)
@@ -43,7 +44,7 @@ class Status:
             "switches": int(c[sh.SWITCHES]), "skipped": sorted(os.path.basename(p) for p in self.bad),
             "shared": self.shared.path, "time": time.time(), "rig": self.params.rig.values(),
             "stomp": self.stomp_info(), "stomp_faults": int(c[sh.STOMP_FAULTS]),
-            "capture": self.capture.status(),
+            "capture": capture,
         })
         if self.tuning:
             out["pitch"] = self.tuner.state()

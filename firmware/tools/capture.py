@@ -53,7 +53,7 @@ def run(args):
                                      level_check=not args.no_level_check, hat_gain_db=hat_gain,
                                      dial_max=args.dial_max)
     if pedal_answers(cfg["control"]["socket"]):
-        return through_the_pedal(cfg["control"]["socket"], args, hat_gain)
+        return through_the_pedal(cfg["control"]["socket"], args)
     stream = session.DeviceStream.of_config(cfg)
     footswitches = session.Footswitches.from_config(cfg)
     try:
@@ -83,7 +83,7 @@ def pedal_answers(path):
         return False                     # a stale socket file, or something that is not the pedal
 
 
-def through_the_pedal(path, args, hat_gain):
+def through_the_pedal(path, args):
     """The pedal runs the session; this shows its lines and progress, and answers its prompts
     with Enter (a stomp on the pedal answers them too). Ctrl-C aborts it."""
     from firmware.capture import session
@@ -94,6 +94,9 @@ def through_the_pedal(path, args, hat_gain):
     if args.out != "~/tubeless-captures":
         print("tubeless: the pedal is playing: it captures into its own captures folder ([capture] directory), "
               "not --out", file=sys.stderr)
+    if args.hat_gain is not None:
+        print("tubeless: the pedal is playing: capture.json records the HAT gain of its own config (the web "
+              "page's setting), not --hat-gain", file=sys.stderr)
     console = session.Console()
     with ControlConnection(path, 10.0) as conn:
         reply = conn.request(msg)

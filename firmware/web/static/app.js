@@ -535,13 +535,9 @@ async function loadRecordings() {
   const r = await api("/api/recordings");
   const ul = $("#recordings"); ul.textContent = "";
   for (const rec of r.recordings) {
-    const li = document.createElement("li"); li.className = "recording"; li.dataset.name = rec.name;
-    const title = document.createElement("b"); title.textContent = rec.name;
-    const info = document.createElement("small");
-    info.textContent = [clock(rec.seconds || 0), rec.model, rec.preset && "preset " + rec.preset,
-                        rec.stopped || (rec.finished === false && !(status.record || {}).on ? "unfinished" : "")]
-      .filter(Boolean).join(" · ");
-    li.append(title, info);
+    const li = folderItem(rec.name, [clock(rec.seconds || 0), rec.model, rec.preset && "preset " + rec.preset,
+                          rec.stopped || (rec.finished === false && !(status.record || {}).on ? "unfinished" : "")]
+      .filter(Boolean).join(" · "));
     for (const f of ["di.wav", "out.wav"]) {
       if (rec.files[f] == null) continue;
       const a = document.createElement("a"); a.className = "button"; a.textContent = f;
@@ -560,6 +556,14 @@ async function loadRecordings() {
   listEnd(ul, $("#recordings-more"), r.recordings.length, r.total,
           "no recordings yet: ● record (or footswitches 2 and 3 held, MIDI, ctl record)");
 }
+// one recording's or capture's item: its name, a line about it
+function folderItem(name, about) {
+  const li = document.createElement("li"); li.className = "recording"; li.dataset.name = name;
+  const title = document.createElement("b"); title.textContent = name;
+  const info = document.createElement("small"); info.textContent = about;
+  li.append(title, info);
+  return li;
+}
 // a list's end: what to do when it is empty, how many more the pedal keeps than it shows
 function listEnd(ul, more, shown, total, empty) {
   if (!shown) {
@@ -574,12 +578,9 @@ async function loadCaptures() {
   const r = await api("/api/captures");
   const ul = $("#captures"); ul.textContent = "";
   for (const cap of r.captures) {
-    const li = document.createElement("li"); li.className = "recording"; li.dataset.name = cap.name;
-    const title = document.createElement("b"); title.textContent = cap.name;
-    const info = document.createElement("small");
-    info.textContent = cap.error || [clock(cap.seconds || 0), cap.takes.length + (cap.takes.length === 1 ? " take" : " takes")]
-      .join(" · ");
-    li.append(title, info);
+    const li = folderItem(cap.name, cap.error || [clock(cap.seconds || 0),
+                                                  cap.takes.length + (cap.takes.length === 1 ? " take" : " takes")]
+      .join(" · "));
     for (const t of cap.takes) {
       const row = document.createElement("div"); row.className = "take";
       const knobs = Object.entries(t.knobs || {}).map(([k, v]) => `${k} ${v}`).join(", ");
