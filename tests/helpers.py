@@ -90,12 +90,21 @@ def allocations(run):
     return kept, peak - base, current - base
 
 
-def steady_allocations(run):
-    """allocations(run) once everything a first traced run keeps for good has been kept: the
-    first traced run of a process holds a few hundred bytes more (666 and 1008 seen, then 153
-    after 10, 1000 or 20000 blocks alike), so a per-block leak shows only in the second."""
-    allocations(run)
-    return allocations(run)
+def block_allocations(step, blocks=2000):
+    """What `step(i)` (one block) allocates, run `blocks` times: (NumPy bytes kept, peak bytes
+    above the start, bytes held by the long run beyond a run a tenth as long). The last is what
+    grows with the block count: whatever a run holds for good (a bound entry's cache, the
+    interpreter's free lists: 150 to 600 bytes seen, varying by machine) is in both and cancels,
+    while a single object kept per block would show as tens of kilobytes."""
+    def run(n):
+        def go():
+            for i in range(n):
+                step(i)
+        return go
+    allocations(run(blocks // 10))              # the first traced run keeps its own
+    _, _, held_short = allocations(run(blocks // 10))
+    grown, peak, held = allocations(run(blocks))
+    return grown, peak, held - held_short
 
 
 # --- other formats' model files ----------------------------------------------------------------

@@ -250,6 +250,12 @@ def playing_pedal(small_pedal, tmp_path):
     engine.start()
     loop = threading.Thread(target=pedal.control_loop, daemon=True)
     loop.start()
+    # the audio runs once its warm-up is done (seconds on a loaded machine); a capture asked
+    # before that is refused, rightly, with "the audio is not running"
+    deadline = time.monotonic() + 60
+    while not engine.shared.counters[sh.RUNNING] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert engine.shared.counters[sh.RUNNING], f"the audio did not start: {engine.audio_error!r}"
     yield pedal, engine, amp, captures
     pedal.stop()
     loop.join(5)
@@ -312,7 +318,8 @@ def test_knob_takes_through_the_playing_pedal_find_the_amp_to_the_sample(playing
 def test_an_abort_from_the_page_or_a_stomp_keeps_nothing(playing_pedal):
     pedal, engine, amp, captures = playing_pedal
     cap = pedal.capture
-    assert ask(pedal, action="start", **SHORT)["ok"]
+    reply = ask(pedal, action="start", **SHORT)
+    assert reply["ok"], reply
     wait_phase(pedal, ("capturing",))
     assert ask(pedal, action="abort")["ok"]
     st = wait_phase(pedal, ("aborted",))
