@@ -57,6 +57,19 @@ PHASES = {
 }
 
 
+def host_steal_ms():
+    """CPU time the host took from this (virtual) machine since boot, all CPUs, in ms: the
+    "steal" of /proc/stat. A KVM guest's audio thread cannot run while its vCPU is stolen, so
+    a phase's xruns beside its steal say whether the host, not the pedal, held it up. 0
+    where the kernel does not count it (bare metal, a Pi)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8]) * 1000.0 / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def bare_loop(device, seconds, period=64, periods=2, priority=70):
     """Phase 0: what the machine and the device do by themselves. A minimal pyalsaaudio
     read/write loop at the audio thread's priority, the same lateness and xrun counting;
@@ -288,6 +301,7 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
         rows = []
         if 0 in phases:
             log(f"phase 0: {seconds:.0f} s ...")
+            steal0 = host_steal_ms()
             out = subprocess.run([sys.executable, "-c", "import sys; from firmware.tools.rtbench import bare_loop; "
                                   f"bare_loop('tubeless_bench', {seconds}, {period}, {periods})"],
                                  env=env, capture_output=True, text=True, timeout=seconds + 60)
@@ -300,7 +314,8 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
             rows.append({"phase": 0, "what": PHASES[0], "xruns": r["xruns"],
                          "late_p999": float(np.percentile(late, 99.9) / period), "late_max": float(late.max() / period),
                          "cpu_p99": float(np.percentile(cpu, 99) / P), "cpu_max": float(cpu.max() / P),
-                         "switches": 0, "copied": 0, "blocks": len(late), "lost": 0, "realtime": True, "models": 0})
+                         "switches": 0, "copied": 0, "blocks": len(late), "lost": 0, "realtime": True, "models": 0,
+                         "steal_ms": host_steal_ms() - steal0})
         pedal_log = open(f"{work}/pedal.log", "wb")
         pedal = subprocess.Popen([sys.executable, "-m", "firmware", "run", "--config", f"{work}/pedal.toml"],
                                  env=env, stdout=pedal_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -338,6 +353,7 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
                 _pin(hogs[0].pid, {0})
             before = request(sock, {"cmd": "status"})["status"]
             col = Collector(shared).start()
+            steal0 = host_steal_ms()
             copied = 0
             t0 = time.monotonic()
             next_at, copy_at = t0, t0
@@ -410,6 +426,7 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
                         from firmware.tools.capturebench import summary
                         log(f"phase 12: {summary(hook_state)}")
             cpu, late = col.stop()
+            steal = host_steal_ms() - steal0
             after = request(sock, {"cmd": "status"})["status"]
             for h in hogs:
                 h.kill()
@@ -433,6 +450,7 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
                 "switch_ms": float(np.median(switch_wait) * 1e3) if switch_wait else None,
                 "switch_max_ms": float(np.max(switch_wait) * 1e3) if switch_wait else None,
                 "library_ms": float(np.median(library_wait) * 1e3) if library_wait else None,
+                "steal_ms": steal,
             })
             time.sleep(1.0)
         return rows, note
@@ -458,20 +476,23 @@ def format_rows(rows, note, period=64):
     us = period / 48000 * 1e6
     lines = [f"Real time on a JACK dummy device: period {period} ({us:.0f} us), 2 periods; {note}",
              "",
-             "| phase | what | xruns | late p99.9 | late max | CPU p99 | CPU max | switches | next -> playing | files in | file -> playable |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| phase | what | xruns | host steal | late p99.9 | late max | CPU p99 | CPU max | switches "
+             "| next -> playing | files in | file -> playable |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         secs = r["blocks"] * period / 48000
         what = r["what"] + (f" ({r['midi'] / secs:.0f} mapped a second)" if r.get("midi") and secs else "")
         if r.get("rig_changes") and secs:
             what += f" ({r['rig_changes'] / secs:.0f} changes a second, {r['rig_refused']} refused)"
-        lines.append(f"| {r['phase']} | {what} | {r['xruns']} | {100 * r['late_p999']:.1f}% | "
+        lines.append(f"| {r['phase']} | {what} | {r['xruns']} | {r.get('steal_ms', 0.0):.0f} ms | "
+                     f"{100 * r['late_p999']:.1f}% | "
                      f"{100 * r['late_max']:.1f}% ({r['late_max'] * us:.0f} us) | {100 * r['cpu_p99']:.1f}% | "
                      f"{100 * r['cpu_max']:.1f}% | {r['switches']} | {_ms(r.get('switch_ms'))} | {r['copied']} | "
                      f"{_ms(r.get('library_ms'))} |")
     rt = all(r["realtime"] for r in rows)
     lines.append("")
-    lines.append(f"(lateness and CPU as a share of one period; medians of the waits; audio thread "
+    lines.append(f"(lateness and CPU as a share of one period; medians of the waits; host steal: the CPU time "
+                 f"the host took from this virtual machine during the phase, both CPUs; audio thread "
                  f"{'SCHED_FIFO' if rt else 'NOT real-time'};"
                  f" {sum(r['blocks'] for r in rows)} blocks measured, {sum(r['lost'] for r in rows)} missed)")
     return "\n".join(lines)
