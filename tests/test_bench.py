@@ -22,3 +22,39 @@ def test_bench_has_a_row_per_width_of_a_slimmable_wavenet(capsys):
     assert [r["model"] for r in rows] == [f"WaveNet standard slimmable, width {i} ({c} ch)"
                                           for i, c in enumerate(("4/2", "8/4", "12/6", "16/8"))]
     assert all(r["rtf"] > 0 for r in rows)
+
+
+def test_realtime_collector_times_each_xrun_and_the_table_shows_steal():
+    """`bench --realtime`'s collector reads the engine's shared block: the seconds into the
+    phase at which its xrun counters moved (one entry per xrun), each block's CPU time."""
+    import time
+
+    from firmware.ipc import shared as sh
+    from firmware.tools.rtbench import Collector, format_rows, host_steal_ms
+
+    block = sh.SharedBlock()
+    col = Collector(block)
+    c = block.counters
+
+    def played(n, cpu_ns):
+        for _ in range(n):
+            block.cpu_ns[int(c[sh.BLOCKS]) & (sh.RING - 1)] = cpu_ns
+            c[sh.BLOCKS] += 1
+
+    played(10, 1000)
+    col.poll()
+    assert col.xrun_at == []
+    time.sleep(0.2)
+    c[sh.UNDERRUNS] += 2
+    c[sh.OVERRUNS] += 1
+    played(5, 2000)
+    col.poll()
+    col.poll()                                # no move since: nothing added
+    assert len(col.xrun_at) == 3 and len(set(col.xrun_at)) == 1 and 0.15 <= col.xrun_at[0] <= 5.0
+    cpu, _ = col.stop()
+    assert cpu.tolist() == [1000] * 10 + [2000] * 5
+    assert host_steal_ms() >= 0.0
+    row = {"phase": 1, "what": "playing", "xruns": 3, "steal_ms": 12.4, "late_p999": 0.0, "late_max": 0.5,
+           "cpu_p99": 0.2, "cpu_max": 0.3, "switches": 0, "copied": 0, "blocks": 15, "lost": 0, "realtime": True}
+    line = [x for x in format_rows([row], "test").splitlines() if x.startswith("| 1 ")][0]
+    assert "| 3 | 12 ms |" in line

@@ -233,15 +233,26 @@ class Collector:
         self.last = int(shared.counters[sh.BLOCKS])
         self.cpu, self.late = [], []
         self.lost = 0
+        self.t0 = time.monotonic()
+        self.xruns = self._xruns()
+        self.xrun_at = []           # seconds into the phase at which the xrun counters moved (to 0.1 s)
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
+    def _xruns(self):
+        c = self.shared.counters
+        return int(c[self.sh.OVERRUNS]) + int(c[self.sh.UNDERRUNS])
+
     def _run(self):
-        while not self._stop.wait(0.25):
+        while not self._stop.wait(0.1):
             self.poll()
 
     def poll(self):
         sh = self.sh
+        xruns = self._xruns()
+        if xruns > self.xruns:
+            self.xrun_at += [round(time.monotonic() - self.t0, 1)] * (xruns - self.xruns)
+        self.xruns = xruns
         now = int(self.shared.counters[sh.BLOCKS])
         n = now - self.last
         if n <= 0:
@@ -260,10 +271,14 @@ class Collector:
 
     def stop(self):
         self._stop.set()
-        self.thread.join()
+        if self.thread.is_alive():
+            self.thread.join()
         self.poll()
-        cat = (lambda a: np.concatenate(a) if a else np.zeros(0, np.int64))
-        return cat(self.cpu), cat(self.late)
+        return _joined(self.cpu), _joined(self.late)
+
+
+def _joined(parts):
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
 def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=2, log=print, extra_phase=None):
@@ -450,8 +465,10 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
                 "switch_ms": float(np.median(switch_wait) * 1e3) if switch_wait else None,
                 "switch_max_ms": float(np.max(switch_wait) * 1e3) if switch_wait else None,
                 "library_ms": float(np.median(library_wait) * 1e3) if library_wait else None,
-                "steal_ms": steal,
+                "steal_ms": steal, "xrun_at": col.xrun_at,
             })
+            if col.xrun_at:
+                log(f"phase {rows[-1]['phase']}: xruns at {', '.join(f'{t:.1f}' for t in col.xrun_at)} s")
             time.sleep(1.0)
         return rows, note
     finally:
