@@ -427,7 +427,7 @@ def test_a_recurrent_model_of_an_inverting_amp_starts_the_right_way_up():
     assert trainer.polarity([upright]) == 1.0 and trainer.polarity([inverted]) == -1.0
     results = {}
     for name, c in (("upright", upright), ("inverted", inverted)):
-        t = trainer.Trainer([c], trainer.TrainOptions(arch="lstm-4", seed=3, **TINY), progress=False)
+        t = trainer.Trainer([c], trainer.TrainOptions(arch="lstm-4", seed=3, skip=True, **TINY), progress=False)
         results[name] = t.run()
         assert t.module.output_gain == t.polarity
     assert results["inverted"].validation_esr < 1.0
@@ -448,3 +448,22 @@ def test_recurrent_updates_per_batch_make_one_step_a_batch(circuit):
     assert np.isfinite(result.validation_esr)
     with pytest.raises(trainer.TrainingError, match="--updates"):
         trainer.TrainOptions(updates="sometimes").check()
+
+
+def test_recurrent_models_have_no_skip_unless_asked_and_a_resume_says_which(tmp_path, circuit, capsys):
+    # Without the skip an LSTM left the ESR-1 plateau a model started as a copy of its input
+    # sat on (docs/training-results.md): it is the default; --skip keeps GuitarML's shape.
+    plain = trainer.Trainer([circuit], trainer.TrainOptions(arch="lstm-4", **TINY), progress=False)
+    assert plain.module.skip is False and plain.polarity == 1.0
+    path = str(tmp_path / "skip.ckpt")
+    skipped = trainer.Trainer([circuit], trainer.TrainOptions(arch="lstm-4", skip=True, **{**TINY, "epochs": 1}),
+                              checkpoint_path=path, progress=False)
+    assert skipped.module.skip is True
+    skipped.run()
+    with pytest.raises(trainer.TrainingError, match="with the skip: resume with --skip"):
+        plain.resume(path)
+    di = str(tmp_path / "di.wav")
+    sf.write(di, np.zeros(SR, np.float32), SR)
+    assert cli.main(["fit", di, di, "-o", str(tmp_path / "m.npz"), "--arch", "lstm-4", "--skip",
+                     "--nam", str(tmp_path / "m.nam")]) == 2
+    assert "NAM's LSTM has no skip" in capsys.readouterr().err

@@ -120,11 +120,13 @@ def cmd_fit(args, log=print):
                            lr=args.lr, lr_decay=args.lr_decay, weight_decay=args.weight_decay,
                            pre_emphasis=args.pre_emphasis, stft_weight=args.stft_weight,
                            stft_pre_emphasis=args.stft_pre_emphasis, loss_energy=args.loss_energy, seed=args.seed,
-                           device=device, skip=not args.nam)
+                           device=device, skip=False if args.nam else args.skip)
     options.check()                                # bad options fail before any audio is read
     model_spec(args.arch)
     if args.nam and not (args.arch in ("a2", "standard", "lite", "feather", "nano") or args.arch.startswith("lstm-")):
         raise UsageError(f"--nam: NAM plays WaveNets and LSTMs, not {args.arch}")
+    if args.nam and args.skip:
+        raise UsageError("--nam --skip: NAM's LSTM has no skip; leave --skip out")
     if args.light and args.arch != "a2":
         raise UsageError("--light: only --arch a2 has a lighter width")
     for option, path in (("-o", args.model), ("--nam", args.nam), ("--plot", args.plot), ("--light", args.light)):
@@ -279,6 +281,9 @@ def build_parser():
     fit.add_argument("--tbptt", type=int, help=f"recurrent: samples per truncated-backprop update: 512 {per_family}")
     fit.add_argument("--updates", choices=("chunk", "batch"), help="recurrent: one optimiser update per "
                      "--tbptt chunk (default) or per batch of segments, the gradient still truncated every --tbptt (NAM's)")
+    fit.add_argument("--skip", action=argparse.BooleanOptionalAction,
+                     help="recurrent: add the input to the output (GuitarML's LSTMs have it; NAM's and the default do "
+                          "not; --nam needs none)")
     fit.add_argument("--warmup", type=int, help=f"recurrent: burn-in samples before the loss counts: 4096 {per_family}")
     fit.add_argument("--pre-emphasis", type=float, help="squared error of pre-emphasised signals, e.g. 0.85")
     fit.add_argument("--stft-weight", type=float,

@@ -104,7 +104,7 @@ def _slimmable(module, sample_rate, metadata):
 def _lstm(module):
     if module.num_knobs or module.skip or module.input_gain != 1.0 or module.output_gain != 1.0:
         raise NamExportError("a .nam LSTM has one input and no skip or gains: train it with --nam "
-                             "from the start (the trainer then leaves the skip out), without knobs")
+                             "from the start, without --skip and without knobs")
     hidden, weights = module.hidden_size, []
     for layer in range(module.num_layers):
         w_ih = getattr(module.rnn, f"weight_ih_l{layer}")

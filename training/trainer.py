@@ -97,10 +97,13 @@ FAMILY_DEFAULTS = {
     "wavenet": dict(batch_size=16, segment=8192, lr=0.004, lr_decay=0.993, weight_decay=0.0, stft_weight=2e-4,
                     stft_pre_emphasis=0.85, stft_level_db=None),
     # Recurrent models: burn-in, short truncated-backprop chunks (one update each), short
-    # sequences, lr 0.003 (0.01 collapsed on one seed of three captures; docs/training-
-    # results.md) and a strong pre-emphasised MR-STFT term.
+    # sequences, lr 0.003 (0.01 collapsed on one seed of three captures), a strong
+    # pre-emphasised MR-STFT term, and no skip (the output is the head's alone, as NAM's
+    # and AIDA-X's LSTMs: a model that starts as a copy of its input sat on a plateau near
+    # an ESR of 1 for epochs; docs/training-results.md).
     "recurrent": dict(batch_size=16, segment=8192, tbptt=512, warmup=4096, lr=0.003, lr_decay=0.995,
-                      weight_decay=0.0, stft_weight=2e-3, stft_pre_emphasis=0.85, stft_level_db=None),
+                      weight_decay=0.0, stft_weight=2e-3, stft_pre_emphasis=0.85, stft_level_db=None,
+                      skip=False),
 }
 
 
@@ -126,7 +129,7 @@ class TrainOptions:
     loss_energy: str = "dataset"    # divide by the training set's energy, or "batch": each batch's
     seed: int = 0
     device: str = "cpu"
-    skip: bool = True               # recurrent: add the input to the output (NAM's LSTM has none)
+    skip: bool = None               # recurrent: add the input to the output (NAM's LSTM has none)
     knob_names: list = field(default_factory=list)
 
     def check(self):
@@ -282,7 +285,8 @@ class Trainer:
             raise TrainingError("every capture must set the same knobs")
         self.num_knobs = num_knobs.pop()
         options.check()
-        architecture, config = model_spec(options.arch, self.num_knobs, options.skip)
+        skip = FAMILY_DEFAULTS["recurrent"]["skip"] if options.skip is None else options.skip
+        architecture, config = model_spec(options.arch, self.num_knobs, skip)
         self.recurrent = architecture in ("LSTM", "GRU")
         if self.recurrent and config.get("skip"):
             # The skip adds the input to the output: a model starts as a copy of its input. An amp
@@ -548,6 +552,10 @@ class Trainer:
             raise TrainingError(f"{path}: cannot read checkpoint: {first}") from None
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
             raise TrainingError(f"{path}: not a tubeless training checkpoint")
+        theirs = state.get("config") if isinstance(state.get("config"), dict) else {}
+        if self.recurrent and theirs.get("skip", False) != self.module.config.get("skip", False):
+            raise TrainingError(f"{path}: checkpoint is of a model {'with' if theirs.get('skip') else 'without'} "
+                                f"the skip: resume with {'--skip' if theirs.get('skip') else '--no-skip'}")
         if state["architecture"] != self.module.architecture or state["config"] != self.module.config:
             raise TrainingError(f"{path}: checkpoint is a {state['architecture']} of another configuration "
                                 f"than --arch {self.options.arch}")
