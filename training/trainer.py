@@ -99,8 +99,7 @@ FAMILY_DEFAULTS = {
     # Recurrent models: burn-in, short truncated-backprop chunks (one update each), short
     # sequences, lr 0.003 (0.01 collapsed on one seed of three captures), a strong
     # pre-emphasised MR-STFT term, and no skip (the output is the head's alone, as NAM's
-    # and AIDA-X's LSTMs: a model that starts as a copy of its input sat on a plateau near
-    # an ESR of 1 for epochs; docs/training-results.md).
+    # and AIDA-X's LSTMs: lower and steadier ESRs on three captures, docs/training-results.md).
     "recurrent": dict(batch_size=16, segment=8192, tbptt=512, warmup=4096, lr=0.003, lr_decay=0.995,
                       weight_decay=0.0, stft_weight=2e-3, stft_pre_emphasis=0.85, stft_level_db=None,
                       skip=False),
