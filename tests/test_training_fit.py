@@ -451,8 +451,8 @@ def test_recurrent_updates_per_batch_make_one_step_a_batch(circuit):
 
 
 def test_recurrent_models_have_no_skip_unless_asked_and_a_resume_says_which(tmp_path, circuit, capsys):
-    # Without the skip an LSTM left the ESR-1 plateau a model started as a copy of its input
-    # sat on (docs/training-results.md): it is the default; --skip keeps GuitarML's shape.
+    # Without the skip LSTMs reached lower and steadier ESRs on three captures
+    # (docs/training-results.md): it is the default; --skip keeps GuitarML's shape.
     plain = trainer.Trainer([circuit], trainer.TrainOptions(arch="lstm-4", **TINY), progress=False)
     assert plain.module.skip is False and plain.polarity == 1.0
     path = str(tmp_path / "skip.ckpt")

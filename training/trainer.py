@@ -128,7 +128,7 @@ class TrainOptions:
     loss_energy: str = "dataset"    # divide by the training set's energy, or "batch": each batch's
     seed: int = 0
     device: str = "cpu"
-    skip: bool = None               # recurrent: add the input to the output (NAM's LSTM has none)
+    skip: bool = None               # recurrent: add the input to the output (default: no, as NAM's LSTM)
     knob_names: list = field(default_factory=list)
 
     def check(self):
