@@ -159,3 +159,39 @@ def test_a_huge_layout_sidecar_is_refused_unread(tmp_path):
     (tmp_path / "di.json").write_bytes(b" " * (capture_signal.MAX_SIDECAR_BYTES + 1))
     with pytest.raises(LayoutError, match="not a layout sidecar"):
         capture_signal.read_layout(wav)
+
+
+class _DeadDevice:
+    """A duplex device whose read never returns (a HAT gone mid-take)."""
+    period, channels, input_channel, in_width, in_bits, out_width, out_bits = 64, 2, 0, 4, 32, 4, 32
+
+    def __init__(self):
+        self.closed = False
+        self.reading = threading.Event()
+
+    def prime(self):
+        pass
+
+    def read(self, into):
+        self.reading.set()
+        threading.Event().wait()            # forever
+
+    def write(self, data, n):
+        return True
+
+    def close(self):
+        self.closed = True
+
+
+def test_ctrl_c_ends_a_take_whose_device_stopped_answering():
+    # Closing the device under a read that never returns would hang Ctrl-C with it: the take
+    # ends after its join's timeout and leaves such a device to the process's exit.
+    device = _DeadDevice()
+    stream = session.DeviceStream(lambda: device)
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        with stream.take(np.zeros(640, np.float32), 64) as take:
+            take.start()
+            assert device.reading.wait(5)
+            raise KeyboardInterrupt
+    assert time.monotonic() - started < 10 and take.running and not device.closed

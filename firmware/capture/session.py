@@ -122,6 +122,7 @@ class DeviceStream:
     @contextlib.contextmanager
     def take(self, send, tail):
         io = self.open_io()
+        take = None
         try:
             take = DuplexTake(io, send, tail, self.rt_priority)
             gc.collect()
@@ -131,11 +132,15 @@ class DeviceStream:
                 yield take
             finally:
                 gc.enable()
-                if take.running:            # never close the device under the loop thread's read
+                if take.running:
                     take.stop()
                     take.join(5.0)
         finally:
-            io.close()
+            # Never close the device under the loop thread's read: a read that never returns
+            # (a device gone) would take the close, and Ctrl-C, down with it. Such a device
+            # is left to the process's exit (the loop thread is a daemon).
+            if take is None or not take.running:
+                io.close()
 
 
 class EngineStream:
