@@ -498,6 +498,9 @@ def test_a_return_that_is_not_an_amp_is_refused_before_the_capture(rig, mode, ga
     assert not out.exists() or list(out.iterdir()) == []
 
 
+@pytest.mark.xfail(reason="issue 25, open: in the whole suite on this VM (2026-12-03, two clean-clone runs of two) the "
+                   "capture did not exit within 30 s of Ctrl-C; alone it passes (three of three); cause not found yet",
+                   strict=False)
 def test_ctrl_c_mid_capture_leaves_no_folder(rig):
     import signal as signals
     env, amp, cfg, out = rig
