@@ -43,9 +43,9 @@ class TrainingError(ValueError):
     """Options that cannot train (unknown architecture, knobs on a WaveNet, bad checkpoint)."""
 
 
-def model_spec(arch, num_knobs=0, skip=True):
+def model_spec(arch, num_knobs=0, skip=None):
     """(architecture, config) for a preset name, 'lstm-N', 'gru-N' ('lstm-NxL' for L layers), or
-    a JSON file holding {"architecture", "config"}."""
+    a JSON file holding {"architecture", "config"}. skip None: the recurrent family's default."""
     if arch == "a2":
         if num_knobs:
             raise TrainingError("conditioned models (knob captures) need a recurrent model: use "
@@ -66,7 +66,8 @@ def model_spec(arch, num_knobs=0, skip=True):
         if not (1 <= hidden <= 256 and 1 <= layers <= 4):
             raise TrainingError(f"--arch {arch!r}: hidden size 1..256 and 1..4 layers")
         return kind.upper(), {"input_size": 1 + num_knobs, "hidden_size": hidden, "num_layers": layers,
-                              "skip": skip, "initial_state": True}
+                              "skip": FAMILY_DEFAULTS["recurrent"]["skip"] if skip is None else skip,
+                              "initial_state": True}
     if arch.endswith(".json") and os.path.exists(arch):
         try:
             with open(arch) as f:
@@ -284,8 +285,7 @@ class Trainer:
             raise TrainingError("every capture must set the same knobs")
         self.num_knobs = num_knobs.pop()
         options.check()
-        skip = FAMILY_DEFAULTS["recurrent"]["skip"] if options.skip is None else options.skip
-        architecture, config = model_spec(options.arch, self.num_knobs, skip)
+        architecture, config = model_spec(options.arch, self.num_knobs, options.skip)
         self.recurrent = architecture in ("LSTM", "GRU")
         if self.recurrent and config.get("skip"):
             # The skip adds the input to the output: a model starts as a copy of its input. An amp
@@ -552,9 +552,10 @@ class Trainer:
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
             raise TrainingError(f"{path}: not a tubeless training checkpoint")
         theirs = state.get("config") if isinstance(state.get("config"), dict) else {}
-        if self.recurrent and theirs.get("skip", False) != self.module.config.get("skip", False):
-            raise TrainingError(f"{path}: checkpoint is of a model {'with' if theirs.get('skip') else 'without'} "
-                                f"the skip: resume with {'--skip' if theirs.get('skip') else '--no-skip'}")
+        skipped = bool(theirs.get("skip"))
+        if self.recurrent and skipped != bool(self.module.config.get("skip")):
+            raise TrainingError(f"{path}: checkpoint is of a model {'with' if skipped else 'without'} the skip: "
+                                f"resume with {'--skip' if skipped else '--no-skip'}")
         if state["architecture"] != self.module.architecture or state["config"] != self.module.config:
             raise TrainingError(f"{path}: checkpoint is a {state['architecture']} of another configuration "
                                 f"than --arch {self.options.arch}")
