@@ -508,7 +508,8 @@ def test_ctrl_c_mid_capture_leaves_no_folder(rig):
 
     def interrupted():
         proc = subprocess.Popen([sys.executable, "-m", "firmware", "capture", "--config", str(cfg), "--out",
-                                 str(out), *SHORT, "--no-wait"], env=env, cwd=ROOT, text=True,
+                                 str(out), *SHORT, "--no-wait"], env={**env, "PYTHONFAULTHANDLER": "1"},
+                                cwd=ROOT, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             wait_for(proc, "capturing", [])
@@ -517,8 +518,15 @@ def test_ctrl_c_mid_capture_leaves_no_folder(rig):
                 raise AssertionError(proc.stderr.read())
             assert list(out.iterdir())                  # the partial folder exists meanwhile ...
             proc.send_signal(signals.SIGINT)
-            assert proc.wait(30) == 130
-            err = proc.stderr.read()
+            try:
+                # Both pipes read while waiting: a child blocked on a full pipe (its progress, the
+                # JACK plugin's messages) cannot exit, and would look like a hang of its own.
+                _, err = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signals.SIGABRT)       # PYTHONFAULTHANDLER: every thread's stack to stderr
+                _, err = proc.communicate(timeout=30)
+                raise AssertionError(f"no exit within 30 s of Ctrl-C; its threads:\n{err[-6000:]}") from None
+            assert proc.returncode == 130, err
             assert "capture aborted (Ctrl-C): nothing was written" in err, err
             assert list(out.iterdir()) == []            # ... and is gone
         finally:

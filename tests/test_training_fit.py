@@ -467,3 +467,20 @@ def test_recurrent_models_have_no_skip_unless_asked_and_a_resume_says_which(tmp_
     assert cli.main(["fit", di, di, "-o", str(tmp_path / "m.npz"), "--arch", "lstm-4", "--skip",
                      "--nam", str(tmp_path / "m.nam")]) == 2
     assert "NAM's LSTM has no skip" in capsys.readouterr().err
+
+
+def test_lr_end_decays_over_the_run_step_by_step(circuit):
+    """--lr-end: the lr falls exponentially from lr to lr * lr_end over the run (here its
+    epochs), each step at its own point; lr_decay's per-epoch steps no longer apply."""
+    seen = []
+    t = trainer.Trainer([circuit], trainer.TrainOptions(arch="lstm-4", lr=0.01, lr_end=0.1, lr_decay=0.5,
+                                                        **{**TINY, "epochs": 3}), progress=False)
+    set_lr = t._set_lr
+    t._set_lr = lambda: (set_lr(), seen.append(t.optimizer.param_groups[0]["lr"]))
+    t.run()
+    total = 3 * t._steps_per_epoch()
+    assert len(seen) == total and seen[0] == pytest.approx(0.01 * 0.1 ** (1 / total))
+    assert seen[-1] == pytest.approx(0.001)
+    assert all(a > b for a, b in zip(seen, seen[1:]))                   # no per-epoch jumps, no plateaus
+    with pytest.raises(trainer.TrainingError, match="--lr-end"):
+        trainer.TrainOptions(lr_end=0).check()

@@ -117,7 +117,7 @@ def cmd_fit(args, log=print):
     options = TrainOptions(arch=args.arch, minutes=args.minutes, epochs=args.epochs, patience=args.patience,
                            batch_size=args.batch_size, segment=args.segment, tbptt=args.tbptt, warmup=args.warmup,
                            updates=args.updates,
-                           lr=args.lr, lr_decay=args.lr_decay, weight_decay=args.weight_decay,
+                           lr=args.lr, lr_decay=args.lr_decay, lr_end=args.lr_end, weight_decay=args.weight_decay,
                            pre_emphasis=args.pre_emphasis, stft_weight=args.stft_weight,
                            stft_pre_emphasis=args.stft_pre_emphasis, loss_energy=args.loss_energy, seed=args.seed,
                            device=device, skip=False if args.nam else args.skip)
@@ -275,6 +275,8 @@ def build_parser():
     per_family = "(default: the model family's, see docs/training-results.md)"
     fit.add_argument("--lr", type=float, help=f"Adam learning rate: a2/WaveNet 0.004, recurrent 0.003 {per_family}")
     fit.add_argument("--lr-decay", type=float, help=f"learning-rate factor per epoch {per_family}")
+    fit.add_argument("--lr-end", type=float, help="the learning rate at the end of the run as a fraction of --lr, "
+                     "reached step by step over the --minutes budget (or the epochs); replaces --lr-decay")
     fit.add_argument("--weight-decay", type=float, help=f"Adam weight decay: a2 3.17e-7 {per_family}")
     fit.add_argument("--batch-size", type=int, help=f"segments per batch: 16 {per_family}")
     fit.add_argument("--segment", type=int, help=f"samples per training segment: 8192 {per_family}")

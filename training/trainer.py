@@ -120,7 +120,9 @@ class TrainOptions:
     updates: str = None             # recurrent: "batch" (one update per batch of segments) or "chunk" (one per tbptt)
     warmup: int = None              # recurrent: state burn-in samples, no gradient
     lr: float = None                # Adam learning rate
-    lr_decay: float = None          # ExponentialLR gamma, per epoch
+    lr_decay: float = None          # ExponentialLR gamma, per epoch (when lr_end is not set)
+    lr_end: float = None            # the lr at the end of the run, as a fraction of lr: decayed exponentially
+                                    # over the time budget (or the epochs), step by step; replaces lr_decay
     weight_decay: float = None      # Adam's L2 weight decay
     pre_emphasis: float = None      # squared error of pre-emphasised signals (e.g. 0.85)
     stft_weight: float = None       # MR-STFT weight, on the squared error's scale (as NAM's)
@@ -155,6 +157,8 @@ class TrainOptions:
             raise TrainingError(f"--updates {self.updates!r}: batch or chunk")
         if self.lr_decay is not None and not 0 < self.lr_decay <= 1:
             raise TrainingError(f"--lr-decay {self.lr_decay!r}: a factor per epoch in (0, 1]")
+        if self.lr_end is not None and not (isinstance(self.lr_end, (int, float)) and 0 < self.lr_end <= 1):
+            raise TrainingError(f"--lr-end {self.lr_end!r}: the final lr as a fraction of --lr, in (0, 1]")
         for name in ("pre_emphasis", "stft_pre_emphasis"):
             value = getattr(self, name)
             if value is not None and not 0 <= value < 1:
@@ -312,7 +316,9 @@ class Trainer:
             self._level_head_scale(captures)
         self.optimizer = torch.optim.Adam(self.module.parameters(), lr=self.options.lr,
                                           weight_decay=self.options.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, self.options.lr_decay)
+        # With lr_end the lr follows the run's progress (_set_lr), not the epoch count.
+        gamma = 1.0 if self.options.lr_end else self.options.lr_decay
+        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma)
         if self.options.loss_energy not in ("dataset", "batch"):
             raise TrainingError(f"loss_energy must be dataset or batch, not {self.options.loss_energy!r}")
         energy = None
@@ -408,6 +414,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss = compute_loss()
         loss.backward()
+        self._set_lr()
         self.optimizer.step()
         self.steps += 1
         self._bar_steps += 1
@@ -416,6 +423,20 @@ class Trainer:
             self._running_loss = value if self._running_loss is None else 0.95 * self._running_loss + 0.05 * value
         self._last_step_seconds = time.monotonic() - began
         self._show()
+
+    def _set_lr(self):
+        """lr_end: lr * lr_end ** progress, progress 0..1 through the time budget (a run
+        of N minutes decays over its own N minutes, wherever it is) or else the epochs."""
+        o = self.options
+        if not o.lr_end:
+            return
+        if self._budget is not None:
+            progress = self._now() / self._budget
+        else:
+            progress = (self._bar_steps + 1) / max(1, o.epochs * self._steps_per_epoch_cached)
+        lr = o.lr * o.lr_end ** min(1.0, max(0.0, progress))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
 
     # --- the run ------------------------------------------------------------------------
     def _steps_per_epoch(self):
@@ -483,7 +504,7 @@ class Trainer:
         self._start = time.monotonic() - self.elapsed
         self._validation_seconds, self._last_step_seconds = 0.0, 0.0
         self._running_loss = None
-        steps_per_epoch = self._steps_per_epoch()
+        steps_per_epoch = self._steps_per_epoch_cached = self._steps_per_epoch()
         self._bar_steps = self.epoch * steps_per_epoch
         if self._budget is not None:
             total, initial, unit = round(self._budget), min(round(self.elapsed), round(self._budget)), "s"
