@@ -1,6 +1,7 @@
 """`tubeless bench --json`: a row per model and block asked for, and per width of a
 slimmable WaveNet."""
 import json
+import time
 
 from firmware.tools.cli import main
 
@@ -22,6 +23,28 @@ def test_bench_has_a_row_per_width_of_a_slimmable_wavenet(capsys):
     assert [r["model"] for r in rows] == [f"WaveNet standard slimmable, width {i} ({c} ch)"
                                           for i, c in enumerate(("4/2", "8/4", "12/6", "16/8"))]
     assert all(r["rtf"] > 0 for r in rows)
+
+
+def test_steal_watch_tells_xruns_beside_the_hosts_steal_from_the_rest():
+    """An xrun right after the host took a tick is "beside steal"; one in a quiet stretch is
+    not; the share of the phase's windows with steal is reported beside the count."""
+    from firmware.tools.rtbench import StealWatch
+
+    watch = StealWatch(read=lambda: 0.0)
+    steal = 0.0
+    for i in range(100):                       # 5 s sampled every 50 ms; a 10 ms tick at 2.0 s
+        t = 100.0 + 0.05 * i
+        if i == 40:
+            steal += 10.0
+        watch.samples.append((t, steal))
+    assert watch.stolen(101.9, 102.1) == 10.0 and watch.stolen(103.0, 103.5) == 0.0
+    hit, share = watch.beside([102.1, 103.6, 104.0])
+    assert hit == 1
+    assert 0.0 < share <= 0.1                  # one or two windows of twenty
+    assert watch.beside([]) == (0, share)
+    live = StealWatch(every_s=0.01).start()
+    time.sleep(0.05)
+    assert len(live.stop().samples) >= 3
 
 
 def test_realtime_collector_times_each_xrun_and_the_table_shows_steal():

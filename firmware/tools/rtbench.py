@@ -12,6 +12,7 @@ whole periods: 0 means every block started before the next period arrived.
 Needs jackd and ALSA's jack plugin (apt-get install jackd2 libasound2-plugins). Models:
 ../shared/corpus (real NAM, GuitarML, AIDA-X files) when present, else generated ones.
 """
+import bisect
 import json
 import os
 import shutil
@@ -70,6 +71,64 @@ def host_steal_ms():
         return 0.0
 
 
+class StealWatch:
+    """The host's steal, sampled every 50 ms through a phase, to say of each xrun whether the
+    host had taken CPU time just before it. Steal comes in clock ticks (10 ms), so a window
+    "with steal" is one in which the host took at least one tick from the machine. The share
+    of the phase's windows with steal is reported beside it: an xrun count "beside steal"
+    means something only where that share is small."""
+
+    WINDOW_S = 0.25          # an xrun is timed to 0.1 s; the buffer it ran out of is 2.7 ms
+    THRESHOLD_MS = 10.0
+
+    def __init__(self, read=None, every_s=0.05):
+        self.read = read or host_steal_ms
+        self.every_s = every_s
+        self.samples = []                        # (time.monotonic(), cumulative steal ms)
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while True:
+            self.sample()
+            if self._stop.wait(self.every_s):
+                break
+
+    def sample(self, now=None):
+        self.samples.append((time.monotonic() if now is None else now, self.read()))
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        if self.thread.is_alive():
+            self.thread.join()
+        self.sample()
+        return self
+
+    def stolen(self, t0, t1):
+        """Steal (ms) between the samples around t0 and t1."""
+        times = [t for t, _ in self.samples]
+        if not times:
+            return 0.0
+        i = max(0, bisect.bisect_right(times, t0) - 1)
+        j = min(len(times) - 1, bisect.bisect_left(times, t1))
+        return self.samples[j][1] - self.samples[i][1]
+
+    def beside(self, xrun_times):
+        """(xruns with steal in the WINDOW_S before them, share of the phase's windows with steal)."""
+        w, k = self.WINDOW_S, self.THRESHOLD_MS
+        hit = sum(1 for t in xrun_times if self.stolen(t - w, t) >= k)
+        if len(self.samples) < 2:
+            return hit, 0.0
+        start, end = self.samples[0][0], self.samples[-1][0]
+        edges = np.arange(start, end - w / 2, w)
+        windows = [self.stolen(a, a + w) >= k for a in edges]
+        return hit, (sum(windows) / len(windows) if windows else 0.0)
+
+
 def bare_loop(device, seconds, period=64, periods=2, priority=70):
     """Phase 0: what the machine and the device do by themselves. A minimal pyalsaaudio
     read/write loop at the audio thread's priority, the same lateness and xrun counting;
@@ -86,7 +145,7 @@ def bare_loop(device, seconds, period=64, periods=2, priority=70):
     silence = bytes(period * 2 * 4)
     for _ in range(periods):
         play.write(silence)
-    xruns, late, cpu = 0, [], []
+    xruns, late, cpu, xrun_times = 0, [], [], []
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         n, data = cap.read()
@@ -94,14 +153,16 @@ def bare_loop(device, seconds, period=64, periods=2, priority=70):
         waiting = cap.avail()
         if n <= 0:
             xruns += 1
+            xrun_times.append(time.monotonic())
             data, waiting = silence, period * periods
         late.append(max(0, waiting))
         cpu.append(time.perf_counter_ns() - t0)
         if play.write(data) < 0:
             xruns += 1
+            xrun_times.append(time.monotonic())
             for _ in range(periods):
                 play.write(silence)
-    print(json.dumps({"xruns": xruns, "late": late, "cpu": cpu}))
+    print(json.dumps({"xruns": xruns, "late": late, "cpu": cpu, "xrun_times": xrun_times}))
 
 
 def jack_available():
@@ -236,6 +297,7 @@ class Collector:
         self.t0 = time.monotonic()
         self.xruns = self._xruns()
         self.xrun_at = []           # seconds into the phase at which the xrun counters moved (to 0.1 s)
+        self.xrun_times = []        # the same, as time.monotonic()
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -251,7 +313,9 @@ class Collector:
         sh = self.sh
         xruns = self._xruns()
         if xruns > self.xruns:
-            self.xrun_at += [round(time.monotonic() - self.t0, 1)] * (xruns - self.xruns)
+            now = time.monotonic()
+            self.xrun_at += [round(now - self.t0, 1)] * (xruns - self.xruns)
+            self.xrun_times += [now] * (xruns - self.xruns)
         self.xruns = xruns
         now = int(self.shared.counters[sh.BLOCKS])
         n = now - self.last
@@ -317,6 +381,7 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
         if 0 in phases:
             log(f"phase 0: {seconds:.0f} s ...")
             steal0 = host_steal_ms()
+            watch = StealWatch().start()
             out = subprocess.run([sys.executable, "-c", "import sys; from firmware.tools.rtbench import bare_loop; "
                                   f"bare_loop('tubeless_bench', {seconds}, {period}, {periods})"],
                                  env=env, capture_output=True, text=True, timeout=seconds + 60)
@@ -324,13 +389,14 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
                 r = json.loads(out.stdout.strip().splitlines()[-1])
             except (ValueError, IndexError):
                 raise BenchError(f"the bare loop failed: {out.stderr.strip()[-300:]}") from None
+            stolen, share = watch.stop().beside(r.get("xrun_times", []))
             late, cpu = np.array(r["late"], np.float64), np.array(r["cpu"], np.float64)
             P = period / 48000 * 1e9
             rows.append({"phase": 0, "what": PHASES[0], "xruns": r["xruns"],
                          "late_p999": float(np.percentile(late, 99.9) / period), "late_max": float(late.max() / period),
                          "cpu_p99": float(np.percentile(cpu, 99) / P), "cpu_max": float(cpu.max() / P),
                          "switches": 0, "copied": 0, "blocks": len(late), "lost": 0, "realtime": True, "models": 0,
-                         "steal_ms": host_steal_ms() - steal0})
+                         "steal_ms": host_steal_ms() - steal0, "xruns_beside_steal": stolen, "steal_share": share})
         pedal_log = open(f"{work}/pedal.log", "wb")
         pedal = subprocess.Popen([sys.executable, "-m", "firmware", "run", "--config", f"{work}/pedal.toml"],
                                  env=env, stdout=pedal_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -369,6 +435,7 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
             before = request(sock, {"cmd": "status"})["status"]
             col = Collector(shared).start()
             steal0 = host_steal_ms()
+            watch = StealWatch().start()
             copied = 0
             t0 = time.monotonic()
             next_at, copy_at = t0, t0
@@ -442,6 +509,7 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
                         log(f"phase 12: {summary(hook_state)}")
             cpu, late = col.stop()
             steal = host_steal_ms() - steal0
+            stolen, share = watch.stop().beside(col.xrun_times)
             after = request(sock, {"cmd": "status"})["status"]
             for h in hogs:
                 h.kill()
@@ -465,7 +533,7 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
                 "switch_ms": float(np.median(switch_wait) * 1e3) if switch_wait else None,
                 "switch_max_ms": float(np.max(switch_wait) * 1e3) if switch_wait else None,
                 "library_ms": float(np.median(library_wait) * 1e3) if library_wait else None,
-                "steal_ms": steal, "xrun_at": col.xrun_at,
+                "steal_ms": steal, "xrun_at": col.xrun_at, "xruns_beside_steal": stolen, "steal_share": share,
             })
             if col.xrun_at:
                 log(f"phase {rows[-1]['phase']}: xruns at {', '.join(f'{t:.1f}' for t in col.xrun_at)} s")
@@ -493,15 +561,17 @@ def format_rows(rows, note, period=64):
     us = period / 48000 * 1e6
     lines = [f"Real time on a JACK dummy device: period {period} ({us:.0f} us), 2 periods; {note}",
              "",
-             "| phase | what | xruns | host steal | late p99.9 | late max | CPU p99 | CPU max | switches "
-             "| next -> playing | files in | file -> playable |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| phase | what | xruns | host steal | xruns beside steal | late p99.9 | late max | CPU p99 | CPU max "
+             "| switches | next -> playing | files in | file -> playable |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         secs = r["blocks"] * period / 48000
         what = r["what"] + (f" ({r['midi'] / secs:.0f} mapped a second)" if r.get("midi") and secs else "")
         if r.get("rig_changes") and secs:
             what += f" ({r['rig_changes'] / secs:.0f} changes a second, {r['rig_refused']} refused)"
-        lines.append(f"| {r['phase']} | {what} | {r['xruns']} | {r.get('steal_ms', 0.0):.0f} ms | "
+        beside = (f"{r['xruns_beside_steal']} of {r['xruns']} ({100 * r.get('steal_share', 0.0):.0f} % of the time)"
+                  if "xruns_beside_steal" in r else "")
+        lines.append(f"| {r['phase']} | {what} | {r['xruns']} | {r.get('steal_ms', 0.0):.0f} ms | {beside} | "
                      f"{100 * r['late_p999']:.1f}% | "
                      f"{100 * r['late_max']:.1f}% ({r['late_max'] * us:.0f} us) | {100 * r['cpu_p99']:.1f}% | "
                      f"{100 * r['cpu_max']:.1f}% | {r['switches']} | {_ms(r.get('switch_ms'))} | {r['copied']} | "
@@ -509,7 +579,9 @@ def format_rows(rows, note, period=64):
     rt = all(r["realtime"] for r in rows)
     lines.append("")
     lines.append(f"(lateness and CPU as a share of one period; medians of the waits; host steal: the CPU time "
-                 f"the host took from this virtual machine during the phase, both CPUs; audio thread "
+                 f"the host took from this virtual machine during the phase, both CPUs; xruns beside steal: those with "
+                 f"at least a 10 ms tick of it in the {StealWatch.WINDOW_S:g} s before them, and the share of the "
+                 f"phase's {StealWatch.WINDOW_S:g} s windows that had such steal; audio thread "
                  f"{'SCHED_FIFO' if rt else 'NOT real-time'};"
                  f" {sum(r['blocks'] for r in rows)} blocks measured, {sum(r['lost'] for r in rows)} missed)")
     return "\n".join(lines)
