@@ -71,7 +71,35 @@ def host_steal_ms():
         return 0.0
 
 
-class StealWatch:
+class _Poller:
+    """A daemon thread that calls poll() at start(), every `every_s` seconds, and at stop()."""
+
+    def __init__(self, every_s):
+        self.every_s = every_s
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.wait(self.every_s):
+            self.poll()
+
+    def poll(self):
+        raise NotImplementedError
+
+    def start(self):
+        self.poll()
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        if self.thread.is_alive():
+            self.thread.join()
+        self.poll()
+        return self
+
+
+class StealWatch(_Poller):
     """The host's steal, sampled every 50 ms through a phase, to say of each xrun whether the
     host had taken CPU time just before it. Steal comes in clock ticks (10 ms), so a window
     "with steal" is one in which the host took at least one tick from the machine. The share
@@ -82,31 +110,12 @@ class StealWatch:
     THRESHOLD_MS = 10.0
 
     def __init__(self, read=None, every_s=0.05):
+        super().__init__(every_s)
         self.read = read or host_steal_ms
-        self.every_s = every_s
         self.samples = []                        # (time.monotonic(), cumulative steal ms)
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self):
-        while True:
-            self.sample()
-            if self._stop.wait(self.every_s):
-                break
-
-    def sample(self, now=None):
-        self.samples.append((time.monotonic() if now is None else now, self.read()))
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self._stop.set()
-        if self.thread.is_alive():
-            self.thread.join()
-        self.sample()
-        return self
+    def poll(self):
+        self.samples.append((time.monotonic(), self.read()))
 
     def stolen(self, t0, t1):
         """Steal (ms) between the samples around t0 and t1."""
@@ -284,10 +293,11 @@ def _pin(root, cpus):
             pass
 
 
-class Collector:
+class Collector(_Poller):
     """Reads every block's compute time and lateness from the engine's shared block."""
 
     def __init__(self, shared):
+        super().__init__(0.1)
         self.shared = shared
         from firmware.ipc import shared as sh
         self.sh = sh
@@ -298,16 +308,10 @@ class Collector:
         self.xruns = self._xruns()
         self.xrun_at = []           # seconds into the phase at which the xrun counters moved (to 0.1 s)
         self.xrun_times = []        # the same, as time.monotonic()
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _xruns(self):
         c = self.shared.counters
         return int(c[self.sh.OVERRUNS]) + int(c[self.sh.UNDERRUNS])
-
-    def _run(self):
-        while not self._stop.wait(0.1):
-            self.poll()
 
     def poll(self):
         sh = self.sh
@@ -329,15 +333,9 @@ class Collector:
         self.late.append(self.shared.late_frames[idx].copy())
         self.last = now
 
-    def start(self):
-        self.thread.start()
-        return self
-
     def stop(self):
-        self._stop.set()
-        if self.thread.is_alive():
-            self.thread.join()
-        self.poll()
+        """(each block's CPU time, each block's lateness) since the start."""
+        super().stop()
         return _joined(self.cpu), _joined(self.late)
 
 
