@@ -81,3 +81,21 @@ def test_realtime_collector_times_each_xrun_and_the_table_shows_steal():
            "cpu_p99": 0.2, "cpu_max": 0.3, "switches": 0, "copied": 0, "blocks": 15, "lost": 0, "realtime": True}
     line = [x for x in format_rows([row], "test").splitlines() if x.startswith("| 1 ")][0]
     assert "| 3 | 12 ms |" in line
+
+
+def test_a_pass_shorter_than_the_cpu_clocks_step_is_repeated_until_it_moves(monkeypatch):
+    """A clip shorter than the CPU clock's step read 0 s and divided by it; now the pass is
+    repeated until the clock moves, and a clock that never moves is a one-line error."""
+    import pytest
+
+    from firmware.core.errors import UserError
+    from firmware.tools import bench
+
+    readings = iter([10.0, 10.0, 10.0, 10.003])       # the start, then after each pass
+    monkeypatch.setattr(bench.time, "process_time", lambda: next(readings))
+    calls = []
+    assert bench.cpu_seconds_per_pass(lambda: calls.append(1)) == pytest.approx(0.001)
+    assert len(calls) == 3
+    monkeypatch.setattr(bench.time, "process_time", lambda: 5.0)
+    with pytest.raises(UserError, match="did not move"):
+        bench.cpu_seconds_per_pass(lambda: None)

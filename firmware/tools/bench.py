@@ -42,15 +42,30 @@ SAMPLE_RATE = 48000
 SLIMMABLE_ALLOWED = ([4, 8, 12, 16], [2, 4, 6, 8])  # per layer array of the standard preset
 
 
+MAX_PASSES = 1000
+
+
+def cpu_seconds_per_pass(run_once):
+    """The process's CPU time of one call of run_once(). A short clip can take less than the
+    CPU clock's step (seen: 0 s for 1.4 ms of work in one test process): the call is then
+    repeated until the clock moves, and the time divided by the passes."""
+    t0 = time.process_time()
+    for passes in range(1, MAX_PASSES + 1):
+        run_once()
+        spent = time.process_time() - t0
+        if spent > 0:
+            return spent / passes
+    raise UserError(f"this process's CPU clock did not move in {MAX_PASSES} passes: give more --seconds")
+
+
 def numba_rtf(model, x, block, repeats):
     y = np.empty_like(x)
-    times = []
-    for _ in range(repeats):
+
+    def run_once():
         model.reset()
-        t0 = time.process_time()
         for s in range(0, len(x) - block + 1, block):
             model.process(x[s:s + block], y[s:s + block], block)
-        times.append(time.process_time() - t0)
+    times = [cpu_seconds_per_pass(run_once) for _ in range(repeats)]
     return (len(x) // block * block) / SAMPLE_RATE / statistics.median(times)
 
 
@@ -75,10 +90,7 @@ def torch_rtf(module, x, repeats):
     times = []
     with torch.no_grad():
         module(xt[:, :8192])
-        for _ in range(repeats):
-            t0 = time.process_time()
-            module(xt)
-            times.append(time.process_time() - t0)
+        times = [cpu_seconds_per_pass(lambda: module(xt)) for _ in range(repeats)]
     return len(x) / SAMPLE_RATE / statistics.median(times)
 
 
