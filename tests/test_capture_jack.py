@@ -499,9 +499,6 @@ def test_a_return_that_is_not_an_amp_is_refused_before_the_capture(rig, mode, ga
     assert not out.exists() or list(out.iterdir()) == []
 
 
-@pytest.mark.xfail(reason="issue 25, open: in the whole suite on this VM (2026-12-03, two clean-clone runs of two) the "
-                   "capture did not exit within 30 s of Ctrl-C; alone it passes (three of three); cause not found yet",
-                   strict=False)
 def test_ctrl_c_mid_capture_leaves_no_folder(rig):
     import signal as signals
     env, amp, cfg, out = rig
@@ -509,8 +506,11 @@ def test_ctrl_c_mid_capture_leaves_no_folder(rig):
     def interrupted():
         proc = subprocess.Popen([sys.executable, "-m", "firmware", "capture", "--config", str(cfg), "--out",
                                  str(out), *SHORT, "--no-wait"], env={**env, "PYTHONFAULTHANDLER": "1"},
-                                cwd=ROOT, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                # Ctrl-C as a terminal delivers it: a suite started in the background
+                                # (`make test &`) passes SIGINT down ignored, and Python then keeps
+                                # ignoring it: the capture never saw the signal (the "hang" of issue 25).
+                                preexec_fn=lambda: signals.signal(signals.SIGINT, signals.SIG_DFL))
         try:
             wait_for(proc, "capturing", [])
             time.sleep(3.0)
