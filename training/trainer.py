@@ -435,7 +435,7 @@ class Trainer:
         if self._budget is not None:
             progress = self._now() / self._budget
         else:
-            progress = (self._bar_steps + 1) / max(1, o.epochs * self._steps_per_epoch_cached)
+            progress = (self._bar_steps + 1) / max(1, self._run_steps)
         lr = o.lr * o.lr_end ** min(1.0, max(0.0, progress))
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -506,12 +506,13 @@ class Trainer:
         self._start = time.monotonic() - self.elapsed
         self._validation_seconds, self._last_step_seconds = 0.0, 0.0
         self._running_loss = None
-        steps_per_epoch = self._steps_per_epoch_cached = self._steps_per_epoch()
+        steps_per_epoch = self._steps_per_epoch()
+        self._run_steps = o.epochs * steps_per_epoch
         self._bar_steps = self.epoch * steps_per_epoch
         if self._budget is not None:
             total, initial, unit = round(self._budget), min(round(self.elapsed), round(self._budget)), "s"
         else:
-            total, initial, unit = o.epochs * steps_per_epoch, min(self._bar_steps, o.epochs * steps_per_epoch), "step"
+            total, initial, unit = self._run_steps, min(self._bar_steps, self._run_steps), "step"
         self._bar = tqdm(total=total, initial=initial, unit=unit, disable=not self.progress, dynamic_ncols=True,
                          bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt}" + unit.replace("step", "") +
                                     " [{elapsed}<{remaining}]{postfix}")

@@ -87,7 +87,6 @@ def torch_rtf(module, x, repeats):
     import torch
     torch.set_num_threads(1)
     xt = torch.from_numpy(x)[None]
-    times = []
     with torch.no_grad():
         module(xt[:, :8192])
         times = [cpu_seconds_per_pass(lambda: module(xt)) for _ in range(repeats)]

@@ -117,6 +117,10 @@ class StealWatch(_Poller):
     def poll(self):
         self.samples.append((time.monotonic(), self.read()))
 
+    def total_ms(self):
+        """Steal over the whole watch, first sample to last."""
+        return self.samples[-1][1] - self.samples[0][1] if self.samples else 0.0
+
     def stolen(self, t0, t1):
         """Steal (ms) between the samples around t0 and t1."""
         times = [t for t, _ in self.samples]
@@ -378,7 +382,6 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
         rows = []
         if 0 in phases:
             log(f"phase 0: {seconds:.0f} s ...")
-            steal0 = host_steal_ms()
             watch = StealWatch().start()
             out = subprocess.run([sys.executable, "-c", "import sys; from firmware.tools.rtbench import bare_loop; "
                                   f"bare_loop('tubeless_bench', {seconds}, {period}, {periods})"],
@@ -388,13 +391,14 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
             except (ValueError, IndexError):
                 raise BenchError(f"the bare loop failed: {out.stderr.strip()[-300:]}") from None
             stolen, share = watch.stop().beside(r.get("xrun_times", []))
+            steal = watch.total_ms()
             late, cpu = np.array(r["late"], np.float64), np.array(r["cpu"], np.float64)
             P = period / 48000 * 1e9
             rows.append({"phase": 0, "what": PHASES[0], "xruns": r["xruns"],
                          "late_p999": float(np.percentile(late, 99.9) / period), "late_max": float(late.max() / period),
                          "cpu_p99": float(np.percentile(cpu, 99) / P), "cpu_max": float(cpu.max() / P),
                          "switches": 0, "copied": 0, "blocks": len(late), "lost": 0, "realtime": True, "models": 0,
-                         "steal_ms": host_steal_ms() - steal0, "xruns_beside_steal": stolen, "steal_share": share})
+                         "steal_ms": steal, "xruns_beside_steal": stolen, "steal_share": share})
         pedal_log = open(f"{work}/pedal.log", "wb")
         pedal = subprocess.Popen([sys.executable, "-m", "firmware", "run", "--config", f"{work}/pedal.toml"],
                                  env=env, stdout=pedal_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -432,7 +436,6 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
                 _pin(hogs[0].pid, {0})
             before = request(sock, {"cmd": "status"})["status"]
             col = Collector(shared).start()
-            steal0 = host_steal_ms()
             watch = StealWatch().start()
             copied = 0
             t0 = time.monotonic()
@@ -506,8 +509,8 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
                         from firmware.tools.capturebench import summary
                         log(f"phase 12: {summary(hook_state)}")
             cpu, late = col.stop()
-            steal = host_steal_ms() - steal0
             stolen, share = watch.stop().beside(col.xrun_times)
+            steal = watch.total_ms()
             after = request(sock, {"cmd": "status"})["status"]
             for h in hogs:
                 h.kill()
