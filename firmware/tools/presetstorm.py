@@ -61,7 +61,8 @@ def preset_phase(what, state):
         with open(os.path.join(presets_dir, f".{p.name}.tmp"), "w", encoding="utf-8") as f:
             f.write(p.dumps())
         os.replace(os.path.join(presets_dir, f".{p.name}.tmp"), os.path.join(presets_dir, p.name + fmt.EXTENSION))
-    st = {"stop": threading.Event(), "sent": 0, "errors": 0, "waits": [], "presets_dir": presets_dir}
+    st = {"stop": threading.Event(), "sent": 0, "errors": 0, "waits": [], "presets_dir": presets_dir,
+          "acted_at": []}       # time.monotonic() of each stomp, beside the bench's slow blocks
     amp_of = {p.name: p.amp for p in presets}
 
     def run():
@@ -78,6 +79,7 @@ def preset_phase(what, state):
                     break
                 time.sleep(max(0.0, t0 + at - time.monotonic()))
                 sent = time.monotonic()
+                st["acted_at"].append(sent)
                 reply = ask({"cmd": "preset", "name": name})
                 st["sent"] += 1
                 if not reply.get("ok"):

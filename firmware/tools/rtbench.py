@@ -299,6 +299,7 @@ def _pin(root, cpus):
 
 class Collector(_Poller):
     """Reads every block's compute time and lateness from the engine's shared block."""
+    SLOW_PERIODS = 2.0
 
     def __init__(self, shared):
         super().__init__(0.1)
@@ -312,6 +313,9 @@ class Collector(_Poller):
         self.xruns = self._xruns()
         self.xrun_at = []           # seconds into the phase at which the xrun counters moved (to 0.1 s)
         self.xrun_times = []        # the same, as time.monotonic()
+        c = shared.counters
+        self.block_s = int(c[sh.PERIOD]) / max(1, int(c[sh.RATE]))
+        self.slow = []              # (time.monotonic(), ms) of blocks that computed for over SLOW_PERIODS periods
 
     def _xruns(self):
         c = self.shared.counters
@@ -333,7 +337,12 @@ class Collector(_Poller):
             self.lost += n - sh.RING
             n = sh.RING
         idx = np.arange(now - n, now) & (sh.RING - 1)
-        self.cpu.append(self.shared.cpu_ns[idx].copy())
+        cpu = self.shared.cpu_ns[idx].copy()
+        self.cpu.append(cpu)
+        t = time.monotonic()
+        for j in np.flatnonzero(cpu > self.SLOW_PERIODS * self.block_s * 1e9) if self.block_s else ():
+            # when it ran, from its place in the ring: the newest block ran about now
+            self.slow.append((t - (n - 1 - j) * self.block_s, float(cpu[j]) / 1e6))
         self.late.append(self.shared.late_frames[idx].copy())
         self.last = now
 
@@ -459,6 +468,7 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
                 from firmware.tools.capturebench import capture_phase
                 hook = partial(capture_phase, seconds=seconds)
             rig_changes = rig_refused = 0
+            hook_state = None
             if hook is not None:
                 hook_state = hook("start", work)
             # what a phase costs the player: how long from `next` until the new model plays,
@@ -538,6 +548,9 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
             })
             if col.xrun_at:
                 log(f"phase {rows[-1]['phase']}: xruns at {', '.join(f'{t:.1f}' for t in col.xrun_at)} s")
+            if col.slow:
+                acts = hook_state.get("acted_at", []) if isinstance(hook_state, dict) else []
+                log(f"phase {rows[-1]['phase']}: {slow_blocks_text(col.slow, col.t0, acts, Collector.SLOW_PERIODS)}")
             time.sleep(1.0)
         return rows, note
     finally:
@@ -552,6 +565,18 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
                 except subprocess.TimeoutExpired:
                     p.kill()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def slow_blocks_text(slow, t0, acted_at=(), periods=2.0, most=8):
+    """'blocks over 2 periods: 3.1 s 7.1 ms (12 ms after an action), ...': the slowest
+    `most`, each with the time since the phase's last action (a stomp, a request) before it."""
+    acts = sorted(acted_at)
+    parts = []
+    for t, ms in sorted(slow, key=lambda s: -s[1])[:most]:
+        before = [a for a in acts if a <= t]
+        since = f" ({(t - before[-1]) * 1e3:.0f} ms after an action)" if before else ""
+        parts.append(f"{t - t0:.1f} s {ms:.1f} ms{since}")
+    return f"{len(slow)} blocks over {periods:g} periods, the slowest at " + ", ".join(parts)
 
 
 def _ms(v):
