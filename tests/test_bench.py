@@ -90,26 +90,28 @@ def test_realtime_collector_names_the_slow_blocks_and_the_action_before_each():
     import time
 
     from firmware.ipc import shared as sh
-    from firmware.tools.rtbench import Collector, slow_blocks_text
+    from firmware.tools.rtbench import Collector, outliers_text
 
     block = sh.SharedBlock()
     c = block.counters
     c[sh.PERIOD], c[sh.RATE] = 64, 48000            # 1.33 ms a period: over 2.67 ms is slow
     col = Collector(block)
-    for ns in [1_000_000] * 50 + [7_100_000] + [1_000_000] * 24 + [2_500_000, 3_000_000]:
+    for i, ns in enumerate([1_000_000] * 50 + [7_100_000] + [1_000_000] * 24 + [2_500_000, 3_000_000]):
         block.cpu_ns[int(c[sh.BLOCKS]) & (sh.RING - 1)] = ns
+        block.late_frames[int(c[sh.BLOCKS]) & (sh.RING - 1)] = 128 if i == 51 else 64   # 2 periods: late
         c[sh.BLOCKS] += 1
     stomp = time.monotonic() - 0.05
     col.poll()
     col.stop()
     assert [round(ms, 1) for _, ms in col.slow] == [7.1, 3.0]
+    assert [round(ms, 2) for _, ms in col.late_starts] == [2.67]
     # the 7.1 ms block ran 26 blocks (35 ms) before the newest: about 15 ms after the stomp
     assert abs(col.slow[0][0] - (time.monotonic() - 26 * 64 / 48000)) < 0.05
-    text = slow_blocks_text(col.slow, col.t0, [stomp - 1.0, stomp])
-    assert text.startswith("2 blocks over 2 periods, the slowest at ") and "7.1 ms (" in text
+    text = outliers_text(col.slow, col.t0, [stomp - 1.0, stomp])
+    assert text.startswith("2 blocks computed for over 2 periods, the worst at ") and ": 7.1 ms (" in text
     since = int(text.split("7.1 ms (")[1].split(" ms after")[0])
     assert 5 <= since <= 40
-    assert "after an action" not in slow_blocks_text(col.slow, col.t0, [])
+    assert "after an action" not in outliers_text(col.slow, col.t0, [])
 
 
 def test_a_pass_shorter_than_the_cpu_clocks_step_is_repeated_until_it_moves(monkeypatch):

@@ -13,7 +13,9 @@ from helpers import BLOCK
 from firmware.core import safeio
 from firmware.core.config import load_config
 from firmware.engine.engine import Engine
+from firmware.ipc import messages
 from firmware.ipc import shared as sh
+from firmware.ipc.lines import LineReader
 from firmware.testing.models import write_model
 
 DEFAULT_MODEL = str(Path(__file__).resolve().parents[1] / "firmware" / "data" / "default_model.npz")
@@ -37,6 +39,11 @@ def play_a_set(engine, files, first_id):
     crossfaded switches, a drive pedal on and off, the global IR, drops, blocks between."""
     models, ir, broken = files
     ids = [first_id + i for i in range(len(models))]
+    reader = LineReader()
+
+    def send(msg):                  # through the pipe's encoding, as the engine's serve() reads
+        for decoded in reader.feed(messages.encode(msg)):
+            engine.handle(decoded)
 
     def blocks(n=40):               # enough for a crossfade to finish and the old slot to retire
         for _ in range(n):
@@ -44,23 +51,23 @@ def play_a_set(engine, files, first_id):
             engine.sync()
 
     for sid, path in zip(ids, models):
-        engine.handle({"op": "load", "slot": sid, "model": path, "ir": ir if sid == ids[1] else None})
-    engine.handle({"op": "load", "slot": first_id + 90, "model": broken})
-    engine.handle({"op": "load", "slot": first_id + 91, "model": models[0], "role": "stomp"})
-    engine.handle({"op": "play", "slot": ids[0], "immediate": True})
+        send({"op": "load", "slot": sid, "model": path, "ir": ir if sid == ids[1] else None})
+    send({"op": "load", "slot": first_id + 90, "model": broken})
+    send({"op": "load", "slot": first_id + 91, "model": models[0], "role": "stomp"})
+    send({"op": "play", "slot": ids[0], "immediate": True})
     blocks()
     for sid in ids[1:] + ids[:1]:
-        engine.handle({"op": "play", "slot": sid})
+        send({"op": "play", "slot": sid})
         blocks()
-    engine.handle({"op": "stomp", "slot": first_id + 91})
+    send({"op": "stomp", "slot": first_id + 91})
     blocks()
-    engine.handle({"op": "ir", "ir": ir})
+    send({"op": "ir", "ir": ir})
     blocks()
-    engine.handle({"op": "stomp", "slot": None})
-    engine.handle({"op": "ir", "ir": None})
+    send({"op": "stomp", "slot": None})
+    send({"op": "ir", "ir": None})
     blocks()
     for sid in ids[1:] + [first_id + 91]:
-        engine.handle({"op": "drop", "slot": sid})
+        send({"op": "drop", "slot": sid})
     blocks()
 
 

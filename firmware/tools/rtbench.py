@@ -316,6 +316,7 @@ class Collector(_Poller):
         c = shared.counters
         self.block_s = int(c[sh.PERIOD]) / max(1, int(c[sh.RATE]))
         self.slow = []              # (time.monotonic(), ms) of blocks that computed for over SLOW_PERIODS periods
+        self.late_starts = []       # (time.monotonic(), ms) of blocks that started SLOW_PERIODS periods late or more
 
     def _xruns(self):
         c = self.shared.counters
@@ -343,7 +344,11 @@ class Collector(_Poller):
         for j in np.flatnonzero(cpu > self.SLOW_PERIODS * self.block_s * 1e9) if self.block_s else ():
             # when it ran, from its place in the ring: the newest block ran about now
             self.slow.append((t - (n - 1 - j) * self.block_s, float(cpu[j]) / 1e6))
-        self.late.append(self.shared.late_frames[idx].copy())
+        late = self.shared.late_frames[idx].copy()
+        self.late.append(late)
+        period = self.block_s * int(self.shared.counters[sh.RATE])
+        for j in np.flatnonzero(late >= self.SLOW_PERIODS * period) if self.block_s else ():
+            self.late_starts.append((t - (n - 1 - j) * self.block_s, float(late[j]) * self.block_s / period * 1e3))
         self.last = now
 
     def stop(self):
@@ -548,9 +553,10 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
             })
             if col.xrun_at:
                 log(f"phase {rows[-1]['phase']}: xruns at {', '.join(f'{t:.1f}' for t in col.xrun_at)} s")
-            if col.slow:
-                acts = hook_state.get("acted_at", []) if isinstance(hook_state, dict) else []
-                log(f"phase {rows[-1]['phase']}: {slow_blocks_text(col.slow, col.t0, acts, Collector.SLOW_PERIODS)}")
+            acts = hook_state.get("acted_at", []) if isinstance(hook_state, dict) else []
+            for events, what in ((col.slow, "computed for over"), (col.late_starts, "started late by")):
+                if events:
+                    log(f"phase {rows[-1]['phase']}: {outliers_text(events, col.t0, acts, what)}")
             time.sleep(1.0)
         return rows, note
     finally:
@@ -567,16 +573,17 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
         shutil.rmtree(work, ignore_errors=True)
 
 
-def slow_blocks_text(slow, t0, acted_at=(), periods=2.0, most=8):
-    """'blocks over 2 periods: 3.1 s 7.1 ms (12 ms after an action), ...': the slowest
-    `most`, each with the time since the phase's last action (a stomp, a request) before it."""
+def outliers_text(events, t0, acted_at=(), what="computed for over", periods=Collector.SLOW_PERIODS, most=8):
+    """'2 blocks computed for over 2 periods, the worst at 3.1 s: 7.1 ms (12 ms after an
+    action), ...': the worst `most` of (time, ms), each with the time since the phase's last
+    action (a stomp, a request) before it."""
     acts = sorted(acted_at)
     parts = []
-    for t, ms in sorted(slow, key=lambda s: -s[1])[:most]:
+    for t, ms in sorted(events, key=lambda e: -e[1])[:most]:
         before = [a for a in acts if a <= t]
         since = f" ({(t - before[-1]) * 1e3:.0f} ms after an action)" if before else ""
-        parts.append(f"{t - t0:.1f} s {ms:.1f} ms{since}")
-    return f"{len(slow)} blocks over {periods:g} periods, the slowest at " + ", ".join(parts)
+        parts.append(f"{t - t0:.1f} s: {ms:.1f} ms{since}")
+    return f"{len(events)} blocks {what} {periods:g} periods, the worst at " + ", ".join(parts)
 
 
 def _ms(v):
