@@ -98,17 +98,19 @@ def test_realtime_collector_names_the_slow_blocks_and_the_action_before_each():
     col = Collector(block)
     for i, ns in enumerate([1_000_000] * 50 + [7_100_000] + [1_000_000] * 24 + [2_500_000, 3_000_000]):
         block.cpu_ns[int(c[sh.BLOCKS]) & (sh.RING - 1)] = ns
-        block.late_frames[int(c[sh.BLOCKS]) & (sh.RING - 1)] = 128 if i == 51 else 64   # 2 periods: late
+        block.late_frames[int(c[sh.BLOCKS]) & (sh.RING - 1)] = 64 if i == 51 else 32   # a period: late
         c[sh.BLOCKS] += 1
     stomp = time.monotonic() - 0.05
     col.poll()
     col.stop()
     assert [round(ms, 1) for _, ms in col.slow] == [7.1, 3.0]
-    assert [round(ms, 2) for _, ms in col.late_starts] == [2.67]
+    assert [round(ms, 2) for _, ms in col.late_starts] == [1.33]
     # the 7.1 ms block ran 26 blocks (35 ms) before the newest: about 15 ms after the stomp
     assert abs(col.slow[0][0] - (time.monotonic() - 26 * 64 / 48000)) < 0.05
     text = outliers_text(col.slow, col.t0, [stomp - 1.0, stomp])
-    assert text.startswith("2 blocks computed for over 2 periods, the worst at ") and ": 7.1 ms (" in text
+    assert text.startswith("2 blocks computed for over 2 periods (2 within 60 ms after an action), the worst at ")
+    assert "(1 within 30 ms after" in outliers_text(col.slow, col.t0, [stomp], soon_s=0.03)   # 15 ms, 50 ms
+    assert ": 7.1 ms (" in text
     since = int(text.split("7.1 ms (")[1].split(" ms after")[0])
     assert 5 <= since <= 40
     assert "after an action" not in outliers_text(col.slow, col.t0, [])

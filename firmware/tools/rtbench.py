@@ -299,7 +299,8 @@ def _pin(root, cpus):
 
 class Collector(_Poller):
     """Reads every block's compute time and lateness from the engine's shared block."""
-    SLOW_PERIODS = 2.0
+    SLOW_PERIODS = 2.0      # a block computing for longer has surely made an xrun
+    LATE_PERIODS = 1.0      # one starting this late has used up the 2-period buffer's margin
 
     def __init__(self, shared):
         super().__init__(0.1)
@@ -316,7 +317,7 @@ class Collector(_Poller):
         c = shared.counters
         self.block_s = int(c[sh.PERIOD]) / max(1, int(c[sh.RATE]))
         self.slow = []              # (time.monotonic(), ms) of blocks that computed for over SLOW_PERIODS periods
-        self.late_starts = []       # (time.monotonic(), ms) of blocks that started SLOW_PERIODS periods late or more
+        self.late_starts = []       # (time.monotonic(), ms) of blocks that started LATE_PERIODS periods late or more
 
     def _xruns(self):
         c = self.shared.counters
@@ -347,7 +348,7 @@ class Collector(_Poller):
         late = self.shared.late_frames[idx].copy()
         self.late.append(late)
         period = self.block_s * int(self.shared.counters[sh.RATE])
-        for j in np.flatnonzero(late >= self.SLOW_PERIODS * period) if self.block_s else ():
+        for j in np.flatnonzero(late >= self.LATE_PERIODS * period) if self.block_s else ():
             self.late_starts.append((t - (n - 1 - j) * self.block_s, float(late[j]) * self.block_s / period * 1e3))
         self.last = now
 
@@ -554,9 +555,10 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
             if col.xrun_at:
                 log(f"phase {rows[-1]['phase']}: xruns at {', '.join(f'{t:.1f}' for t in col.xrun_at)} s")
             acts = hook_state.get("acted_at", []) if isinstance(hook_state, dict) else []
-            for events, what in ((col.slow, "computed for over"), (col.late_starts, "started late by")):
+            for events, what, periods in ((col.slow, "computed for over", Collector.SLOW_PERIODS),
+                                          (col.late_starts, "started late by", Collector.LATE_PERIODS)):
                 if events:
-                    log(f"phase {rows[-1]['phase']}: {outliers_text(events, col.t0, acts, what)}")
+                    log(f"phase {rows[-1]['phase']}: {outliers_text(events, col.t0, acts, what, periods)}")
             time.sleep(1.0)
         return rows, note
     finally:
@@ -573,17 +575,24 @@ def run_realtime(seconds=20.0, phases=(0, 1, 2, 3, 4, 5, 6), period=64, periods=
         shutil.rmtree(work, ignore_errors=True)
 
 
-def outliers_text(events, t0, acted_at=(), what="computed for over", periods=Collector.SLOW_PERIODS, most=8):
-    """'2 blocks computed for over 2 periods, the worst at 3.1 s: 7.1 ms (12 ms after an
-    action), ...': the worst `most` of (time, ms), each with the time since the phase's last
-    action (a stomp, a request) before it."""
+def outliers_text(events, t0, acted_at=(), what="computed for over", periods=Collector.SLOW_PERIODS, most=8,
+                  soon_s=0.06):
+    """'2 blocks computed for over 2 periods (1 within 60 ms after an action), the worst at
+    3.1 s: 7.1 ms (12 ms after an action), ...': the worst `most` of (time, ms), each with the
+    time since the phase's last action (a stomp, a request) before it."""
     acts = sorted(acted_at)
+
+    def since(t):
+        before = [a for a in acts if a <= t]
+        return t - before[-1] if before else None
+
     parts = []
     for t, ms in sorted(events, key=lambda e: -e[1])[:most]:
-        before = [a for a in acts if a <= t]
-        since = f" ({(t - before[-1]) * 1e3:.0f} ms after an action)" if before else ""
-        parts.append(f"{t - t0:.1f} s: {ms:.1f} ms{since}")
-    return f"{len(events)} blocks {what} {periods:g} periods, the worst at " + ", ".join(parts)
+        s = since(t)
+        parts.append(f"{t - t0:.1f} s: {ms:.1f} ms" + (f" ({s * 1e3:.0f} ms after an action)" if s is not None else ""))
+    soon = sum(1 for t, _ in events if (s := since(t)) is not None and s <= soon_s)
+    within = f" ({soon} within {soon_s * 1e3:.0f} ms after an action)" if acts else ""
+    return f"{len(events)} blocks {what} {periods:g} periods{within}, the worst at " + ", ".join(parts)
 
 
 def _ms(v):
