@@ -1,7 +1,8 @@
 """Recipe for the model and cabinet IR the pedal ships (`make default-model`).
 
-Everything is made here from first principles, nothing is copied: the "amp" is the diode
-clipper overdrive of training/circuits.py solved numerically, reamped with our own capture
+Everything is made here from first principles, nothing is copied: the "amp" is the tube
+circuit of training/circuits.py (two 12AX7 stages into a Bassman tone stack; `--circuit
+diode`: the diode clipper overdrive) solved numerically, reamped with our own capture
 signal; the cabinet IR is a minimum-phase filter designed from the response of a closed-back
 2x12 guitar cabinet (port-less box resonance near 100 Hz, cone break-up presence around
 2.5 kHz, the steep fall above 5 kHz that makes a guitar speaker sound like one); the demo DI
@@ -16,15 +17,17 @@ import sys
 
 import numpy as np
 import soundfile as sf
-from scipy import signal
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from training import capture, cli  # noqa: E402
-from training.circuits import DiodeClipper  # noqa: E402
+from training.circuits import DiodeClipper, TubeAmp  # noqa: E402
 
 SR = 48000
 IR_SECONDS = 0.1
+# circuit: (what it is made of, the model's name)
+CIRCUITS = {"tube": (TubeAmp, "tubeless tube amp (two 12AX7 stages)"),
+            "diode": (DiodeClipper, "tubeless diode overdrive")}
 
 
 def cabinet_ir(sample_rate=SR, seconds=IR_SECONDS):
@@ -55,6 +58,7 @@ def main(argv=None):
     parser.add_argument("--out-dir", default="firmware/data")
     parser.add_argument("--arch", default="lstm-16")
     parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--circuit", choices=sorted(CIRCUITS), default="tube")
     parser.add_argument("--drive", type=float, default=0.6)
     parser.add_argument("--work-dir", default=".cache/default-model")
     parser.add_argument("--threads", type=int)
@@ -76,10 +80,11 @@ def main(argv=None):
     capture.write(di, validation_seconds=15.0, playing_seconds=150.0, seed=0)
     x, _ = sf.read(di, dtype="float32")
     amp = os.path.join(args.work_dir, "amp.wav")
-    sf.write(amp, DiodeClipper(args.drive)(x), SR, subtype="PCM_24")
+    circuit, name = CIRCUITS[args.circuit]
+    sf.write(amp, circuit(args.drive)(x), SR, subtype="PCM_24")
     model = os.path.join(args.out_dir, "default_model.npz")
     fit = ["fit", di, amp, "-o", model, "--arch", args.arch, "--minutes", str(args.minutes),
-           "--name", "tubeless diode overdrive", "--seed", "0"]
+           "--name", name, "--seed", "0"]
     if args.threads:
         fit += ["--threads", str(args.threads)]
     return cli.main(fit)

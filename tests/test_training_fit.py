@@ -1,5 +1,6 @@
 """Losses, the training loop, .nam export and the tubeless-train command (tiny runs only)."""
 import json
+import math
 import os
 import time
 
@@ -70,6 +71,26 @@ def test_training_loss_divides_by_the_training_sets_energy():
         losses.pre_emphasis(loud + error, 0.85), losses.pre_emphasis(loud, 0.85))) / energy
     assert with_stft(loud + error, loud).item() == pytest.approx(expected.item(), rel=1e-5)
 
+
+
+def test_stft_floor_leaves_out_the_bins_quieter_than_it_at_the_level_it_is_weighted_for():
+    """A difference only in bins far below the music (hiss where an amp has rolled off) is
+    counted by the log distance at the default floor and not at auraloss's 1e-4 (NAM's);
+    with a training level (stft_energy: NAM's -18 dBFS) the floor is at that level, so the
+    same audio 20 dB louder keeps the same loss."""
+    torch.manual_seed(0)
+    t = torch.arange(8192) / 48000.0
+    tone = 0.1 * torch.sin(2 * math.pi * 220 * t)[None]
+    hiss = 1e-6 * torch.randn(1, 8192)
+    assert losses.multi_resolution_stft(tone + hiss, tone).item() > 0.3
+    assert losses.multi_resolution_stft(tone + hiss, tone, floor=1e-4).item() < 0.05
+    energy = float(tone.pow(2).mean())
+    quiet = losses.TrainingLoss(stft_weight=1.0, energy=energy, stft_energy=energy / 100, stft_floor=1e-4)
+    loud = losses.TrainingLoss(stft_weight=1.0, energy=100 * energy, stft_energy=energy / 100, stft_floor=1e-4)
+    assert loud.stft_floor == pytest.approx(10 * quiet.stft_floor)
+    assert loud(10 * (tone + hiss), 10 * tone).item() == pytest.approx(quiet(tone + hiss, tone).item(), rel=1e-4)
+    with pytest.raises(trainer.TrainingError, match="--stft-floor"):
+        trainer.TrainOptions(stft_floor=0).check()
 
 def test_architecture_names():
     assert trainer.model_spec("feather")[0] == "WaveNet"
@@ -484,3 +505,20 @@ def test_lr_end_decays_over_the_run_step_by_step(circuit):
     assert all(a > b for a, b in zip(seen, seen[1:]))                   # no per-epoch jumps, no plateaus
     with pytest.raises(trainer.TrainingError, match="--lr-end"):
         trainer.TrainOptions(lr_end=0).check()
+
+
+def test_tbptt_end_doubles_the_truncation_in_equal_parts_of_the_run(circuit):
+    """--tbptt-end: the chunks grow from tbptt by doubling, one length per equal part of the
+    run (here its epochs): 128, 256 then 512 samples, so each epoch makes half the updates
+    of the one before."""
+    steps = []
+    t = trainer.Trainer([circuit], trainer.TrainOptions(arch="lstm-4", **{**TINY, "epochs": 3, "tbptt": 128,
+                                                                          "tbptt_end": 512}), progress=False)
+    validate = t._validate
+    t._validate = lambda: (steps.append(t.steps), validate())[1]
+    t.run()
+    per_epoch = [b - a for a, b in zip(steps, steps[1:])]              # the first validation is before any step
+    batches = per_epoch[-1] // (TINY["segment"] // 512)
+    assert batches > 0 and per_epoch == [batches * TINY["segment"] // chunk for chunk in (128, 256, 512)]
+    with pytest.raises(trainer.TrainingError, match="--tbptt-end"):
+        trainer.TrainOptions(tbptt_end=0).check()

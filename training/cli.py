@@ -17,6 +17,7 @@ from firmware.models.modelfile import ModelFileError
 from firmware.core.outputs import OutputError
 
 from . import capture, data
+from .losses import STFT_FLOOR
 from .nam_export import NamExportError
 from .trainer import DEFAULT_ARCH, CaptureData, Trainer, TrainingError, TrainOptions, model_spec, verdict
 
@@ -115,11 +116,13 @@ def cmd_fit(args, log=print):
     elif device.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError("--device cuda: this PyTorch sees no CUDA device")
     options = TrainOptions(arch=args.arch, minutes=args.minutes, epochs=args.epochs, patience=args.patience,
-                           batch_size=args.batch_size, segment=args.segment, tbptt=args.tbptt, warmup=args.warmup,
+                           batch_size=args.batch_size, segment=args.segment, tbptt=args.tbptt,
+                           tbptt_end=args.tbptt_end, warmup=args.warmup,
                            updates=args.updates,
                            lr=args.lr, lr_decay=args.lr_decay, lr_end=args.lr_end, weight_decay=args.weight_decay,
                            pre_emphasis=args.pre_emphasis, stft_weight=args.stft_weight,
-                           stft_pre_emphasis=args.stft_pre_emphasis, loss_energy=args.loss_energy, seed=args.seed,
+                           stft_pre_emphasis=args.stft_pre_emphasis,
+                           stft_floor=args.stft_floor, loss_energy=args.loss_energy, seed=args.seed,
                            device=device, skip=False if args.nam else args.skip)
     options.check()                                # bad options fail before any audio is read
     model_spec(args.arch)
@@ -280,7 +283,9 @@ def build_parser():
     fit.add_argument("--weight-decay", type=float, help=f"Adam weight decay: a2 3.17e-7 {per_family}")
     fit.add_argument("--batch-size", type=int, help=f"segments per batch: 16 {per_family}")
     fit.add_argument("--segment", type=int, help=f"samples per training segment: 8192 {per_family}")
-    fit.add_argument("--tbptt", type=int, help=f"recurrent: samples per truncated-backprop update: 512 {per_family}")
+    fit.add_argument("--tbptt", type=int, help=f"recurrent: samples per truncated-backprop update: 128 {per_family}")
+    fit.add_argument("--tbptt-end", type=int, help="recurrent: --tbptt doubles in equal parts of the run "
+                     "(its --minutes, or else its epochs) until it reaches this many samples")
     fit.add_argument("--updates", choices=("chunk", "batch"), help="recurrent: one optimiser update per "
                      "--tbptt chunk (default) or per batch of segments, the gradient still truncated every --tbptt (NAM's)")
     fit.add_argument("--skip", action=argparse.BooleanOptionalAction,
@@ -290,6 +295,9 @@ def build_parser():
     fit.add_argument("--pre-emphasis", type=float, help="squared error of pre-emphasised signals, e.g. 0.85")
     fit.add_argument("--stft-weight", type=float,
                      help=f"weight of the multi-resolution STFT term: a2 5e-4, WaveNet 2e-4, recurrent 2e-3 {per_family}")
+    fit.add_argument("--stft-floor", type=float, help="the MR-STFT's magnitude floor: quieter bins are not "
+                     "counted (NAM's trainer, through auraloss: 1e-4): a2 and recurrent 1e-4, "
+                     f"WaveNet presets {STFT_FLOOR:g}")
     fit.add_argument("--stft-pre-emphasis", type=float,
                      help=f"pre-emphasis of the signals the STFT term compares (0: none) {per_family}")
     fit.add_argument("--loss-energy", choices=("dataset", "batch"), default="dataset",

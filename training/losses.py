@@ -7,6 +7,8 @@ error over one fixed energy). Dividing each batch by its own energy instead ("ba
 the textbook per-batch ESR: it weighs quiet batches up to tens of times more than loud ones,
 so its gradients are noisy, and it made training converge markedly slower.
 """
+import math
+
 import torch
 
 ESR_EPSILON = 1e-8
@@ -26,16 +28,22 @@ def esr(prediction, target, pre_emphasis_coefficient=None):
     return torch.mean((target - prediction) ** 2) / (torch.mean(target ** 2) + ESR_EPSILON)
 
 
-def _magnitude(x, n_fft, hop):
+STFT_FLOOR = 1e-7       # the default magnitude floor: below it a bin's log is held there
+
+
+def _magnitude(x, n_fft, hop, floor):
     window = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)
     spectrum = torch.stft(x.reshape(-1, x.shape[-1]), n_fft, hop, window=window, center=True, return_complex=True)
-    return spectrum.abs().clamp_min(1e-7)
+    return spectrum.abs().clamp_min(floor)
 
 
-def multi_resolution_stft(prediction, target, resolutions=STFT_RESOLUTIONS):
+def multi_resolution_stft(prediction, target, resolutions=STFT_RESOLUTIONS, floor=STFT_FLOOR):
     """Spectral convergence plus log-magnitude distance, averaged over several STFT sizes.
 
-    Resolutions longer than the signal are skipped; when none fits, one that does runs."""
+    Resolutions longer than the signal are skipped; when none fits, one that does runs.
+    `floor` bounds the magnitudes from below: the log distance of bins quieter than it
+    (silence, the band an amp has rolled off) is no longer counted (auraloss, which NAM's
+    trainer uses, floors at 1e-4)."""
     length = target.shape[-1]
     usable = [r for r in resolutions if r[0] <= length]
     if not usable:                      # a short segment: one resolution that fits it
@@ -43,7 +51,7 @@ def multi_resolution_stft(prediction, target, resolutions=STFT_RESOLUTIONS):
         usable = [(n_fft, max(1, n_fft // 4))]
     total = 0.0
     for n_fft, hop in usable:
-        p, t = _magnitude(prediction, n_fft, hop), _magnitude(target, n_fft, hop)
+        p, t = _magnitude(prediction, n_fft, hop, floor), _magnitude(target, n_fft, hop, floor)
         convergence = torch.linalg.norm(t - p) / torch.linalg.norm(t)
         log_distance = torch.mean(torch.abs(torch.log(t) - torch.log(p)))
         total = total + convergence + log_distance
@@ -72,7 +80,7 @@ class TrainingLoss:
     `pre_emphasis_coefficient` is given; the MR-STFT, when `stft_pre_emphasis` is."""
 
     def __init__(self, pre_emphasis_coefficient=None, stft_weight=2e-4, energy=None, stft_pre_emphasis=None,
-                 stft_energy=None):
+                 stft_energy=None, stft_floor=STFT_FLOOR):
         self.pre_emphasis_coefficient = pre_emphasis_coefficient
         self.stft_weight = stft_weight
         self.energy = energy
@@ -80,6 +88,11 @@ class TrainingLoss:
         # NAM's train() levels the target to -18 dBFS before its loss: its MR-STFT weight is
         # relative to that energy, not the capture's own (stft_energy = 10^(-1.8)).
         self.stft_energy = stft_energy
+        # The floor is at the level the MR-STFT is weighted for: NAM's -18 dBFS when
+        # stft_energy is set, where the recording's own level is sqrt(energy / stft_energy) x.
+        self.stft_floor = stft_floor
+        if stft_energy and energy:
+            self.stft_floor = stft_floor * math.sqrt(energy / stft_energy)
 
     def __call__(self, prediction, target):
         if self.energy is None:
@@ -95,5 +108,5 @@ class TrainingLoss:
             p, t = prediction, target
             if self.stft_pre_emphasis:
                 p, t = pre_emphasis(p, self.stft_pre_emphasis), pre_emphasis(t, self.stft_pre_emphasis)
-            loss = loss + stft_scale * multi_resolution_stft(p, t)
+            loss = loss + stft_scale * multi_resolution_stft(p, t, floor=self.stft_floor)
         return loss

@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from .data import esr
-from .losses import TrainingLoss, target_energy
+from .losses import STFT_FLOOR, TrainingLoss, target_energy
 from .models import a2_packed_config, build_torch_model, preset_config
 
 WAVENET_PRESETS = ("standard", "lite", "feather", "nano")
@@ -91,21 +91,25 @@ class CaptureData:
 
 # Defaults per kind of model: each as the best settings known for it (docs/training-results.md).
 FAMILY_DEFAULTS = {
-    # NAM 0.13's train(): config_model_packed.json and its learning config.
+    # NAM 0.13's train(): config_model_packed.json and its learning config, and its MR-STFT's
+    # magnitude floor (auraloss's 1e-4 at -18 dBFS; ours at 1e-7 counted the log distance of
+    # silent and rolled-off bins, and ended 50-59 % higher on two captures at 10 minutes).
     "a2": dict(batch_size=16, segment=8192, lr=0.004, lr_decay=0.994, weight_decay=3.17e-7, stft_weight=5e-4,
-               stft_pre_emphasis=0.0, stft_level_db=NAM_TRAINING_LEVEL_DB),
+               stft_pre_emphasis=0.0, stft_level_db=NAM_TRAINING_LEVEL_DB, stft_floor=1e-4),
     # NAM's A1 presets as its nam_full_configs train them.
     "wavenet": dict(batch_size=16, segment=8192, lr=0.004, lr_decay=0.993, weight_decay=0.0, stft_weight=2e-4,
                     stft_pre_emphasis=0.85, stft_level_db=None),
-    # Recurrent models: burn-in, short truncated-backprop chunks (one update each), short
-    # sequences, lr 0.003 (0.01 collapsed on one seed of three captures) held constant (a
-    # decay of 0.995 an epoch lost all four 10-minute pairs on three captures, by 10-53 %),
-    # a strong pre-emphasised MR-STFT term, and no skip (the output is the head's alone, as
-    # NAM's and AIDA-X's LSTMs: lower and steadier ESRs on three captures,
-    # docs/training-results.md).
-    "recurrent": dict(batch_size=16, segment=8192, tbptt=512, warmup=4096, lr=0.003, lr_decay=1.0,
+    # Recurrent models: burn-in, short truncated-backprop chunks (one update each: 128
+    # samples beat 512 by 24-59 % on the two outside captures, lost on the tube circuit
+    # until the floor below), short sequences, lr 0.003 (0.01 collapsed on one seed of three
+    # captures) held constant (a decay of 0.995 an epoch lost all four 10-minute pairs on
+    # three captures, by 10-53 %), a strong pre-emphasised MR-STFT term with NAM's magnitude
+    # floor (1e-4: 49 % and 93 % lower ESRs than 1e-7 on the tube circuit and the Blues
+    # Deluxe), and no skip (the output is the head's alone, as NAM's and AIDA-X's LSTMs:
+    # lower and steadier ESRs on three captures, docs/training-results.md).
+    "recurrent": dict(batch_size=16, segment=8192, tbptt=128, warmup=4096, lr=0.003, lr_decay=1.0,
                       weight_decay=0.0, stft_weight=2e-3, stft_pre_emphasis=0.85, stft_level_db=None,
-                      skip=False),
+                      skip=False, stft_floor=1e-4),
 }
 
 
@@ -119,6 +123,7 @@ class TrainOptions:
     batch_size: int = None
     segment: int = None             # WaveNet: outputs per segment; recurrent: samples per sequence after burn-in
     tbptt: int = None               # recurrent: samples the gradient reaches back (the state is detached between)
+    tbptt_end: int = None           # recurrent: tbptt doubles in equal steps of the run until it reaches this
     updates: str = None             # recurrent: "batch" (one update per batch of segments) or "chunk" (one per tbptt)
     warmup: int = None              # recurrent: state burn-in samples, no gradient
     lr: float = None                # Adam learning rate
@@ -130,6 +135,7 @@ class TrainOptions:
     stft_weight: float = None       # MR-STFT weight, on the squared error's scale (as NAM's)
     stft_pre_emphasis: float = None  # the MR-STFT sees pre-emphasised signals; 0: plain
     stft_level_db: float = None     # the MR-STFT weight is relative to this RMS level (NAM's train(): -18 dBFS)
+    stft_floor: float = None        # the MR-STFT's magnitude floor, at that level (else the recording's)
     loss_energy: str = "dataset"    # divide by the training set's energy, or "batch": each batch's
     seed: int = 0
     device: str = "cpu"
@@ -151,6 +157,8 @@ class TrainOptions:
         positive("segment", self.segment, "give a positive number of samples", integer=True)
         positive("lr", self.lr, "the learning rate must be more than 0")
         positive("tbptt", self.tbptt, "give a positive number of samples", integer=True)
+        positive("tbptt_end", self.tbptt_end, "give a positive number of samples", integer=True)
+        positive("stft_floor", self.stft_floor, "give a magnitude above 0 (NAM's auraloss: 1e-4)")
         for name in ("warmup", "stft_weight", "weight_decay"):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, (int, float)) and 0 <= value < math.inf):
@@ -330,7 +338,8 @@ class Trainer:
                 raise TrainingError("the training targets are silent")
         stft_energy = None if self.options.stft_level_db is None else 10 ** (self.options.stft_level_db / 10)
         self.loss = TrainingLoss(self.options.pre_emphasis, self.options.stft_weight, energy,
-                                 self.options.stft_pre_emphasis or None, stft_energy=stft_energy)
+                                 self.options.stft_pre_emphasis or None, stft_energy=stft_energy,
+                                 stft_floor=self.options.stft_floor or STFT_FLOOR)
         self.rng = np.random.default_rng(options.seed)
         self.checkpoint_path = checkpoint_path
         self.progress, self.log, self.progress_interval = progress, log, progress_interval
@@ -399,11 +408,12 @@ class Trainer:
                 if self._must_stop():
                     return False
                 continue
-            for s in range(o.warmup, length, o.tbptt):
+            tbptt = self._tbptt_now()
+            for s in range(o.warmup, length, tbptt):
                 def loss():
                     nonlocal state
-                    prediction, state = self.module(x[:, s:s + o.tbptt], state, return_state=True)
-                    return self.loss(prediction, y[:, s:s + o.tbptt])
+                    prediction, state = self.module(x[:, s:s + tbptt], state, return_state=True)
+                    return self.loss(prediction, y[:, s:s + tbptt])
                 self._step(loss)
                 state = tuple(t.detach() for t in state) if isinstance(state, tuple) else state.detach()
                 if self._must_stop():
@@ -439,6 +449,18 @@ class Trainer:
         lr = o.lr * o.lr_end ** min(1.0, max(0.0, progress))
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+
+    def _tbptt_now(self):
+        """tbptt_end: the truncation doubles from tbptt in equal parts of the run (its time
+        budget, or else its epochs) until it reaches tbptt_end: short chunks early give many
+        quick updates, long ones late let the gradient reach a circuit's slower memory."""
+        o = self.options
+        if not o.tbptt_end or o.tbptt_end <= o.tbptt:
+            return o.tbptt
+        levels = 1 + math.ceil(math.log2(o.tbptt_end / o.tbptt))
+        progress = self._now() / self._budget if self._budget is not None else self.epoch / o.epochs
+        level = min(levels - 1, int(max(0.0, progress) * levels))
+        return min(o.tbptt_end, o.tbptt << level)
 
     # --- the run ------------------------------------------------------------------------
     def _steps_per_epoch(self):
