@@ -304,9 +304,9 @@ def wait_for(proc, text, seen, timeout=240):
 
 
 @pytest.mark.xfail(reason="the test rig, not the pedal: on this machine's JACK dummy a take slips inside ALSA's "
-                   "jack plugin with no xrun the capture can see (the validation copies then differ, ESR ~1, and the capture refuses it), "
-                   "and one fresh-clone run (2026-12-02) passed both takes' checks but matched the circuit to ESR "
-                   "7.5e-5, not 1e-6", strict=False)
+                   "jack plugin with no xrun the capture can see (the validation copies then differ, ESR ~1, and "
+                   "the capture refuses it), and one fresh-clone run (2026-12-02) passed both takes' checks but "
+                   "matched the circuit to ESR 7.5e-5, not 1e-6", strict=False)
 def test_knob_takes_find_the_delay_to_the_sample_the_levels_and_pass_the_trainers_checks(rig):
     """Two takes, the 'amp' set before each as the prompt asks: the first has 37 samples more
     delay, and each aligned return is the circuit's own output, at its level. (The other way
