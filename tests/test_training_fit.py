@@ -72,7 +72,6 @@ def test_training_loss_divides_by_the_training_sets_energy():
     assert with_stft(loud + error, loud).item() == pytest.approx(expected.item(), rel=1e-5)
 
 
-
 def test_stft_floor_leaves_out_the_bins_quieter_than_it_at_the_level_it_is_weighted_for():
     """A difference only in bins far below the music (hiss where an amp has rolled off) is
     counted by the log distance at the default floor and not at auraloss's 1e-4 (NAM's);
@@ -96,6 +95,7 @@ def test_stft_floor_leaves_out_the_bins_quieter_than_it_at_the_level_it_is_weigh
     assert fixed(10 * (tone + hiss), 10 * tone).item() > 1.05 * heard
     with pytest.raises(trainer.TrainingError, match="--stft-floor"):
         trainer.TrainOptions(stft_floor=0).check()
+
 
 def test_architecture_names():
     assert trainer.model_spec("feather")[0] == "WaveNet"
@@ -525,5 +525,6 @@ def test_tbptt_end_doubles_the_truncation_in_equal_parts_of_the_run(circuit):
     per_epoch = [b - a for a, b in zip(steps, steps[1:])]              # the first validation is before any step
     batches = per_epoch[-1] // (TINY["segment"] // 512)
     assert batches > 0 and per_epoch == [batches * TINY["segment"] // chunk for chunk in (128, 256, 512)]
+    assert t._run_steps == t.steps == sum(per_epoch)           # the bar and --lr-end count the shrinking epochs
     with pytest.raises(trainer.TrainingError, match="--tbptt-end"):
         trainer.TrainOptions(tbptt_end=0).check()
